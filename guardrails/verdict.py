@@ -1,0 +1,34 @@
+"""What a rail returns: scores, a decision and an explanation, stored with every request."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Decision = Literal["pass", "flag", "block", "redact", "skip", "error"]
+Stage = Literal["input", "output"]
+
+
+@dataclass(slots=True)
+class Verdict:
+    rail: str
+    backend: str
+    version: str
+    stage: Stage
+    decision: Decision
+    scores: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    category: str | None = None
+    """The category that decided a non-pass verdict."""
+    sentence: str | None = None
+    """The sentence (or chunk) that failed, for the explanation."""
+    explanation: str = ""
+    latency_ms: float = 0.0
+    chunk_index: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.decision in ("block", "redact")
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,13 @@
+"""Shared fixtures. Each feature's fixtures live in `tests/plugins/<feature>.py`."""
+
+import os
+
+# No test may reach a model hub: everything loads from shipped packages or from files the tests build.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+pytest_plugins = [
+    "tests.plugins.models",
+    "tests.plugins.fakediscord",
+]
