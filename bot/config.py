@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     detoxify_config_path: str | None = None
     """Folder with the Hugging Face config and tokenizer files, for offline loading."""
 
+    seed: int | None = None
+    """A fixed sampling seed for every request (reproducible runs); default a fresh recorded seed per request."""
+
     max_prompt_chars: int = 1500
     rate_limit_per_minute: int = 6
     max_concurrent_generations: int = 16

@@ -28,7 +28,8 @@ class Verdict:
 
     @property
     def failed(self) -> bool:
-        return self.decision in ("block", "redact")
+        """Whether the text may not be shown as is. A rail that could not judge fails closed."""
+        return self.decision in ("block", "redact", "error")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -10,4 +10,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 pytest_plugins = [
     "tests.plugins.models",
     "tests.plugins.fakediscord",
+    "tests.plugins.openai_server",
+    "tests.plugins.engine",
+    "tests.plugins.rails",
 ]

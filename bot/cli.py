@@ -1,0 +1,114 @@
+"""The `storyloom` command: run (Discord when DISCORD_TOKEN is set, else the terminal), and operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+
+from bot.config import Settings
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Third-party chatter that says nothing an operator acts on.
+    for noisy in ("httpx", "httpcore", "discord.gateway", "alembic", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _quiet_model_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Everything loads from shipped packages or the local cache; a hub lookup here would only hang.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.discord_token is not None and settings.discord_token.get_secret_value() and not args.local:
+        from bot.discord_bot import run_discord
+
+        return run_discord(settings)
+    from bot.local import run_local
+
+    return asyncio.run(run_local(settings))
+
+
+def cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:
+    shown = settings.masked()
+    if args.json:
+        print(json.dumps(shown, indent=2))
+    else:
+        width = max(len(key) for key in shown)
+        for key, value in shown.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_models_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.engines.models import prepare_model
+
+    path = prepare_model(settings, progress=True)
+    print(path)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import create_engine, upgrade
+
+    async def _upgrade() -> None:
+        engine = create_engine(settings.effective_database_url)
+        await upgrade(engine, args.revision)
+        await engine.dispose()
+
+    asyncio.run(_upgrade())
+    print(f"database at {args.revision}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storyloom", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser("run", help="run the bot (Discord when DISCORD_TOKEN is set, else the terminal)")
+    run.add_argument("--local", action="store_true", help="terminal mode even when a token is set")
+    run.set_defaults(handler=cmd_run)
+    local = commands.add_parser("local", help="terminal mode: type /write and /continue")
+    local.set_defaults(handler=cmd_run, local=True)
+
+    config = commands.add_parser("config", help="settings").add_subparsers(dest="action", required=True)
+    show = config.add_parser("show", help="print the effective settings, secrets masked")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_config_show)
+
+    models = commands.add_parser("models", help="model files").add_subparsers(dest="action", required=True)
+    models.add_parser("prepare", help="convert the default model into the cache").set_defaults(
+        handler=cmd_models_prepare
+    )
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db_upgrade = db.add_parser("upgrade", help="apply migrations")
+    db_upgrade.add_argument("revision", nargs="?", default="head")
+    db_upgrade.set_defaults(handler=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    _quiet_model_libraries()
+    settings = Settings()
+    if getattr(args, "handler", None) is None:  # plain `storyloom` runs the bot
+        args.handler, args.local = cmd_run, False
+    return args.handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

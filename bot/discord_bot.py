@@ -1,0 +1,89 @@
+"""The Discord front end: a Bot subclass whose `setup_hook` starts the core and loads one cog per feature."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.core.app import Core
+from bot.delivery import NO_PINGS
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.write",)
+
+
+class StoryloomTree(app_commands.CommandTree):
+    """The one error handler: a short, clear message to the member; the details go to the log."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.MissingPermissions):
+            message = "You need the " + ", ".join(p.replace("_", " ") for p in error.missing_permissions) + " permission for that."
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            message = "That command only works in a server."
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            message = f"Slow down a little: try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.CheckFailure):
+            message = "You can't use that command here."
+        elif isinstance(error, app_commands.TransformerError):
+            message = f"I couldn't understand `{error.value}`."
+        else:
+            log.exception("command %s failed", interaction.command and interaction.command.qualified_name, exc_info=error)
+            message = "Something went wrong on my side. Please try again."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
+            else:
+                await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
+        except discord.HTTPException:
+            log.warning("could not tell the member about the error")
+
+
+class StoryloomBot(commands.Bot):
+    def __init__(self, settings: Settings, *, core: Core | None = None, **options) -> None:  # noqa: ANN003
+        intents = discord.Intents.default()  # slash commands need no privileged intents
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=NO_PINGS,
+            tree_cls=StoryloomTree,
+            **options,
+        )
+        self.settings = settings
+        self._given_core = core
+        self.core: Core
+
+    async def setup_hook(self) -> None:
+        self.core = self._given_core or await Core.start(self.settings)
+        for cog in COGS:
+            await self.load_extension(cog)
+        if self.settings.discord_sync_guild:
+            guild = discord.Object(self.settings.discord_sync_guild)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def close(self) -> None:
+        await super().close()
+        if self._given_core is None and hasattr(self, "core"):
+            await self.core.close()
+
+
+def run_discord(settings: Settings) -> int:
+    assert settings.discord_token is not None
+
+    async def _main() -> None:
+        async with StoryloomBot(settings) as bot:
+            await bot.start(settings.discord_token.get_secret_value())
+
+    try:
+        asyncio.run(_main())
+    except KeyboardInterrupt:
+        pass
+    return 0

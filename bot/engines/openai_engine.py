@@ -1,0 +1,336 @@
+"""The `openai` engine: streams chat completions from vLLM's OpenAI server, or any OpenAI-compatible server.
+
+Requests go to one or more replicas (`engine_urls`), round-robin per request. A replica that fails before the
+first token (connection refused, timeout, HTTP 5xx, a dropped stream) is marked down for a short cool-off and
+the request moves on to the next replica, invisibly to the user. A replica that fails *after* tokens were
+streamed raises `EngineError`: the text already shown to the user cannot be silently re-generated elsewhere (a
+new sample would not continue it), so the caller decides what to tell the user.
+
+`repetition_penalty` is a vLLM extension. It is sent only when it is not 1.0; a server that answers 400 naming
+it (the OpenAI API does) gets the request again without it, and that replica is not sent it again.
+
+Closing the stream (``aclose()``) closes the HTTP response, which is how vLLM learns to abort the request.
+The API key travels only in the Authorization header: it is never logged nor put in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import SecretStr
+
+from bot.engines.base import ChatMessages, Delta, Engine, EngineError, FinishReason, SamplingParams, StreamEvent, Usage
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+logger = logging.getLogger(__name__)
+
+# The configured model names that are not served under that name: the shipped GGUF's alias. Local paths also
+# count (see `_needs_discovery`); the name actually served is read from `GET /models`.
+LOCAL_MODEL_ALIASES = frozenset({"smollm2"})
+PROBE_TIMEOUT_S = 5.0
+ERROR_DETAIL_MAX_CHARS = 200
+# Status codes that say "this replica cannot serve now", not "this request is wrong": worth another replica.
+FAILOVER_STATUSES = frozenset({408, 429})
+FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length", "abort": "cancelled"}
+
+
+class _ReplicaFailure(Exception):
+    """A replica could not serve: try the next one if no token was streamed yet."""
+
+
+@dataclass(slots=True)
+class _Replica:
+    base_url: str
+    label: str
+    """The URL without credentials or query: safe for logs and error messages."""
+    down_until: float = 0.0
+    """`time.monotonic()` until which the replica is skipped while others are up."""
+    accepts_extras: bool = True
+    """False once the replica rejected a vLLM-only sampling field."""
+
+    def is_up(self, now: float) -> bool:
+        return self.down_until <= now
+
+
+class OpenAIEngine(Engine):
+    """Streams from OpenAI-compatible replicas with round-robin and failover before the first token."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_urls: Sequence[str],
+        model: str,
+        *,
+        api_key: SecretStr | str | None = None,
+        connect_timeout_s: float = 3.0,
+        read_timeout_s: float = 60.0,
+        cooloff_s: float = 15.0,
+        max_connections: int = 128,
+    ) -> None:
+        """`base_urls` end in `/v1` (e.g. `http://gpu-1:8000/v1`); `read_timeout_s` bounds the wait for each chunk,
+        the first one included (so it must cover queueing and prefill under load)."""
+        if not base_urls:
+            raise ValueError("the openai engine needs at least one base URL (STORYLOOM_ENGINE_URLS)")
+        self.model_id = model
+        self._configured_model = model
+        self._model_resolved = not _needs_discovery(model)
+        self._replicas = [_Replica(url.rstrip("/"), _display_url(url.rstrip("/"))) for url in base_urls]
+        self._round_robin = itertools.count()
+        self._cooloff_s = cooloff_s
+        secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        self._api_key = secret or None
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        # One shared client: keep-alive connections to every replica. Each streaming request holds a connection
+        # for its whole reply, so the pool must exceed the bot's concurrent generations.
+        self._client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIEngine:
+        return cls(settings.engine_urls, settings.model, api_key=settings.engine_api_key)
+
+    async def start(self) -> None:
+        """Probe every replica's `GET /models` at once; log which are up and mark the others down. Never fails."""
+        await asyncio.gather(*(self._probe(replica) for replica in self._replicas))
+
+    async def _probe(self, replica: _Replica) -> None:
+        try:
+            served = await self._served_models(replica, timeout=PROBE_TIMEOUT_S)
+        except (httpx.HTTPError, _ReplicaFailure) as exc:
+            self._mark_down(replica, self._reason(exc))
+            return
+        logger.info("engine replica %s is up, serving %s", replica.label, ", ".join(served))
+        if not self._model_resolved:
+            self._resolve_model(served)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def stream(
+        self, messages: ChatMessages, params: SamplingParams, request_id: str
+    ) -> AsyncIterator[StreamEvent]:
+        started = time.perf_counter()
+        payload: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if params.seed is not None:
+            payload["seed"] = params.seed
+        extras = {"repetition_penalty": params.repetition_penalty} if params.repetition_penalty != 1.0 else {}
+        failovers: list[dict[str, str]] = []
+        for replica in self._replicas_in_order():
+            try:
+                response = await self._open_stream(replica, payload, extras, request_id)
+            except (httpx.TransportError, _ReplicaFailure) as exc:
+                self._fail_over(replica, exc, failovers)
+                continue
+            first_token_at: float | None = None
+            text_chunks = 0
+            usage: dict[str, Any] | None = None
+            finish_reason: FinishReason = "stop"
+            try:
+                async for chunk in _sse_chunks(response):
+                    if chunk.get("error"):
+                        raise _ReplicaFailure(f"stream error: {_error_message(chunk)}")
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("finish_reason"):
+                            finish_reason = FINISH_REASONS.get(choice["finish_reason"], "stop")
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            if first_token_at is None:
+                                first_token_at = time.perf_counter()
+                            text_chunks += 1
+                            yield Delta(text)
+            except (httpx.TransportError, _ReplicaFailure) as exc:
+                if not text_chunks:
+                    self._fail_over(replica, exc, failovers)
+                    continue
+                self._mark_down(replica, self._reason(exc))
+                raise EngineError(
+                    f"engine replica {replica.label} failed after streaming {text_chunks} chunks "
+                    f"({self._reason(exc)}); the partial text cannot be regenerated"
+                ) from exc
+            finally:
+                await response.aclose()
+            replica.down_until = 0.0
+            extra: dict[str, Any] = {"replica": replica.label, "failovers": failovers, "model": self.model_id}
+            if usage is None:
+                # The server sent no usage chunk: each streamed chunk is about one token (vLLM sends one per token).
+                extra["usage_estimated"] = True
+            yield Usage(
+                prompt_tokens=int(usage["prompt_tokens"]) if usage else 0,
+                output_tokens=int(usage["completion_tokens"]) if usage else text_chunks,
+                finish_reason=finish_reason,
+                time_to_first_token_s=None if first_token_at is None else first_token_at - started,
+                total_time_s=time.perf_counter() - started,
+                extra=extra,
+            )
+            return
+        summary = "; ".join(f"{failure['replica']}: {failure['error']}" for failure in failovers)
+        raise EngineError(f"all {len(self._replicas)} engine replicas failed ({summary})")
+
+    def _replicas_in_order(self) -> list[_Replica]:
+        """This request's rotation of the replicas, those in cool-off last (tried only if all others fail)."""
+        start = next(self._round_robin) % len(self._replicas)
+        rotated = self._replicas[start:] + self._replicas[:start]
+        now = time.monotonic()
+        return [replica for replica in rotated if replica.is_up(now)] + [
+            replica for replica in rotated if not replica.is_up(now)
+        ]
+
+    async def _open_stream(
+        self, replica: _Replica, payload: dict[str, Any], extras: dict[str, Any], request_id: str
+    ) -> httpx.Response:
+        """POST the request to one replica and return the open streaming response once it answered 200."""
+        if not self._model_resolved:
+            self._resolve_model(await self._served_models(replica))
+        body = {"model": self.model_id, **payload}
+        send_extras = bool(extras) and replica.accepts_extras
+        while True:
+            request = self._client.build_request(
+                "POST",
+                f"{replica.base_url}/chat/completions",
+                json=body | extras if send_extras else body,
+                # vLLM uses this header as its request id, which ties its logs to ours.
+                headers={"X-Request-Id": request_id},
+            )
+            try:
+                response = await self._client.send(request, stream=True)
+            except httpx.PoolTimeout as exc:
+                # All connections are busy on our side: no replica is at fault, so none is marked down.
+                raise EngineError("no free connection to the engine replicas (connection pool exhausted)") from exc
+            if response.status_code == 200:
+                return response
+            try:
+                detail = (await response.aread()).decode(errors="replace")
+            finally:
+                await response.aclose()
+            if response.status_code == 400 and send_extras and any(name in detail for name in extras):
+                logger.warning(
+                    "engine replica %s rejects %s; sending requests to it without them",
+                    replica.label,
+                    ", ".join(extras),
+                )
+                replica.accepts_extras = False
+                send_extras = False
+                continue
+            if response.status_code >= 500 or response.status_code in FAILOVER_STATUSES:
+                raise _ReplicaFailure(f"HTTP {response.status_code}")
+            raise EngineError(
+                f"engine replica {replica.label} rejected the request: HTTP {response.status_code}: "
+                f"{self._redact(_error_message(detail))}"
+            )
+
+    async def _served_models(self, replica: _Replica, timeout: float | None = None) -> list[str]:
+        """The model ids a replica serves, from `GET /models`."""
+        response = await self._client.get(
+            f"{replica.base_url}/models", timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        )
+        if response.status_code != 200:
+            raise _ReplicaFailure(f"HTTP {response.status_code} from /models")
+        try:
+            served = [str(model["id"]) for model in response.json()["data"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _ReplicaFailure("malformed /models answer") from exc
+        if not served:
+            raise _ReplicaFailure("serves no model")
+        return served
+
+    def _resolve_model(self, served: list[str]) -> None:
+        """Pick the served name of a configured alias or local path: itself if served, else the first served."""
+        self.model_id = self._configured_model if self._configured_model in served else served[0]
+        self._model_resolved = True
+        logger.info("engine model %r is served as %r", self._configured_model, self.model_id)
+
+    def _fail_over(self, replica: _Replica, exc: Exception, failovers: list[dict[str, str]]) -> None:
+        reason = self._reason(exc)
+        self._mark_down(replica, reason)
+        failovers.append({"replica": replica.label, "error": reason})
+
+    def _mark_down(self, replica: _Replica, reason: str) -> None:
+        now = time.monotonic()
+        if replica.is_up(now):
+            logger.warning("engine replica %s is down for %.0f s: %s", replica.label, self._cooloff_s, reason)
+        replica.down_until = now + self._cooloff_s
+
+    def _reason(self, exc: Exception) -> str:
+        return self._redact(_describe(exc))
+
+    def _redact(self, text: str) -> str:
+        """Remove the API key from text that came from elsewhere (a proxy may echo request headers)."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+async def _sse_chunks(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON payloads of a server-sent event stream, up to `data: [DONE]`."""
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank separators, comments (": ping") and other SSE fields
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            return
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise _ReplicaFailure("malformed stream chunk") from exc
+        if isinstance(chunk, dict):
+            yield chunk
+
+
+def _needs_discovery(model: str) -> bool:
+    """Whether the configured model is an alias or a local path, whose served name must be asked for."""
+    return model in LOCAL_MODEL_ALIASES or model.startswith(("/", ".", "~")) or Path(model).exists()
+
+
+def _display_url(url: str) -> str:
+    """The URL without user, password and query string."""
+    parts = urlsplit(url)
+    host_and_port = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
+
+
+def _describe(exc: Exception) -> str:
+    """A short reason for logs and errors: httpx messages carry no headers, but keep them brief anyway."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout ({type(exc).__name__})"
+    if isinstance(exc, httpx.HTTPError):
+        message = str(exc)[:ERROR_DETAIL_MAX_CHARS]
+        return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return str(exc)
+
+
+def _error_message(error: str | dict[str, Any]) -> str:
+    """The message of an OpenAI/vLLM error body (`{"error": {"message": ...}}` or `{"message": ...}`)."""
+    body: Any = error
+    if isinstance(error, str):
+        try:
+            body = json.loads(error)
+        except ValueError:
+            return error[:ERROR_DETAIL_MAX_CHARS]
+    if isinstance(body, dict):
+        inner = body.get("error")
+        message = inner.get("message") if isinstance(inner, dict) else body.get("message", inner)
+        if message:
+            return str(message)[:ERROR_DETAIL_MAX_CHARS]
+    return str(error)[:ERROR_DETAIL_MAX_CHARS]

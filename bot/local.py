@@ -1,0 +1,134 @@
+"""Terminal mode: the same core and commands as Discord, typed as text, streamed to stdout.
+
+On a terminal it is an interactive prompt; otherwise it reads one command per line and exits 0 at end of input,
+so scripts can drive it. The local user is the administrator of a local guild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from typing import TextIO
+
+from bot.commands import USAGE, CommandError, TypedCommand, parse
+from bot.config import Settings
+from bot.core.app import Core
+from bot.core.pipeline import Author, Outcome, Posted, WriteJob
+from storage.queries import last_output
+
+LOCAL_USER_ID = 1
+
+
+class TerminalSink:
+    """Prints text as it passes the rails; a withdrawn text is marked as such (a terminal cannot unprint)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._printed = 0
+
+    async def show(self, text: str) -> None:
+        self._out.write(text[self._printed :])
+        self._out.flush()
+        self._printed = len(text)
+
+    async def deliver(self, text: str, footer: str) -> list[Posted]:
+        self._out.write(text[self._printed :] if len(text) >= self._printed else "")
+        self._out.write(f"\n{footer.removeprefix('-# ')}\n")
+        self._out.flush()
+        return [Posted(None, None, "message")]
+
+    async def refuse(self, message: str, footer: str) -> list[Posted]:
+        if self._printed:
+            self._out.write("\n[the text above was withdrawn]")
+        self._out.write(f"\n{message}\n{footer.removeprefix('-# ')}\n")
+        self._out.flush()
+        return [Posted(None, None, "notice")]
+
+
+def _verdict_lines(outcome: Outcome) -> list[str]:
+    lines = []
+    for verdict in outcome.verdicts:
+        worst = max(verdict.scores.items(), key=lambda item: item[1], default=("-", 0.0))
+        where = verdict.stage if verdict.chunk_index is None else f"{verdict.stage}#{verdict.chunk_index}"
+        lines.append(f"  [{where}] {verdict.rail}/{verdict.backend}: {verdict.decision} ({worst[0]} {worst[1]:.2f})")
+    return lines
+
+
+async def run_command(core: Core, author: Author, command: TypedCommand, out: TextIO) -> Outcome | None:
+    if command.name == "help":
+        out.write(USAGE + "\n")
+        return None
+    if command.name == "write":
+        job = WriteJob(
+            command="write",
+            kind=command.kind,
+            prompt=command.text,
+            genre=command.options.get("genre"),
+            tone=command.options.get("tone"),
+            length=command.options.get("length", "medium"),
+        )
+    else:
+        await core.recorder.flush()
+        previous = await last_output(core.database, guild_id=author.guild_id, user_id=author.user_id)
+        job = WriteJob(
+            command="continue",
+            kind=previous.kind if previous else None,
+            prompt=command.text,
+            length=command.options.get("length", "medium"),
+            previous_text=previous.text if previous else None,
+            previous_checked=True,
+            parent_request_id=previous.request_id if previous else None,
+        )
+    outcome = await core.pipeline.run(author, job, TerminalSink(out))
+    out.write(f"[{outcome.status.value}]\n" + "\n".join(_verdict_lines(outcome)) + "\n")
+    out.flush()
+    return outcome
+
+
+async def run_local(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    interactive = stdin.isatty()
+    if interactive:
+        out.write("Storyloom: loading the model and guardrails…\n")
+        out.flush()
+    core = await Core.start(settings)
+    author = Author(
+        interface="local",
+        user_id=LOCAL_USER_ID,
+        user_name=getpass.getuser(),
+        guild_id=settings.guild_id_for_local,
+        channel_id=None,
+        exempt_from_rate_limit=True,
+    )
+    try:
+        if interactive:
+            out.write(f"Ready ({core.engine.name}: {core.engine.model_id}). {USAGE}\n")
+        while True:
+            line = await asyncio.to_thread(_read_line, stdin, interactive)
+            if line is None:
+                break
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                command = parse(line)
+            except CommandError as error:
+                out.write(f"{error}\n")
+                continue
+            if command.name in ("quit", "exit"):
+                break
+            if not interactive:
+                out.write(f"> {line.strip()}\n")
+            await run_command(core, author, command, out)
+    finally:
+        await core.close()
+    return 0
+
+
+def _read_line(stdin: TextIO, interactive: bool) -> str | None:
+    if interactive:
+        try:
+            return input("storyloom> ")
+        except EOFError:
+            return None
+    line = stdin.readline()
+    return line if line else None

@@ -1,0 +1,595 @@
+"""Train the embedded toxicity head: `python -m guardrails.training.train_toxicity`.
+
+Writes guardrails/models/toxicity_head.{npz,json} and guardrails/data/toxicity_validation.csv.
+
+Data: the Davidson et al. (2017) tweets (/work/shared/data/toxicity_train.csv or --data) plus the text the project
+wrote in `benign_fiction.py`. A fixed-seed split holds back 13% of the tweets (stratified by their original
+label) and 30% of the written templates and lines (whole groups, so validation sentences have structures
+the head never saw); nothing held back is trained on. Thresholds are tuned on out-of-fold predictions of the
+training part, never on the validation split, and the validation metrics are measured through the real rail
+(normalise, split into sentences, worst sentence decides).
+
+Reproducible: fixed seeds, deterministic torch, one thread for the head. Sentence embeddings are cached under
+data/cache/ (gitignored), keyed by the encoder's weights; the first run encodes ~27k texts (a few minutes on
+two cores), later runs take seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import html
+import json
+import random
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from guardrails.encoder import ENCODER_ID, SentenceEncoder
+from guardrails.normalize import normalize
+from guardrails.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead, ToxicityRail
+from guardrails.training.benign_fiction import (
+    OBFUSCATION_KEYWORDS,
+    WrittenExample,
+    abuse_examples,
+    benign_examples,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = Path("/work/shared/data/toxicity_train.csv")
+VALIDATION_CSV = REPO_ROOT / "guardrails" / "data" / "toxicity_validation.csv"
+CACHE_DIR = REPO_ROOT / "data" / "cache"
+
+HEAD_VERSION = "1.0"
+HEAD_CATEGORIES = ("toxicity", "identity_attack", "threat")
+SEED = 20240611
+DAVIDSON_VALIDATION_SHARE = 0.13
+WRITTEN_VALIDATION_SHARE = 0.3
+VALIDATION_PER_TEMPLATE = 20
+"""Held-out template groups contribute this many fillings to validation (the rest is discarded, never trained on)."""
+BENIGN_PASSAGES = 60
+ABUSE_PASSAGES = 25
+STORY_KINDS = frozenset(
+    {"villain", "battle", "horror", "grief", "crime", "insult_fiction", "profanity_dialogue", "death_poem", "lyrics", "screenplay", "story_beat"}
+)
+"""Kinds that read like generated output; passages (the rail's output-stage case) are built from these only."""
+
+HIDDEN = 128
+EPOCHS = 40
+BATCH = 256
+LEARNING_RATE = 1e-3
+WEIGHT_DECAY = 1e-4
+DROPOUT = 0.2
+FOLDS = 5
+
+# Loss weights: the written examples are the target domain (fiction, abuse at real people) and few, so each
+# counts several tweets; obfuscated variants count less (they repeat their source).
+WRITTEN_WEIGHT = 4.0
+OBFUSCATED_WEIGHT = 2.0
+DAVIDSON_NEGATIVE_WEIGHT = 3.0
+"""Tweets labelled neither are a sixth of the tweets; weighting them up keeps the head from learning that
+casual text is offensive by default."""
+HATE_POSITIVE_WEIGHT = 3.0
+OFFENSIVE_AS_NOT_HATE_WEIGHT = 0.5
+
+# Threshold tuning (on out-of-fold predictions of the training part): block at most this share of written benign
+# text, which leaves room under the 3% goal for the unseen structures of the validation split; within that,
+# reach this recall on both the tweets and the written abuse with the fewest false blocks; failing that, the
+# most recall.
+MAX_BENIGN_FALSE_BLOCKS = 0.01
+RECALL_TARGET = 0.95
+NEITHER_COST = 0.2
+"""How much a false block on an everyday tweet counts against one on benign fiction when choosing thresholds."""
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.9751, 0.025), 3)
+
+ATTRIBUTION = (
+    "Trained in part on the hate speech and offensive language data of Davidson, Warmsley, Macy and Weber, "
+    '"Automated Hate Speech Detection and the Problem of Offensive Language", ICWSM 2017 '
+    "(https://github.com/t-davidson/hate-speech-and-offensive-language, commit cb50f7e9, MIT License)."
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rows
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Row:
+    text: str
+    """Normalised text, as the rail would score it."""
+    source: str
+    """davidson2017:<orig_label>, written:<benign|abuse|abuse_obfuscated>:<kind>."""
+    labels: tuple[int, int, int]
+    """toxicity, identity_attack, threat."""
+    weights: tuple[float, float, float]
+    """Loss weight per category; 0 means "unknown for this row"."""
+    fold_key: str
+    """Rows sharing a key share a cross-validation fold (a written template's fillings stay together)."""
+    raw: str = ""
+    """The text before normalisation (what validation stores)."""
+
+    @property
+    def abusive(self) -> bool:
+        return any(self.labels)
+
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_RETWEET = re.compile(r"\bRT\b:?")
+_MENTION = re.compile(r"@\w+:?")
+_LEADING_NOISE = re.compile(r"^[\s!:\"',.|]+")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_tweet(text: str) -> str:
+    """Remove what only tweets have (RT, @mentions, URLs, HTML entities): the head must not learn that
+    "looks like a tweet" means "offensive" (83% of the tweets are)."""
+    text = html.unescape(html.unescape(text))
+    text = _URL.sub(" ", text)
+    text = _RETWEET.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = text.replace("#", " ")
+    text = _LEADING_NOISE.sub("", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def load_davidson(path: Path) -> list[tuple[str, str, int, str]]:
+    """(cleaned text, normalised text, label, orig_label), duplicates after normalisation dropped."""
+    seen: set[str] = set()
+    rows = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for record in csv.DictReader(handle):
+            cleaned = clean_tweet(record["text"])
+            normalised = normalize(cleaned)
+            if len(normalised) < 3 or normalised.lower() in seen:
+                continue
+            seen.add(normalised.lower())
+            rows.append((cleaned, normalised, int(record["label"]), record["orig_label"]))
+    return rows
+
+
+def davidson_row(cleaned: str, normalised: str, label: int, orig: str) -> Row:
+    hate = orig == "hate_speech"
+    identity_weight = HATE_POSITIVE_WEIGHT if hate else (OFFENSIVE_AS_NOT_HATE_WEIGHT if label else 1.0)
+    # Threats are unlabelled in the tweets: an offensive tweet may well be one, so only "neither" says "no threat".
+    threat_weight = 0.0 if label else 1.0
+    return Row(
+        text=normalised,
+        raw=cleaned,
+        source=f"davidson2017:{orig}",
+        labels=(label, int(hate), 0),
+        weights=(1.0 if label else DAVIDSON_NEGATIVE_WEIGHT, identity_weight, threat_weight),
+        fold_key=f"d:{normalised}",
+    )
+
+
+def written_row(example: WrittenExample, *, text: str | None = None, obfuscation: str | None = None) -> Row:
+    raw = text if text is not None else example.text
+    side = "abuse" if example.abusive else "benign"
+    source = f"written:{side}_obfuscated:{obfuscation}" if obfuscation else f"written:{side}:{example.kind}"
+    weight = OBFUSCATED_WEIGHT if obfuscation else WRITTEN_WEIGHT
+    return Row(
+        text=normalize(raw),
+        raw=raw,
+        source=source,
+        labels=(example.toxicity, example.identity_attack, example.threat),
+        weights=(weight, weight, weight),
+        fold_key=f"w:{example.group}",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Obfuscation: the disguises the normaliser has to undo
+# ---------------------------------------------------------------------------------------------------------------
+_LEET_OUT = {"a": "4@", "e": "3", "i": "1!", "o": "0", "s": "5$", "t": "7"}
+_HOMOGLYPH_OUT = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "i": "і", "x": "х", "y": "у", "s": "ѕ"}
+OBFUSCATIONS = ("leet", "homoglyph", "zero_width", "spaced", "stretched", "mixed")
+
+
+def _target_words(text: str, rng: random.Random) -> set[str]:
+    words = re.findall(r"[A-Za-z']+", text)
+    hits = {w for w in words if w.lower() in OBFUSCATION_KEYWORDS}
+    if not hits:
+        hits = {max(words, key=len)} if words else set()
+    if len(hits) > 2:
+        hits = set(rng.sample(sorted(hits), 2))
+    return hits
+
+
+def obfuscate(text: str, method: str, rng: random.Random) -> str:
+    targets = _target_words(text, rng)
+
+    def per_word(fn):
+        return re.sub(r"[A-Za-z']+", lambda m: fn(m.group(0)) if m.group(0) in targets else m.group(0), text)
+
+    if method == "leet":
+        return per_word(lambda w: "".join(rng.choice(_LEET_OUT[c]) if c in _LEET_OUT else c for c in w))
+    if method == "homoglyph":
+        return "".join(_HOMOGLYPH_OUT[c] if c in _HOMOGLYPH_OUT and rng.random() < 0.7 else c for c in text)
+    if method == "zero_width":
+        return per_word(lambda w: rng.choice(["\u200b", "\u200d", "\u2060", "\u00ad"]).join(w))
+    if method == "spaced":
+        return per_word(lambda w: rng.choice([" ", ".", "-"]).join(w))
+    if method == "stretched":
+        return per_word(lambda w: re.sub(r"([aeiouy])", lambda m: m.group(1) * rng.randint(3, 6), w, count=1))
+    if method == "mixed":
+        return obfuscate(obfuscate(text, "homoglyph", rng), "zero_width", rng)
+    raise ValueError(method)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Split
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class Split:
+    train: list[Row] = field(default_factory=list)
+    validation: list[Row] = field(default_factory=list)
+    """Single texts: tweets, written sentences, obfuscated abuse."""
+    passages: list[tuple[str, str, str]] = field(default_factory=list)
+    """(text, expected, source): multi-sentence validation texts built from held-out sentences."""
+
+
+def split_data(davidson: list[tuple[str, str, int, str]], written: list[WrittenExample]) -> Split:
+    rng = random.Random(SEED)
+    split = Split()
+
+    by_orig: dict[str, list[int]] = defaultdict(list)
+    for i, (_, _, _, orig) in enumerate(davidson):
+        by_orig[orig].append(i)
+    held_davidson: set[int] = set()
+    for orig in sorted(by_orig):
+        indices = by_orig[orig][:]
+        rng.shuffle(indices)
+        held_davidson.update(indices[: round(len(indices) * DAVIDSON_VALIDATION_SHARE)])
+    for i, record in enumerate(davidson):
+        (split.validation if i in held_davidson else split.train).append(davidson_row(*record))
+
+    # Hold out whole groups, per kind, templates and hand-written lines separately. Groups are ranked by a hash
+    # of their id, so adding a template to one kind never reshuffles what another kind holds out.
+    groups_by_kind: dict[tuple[str, bool, bool], set[str]] = defaultdict(set)
+    for example in written:
+        groups_by_kind[(example.kind, example.abusive, example.group.startswith("line:"))].add(example.group)
+    held_groups: set[str] = set()
+    for key in sorted(groups_by_kind):
+        groups = sorted(groups_by_kind[key], key=lambda g: hashlib.sha256(f"{SEED}:{g}".encode()).hexdigest())
+        count = round(len(groups) * WRITTEN_VALIDATION_SHARE)
+        if count == 0 and len(groups) >= 2:
+            count = 1  # every kind with a choice is represented in validation
+        held_groups.update(groups[:count])
+
+    per_group: Counter[str] = Counter()
+    held_benign: list[WrittenExample] = []
+    held_abuse: list[WrittenExample] = []
+    for example in written:
+        if example.group not in held_groups:
+            split.train.append(written_row(example))
+            if example.abusive:
+                method = OBFUSCATIONS[rng.randrange(len(OBFUSCATIONS))]
+                split.train.append(written_row(example, text=obfuscate(example.text, method, rng), obfuscation=method))
+            continue
+        if per_group[example.group] >= VALIDATION_PER_TEMPLATE:
+            continue  # held out but not needed: discarded, never trained on
+        per_group[example.group] += 1
+        split.validation.append(written_row(example))
+        (held_abuse if example.abusive else held_benign).append(example)
+
+    for example in held_abuse:
+        if rng.random() < 0.5:
+            method = OBFUSCATIONS[rng.randrange(len(OBFUSCATIONS))]
+            split.validation.append(written_row(example, text=obfuscate(example.text, method, rng), obfuscation=method))
+
+    # Multi-sentence texts exercise the rail's splitting: stories must pass, a story hiding abuse must not.
+    story = [e for e in held_benign if e.kind in STORY_KINDS]
+    for _ in range(BENIGN_PASSAGES):
+        sentences = [e.text for e in rng.sample(story, rng.randint(4, 7))]
+        split.passages.append((" ".join(sentences), "allow", "written:benign_passage"))
+    for _ in range(ABUSE_PASSAGES):
+        sentences = [e.text for e in rng.sample(story, rng.randint(3, 5))]
+        sentences.insert(rng.randint(0, len(sentences)), rng.choice(held_abuse).text)
+        split.passages.append((" ".join(sentences), "block", "written:abuse_passage"))
+    return split
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Embeddings, cached by encoder weights and text
+# ---------------------------------------------------------------------------------------------------------------
+class CachingEncoder:
+    """Wraps SentenceEncoder with an on-disk cache so retraining and re-evaluating cost seconds."""
+
+    def __init__(self, encoder: SentenceEncoder, cache_dir: Path = CACHE_DIR) -> None:
+        self.encoder = encoder
+        self.dim = encoder.dim
+        weights = next(iter(sorted(encoder.path.glob("*.safetensors"))), encoder.path / "config.json")
+        fingerprint = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+        self.path = cache_dir / f"toxicity_embeddings_{fingerprint}.npz"
+        self._cache: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            with np.load(self.path, allow_pickle=False) as stored:
+                self._cache = dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
+        self._dirty = False
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            started = time.perf_counter()
+            vectors = self.encoder.encode(missing)
+            self._cache.update(zip(missing, vectors, strict=True))
+            self._dirty = True
+            if len(missing) > 200:
+                print(f"  encoded {len(missing)} texts in {time.perf_counter() - started:.0f}s", flush=True)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts]).astype(np.float32)
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(self._cache)
+        np.savez(self.path, texts=np.array(texts), vectors=np.stack([self._cache[t] for t in texts]))
+        self._dirty = False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The head
+# ---------------------------------------------------------------------------------------------------------------
+def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = SEED) -> ToxicityHead:
+    import torch
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    xt, yt, wt = (torch.from_numpy(a.astype(np.float32)) for a in (x, y, w))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Dropout(DROPOUT), torch.nn.Linear(HIDDEN, y.shape[1])
+    )
+    optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    # Each category's loss is normalised by its total weight, so the rare threat labels are not drowned.
+    per_category = wt.sum(0).clamp(min=1.0)
+    model.train()
+    for _ in range(EPOCHS):
+        order = torch.randperm(len(xt), generator=generator)
+        for start in range(0, len(order), BATCH):
+            idx = order[start : start + BATCH]
+            logits = model(xt[idx])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[idx], weight=wt[idx], reduction="none")
+            loss = (loss.sum(0) / per_category * len(xt) / len(idx)).sum() / y.shape[1]
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    model.eval()
+    first, last = model[0], model[3]
+    return ToxicityHead(
+        categories=HEAD_CATEGORIES,
+        w1=first.weight.detach().numpy().T.copy(),
+        b1=first.bias.detach().numpy().copy(),
+        w2=last.weight.detach().numpy().T.copy(),
+        b2=last.bias.detach().numpy().copy(),
+    )
+
+
+def fold_of(key: str) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % FOLDS
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, w: np.ndarray, keys: list[str]) -> np.ndarray:
+    folds = np.array([fold_of(k) for k in keys])
+    predictions = np.zeros_like(y, dtype=np.float32)
+    for fold in range(FOLDS):
+        held = folds == fold
+        head = fit_head(x[~held], y[~held], w[~held], seed=SEED + fold)
+        predictions[held] = head.probabilities(x[held])
+    return predictions
+
+
+def tune_thresholds(probabilities: np.ndarray, rows: list[Row]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-category thresholds chosen on out-of-fold probabilities (see MAX_BENIGN_FALSE_BLOCKS).
+
+    Recall is measured on the tweets and on the written abuse separately, so the 20k tweets cannot outvote the
+    few hundred threats and hate statements the tweets lack."""
+    sources = np.array([r.source for r in rows])
+    abusive = np.array([r.abusive for r in rows])
+    written = np.char.startswith(sources.astype(str), "written:")
+    benign_written = written & ~abusive
+    davidson_pos = ~written & abusive
+    davidson_neg = ~written & ~abusive
+    written_abuse = written & abusive
+    groups = {"benign": benign_written, "d_pos": davidson_pos, "d_neg": davidson_neg, "w_abuse": written_abuse}
+    tox, ident, threat = (probabilities[:, i] for i in range(3))
+    grid = THRESHOLD_GRID
+    # Vectorised over the threat threshold: for each group, a (rows, len(grid)) table of "threat over threshold".
+    threat_over = {name: threat[mask][:, None] >= grid[None, :] for name, mask in groups.items()}
+    best: tuple[float, ...] | None = None
+    chosen: dict[str, float] = {}
+    for t_tox in grid:
+        for t_ident in grid:
+            over = (tox >= t_tox) | (ident >= t_ident)
+            rates = {name: (over[mask][:, None] | threat_over[name]).mean(0) for name, mask in groups.items()}
+            for k, t_threat in enumerate(grid):
+                if rates["benign"][k] > MAX_BENIGN_FALSE_BLOCKS:
+                    continue
+                recall_d, recall_w = rates["d_pos"][k], rates["w_abuse"][k]
+                meets = recall_d >= RECALL_TARGET and recall_w >= RECALL_TARGET
+                cost = rates["benign"][k] + NEITHER_COST * rates["d_neg"][k]
+                # Ties go to higher (more permissive) thresholds.
+                key = (float(meets), -round(float(cost), 4) if meets else min(recall_d, recall_w), float(t_tox + t_ident + t_threat))
+                if best is None or key > best:
+                    best = key
+                    chosen = {"toxicity": float(t_tox), "identity_attack": float(t_ident), "threat": float(t_threat)}
+    if best is None:
+        raise RuntimeError("no thresholds meet the false-block limit on benign fiction")
+    blocked = (tox >= chosen["toxicity"]) | (ident >= chosen["identity_attack"]) | (threat >= chosen["threat"])
+    summary = {
+        "false_block_rate_written_benign": float(blocked[benign_written].mean()),
+        "recall_davidson_offensive_or_hate": float(blocked[davidson_pos].mean()),
+        "recall_written_abuse": float(blocked[written_abuse].mean()),
+        "false_block_rate_davidson_neither": float(blocked[davidson_neg].mean()),
+    }
+    return chosen, summary
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Validation through the rail
+# ---------------------------------------------------------------------------------------------------------------
+def validation_records(split: Split) -> list[tuple[str, str, str]]:
+    records = [(row.raw, "block" if row.abusive else "allow", row.source) for row in split.validation]
+    return records + split.passages
+
+
+def evaluate(rail: ToxicityRail, records: list[tuple[str, str, str]], batch: int = 256) -> dict:
+    """Precision, recall and false-block rates of the rail's decisions on (text, expected, source) records."""
+    decisions: list[bool] = []
+    for start in range(0, len(records), batch):
+        verdicts = rail.check([text for text, _, _ in records[start : start + batch]], "input")
+        decisions.extend(v.decision == "block" for v in verdicts)
+    return summarise(records, decisions)
+
+
+def summarise(records: list[tuple[str, str, str]], blocked: list[bool]) -> dict:
+    expected = np.array([e == "block" for _, e, _ in records])
+    got = np.array(blocked)
+    tp, fp = int((got & expected).sum()), int((got & ~expected).sum())
+    fn = int((~got & expected).sum())
+    by_source: dict[str, dict[str, float]] = {}
+    for source in sorted({s for _, _, s in records}):
+        mask = np.array([s == source for _, _, s in records])
+        by_source[source] = {"rows": int(mask.sum()), "blocked": round(float(got[mask].mean()), 4)}
+
+    def rate(prefixes: tuple[str, ...]) -> tuple[float, int]:
+        mask = np.array([s.startswith(prefixes) for _, _, s in records])
+        return round(float(got[mask].mean()), 4), int(mask.sum())
+
+    benign_fiction, n_benign = rate(("written:benign",))
+    passages, _ = rate(("written:benign_passage",))
+    return {
+        "rows": len(records),
+        "precision": round(tp / max(tp + fp, 1), 4),
+        "recall": round(tp / max(tp + fn, 1), 4),
+        "false_block_rate_benign_fiction": benign_fiction,
+        "benign_fiction_rows": n_benign,
+        "false_block_rate_benign_passages": passages,
+        "recall_written_abuse": rate(("written:abuse",))[0],
+        "recall_obfuscated_abuse": rate(("written:abuse_obfuscated",))[0],
+        "recall_davidson_offensive_or_hate": rate(("davidson2017:offensive_language", "davidson2017:hate_speech"))[0],
+        "false_block_rate_davidson_neither": rate(("davidson2017:neither",))[0],
+        "by_source": by_source,
+    }
+
+
+def write_validation_csv(records: list[tuple[str, str, str]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "expected", "source"])
+        writer.writerows(records)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Davidson toxicity_train.csv")
+    parser.add_argument("--out", type=Path, default=DEFAULT_HEAD_PATH, help="where to write the head (.npz; .json beside it)")
+    parser.add_argument("--validation-csv", type=Path, default=VALIDATION_CSV)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.use_deterministic_algorithms(True)
+    started = time.perf_counter()
+    davidson = load_davidson(args.data)
+    written = benign_examples() + abuse_examples()
+    split = split_data(davidson, written)
+    records = validation_records(split)
+    print(f"tweets {len(davidson)}, written {len(written)}; train {len(split.train)}, validation {len(records)}", flush=True)
+
+    encoder = CachingEncoder(SentenceEncoder())
+    try:
+        x = encoder.encode([row.text for row in split.train])
+    finally:
+        encoder.save()
+    y = np.array([row.labels for row in split.train], dtype=np.float32)
+    w = np.array([row.weights for row in split.train], dtype=np.float32)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the head is tiny; one thread keeps training bit-for-bit reproducible
+    oof = out_of_fold(x, y, w, [row.fold_key for row in split.train])
+    thresholds, oof_summary = tune_thresholds(oof, split.train)
+    print(f"thresholds {thresholds} (out-of-fold: {oof_summary})", flush=True)
+    trained = fit_head(x, y, w)
+    torch.set_num_threads(threads)
+
+    head = ToxicityHead(
+        categories=trained.categories, w1=trained.w1, b1=trained.b1, w2=trained.w2, b2=trained.b2,
+        thresholds=thresholds, version=HEAD_VERSION, encoder_id=ENCODER_ID,
+    )  # fmt: skip
+    rail = ToxicityRail(EmbeddedToxicityBackend(encoder, head))  # type: ignore[arg-type]
+    try:
+        metrics = evaluate(rail, records)
+    finally:
+        encoder.save()
+    print(json.dumps({k: v for k, v in metrics.items() if k != "by_source"}, indent=1), flush=True)
+
+    write_validation_csv(records, args.validation_csv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **head.arrays())
+    written_digest = hashlib.sha256("\n".join(f"{e.group}\t{e.text}" for e in written).encode()).hexdigest()
+    meta = {
+        "version": HEAD_VERSION,
+        "model": f"MLP {encoder.dim}-{HIDDEN}-{len(HEAD_CATEGORIES)} (ReLU, sigmoid outputs) over sentence embeddings",
+        "encoder": ENCODER_ID,
+        "categories": list(HEAD_CATEGORIES),
+        "thresholds": thresholds,
+        "thresholds_meaning": (
+            "PG-13 fiction: block when any category >= its threshold. `toxicity` is trained to mean abuse "
+            "(Davidson hate/offensive tweets and the project's abuse sentences) against benign text that includes "
+            "dark fiction and characters' mild profanity; tuned on out-of-fold predictions for the most abuse "
+            f"recall with at most {MAX_BENIGN_FALSE_BLOCKS:.1%} false blocks on written benign fiction."
+        ),
+        "training": {
+            "command": "python -m guardrails.training.train_toxicity",
+            "seed": SEED,
+            "epochs": EPOCHS,
+            "hidden": HIDDEN,
+            "dropout": DROPOUT,
+            "learning_rate": LEARNING_RATE,
+            "weight_decay": WEIGHT_DECAY,
+            "folds_for_thresholds": FOLDS,
+            "loss_weights": {
+                "written": WRITTEN_WEIGHT,
+                "obfuscated": OBFUSCATED_WEIGHT,
+                "hate_positive": HATE_POSITIVE_WEIGHT,
+                "offensive_as_not_hate": OFFENSIVE_AS_NOT_HATE_WEIGHT,
+            },
+            "rows": dict(sorted(Counter(row.source.rsplit(":", 1)[0] for row in split.train).items())),
+        },
+        "data": {
+            "davidson": {"file": args.data.name, "sha256": sha256_file(args.data), "rows_after_dedup": len(davidson)},
+            "written_examples": {
+                "module": "guardrails.training.benign_fiction",
+                "sha256": written_digest,
+                "benign": sum(not e.abusive for e in written),
+                "abuse": sum(e.abusive for e in written),
+            },
+            "validation": {
+                "file": "guardrails/data/toxicity_validation.csv",
+                "sha256": sha256_file(args.validation_csv),
+                "rows": len(records),
+            },
+        },
+        "metrics": {"validation_at_default_thresholds": metrics, "out_of_fold_train": oof_summary},
+        "attribution": ATTRIBUTION,
+        "license_note": "Davidson et al. data: MIT License. Written examples: part of this project.",
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')} in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Database engine, schema upgrades and start-up housekeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage.models import Request, RequestStatus, utcnow
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite files get WAL, a busy timeout and their folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI types
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers (audit queries) run while the recorder writes; NORMAL is durable under WAL
+        # except for the last transactions on power loss, which is the usual trade for a bot.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config, imported lazily
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _upgrade_on(connection: Connection, url: str, revision: str) -> None:
+    from alembic import command
+
+    config = alembic_config(url)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to `revision` with Alembic, over the engine's own connection."""
+    url = engine.url.render_as_string(hide_password=False)
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade_on, url, revision)
+
+
+async def mark_interrupted(engine: AsyncEngine) -> int:
+    """Close requests a previous process left open: a crash leaves a marked request, never a silent gap."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            update(Request)
+            .where(Request.status.in_([RequestStatus.PENDING, RequestStatus.GENERATING]))
+            .values(status=RequestStatus.INTERRUPTED, status_reason="process stopped", updated_at=utcnow())
+        )
+    return result.rowcount or 0

@@ -1,0 +1,46 @@
+"""Read-side queries the front ends need. Every query is scoped to one guild."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import Delivery, Generation, Request, RequestStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PastOutput:
+    request_id: str
+    kind: str | None
+    text: str
+
+
+async def last_output(database: AsyncEngine, *, guild_id: int | None, user_id: int) -> PastOutput | None:
+    """The member's most recent delivered output in this guild."""
+    query = (
+        select(Request.id, Request.kind, Generation.shown_output)
+        .join(Generation, Generation.request_id == Request.id)
+        .where(Request.guild_id == guild_id, Request.user_id == user_id, Request.status == RequestStatus.DELIVERED)
+        .order_by(Request.created_at.desc(), Generation.attempt.desc())
+        .limit(1)
+    )
+    async with database.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return PastOutput(row.id, row.kind, row.shown_output) if row and row.shown_output else None
+
+
+async def output_for_message(database: AsyncEngine, *, guild_id: int | None, message_id: int) -> PastOutput | None:
+    """The delivered output posted as `message_id` in this guild; None for other guilds' messages."""
+    query = (
+        select(Request.id, Request.kind, Generation.shown_output)
+        .join(Delivery, Delivery.request_id == Request.id)
+        .join(Generation, Generation.request_id == Request.id)
+        .where(Delivery.message_id == message_id, Request.guild_id == guild_id, Request.status == RequestStatus.DELIVERED)
+        .order_by(Generation.attempt.desc())
+        .limit(1)
+    )
+    async with database.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return PastOutput(row.id, row.kind, row.shown_output) if row and row.shown_output else None

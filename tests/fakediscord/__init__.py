@@ -1,0 +1,56 @@
+"""A loopback fake Discord for end-to-end tests: a real discord.py client, a real websocket, real HTTP.
+
+The `fake_discord` fixture (tests/plugins/fakediscord.py) gives a reset `FakeDiscord` with discord.py pointed at
+it. Its default world: `fake.guild` with `fake.general` and the age-restricted `fake.after_dark`; members
+`fake.owner`, `fake.alice` (no special permissions) and `fake.mod` (Manage Server); the bot is `fake.bot_user`.
+Bots must sync their commands (the fake only lets users run synced ones) and should pass `FAST_CLIENT_OPTIONS`.
+
+    async def test_tale(fake_discord: FakeDiscord) -> None:
+        bot = MyBot(intents=discord.Intents.default(), **FAST_CLIENT_OPTIONS)  # setup_hook syncs the tree
+        async with fake_discord.run_bot(bot):
+            record = await fake_discord.slash("tale", {"topic": "a dragon"}, user=fake_discord.alice)
+            await record.wait_done(lambda r: len(r.edits) == 2)
+            assert record.callback.type == 5 and record.callback.delay < 1  # deferred at once
+            assert record.original.content.endswith("The end.")
+            assert not any(write.could_ping for write in record.writes)
+            button_press = await fake_discord.click(record.original, "again", user=fake_discord.alice)
+            await button_press.wait_done()
+        fake_discord.assert_clean()  # no 400s, no late acknowledgement, no route the fake lacks
+
+Records: `fake.writes` (every create/edit/delete with its `allowed_mentions`), `fake.violations` (each request
+Discord would refuse, with its rule), `fake.requests`, `fake.commands`, `fake.gateway` (session, counters).
+Faults: `fake.fail_next(2, status=429, match="/callback")`; `await fake.drop_socket()` (the client resumes);
+`fake.advance_clock(16 * 60)` lets Discord's deadlines pass without waiting.
+Not modelled (a call to a missing route lands in `fake.unmodelled`): DMs, threads, message history, reactions,
+select menus, modal submission, autocomplete, Discord's own rate-limit buckets (only injected 429s).
+"""
+
+from .errors import ClientRejected, DiscordHTTPError
+from .messages import Attachment, Message, MessageWrite, Pings
+from .model import Channel, Guild, Member, Overwrite, OverwriteTarget, Perm, Role, User
+from .records import Callback, InteractionRecord, RestCall, Violation
+from .server import FAST_CLIENT_OPTIONS, FakeDiscord, pointed_at
+
+__all__ = [
+    "FAST_CLIENT_OPTIONS",
+    "Attachment",
+    "Callback",
+    "Channel",
+    "ClientRejected",
+    "DiscordHTTPError",
+    "FakeDiscord",
+    "Guild",
+    "InteractionRecord",
+    "Member",
+    "Message",
+    "MessageWrite",
+    "Overwrite",
+    "OverwriteTarget",
+    "Perm",
+    "Pings",
+    "RestCall",
+    "Role",
+    "User",
+    "Violation",
+    "pointed_at",
+]

@@ -1,0 +1,82 @@
+"""Errors the fake raises: Discord's own JSON errors (sent to the bot), and refusals of the test driver.
+
+`DiscordHTTPError` is what a route handler raises to answer the bot the way Discord would (status, JSON `code`,
+`message`, and for a bad form body the nested `errors` tree). Its `kind` names the rule the bot broke; the server
+records each one as a `Violation`. `ClientRejected` is raised to the *test* when it asks for something Discord's
+own client would never send (an unsynced or hidden command, a missing option, a button that is not there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DiscordHTTPError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        kind: str,
+        errors: dict[str, Any] | None = None,
+        late_by: float | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code} {message} ({kind})")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.kind = kind
+        self.errors = errors
+        self.late_by = late_by
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+def field_error(code: str, message: str) -> dict[str, Any]:
+    """One leaf of Discord's nested error tree: `{"_errors": [{"code": ..., "message": ...}]}`."""
+    return {"_errors": [{"code": code, "message": message}]}
+
+
+def invalid_form_body(errors: dict[str, Any]) -> DiscordHTTPError:
+    return DiscordHTTPError(400, 50035, "Invalid Form Body", kind="invalid_form_body", errors=errors)
+
+
+def unknown_channel() -> DiscordHTTPError:
+    return DiscordHTTPError(404, 10003, "Unknown Channel", kind="unknown_channel")
+
+
+def unknown_message() -> DiscordHTTPError:
+    return DiscordHTTPError(404, 10008, "Unknown Message", kind="unknown_message")
+
+
+def unknown_webhook(kind: str = "unknown_webhook") -> DiscordHTTPError:
+    return DiscordHTTPError(404, 10015, "Unknown Webhook", kind=kind)
+
+
+def unknown_interaction(kind: str = "unknown_interaction", late_by: float | None = None) -> DiscordHTTPError:
+    return DiscordHTTPError(404, 10062, "Unknown interaction", kind=kind, late_by=late_by)
+
+
+def unauthorized() -> DiscordHTTPError:
+    return DiscordHTTPError(401, 0, "401: Unauthorized", kind="unauthorized")
+
+
+def invalid_webhook_token(kind: str = "invalid_webhook_token") -> DiscordHTTPError:
+    return DiscordHTTPError(401, 50027, "Invalid Webhook Token", kind=kind)
+
+
+def missing_access() -> DiscordHTTPError:
+    return DiscordHTTPError(403, 50001, "Missing Access", kind="missing_access")
+
+
+def missing_permissions() -> DiscordHTTPError:
+    return DiscordHTTPError(403, 50013, "Missing Permissions", kind="missing_permissions")
+
+
+class ClientRejected(Exception):
+    """Discord's client would not let a user do this (the test asked for something impossible)."""

@@ -1,0 +1,347 @@
+"""The fake Discord's world: users, guilds, roles, channels, members, and Discord's permission arithmetic.
+
+Everything here is plain in-memory state that tests build and inspect. The `*_payload` methods render it in the
+JSON shapes Discord's API v10 uses, which is all discord.py ever sees of it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import itertools
+import time
+from dataclasses import dataclass, field
+
+DISCORD_EPOCH_MS = 1_420_070_400_000
+_snowflake_increment = itertools.count()
+
+
+def new_snowflake() -> int:
+    """A real-looking, unique, increasing snowflake: discord.py derives `created_at` from its timestamp bits."""
+    now_ms = int(time.time() * 1000)
+    return ((now_ms - DISCORD_EPOCH_MS) << 22) | (next(_snowflake_increment) % (1 << 22))
+
+
+def iso_timestamp(moment: datetime.datetime | None = None) -> str:
+    return (moment or datetime.datetime.now(datetime.UTC)).isoformat()
+
+
+class Perm(enum.IntFlag):
+    """The permission bits the fake reasons about (values from Discord's documentation)."""
+
+    CREATE_INSTANT_INVITE = 1 << 0
+    KICK_MEMBERS = 1 << 1
+    BAN_MEMBERS = 1 << 2
+    ADMINISTRATOR = 1 << 3
+    MANAGE_CHANNELS = 1 << 4
+    MANAGE_GUILD = 1 << 5
+    ADD_REACTIONS = 1 << 6
+    VIEW_CHANNEL = 1 << 10
+    SEND_MESSAGES = 1 << 11
+    SEND_TTS_MESSAGES = 1 << 12
+    MANAGE_MESSAGES = 1 << 13
+    EMBED_LINKS = 1 << 14
+    ATTACH_FILES = 1 << 15
+    READ_MESSAGE_HISTORY = 1 << 16
+    MENTION_EVERYONE = 1 << 17
+    USE_EXTERNAL_EMOJIS = 1 << 18
+    MANAGE_ROLES = 1 << 28
+    USE_APPLICATION_COMMANDS = 1 << 31
+    MODERATE_MEMBERS = 1 << 40
+    CREATE_PUBLIC_THREADS = 1 << 35
+    SEND_MESSAGES_IN_THREADS = 1 << 38
+    PIN_MESSAGES = 1 << 51
+
+
+ALL_PERMISSIONS = (1 << 52) - 1
+"""What an owner or administrator holds: every bit Discord has defined so far."""
+
+EVERYONE_DEFAULT = (
+    Perm.CREATE_INSTANT_INVITE
+    | Perm.ADD_REACTIONS
+    | Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.USE_APPLICATION_COMMANDS
+    | Perm.CREATE_PUBLIC_THREADS
+    | Perm.SEND_MESSAGES_IN_THREADS
+)
+"""Roughly what a new server gives @everyone."""
+
+# Sending is what these ride on: without SEND_MESSAGES Discord drops them too.
+_NEEDS_SEND = Perm.SEND_TTS_MESSAGES | Perm.MENTION_EVERYONE | Perm.EMBED_LINKS | Perm.ATTACH_FILES
+
+UPLOAD_LIMIT_BY_PREMIUM_TIER = {0: 10 * 1024 * 1024, 1: 10 * 1024 * 1024, 2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
+
+
+@dataclass(eq=False)
+class User:
+    id: int
+    username: str
+    bot: bool = False
+    global_name: str | None = None
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "username": self.username,
+            "discriminator": "0",
+            "global_name": self.global_name,
+            "avatar": None,
+            "bot": self.bot,
+            "system": False,
+            "public_flags": 0,
+            "flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class Role:
+    id: int
+    name: str
+    permissions: int
+    position: int = 0
+    managed: bool = False
+    mentionable: bool = False
+    bot_id: int | None = None
+    """Set for the role Discord creates for a bot when it joins."""
+
+    def payload(self) -> dict[str, object]:
+        payload: dict[str, object] = {
+            "id": str(self.id),
+            "name": self.name,
+            "color": 0,
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": self.position,
+            "permissions": str(self.permissions),
+            "managed": self.managed,
+            "mentionable": self.mentionable,
+            "flags": 0,
+        }
+        if self.bot_id is not None:
+            payload["tags"] = {"bot_id": str(self.bot_id)}
+        return payload
+
+
+@dataclass(eq=False)
+class Member:
+    user: User
+    guild: Guild
+    role_ids: list[int] = field(default_factory=list)
+    nick: str | None = None
+    joined_at: str = field(default_factory=iso_timestamp)
+
+    @property
+    def roles(self) -> list[Role]:
+        return [self.guild.roles[role_id] for role_id in self.role_ids]
+
+    def payload(self, *, with_user: bool = True) -> dict[str, object]:
+        payload: dict[str, object] = {
+            "roles": [str(role_id) for role_id in self.role_ids],
+            "nick": self.nick,
+            "avatar": None,
+            "banner": None,
+            "joined_at": self.joined_at,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "pending": False,
+            "flags": 0,  # discord.py 2.7 requires it
+            "communication_disabled_until": None,
+        }
+        if with_user:
+            payload["user"] = self.user.payload()
+        return payload
+
+
+class OverwriteTarget(enum.IntEnum):
+    ROLE = 0
+    MEMBER = 1
+
+
+@dataclass(eq=False)
+class Overwrite:
+    target_id: int
+    target_type: OverwriteTarget
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "id": str(self.target_id),
+            "type": int(self.target_type),
+            "allow": str(self.allow),
+            "deny": str(self.deny),
+        }
+
+
+@dataclass(eq=False)
+class Channel:
+    id: int
+    guild: Guild
+    name: str
+    nsfw: bool = False
+    """Age-restricted channel."""
+    type: int = 0
+    """0 is a text channel; the fake models text channels only."""
+    position: int = 0
+    topic: str | None = None
+    overwrites: list[Overwrite] = field(default_factory=list)
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": str(self.guild.id),
+            "name": self.name,
+            "position": self.position,
+            "permission_overwrites": [overwrite.payload() for overwrite in self.overwrites],
+            "nsfw": self.nsfw,
+            "topic": self.topic,
+            "rate_limit_per_user": 0,
+            "parent_id": None,
+            "last_message_id": None,
+            "flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class Guild:
+    id: int
+    name: str
+    owner_id: int
+    premium_tier: int = 0
+    preferred_locale: str = "en-US"
+    roles: dict[int, Role] = field(default_factory=dict)
+    channels: dict[int, Channel] = field(default_factory=dict)
+    members: dict[int, Member] = field(default_factory=dict)
+
+    @property
+    def everyone(self) -> Role:
+        return self.roles[self.id]
+
+    @property
+    def upload_limit(self) -> int:
+        return UPLOAD_LIMIT_BY_PREMIUM_TIER[self.premium_tier]
+
+    def add_role(self, name: str, permissions: int = 0, *, mentionable: bool = False) -> Role:
+        role = Role(
+            id=new_snowflake(),
+            name=name,
+            permissions=int(permissions),
+            position=len(self.roles),
+            mentionable=mentionable,
+        )
+        self.roles[role.id] = role
+        return role
+
+    def add_channel(self, name: str, *, nsfw: bool = False, overwrites: list[Overwrite] | None = None) -> Channel:
+        channel = Channel(
+            id=new_snowflake(),
+            guild=self,
+            name=name,
+            nsfw=nsfw,
+            position=len(self.channels),
+            overwrites=overwrites or [],
+        )
+        self.channels[channel.id] = channel
+        return channel
+
+    def add_member(self, user: User, *roles: Role, nick: str | None = None) -> Member:
+        member = Member(user=user, guild=self, role_ids=[role.id for role in roles], nick=nick)
+        self.members[user.id] = member
+        return member
+
+    def member(self, user: User) -> Member:
+        try:
+            return self.members[user.id]
+        except KeyError:
+            raise LookupError(f"{user.username} is not a member of {self.name}") from None
+
+    def permissions(self, member: Member, channel: Channel | None = None) -> int:
+        """Discord's documented algorithm: base permissions from roles, then the channel's overwrites in order."""
+        if member.user.id == self.owner_id:
+            return ALL_PERMISSIONS
+        base = self.everyone.permissions
+        for role in member.roles:
+            base |= role.permissions
+        if base & Perm.ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        if channel is None:
+            return base
+
+        permissions = base
+        by_target = {(overwrite.target_type, overwrite.target_id): overwrite for overwrite in channel.overwrites}
+        everyone_overwrite = by_target.get((OverwriteTarget.ROLE, self.id))
+        if everyone_overwrite is not None:
+            permissions = (permissions & ~everyone_overwrite.deny) | everyone_overwrite.allow
+        role_allow = role_deny = 0
+        for role_id in member.role_ids:
+            role_overwrite = by_target.get((OverwriteTarget.ROLE, role_id))
+            if role_overwrite is not None:
+                role_allow |= role_overwrite.allow
+                role_deny |= role_overwrite.deny
+        permissions = (permissions & ~role_deny) | role_allow
+        member_overwrite = by_target.get((OverwriteTarget.MEMBER, member.user.id))
+        if member_overwrite is not None:
+            permissions = (permissions & ~member_overwrite.deny) | member_overwrite.allow
+
+        if not permissions & Perm.VIEW_CHANNEL:
+            return 0
+        if not permissions & Perm.SEND_MESSAGES:
+            permissions &= ~_NEEDS_SEND
+        return permissions
+
+    def payload(self, *, members: list[Member], bot_user_id: int) -> dict[str, object]:
+        """The GUILD_CREATE shape."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": self.premium_tier,
+            "premium_subscription_count": 0,
+            "preferred_locale": self.preferred_locale,
+            "features": [],
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "application_id": None,
+            "vanity_url_code": None,
+            "max_members": 500_000,
+            "premium_progress_bar_enabled": False,
+            "roles": [role.payload() for role in self.roles.values()],
+            "emojis": [],
+            "stickers": [],
+            "unavailable": False,
+            "large": False,
+            "member_count": len(self.members),
+            "joined_at": self.members[bot_user_id].joined_at,
+            "channels": [channel.payload() for channel in self.channels.values()],
+            "threads": [],
+            "members": [member.payload() for member in members],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }

@@ -1,0 +1,464 @@
+"""The loopback fake Discord, proven with a tiny real bot: login, sync, slash commands, buttons, rules, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from tests.fakediscord import FAST_CLIENT_OPTIONS, ClientRejected, FakeDiscord, Overwrite, OverwriteTarget, Perm
+
+NO_PINGS = discord.AllowedMentions.none()
+
+
+class VoteView(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+        self.votes = 0
+
+    @discord.ui.button(label="Yes", custom_id="vote:yes")
+    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button[VoteView]) -> None:
+        self.votes += 1
+        await interaction.response.edit_message(content=f"Votes: {self.votes}", view=self)
+
+
+class StoryGroup(app_commands.Group):
+    """`/story new` and `/story chapter add`: a group with a nested subgroup."""
+
+    chapter = app_commands.Group(name="chapter", description="Chapters")
+
+    @app_commands.command(name="new", description="Start a story")
+    async def new(self, interaction: discord.Interaction, title: str) -> None:
+        await interaction.response.send_message(f"New story: {title}")
+
+    @chapter.command(name="add", description="Add a chapter")
+    async def add(self, interaction: discord.Interaction, number: int) -> None:
+        await interaction.response.send_message(f"Chapter {number} added")
+
+
+class StoryCog(commands.Cog):
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        """Held commands wait for this, so a test can let the fake's clock run first."""
+        self.http_errors: list[tuple[int, int]] = []
+        """(status, Discord code) of each HTTPException the commands caught."""
+
+    @app_commands.command(name="tale", description="Tell a short tale")
+    async def tale(
+        self, interaction: discord.Interaction, topic: str, chapters: app_commands.Range[int, 1, 3] = 1
+    ) -> None:
+        await interaction.response.defer(thinking=True)
+        message = await interaction.followup.send(f"Once upon a time, {topic} ({chapters}).", wait=True)
+        await message.edit(content=f"{message.content} The end.")
+
+    @app_commands.command(name="configure", description="Change server settings")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def configure(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("Settings saved.", ephemeral=True)
+
+    @app_commands.command(name="purge", description="Moderators only")
+    @app_commands.default_permissions(manage_messages=True)
+    @app_commands.checks.has_permissions(manage_messages=True)
+    async def purge(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("Purged.", ephemeral=True)
+
+    @configure.error
+    @purge.error
+    async def refuse(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.MissingPermissions):
+            await interaction.response.send_message("You lack the permission for that.", ephemeral=True)
+
+    @app_commands.command(name="vote", description="Start a vote")
+    async def vote(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("Votes: 0", view=VoteView())
+
+    @app_commands.command(name="greet", description="Greet someone")
+    async def greet(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        await interaction.response.send_message(f"Hello {member.mention}, welcome to {interaction.guild}!")
+
+    @app_commands.command(name="spotlight", description="Feature a role in a channel")
+    async def spotlight(self, interaction: discord.Interaction, role: discord.Role, where: discord.TextChannel) -> None:
+        await interaction.response.send_message(f"{role.name} featured in #{where.name}")
+
+    @app_commands.command(name="pitch", description="Pitch a story in a form")
+    async def pitch(self, interaction: discord.Interaction) -> None:
+        modal = discord.ui.Modal(title="Pitch", custom_id="pitch-form")
+        modal.add_item(discord.ui.TextInput(label="Logline", custom_id="logline"))
+        await interaction.response.send_modal(modal)
+
+    @app_commands.command(name="shout", description="Careless: pings everyone")
+    async def shout(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("@everyone story time", allowed_mentions=discord.AllowedMentions.all())
+
+    @app_commands.command(name="ramble", description="Too long for one message")
+    async def ramble(self, interaction: discord.Interaction) -> None:
+        try:
+            await interaction.response.send_message("word " * 500)
+        except discord.HTTPException as error:
+            self.http_errors.append((error.status, error.code))
+
+    @app_commands.command(name="ponder", description="Acknowledges only when released")
+    async def ponder(self, interaction: discord.Interaction) -> None:
+        await self.release.wait()
+        try:
+            await interaction.response.send_message("Hmm.")
+        except discord.HTTPException as error:
+            self.http_errors.append((error.status, error.code))
+
+    @app_commands.command(name="saga", description="Defers, then answers when released")
+    async def saga(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await self.release.wait()
+        try:
+            await interaction.followup.send("Finally.")
+        except discord.HTTPException as error:
+            self.http_errors.append((error.status, error.code))
+
+    @app_commands.command(name="manuscript", description="Echo an uploaded file back as an attachment")
+    async def manuscript(self, interaction: discord.Interaction, draft: discord.Attachment) -> None:
+        text = await draft.read()
+        await interaction.response.send_message(
+            f"{draft.filename}: {len(text)} bytes", file=discord.File(io.BytesIO(text.upper()), "draft-upper.txt")
+        )
+
+    @app_commands.command(name="pinme", description="Answer and pin the answer")
+    async def pinme(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("Pinned chapter.")
+        message = await interaction.original_response()
+        await message.pin()
+
+    @app_commands.command(name="mature", description="Only in age-restricted channels", nsfw=True)
+    async def mature(self, interaction: discord.Interaction) -> None:
+        channel = interaction.channel
+        nsfw = isinstance(channel, discord.TextChannel) and channel.is_nsfw()
+        await interaction.response.send_message(f"nsfw channel: {nsfw}")
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if not message.author.bot:
+            await message.channel.send(f"Heard {len(message.content)} characters.", allowed_mentions=NO_PINGS)
+
+
+async def word_count(interaction: discord.Interaction, message: discord.Message) -> None:
+    await interaction.response.send_message(f"{len(message.content.split())} words", ephemeral=True)
+
+
+async def profile(interaction: discord.Interaction, member: discord.Member) -> None:
+    await interaction.response.send_message(f"{member.display_name} is a member: {isinstance(member, discord.Member)}")
+
+
+class TinyBot(commands.Bot):
+    def __init__(self, intents: discord.Intents, sync_guild: int | None = None) -> None:
+        super().__init__(command_prefix="!", intents=intents, allowed_mentions=NO_PINGS, **FAST_CLIENT_OPTIONS)
+        self.story = StoryCog()
+        self.sync_guild = sync_guild
+
+    async def setup_hook(self) -> None:
+        await self.add_cog(self.story)
+        self.tree.add_command(app_commands.ContextMenu(name="Word count", callback=word_count))
+        self.tree.add_command(app_commands.ContextMenu(name="Profile", callback=profile))
+        self.tree.add_command(StoryGroup(name="story", description="Stories"))
+        if self.sync_guild is None:
+            await self.tree.sync()
+        else:
+            guild = discord.Object(self.sync_guild)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+
+
+@pytest.fixture
+async def bot(fake_discord: FakeDiscord) -> AsyncIterator[TinyBot]:
+    intents = discord.Intents.default()
+    intents.message_content = True
+    async with fake_discord.run_bot(TinyBot(intents)) as running:
+        yield running
+
+
+async def test_login_syncs_commands_and_sees_the_guild(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    synced = {name for (scope, name, _kind) in fake_discord.commands if scope is None}
+    assert {"tale", "configure", "vote", "Word count"} <= synced
+    guild = bot.get_guild(fake_discord.guild.id)
+    assert guild is not None and guild.name == "Storyloom Test"
+    after_dark = guild.get_channel(fake_discord.after_dark.id)
+    assert isinstance(after_dark, discord.TextChannel) and after_dark.is_nsfw()
+    assert fake_discord.gateway.identifies == 1 and fake_discord.gateway.heartbeats >= 1
+    assert bot.application_id == fake_discord.application_id and fake_discord.command_syncs == 1
+    await bot.change_presence(activity=discord.Game("with words"))
+    await fake_discord.wait_for(lambda: fake_discord.gateway.presence is not None)
+    assert fake_discord.gateway.presence is not None
+    assert fake_discord.gateway.presence["activities"][0]["name"] == "with words"
+    fake_discord.assert_clean()
+
+
+async def test_auto_sharded_bot_asks_for_the_gateway_and_identifies_a_shard(fake_discord: FakeDiscord) -> None:
+    sharded = commands.AutoShardedBot(command_prefix="!", intents=discord.Intents.default(), **FAST_CLIENT_OPTIONS)
+    async with fake_discord.run_bot(sharded):
+        assert sharded.shard_count == 1 and sharded.get_guild(fake_discord.guild.id) is not None
+    assert any(call.path == "/gateway/bot" for call in fake_discord.requests)
+    assert fake_discord.gateway.session is not None and fake_discord.gateway.session.shard == [0, 1]
+
+
+async def test_guild_sync_and_member_chunking(fake_discord: FakeDiscord) -> None:
+    intents = discord.Intents.default()
+    intents.members = True  # discord.py then asks for the member list (op 8) before on_ready
+    async with fake_discord.run_bot(TinyBot(intents, sync_guild=fake_discord.guild.id)) as bot:
+        guild = bot.get_guild(fake_discord.guild.id)
+        assert guild is not None and guild.chunked and guild.get_member(fake_discord.alice.id) is not None
+        assert {scope for (scope, _name, _kind) in fake_discord.commands} == {fake_discord.guild.id}
+        record = await fake_discord.slash("configure", user=fake_discord.mod)
+        await record.wait_done()
+        assert record.payload["data"]["guild_id"] == str(fake_discord.guild.id)
+        assert record.original is not None and record.original.content == "Settings saved."
+    fake_discord.assert_clean()
+
+
+async def test_defer_follow_up_and_edit(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    record = await fake_discord.slash("tale", {"topic": "a dragon", "chapters": 2}, user=fake_discord.alice)
+    await record.wait_done(lambda r: len(r.edits) == 2)
+
+    assert record.deferred and record.callback is not None and record.callback.delay < 1.0
+    assert record.original is not None and record.original.content == "Once upon a time, a dragon (2). The end."
+    # The follow-up replaced the "thinking..." placeholder, then the edit went to the same message.
+    assert [write.message_id for write in record.writes] == [record.original.id, record.original.id]
+    assert record.writes[1].route == "PATCH /webhooks/{application_id}/{token}/messages/{message_id}"
+    assert len(record.original.edit_times) == 2  # a streaming test would check their spacing
+    assert all(write.allowed_mentions == {"parse": []} and not write.could_ping for write in record.writes)
+    assert [m.content for m in fake_discord.channel_messages(fake_discord.general)] == [record.original.content]
+    fake_discord.assert_clean()
+
+
+async def test_option_values_are_checked_against_the_synced_schema(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    with pytest.raises(ClientRejected, match="outside the command's range"):
+        await fake_discord.slash("tale", {"topic": "x", "chapters": 9}, user=fake_discord.alice)
+    with pytest.raises(ClientRejected, match="needs option"):
+        await fake_discord.slash("tale", {}, user=fake_discord.alice)
+    with pytest.raises(ClientRejected, match="no synced command"):
+        await fake_discord.slash("unknown", user=fake_discord.alice)
+
+
+async def test_subcommands_and_user_context_menu(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    new = await fake_discord.slash("story", {"title": "Dune"}, subcommand="new", user=fake_discord.alice)
+    chapter = await fake_discord.slash("story", {"number": 2}, subcommand="chapter add", user=fake_discord.alice)
+    shown = await fake_discord.user_command("Profile", fake_discord.mod, user=fake_discord.alice)
+    for record in (new, chapter, shown):
+        await record.wait_done()
+    assert [r.original.content for r in (new, chapter, shown) if r.original] == [
+        "New story: Dune",
+        "Chapter 2 added",
+        "mod is a member: True",
+    ]
+    with pytest.raises(ClientRejected, match="needs a subcommand"):
+        await fake_discord.slash("story", user=fake_discord.alice)
+    fake_discord.assert_clean()
+
+
+async def test_role_and_channel_options_and_a_modal(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    featured = await fake_discord.slash(
+        "spotlight", {"role": fake_discord.moderator_role, "where": fake_discord.after_dark}, user=fake_discord.mod
+    )
+    pitch = await fake_discord.slash("pitch", user=fake_discord.alice)
+    await featured.wait_done()
+    await pitch.wait_done()
+    assert featured.original is not None and featured.original.content == "Moderator featured in #after-dark"
+    assert pitch.modal is not None and pitch.modal["custom_id"] == "pitch-form"
+    fake_discord.assert_clean()
+
+
+async def test_permission_check_answers_each_member(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    refused = await fake_discord.slash("configure", user=fake_discord.alice)
+    allowed = await fake_discord.slash("configure", user=fake_discord.mod)
+    await refused.wait_done()
+    await allowed.wait_done()
+    assert refused.original is not None and refused.original.ephemeral
+    assert refused.original.content == "You lack the permission for that."
+    assert allowed.original is not None and allowed.original.content == "Settings saved."
+    payload_permissions = int(allowed.payload["member"]["permissions"])
+    assert (
+        payload_permissions & Perm.MANAGE_GUILD
+        and not int(refused.payload["member"]["permissions"]) & Perm.MANAGE_GUILD
+    )
+    fake_discord.assert_clean()
+
+
+async def test_default_permissions_hide_the_command_and_the_bot_checks_anyway(
+    fake_discord: FakeDiscord, bot: TinyBot
+) -> None:
+    with pytest.raises(ClientRejected, match="default_member_permissions"):
+        await fake_discord.slash("purge", user=fake_discord.alice)
+    record = await fake_discord.slash("purge", user=fake_discord.alice, bypass_client_checks=True)
+    await record.wait_done()
+    assert record.original is not None and record.original.content == "You lack the permission for that."
+
+
+async def test_button_click_updates_the_message(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    vote = await fake_discord.slash("vote", user=fake_discord.alice)
+    await vote.wait_done()
+    assert vote.original is not None
+    first = await fake_discord.click(vote.original, "vote:yes", user=fake_discord.alice)
+    await first.wait_done()
+    second = await fake_discord.click(vote.original, "vote:yes", user=fake_discord.mod)
+    await second.wait_done()
+
+    assert first.callback is not None and first.callback.type == 7
+    assert second.original is vote.original and vote.original.content == "Votes: 2"
+    with pytest.raises(ClientRejected, match="no button"):
+        await fake_discord.click(vote.original, "vote:no", user=fake_discord.alice)
+    fake_discord.assert_clean()
+
+
+async def test_mentions_are_recorded_with_what_they_could_ping(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    greet = await fake_discord.slash("greet", {"member": fake_discord.mod}, user=fake_discord.alice)
+    shout = await fake_discord.slash("shout", user=fake_discord.alice)
+    await greet.wait_done()
+    await shout.wait_done()
+
+    assert (
+        greet.original is not None
+        and greet.original.content == f"Hello {fake_discord.mod.mention}, welcome to Storyloom Test!"
+    )
+    assert not greet.writes[0].could_ping and not greet.writes[0].pinged
+    assert shout.writes[0].could_ping and shout.writes[0].pinged.everyone
+
+
+async def test_content_over_2000_characters_is_refused(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    record = await fake_discord.slash("ramble", user=fake_discord.alice)
+    await fake_discord.wait_for(lambda: bool(bot.story.http_errors))
+
+    assert bot.story.http_errors == [(400, 50035)]
+    assert [violation.kind for violation in record.violations] == ["invalid_form_body"]
+    assert record.violations[0].errors is not None and "content" in record.violations[0].errors["data"]
+    assert not record.acknowledged
+
+
+async def test_late_acknowledgement_is_refused_and_recorded(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    record = await fake_discord.slash("ponder", user=fake_discord.alice)
+    fake_discord.advance_clock(3.5)
+    bot.story.release.set()
+    await fake_discord.wait_for(lambda: bool(bot.story.http_errors))
+
+    assert bot.story.http_errors == [(404, 10062)]
+    (late,) = record.violations
+    assert late.kind == "late_ack" and late.late_by is not None and late.late_by >= 3.5
+    assert fake_discord.unacknowledged() == [record]
+
+
+async def test_follow_up_after_15_minutes_is_refused(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    record = await fake_discord.slash("saga", user=fake_discord.alice)
+    await record.wait_for(lambda r: r.acknowledged)
+    fake_discord.advance_clock(15 * 60 + 1)
+    bot.story.release.set()
+    await fake_discord.wait_for(lambda: bool(bot.story.http_errors))
+
+    assert bot.story.http_errors == [(401, 50027)]
+    assert [violation.kind for violation in record.violations] == ["expired_token"]
+
+
+async def test_attachments_travel_both_ways(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    record = await fake_discord.slash(
+        "manuscript", {"draft": ("draft.txt", b"call me ishmael")}, user=fake_discord.alice
+    )
+    await record.wait_done()
+
+    assert record.original is not None and record.original.content == "draft.txt: 15 bytes"
+    (attachment,) = record.original.attachments
+    assert (attachment.filename, attachment.data) == ("draft-upper.txt", b"CALL ME ISHMAEL")
+    assert record.writes[0].attachment_names == ("draft-upper.txt",)
+    fake_discord.assert_clean()
+
+
+async def test_pin_uses_the_original_response(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    record = await fake_discord.slash("pinme", user=fake_discord.alice)
+    await record.wait_for(lambda r: r.original is not None and r.original.pinned)
+    fake_discord.assert_clean()
+
+
+async def test_age_restricted_command_only_in_age_restricted_channels(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    with pytest.raises(ClientRejected, match="age-restricted"):
+        await fake_discord.slash("mature", user=fake_discord.alice, channel=fake_discord.general)
+    record = await fake_discord.slash("mature", user=fake_discord.alice, channel=fake_discord.after_dark)
+    await record.wait_done()
+    assert record.original is not None and record.original.content == "nsfw channel: True"
+
+
+async def test_message_context_menu_and_channel_messages(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    posted = await fake_discord.post_message(fake_discord.general, fake_discord.alice, "It was a dark and stormy night")
+    await fake_discord.wait_for(lambda: len(fake_discord.channel_messages(fake_discord.general)) == 2)
+    reply = fake_discord.channel_messages(fake_discord.general)[1]
+    assert reply.content == "Heard 30 characters." and reply.writes[0].route == "POST /channels/{channel_id}/messages"
+
+    answer = await fake_discord.post_message(fake_discord.general, fake_discord.mod, "Thanks!", reply_to=reply)
+    assert answer.pinged.users == {fake_discord.bot_user.id}  # a reply pings its author unless told not to
+
+    record = await fake_discord.message_command("Word count", posted, user=fake_discord.mod)
+    await record.wait_done()
+    assert record.original is not None and record.original.content == "7 words" and record.original.ephemeral
+    fake_discord.assert_clean()
+
+
+async def test_rate_limit_is_retried(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    fake_discord.fail_next(1, status=429, retry_after=0.05, match="/callback")
+    record = await fake_discord.slash("configure", user=fake_discord.mod)
+    await record.wait_done()
+
+    assert len(fake_discord.faults_served) == 1
+    assert [call.status for call in fake_discord.requests if call.path.endswith("/callback")] == [429, 200]
+    fake_discord.assert_clean()
+
+
+async def test_server_error_reaches_the_bot(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    fake_discord.fail_next(1, status=503, match="GET /oauth2/applications/@me")
+    with pytest.raises(discord.DiscordServerError):
+        await bot.application_info()
+    assert (await bot.application_info()).id == fake_discord.application_id
+    assert fake_discord.faults_served == ["GET /oauth2/applications/@me"]
+
+
+async def test_a_route_the_fake_lacks_is_reported(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    with pytest.raises(discord.NotFound):
+        await bot.fetch_user(fake_discord.alice.id)
+    assert fake_discord.unmodelled == [f"GET /users/{fake_discord.alice.id}"]
+    with pytest.raises(AssertionError, match="unmodelled route"):
+        fake_discord.assert_clean()
+
+
+async def test_dropped_socket_resumes_and_replays_what_it_missed(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    await fake_discord.drop_socket(wait=False)
+    record = await fake_discord.slash("configure", user=fake_discord.mod)  # dispatched while the socket is down
+    await record.wait_done()
+    assert (fake_discord.gateway.identifies, fake_discord.gateway.resumes) == (1, 1)
+    fake_discord.assert_clean()
+
+
+async def test_privileged_intent_not_enabled_is_refused(fake_discord: FakeDiscord) -> None:
+    fake_discord.enabled_privileged_intents = 0
+    intents = discord.Intents.default()
+    intents.message_content = True
+    with pytest.raises(discord.PrivilegedIntentsRequired):
+        async with fake_discord.run_bot(TinyBot(intents)):
+            pass
+
+
+async def test_channel_overwrites_follow_discords_order(fake_discord: FakeDiscord) -> None:
+    guild, role_target = fake_discord.guild, OverwriteTarget.ROLE
+    announcements = guild.add_channel(
+        "announcements",
+        overwrites=[
+            Overwrite(guild.id, role_target, deny=Perm.SEND_MESSAGES),  # @everyone may only read...
+            Overwrite(fake_discord.moderator_role.id, role_target, allow=Perm.SEND_MESSAGES),  # ...moderators post...
+            Overwrite(fake_discord.mod.id, OverwriteTarget.MEMBER, deny=Perm.ATTACH_FILES),  # ...but this one no files
+        ],
+    )
+    staff_only = guild.add_channel("staff", overwrites=[Overwrite(guild.id, role_target, deny=Perm.VIEW_CHANNEL)])
+    alice, mod = guild.member(fake_discord.alice), guild.member(fake_discord.mod)
+
+    assert not guild.permissions(alice, announcements) & Perm.SEND_MESSAGES
+    mod_permissions = guild.permissions(mod, announcements)
+    assert mod_permissions & Perm.SEND_MESSAGES and not mod_permissions & Perm.ATTACH_FILES
+    assert guild.permissions(alice, staff_only) == 0
+    with pytest.raises(ClientRejected, match="cannot send"):
+        await fake_discord.post_message(announcements, fake_discord.alice, "hello?")

@@ -1,0 +1,100 @@
+"""The provenance store: schema by migration, batched writes off the loop, interrupted requests on restart."""
+
+import asyncio
+import sqlite3
+
+import pytest
+from sqlalchemy import inspect, select
+
+from storage.db import create_engine, mark_interrupted, upgrade
+from storage.models import Generation, Request, RequestStatus, Verdict
+from storage.recorder import Recorder
+
+
+@pytest.fixture
+async def database(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'prov.sqlite3'}")
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+def _request(request_id: str, **extra) -> dict:
+    return dict(
+        id=request_id, interface="local", guild_id=1, channel_id=None, user_id=7, user_name="ada",
+        command="write", kind="poem", prompt="autumn", **extra,
+    )
+
+
+async def test_migration_creates_every_table_in_wal_mode(database, tmp_path):
+    async with database.connect() as connection:
+        tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    assert {"requests", "generations", "verdicts", "deliveries", "alembic_version"} <= set(tables)
+    with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001_baseline"
+
+
+async def test_recorder_shares_commits_between_concurrent_requests(database):
+    recorder = Recorder(database)
+    recorder.start()
+
+    async def one(n: int) -> None:
+        recorder.request_arrived(**_request(f"r{n}"))
+        await asyncio.sleep(0)
+        recorder.generation(id=f"g{n}", request_id=f"r{n}", engine="transformers", model_id="m",
+                            template_version="t", params={"temperature": 0.8})
+        recorder.verdicts([{"request_id": f"r{n}", "generation_id": f"g{n}", "stage": "output", "rail": "toxicity",
+                            "backend": "embedded", "version": "1", "decision": "pass", "scores": {"toxicity": 0.01}}])
+        recorder.request_status(f"r{n}", RequestStatus.DELIVERED)
+
+    await asyncio.gather(*(one(n) for n in range(50)))
+    await recorder.flush()
+    assert recorder.rows_written == 200
+    assert recorder.commits < 50, "concurrent requests should share commits"
+    async with database.connect() as connection:
+        statuses = (await connection.execute(select(Request.status))).scalars().all()
+        verdict_count = len((await connection.execute(select(Verdict.id))).all())
+    assert statuses == [RequestStatus.DELIVERED] * 50
+    assert verdict_count == 50
+    await recorder.close()
+
+
+async def test_flush_makes_rows_visible_and_close_drains(database):
+    recorder = Recorder(database)
+    recorder.start()
+    recorder.request_arrived(**_request("a"))
+    await recorder.flush()
+    async with database.connect() as connection:
+        assert (await connection.execute(select(Request.status))).scalar_one() == RequestStatus.PENDING
+    recorder.generation(id="g", request_id="a", engine="e", model_id="m", template_version="t")
+    await recorder.close()
+    async with database.connect() as connection:
+        assert (await connection.execute(select(Generation.id))).scalar_one() == "g"
+
+
+async def test_a_bad_row_does_not_lose_its_neighbours(database):
+    recorder = Recorder(database)
+    recorder.start()
+    recorder.request_arrived(**_request("good"))
+    recorder.generation(id="orphan", request_id="no-such-request", engine="e", model_id="m", template_version="t")
+    recorder.request_arrived(**_request("also-good"))
+    await recorder.flush()
+    await recorder.close()
+    async with database.connect() as connection:
+        ids = set((await connection.execute(select(Request.id))).scalars())
+    assert ids == {"good", "also-good"}
+
+
+async def test_open_requests_are_marked_interrupted_on_start(database):
+    recorder = Recorder(database)
+    recorder.request_arrived(**_request("open"))
+    recorder.request_arrived(**_request("generating"))
+    recorder.request_status("generating", RequestStatus.GENERATING)
+    recorder.request_arrived(**_request("done"))
+    recorder.request_status("done", RequestStatus.DELIVERED)
+    await recorder.close()
+    assert await mark_interrupted(database) == 2
+    async with database.connect() as connection:
+        rows = dict((await connection.execute(select(Request.id, Request.status))).all())
+    assert rows == {"open": "interrupted", "generating": "interrupted", "done": "delivered"}

@@ -1,0 +1,465 @@
+"""The toxicity rail: normaliser, sentence units, the embedded head on fiction and abuse, the validation floor,
+and the real detoxify loading code on a tiny checkpoint built here."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from guardrails.normalize import normalize
+from guardrails.toxicity import (
+    CATEGORIES,
+    DEFAULT_HEAD_PATH,
+    DetoxifyUnavailable,
+    EmbeddedToxicityBackend,
+    ToxicityHead,
+    ToxicityRail,
+    load_toxicity_backend,
+    split_units,
+)
+from tests.plugins.models import DETOXIFY_CLASSES, TinyDetoxify, build_tiny_detoxify
+
+REPO = Path(__file__).resolve().parents[1]
+VALIDATION_CSV = REPO / "guardrails" / "data" / "toxicity_validation.csv"
+HEAD_JSON = DEFAULT_HEAD_PATH.with_suffix(".json")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Normaliser
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ｙｏｕ ｉｄｉｏｔ", "you idiot"),  # fullwidth (NFKC)
+        ("𝐲𝐨𝐮 𝐢𝐝𝐢𝐨𝐭", "you idiot"),  # mathematical bold (NFKC)
+        ("i\u200bd\u200ci\u200do\u2060t", "idiot"),  # zero-width characters
+        ("wor\u00adth\u00adless", "worthless"),  # soft hyphens
+        ("\u202eidiot\u202c", "idiot"),  # bidi overrides
+        ("уоu аrе аn іdіоt", "you are an idiot"),  # Cyrillic look-alikes
+        ("ραthetic", "pathetic"),  # Greek look-alikes mixed with Latin
+        ("i̷d̷i̷o̷t̷", "idiot"),  # zalgo marks stacked on Latin letters
+        ("1d10t", "idiot"),
+        ("h4t3 y0u", "hate you"),
+        ("a$$hole", "asshole"),
+        ("b!tch", "bitch"),
+        ("ki11 y0u", "kill you"),
+        ("7r4sh", "trash"),
+        ("i d i o t", "idiot"),  # spaced letters
+        ("k.i.l.l y.o.u", "kill you"),
+        ("s-t-u-p-i-d", "stupid"),
+        ("1 d 1 0 t", "idiot"),  # spaced and leet at once
+        ("fuuuuuck", "fuuck"),  # stretched letters
+        ("  lots   of\tspace  ", "lots of space"),
+    ],
+)
+def test_normalize_undoes_disguises(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The 4th of July at 10am, 3rd floor, 2024, $5 and 100k views.",
+        "covid19 and b2b and R2D2",
+        "@storyteller hey! what's up?",
+        "Call me at 1 2 3, or ask a friend.",
+        "привет мир",  # real Cyrillic words have letters with no Latin twin
+        "Ελληνικά γράμματα",
+        "Café, naïve, résumé.",
+        "A good book.",
+        "Hello.\nSecond line.",
+    ],
+)
+def test_normalize_leaves_ordinary_text_alone(text: str) -> None:
+    assert normalize(text) == text
+
+
+def test_normalize_keeps_lines_and_drops_blank_ones() -> None:
+    assert normalize("first line\n\n\n  second   line ") == "first line\nsecond line"
+
+
+def test_normalize_never_fails_and_leaves_nothing_invisible() -> None:
+    # Random text over an alphabet rich in the characters the normaliser handles (a fixed seed: no flakes).
+    alphabet = "aeiou st1l0$@!4357 .-_*\n\t\u200b\u200d\u2060\u00ad\u202eаеорсіοαρ\u0337\u0301ｙ𝐢éπ和😀"
+    rng = random.Random(1234)
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        out = normalize(text)
+        assert isinstance(out, str)
+        assert not any(unicodedata.category(ch) == "Cf" for ch in out), repr(text)
+
+
+def test_normalize_is_fast() -> None:
+    text = "The dragon circled the t0wer, and the kn1ghts r a i s e d their shields — уоu іdіоt! " * 8
+    started = time.perf_counter()
+    for _ in range(200):
+        normalize(text)
+    assert (time.perf_counter() - started) / 200 < 0.005, "normalising a 700-character text should take < 5 ms"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sentence units
+# --------------------------------------------------------------------------------------------------------------
+def test_units_keep_dialogue_with_its_speaker_tag() -> None:
+    text = '"Kneel, or watch your city burn," the Lich King hissed, and the sky turned black. The knights did not kneel.'
+    assert split_units(text) == [
+        '"Kneel, or watch your city burn," the Lich King hissed, and the sky turned black.',
+        "The knights did not kneel.",
+    ]
+
+
+def test_a_sentence_after_a_closed_quote_is_its_own_unit() -> None:
+    text = '"And by spring they will be driven from the valley," she said. "Go home now, all of you." You are a worthless idiot.'
+    assert split_units(text)[-1] == "You are a worthless idiot."
+
+
+def test_fragments_and_very_short_sentences_join_a_neighbour() -> None:
+    assert split_units("He smiled. The candles guttered in the cold draught from the window.") == [
+        "He smiled. The candles guttered in the cold draught from the window."
+    ]
+    poem = "Death came softly as the evening tide,\nand took my mother by the hand."
+    assert split_units(poem) == [poem]
+
+
+def test_a_short_complete_sentence_is_not_diluted_by_padding() -> None:
+    units = split_units("Write a poem about my cat Pepper. I will kill you tonight.")
+    assert "I will kill you tonight." in units
+
+
+def test_units_are_substrings_and_long_text_is_cut() -> None:
+    text = "Mr. Hale opened the door. " + "word " * 300 + "\n\nThe end came quickly for everyone in the room."
+    units = split_units(text)
+    assert all(unit in text for unit in units)
+    assert units[0].startswith("Mr. Hale opened the door.")  # no split after an abbreviation
+    assert max(len(unit) for unit in units) <= 400
+    assert split_units("") == [] and split_units(" \n\t ") == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The embedded head in the rail
+# --------------------------------------------------------------------------------------------------------------
+CLEAR_ABUSE = [
+    "You are a worthless idiot and everyone would be happier if you disappeared.",
+    "I am going to find out where you live and hurt you.",
+    "All refugees are vermin and should be thrown out of this country.",
+    "Go kill yourself, nobody wants you here.",
+    "You're a pathetic loser, shut up.",
+    "People like you should be shot.",
+]
+
+OBFUSCATED_ABUSE = {
+    "homoglyph": "Yоu аrе а wоrthlеss іdіоt and everyone hates you.",
+    "zero_width": "You are a worth\u200bless id\u200bi\u200dot and every\u2060one hates you.",
+    "leet": "You are a w0rthl3ss 1d10t and 3v3ry0n3 h4t3s y0u.",
+    "spaced": "You are a w o r t h l e s s i d i o t and everyone hates you.",
+    "spaced_threat": "I will f i n d you and h u r t you.",
+    "mixed": "Kіll yоur\u200bself, n0b0dy w4nts yоu here.",
+}
+
+DARK_FICTION = {
+    "villain_monologue": (
+        'The Lich King raised his staff. "Kneel, or watch your city burn," he hissed, and the sky turned black. '
+        '"I have buried braver kings than you, little prince. When I am finished, your name will be a curse '
+        'that mothers use to frighten their children." The court did not dare to breathe.'
+    ),
+    "battle": "The two armies clashed at the ford, and by nightfall the river was choked with the dead.",
+    "horror": "Something scratched at the inside of the coffin, slow and patient, and the gravedigger stopped to listen.",
+    "insult_between_characters": '"You miserable coward," Captain Morrow snarled at the deserter. "You left them all to die."',
+    "crime": "The assassin waited on the rooftop, crossbow loaded, until the magistrate stepped into the moonlight.",
+    "grief": "She buried her father on a grey Tuesday and walked home alone through the rain.",
+    "profanity_in_dialogue": '"Damn it, Harris, the whole east wing is on fire!" the sergeant shouted.',
+    "menace": "The witch cackled and promised that every child in the village would be hers by the first snow.",
+}
+
+NORMAL_TEXT = [
+    "Write a poem about a lighthouse keeper who loves the sea.",
+    "Please continue the story: the children find a door in the old oak tree.",
+    "Can you make the dragon friendlier and give him a funny name?",
+    "Thanks! That was a great story.",
+    "Hello! What can you do?",
+    "Write a villain monologue where the evil emperor threatens to destroy the rebel planet.",
+]
+
+
+def test_clear_abuse_is_blocked(toxicity_rail: ToxicityRail) -> None:
+    verdicts = toxicity_rail.check(CLEAR_ABUSE, "input")
+    assert [v.decision for v in verdicts] == ["block"] * len(CLEAR_ABUSE), [v.explanation for v in verdicts]
+    assert verdicts[2].category == "identity_attack"
+    assert verdicts[1].category in ("threat", "toxicity")
+
+
+@pytest.mark.parametrize("kind", sorted(OBFUSCATED_ABUSE))
+def test_obfuscated_abuse_is_blocked(toxicity_rail: ToxicityRail, kind: str) -> None:
+    [verdict] = toxicity_rail.check([OBFUSCATED_ABUSE[kind]], "input")
+    assert verdict.decision == "block", verdict.explanation
+    assert verdict.sentence == OBFUSCATED_ABUSE[kind], "the verdict shows the user's original words"
+
+
+def test_dark_fiction_passes(toxicity_rail: ToxicityRail) -> None:
+    verdicts = toxicity_rail.check(list(DARK_FICTION.values()), "output")
+    failed = {kind: v.explanation for kind, v in zip(DARK_FICTION, verdicts) if v.decision != "pass"}
+    assert not failed
+
+
+def test_normal_text_passes(toxicity_rail: ToxicityRail) -> None:
+    verdicts = toxicity_rail.check(NORMAL_TEXT, "input")
+    assert [v.decision for v in verdicts] == ["pass"] * len(NORMAL_TEXT), [v.explanation for v in verdicts]
+
+
+def test_abuse_hidden_in_a_long_story_is_found_and_reported(toxicity_rail: ToxicityRail) -> None:
+    story = (
+        "The keeper climbed the stairs at dusk. He trimmed the wick and wiped the salt from the glass. "
+        "You are a worthless pathetic idiot and everyone hates you. "
+        "Far out, a fishing boat turned toward the light, and he watched it until it reached the harbour."
+    )
+    [verdict] = toxicity_rail.check([story], "output")
+    assert verdict.decision == "block"
+    assert verdict.sentence == "You are a worthless pathetic idiot and everyone hates you."
+    assert "sentence 3 of 4" in verdict.explanation
+
+
+def test_verdict_carries_what_the_record_needs(toxicity_rail: ToxicityRail, embedded_toxicity: EmbeddedToxicityBackend) -> None:
+    blocked, passed = toxicity_rail.check([CLEAR_ABUSE[0], NORMAL_TEXT[0]], "output")
+    for verdict in (blocked, passed):
+        assert (verdict.rail, verdict.backend, verdict.stage) == ("toxicity", "embedded", "output")
+        assert verdict.version == embedded_toxicity.version and "+" in verdict.version
+        assert set(verdict.scores) == {"toxicity", "identity_attack", "threat"}
+        assert set(verdict.thresholds) == set(verdict.scores)
+        assert verdict.latency_ms > 0 and verdict.explanation
+    assert blocked.category and blocked.scores[blocked.category] >= blocked.thresholds[blocked.category]
+    assert passed.category is None and passed.sentence is None
+    assert all(passed.scores[c] < passed.thresholds[c] for c in passed.scores)
+    json.dumps(blocked.as_dict())  # storable as it is
+
+
+def test_empty_text_is_skipped(toxicity_rail: ToxicityRail) -> None:
+    assert [v.decision for v in toxicity_rail.check(["", "\u200b\u200b", "  "], "input")] == ["skip"] * 3
+    assert toxicity_rail.check([], "input") == []
+
+
+def test_thresholds_merge_over_the_backend_defaults(embedded_toxicity: EmbeddedToxicityBackend) -> None:
+    lenient = ToxicityRail(embedded_toxicity, {"toxicity": 1.01, "identity_attack": 1.01, "threat": 1.01})
+    [verdict] = lenient.check([CLEAR_ABUSE[0]], "input")
+    assert verdict.decision == "pass"
+    partial = ToxicityRail(embedded_toxicity, {"threat": 0.9})
+    assert partial.thresholds["threat"] == 0.9
+    assert partial.thresholds["toxicity"] == embedded_toxicity.default_thresholds["toxicity"]
+    with pytest.raises(ValueError, match="unknown toxicity categories"):
+        ToxicityRail(embedded_toxicity, {"rudeness": 0.5})
+
+
+def test_a_failing_backend_gives_error_verdicts_not_a_crash() -> None:
+    class Broken:
+        name, version = "embedded", "broken"
+
+        def score(self, texts: list[str]) -> list[dict[str, float]]:
+            raise RuntimeError("out of memory")
+
+    verdicts = ToxicityRail(Broken()).check(["hello there", "a second text"], "output")
+    assert [v.decision for v in verdicts] == ["error", "error"]
+    assert "out of memory" in verdicts[0].explanation
+
+
+def test_a_batch_of_long_outputs_is_one_encoder_call(embedded_toxicity: EmbeddedToxicityBackend) -> None:
+    calls: list[int] = []
+    encoder = embedded_toxicity.encoder
+
+    class CountingEncoder:
+        dim = encoder.dim
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            calls.append(len(texts))
+            return encoder.encode(texts)
+
+    rail = ToxicityRail(EmbeddedToxicityBackend(CountingEncoder(), embedded_toxicity.head))  # type: ignore[arg-type]
+    story = " ".join(DARK_FICTION[k] for k in ("battle", "horror", "crime", "grief", "menace", "profanity_in_dialogue"))
+    outputs = [f"Chapter {n}. " + story[:600] for n in range(32)]
+    started = time.perf_counter()
+    verdicts = rail.check(outputs, "output")
+    elapsed = time.perf_counter() - started
+    assert len(calls) == 1, "all sentences of the batch go to the encoder together"
+    assert calls[0] < sum(len(split_units(o)) for o in outputs), "repeated sentences are encoded once"
+    assert all(v.decision == "pass" for v in verdicts)
+    assert elapsed < 5.0  # ~0.1-0.7 s on two cores; generous so a busy CI machine does not flake
+
+
+def test_embedded_scores_are_probabilities_for_its_categories(embedded_toxicity: EmbeddedToxicityBackend) -> None:
+    scores = embedded_toxicity.score(["a quiet morning", "a quiet morning", "You are trash"])
+    assert scores[0] == scores[1]
+    for row in scores:
+        assert set(row) == {"toxicity", "identity_attack", "threat"} and set(row) <= set(CATEGORIES)
+        assert all(0.0 <= p <= 1.0 for p in row.values())
+    assert embedded_toxicity.score([]) == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The shipped model and its validation split
+# --------------------------------------------------------------------------------------------------------------
+def test_shipped_head_metadata() -> None:
+    meta = json.loads(HEAD_JSON.read_text())
+    assert DEFAULT_HEAD_PATH.stat().st_size < 2_000_000
+    assert "Davidson" in meta["attribution"] and "MIT" in meta["attribution"] and "ICWSM 2017" in meta["attribution"]
+    assert set(meta["categories"]) <= set(CATEGORIES) and set(meta["thresholds"]) == set(meta["categories"])
+    assert meta["data"]["validation"]["sha256"] == __import__("hashlib").sha256(VALIDATION_CSV.read_bytes()).hexdigest()
+    metrics = meta["metrics"]["validation_at_default_thresholds"]
+    assert {"precision", "recall", "false_block_rate_benign_fiction"} <= set(metrics)
+    head = ToxicityHead.load()
+    assert head.categories == tuple(meta["categories"]) and head.thresholds == meta["thresholds"]
+
+
+def _validation_rows() -> list[dict[str, str]]:
+    with VALIDATION_CSV.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_validation_split_shape() -> None:
+    rows = _validation_rows()
+    assert 1000 < len(rows) <= 4100
+    assert set(rows[0]) == {"text", "expected", "source"}
+    assert {r["expected"] for r in rows} == {"allow", "block"}
+    sources = {r["source"].split(":")[0] for r in rows}
+    assert sources == {"davidson2017", "written"}
+
+
+def test_validation_floor(toxicity_rail: ToxicityRail) -> None:
+    """A retrained head that got worse fails here. Floors sit a little under what the shipped head measures on
+    this subset (a third of the written rows, a twelfth of the tweets; the full split's numbers are in
+    guardrails/models/toxicity_head.json): precision 0.936, recall 0.964, written abuse 0.992, obfuscated abuse
+    1.0, tweets 0.949, false blocks on benign fiction 2.3% and on the 45 'neither' tweets 36%."""
+    from guardrails.training.train_toxicity import summarise
+
+    rows = [r for i, r in enumerate(_validation_rows()) if i % (3 if r["source"].startswith("written") else 12) == 0]
+    verdicts = toxicity_rail.check([r["text"] for r in rows], "input")
+    metrics = summarise([(r["text"], r["expected"], r["source"]) for r in rows], [v.decision == "block" for v in verdicts])
+    summary = {k: v for k, v in metrics.items() if k != "by_source"}
+    assert metrics["precision"] >= 0.90, summary
+    assert metrics["recall"] >= 0.93, summary
+    assert metrics["recall_written_abuse"] >= 0.95, summary
+    assert metrics["recall_obfuscated_abuse"] >= 0.93, summary
+    assert metrics["recall_davidson_offensive_or_hate"] >= 0.92, summary
+    assert metrics["false_block_rate_benign_fiction"] <= 0.06, summary
+    assert metrics["false_block_rate_davidson_neither"] <= 0.50, summary
+
+
+@pytest.mark.skipif(not Path("/work/shared/data/toxicity_train.csv").exists(), reason="training data not present")
+def test_validation_rows_were_never_trained_on() -> None:
+    from guardrails.training import train_toxicity as training
+
+    davidson = training.load_davidson(training.DEFAULT_DATA)
+    split = training.split_data(davidson, training.benign_examples() + training.abuse_examples())
+    trained = {row.text for row in split.train}
+    held = {normalize(r["text"]) for r in _validation_rows() if r["source"] != "written:benign_passage"}
+    assert not trained & held
+    assert [(t, e, s) for t, e, s in training.validation_records(split)] == [
+        (r["text"], r["expected"], r["source"]) for r in _validation_rows()
+    ], "the committed split is the one the training script makes"
+
+
+def test_head_training_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guardrails.training import train_toxicity
+    from guardrails.training.train_toxicity import fit_head
+
+    monkeypatch.setattr(train_toxicity, "EPOCHS", 3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16)).astype(np.float32)
+    y = (rng.random((300, 3)) < 0.3).astype(np.float32)
+    w = np.ones_like(y)
+    first, second = fit_head(x, y, w, seed=7), fit_head(x, y, w, seed=7)
+    assert first.w1 is not None and second.w1 is not None
+    assert np.array_equal(first.w1, second.w1) and np.array_equal(first.w2, second.w2)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# detoxify backend: the real detoxify loading code on a tiny checkpoint
+# --------------------------------------------------------------------------------------------------------------
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _expected_detoxify_scores(tiny: TinyDetoxify) -> dict[str, float]:
+    renamed = {"toxic": "toxicity", "severe_toxic": "severe_toxicity", "identity_hate": "identity_attack"}
+    return {renamed.get(name, name): _sigmoid(logit) for name, logit in zip(DETOXIFY_CLASSES, tiny.logits)}
+
+
+def test_detoxify_checkpoint_loads_and_scores(tiny_detoxify: TinyDetoxify) -> None:
+    backend, reason = load_toxicity_backend("detoxify", detoxify_checkpoint=str(tiny_detoxify.checkpoint))
+    assert backend.name == "detoxify"
+    assert reason.startswith("detoxify weights loaded from") and str(tiny_detoxify.checkpoint) in reason
+    assert tiny_detoxify.checkpoint.name in backend.version
+    expected = _expected_detoxify_scores(tiny_detoxify)
+    texts = [f"text number {n}" for n in range(20)]  # more than one internal batch
+    for scores in backend.score(texts) + backend.score(["a batch of one"]):
+        assert set(scores) == set(expected), "sexual_explicit is not in this checkpoint, so it is not scored"
+        for category, value in scores.items():
+            assert value == pytest.approx(expected[category], abs=1e-5), "the checkpoint's weights were loaded"
+
+
+def test_detoxify_in_the_rail(tiny_detoxify: TinyDetoxify) -> None:
+    backend, _ = load_toxicity_backend(
+        "detoxify", detoxify_checkpoint=str(tiny_detoxify.checkpoint), detoxify_config_path=str(tiny_detoxify.config_dir)
+    )
+    rail = ToxicityRail(backend)
+    assert rail.thresholds["threat"] < _sigmoid(tiny_detoxify.logits[3])
+    verdicts = rail.check(["The knight rode home.", "A longer text. " * 60], "output")
+    assert all(v.decision == "block" and v.category == "threat" and v.backend == "detoxify" for v in verdicts)
+    assert "sexual_explicit" not in verdicts[0].scores and "sexual_explicit" not in verdicts[0].thresholds
+
+
+def test_auto_prefers_detoxify_when_its_weights_load(tiny_detoxify: TinyDetoxify, sentence_encoder) -> None:
+    backend, reason = load_toxicity_backend(
+        "auto", detoxify_checkpoint=str(tiny_detoxify.checkpoint), encoder=sentence_encoder
+    )
+    assert backend.name == "detoxify" and "detoxify weights loaded" in reason
+
+
+def test_auto_falls_back_to_embedded_with_a_reason(tmp_path: Path, sentence_encoder) -> None:
+    missing = tmp_path / "nowhere.ckpt"
+    backend, reason = load_toxicity_backend("auto", detoxify_checkpoint=str(missing), encoder=sentence_encoder)
+    assert backend.name == "embedded"
+    assert reason.startswith("detoxify unavailable:") and "nowhere.ckpt" in reason and "using embedded" in reason
+    backend, reason = load_toxicity_backend("auto", detoxify_checkpoint=None, encoder=sentence_encoder)
+    assert backend.name == "embedded" and "no detoxify checkpoint configured" in reason
+    backend, reason = load_toxicity_backend("embedded", encoder=sentence_encoder)
+    assert backend.name == "embedded" and "requested" in reason
+
+
+def test_a_model_type_name_fails_fast_when_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sentence_encoder) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # nothing cached
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    backend, reason = load_toxicity_backend("auto", detoxify_checkpoint="original", encoder=sentence_encoder)
+    assert time.perf_counter() - started < 5
+    assert backend.name == "embedded" and "offline" in reason and "'original'" in reason
+    with pytest.raises(DetoxifyUnavailable, match="offline"):
+        load_toxicity_backend("detoxify", detoxify_checkpoint="unbiased")
+
+
+def test_an_unresolvable_model_type_fails_fast_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tiny = build_tiny_detoxify(tmp_path)
+    loaded = torch.load(tiny.checkpoint, weights_only=False)
+    loaded["config"]["arch"]["args"]["model_type"] = "storyloom-tests/no-such-model"
+    torch.save(loaded, tiny.checkpoint)
+    with pytest.raises(DetoxifyUnavailable, match="no-such-model"):
+        load_toxicity_backend("detoxify", detoxify_checkpoint=str(tiny.checkpoint))
+
+
+def test_a_file_that_is_not_a_detoxify_checkpoint_is_refused(tmp_path: Path) -> None:
+    import torch
+
+    bogus = tmp_path / "bogus.ckpt"
+    torch.save({"weights": [1, 2, 3]}, bogus)
+    with pytest.raises(DetoxifyUnavailable, match="not a detoxify checkpoint"):
+        load_toxicity_backend("detoxify", detoxify_checkpoint=str(bogus))
+    with pytest.raises(ValueError, match="unknown toxicity backend"):
+        load_toxicity_backend("perspective")  # type: ignore[arg-type]
