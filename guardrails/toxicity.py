@@ -63,7 +63,7 @@ DEFAULT_HEAD_PATH = MODELS_DIR / "toxicity_head.npz"
 # PG-13 starting points for detoxify's probabilities. detoxify scores casual profanity near 1.0 on `toxicity`
 # and `obscene`, so those two only block the extreme end; the categories that mean abuse (threat, identity
 # attack, severe toxicity) block much earlier. Not tuned here: no detoxify weights are available offline. The
-# embedded head ships its own thresholds, tuned on held-out data (see guardrails/models/toxicity_head.json).
+# embedded head ships its own thresholds (chosen on out-of-fold predictions; see guardrails/models/toxicity_head.json).
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "toxicity": 0.97,
     "severe_toxicity": 0.5,
@@ -76,8 +76,11 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 
 
 class ToxicityBackend(Protocol):
+    """What the rail needs from a model. A backend may also carry `default_thresholds` (category -> threshold),
+    which the rail uses when it is given none."""
+
     name: str
-    """"detoxify" or "embedded"."""
+    """Either "detoxify" or "embedded"."""
     version: str
     """The model version or checkpoint hash, stored with every verdict."""
 
@@ -224,10 +227,14 @@ def _download(url: str, destination: Path) -> None:
     import urllib.request
 
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 (fixed https URLs)
-        with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as tmp:
-            while block := response.read(1 << 20):
-                tmp.write(block)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, suffix=".partial", delete=False) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+                while block := response.read(1 << 20):
+                    tmp.write(block)
+        except BaseException:
+            Path(tmp.name).unlink(missing_ok=True)
+            raise
     os.replace(tmp.name, destination)
 
 

@@ -205,7 +205,7 @@ def test_obfuscated_abuse_is_blocked(toxicity_rail: ToxicityRail, kind: str) -> 
 
 def test_dark_fiction_passes(toxicity_rail: ToxicityRail) -> None:
     verdicts = toxicity_rail.check(list(DARK_FICTION.values()), "output")
-    failed = {kind: v.explanation for kind, v in zip(DARK_FICTION, verdicts) if v.decision != "pass"}
+    failed = {kind: v.explanation for kind, v in zip(DARK_FICTION, verdicts, strict=True) if v.decision != "pass"}
     assert not failed
 
 
@@ -332,21 +332,21 @@ def test_validation_split_shape() -> None:
 def test_validation_floor(toxicity_rail: ToxicityRail) -> None:
     """A retrained head that got worse fails here. Floors sit a little under what the shipped head measures on
     this subset (a third of the written rows, a twelfth of the tweets; the full split's numbers are in
-    guardrails/models/toxicity_head.json): precision 0.936, recall 0.964, written abuse 0.992, obfuscated abuse
-    1.0, tweets 0.949, false blocks on benign fiction 2.3% and on the 45 'neither' tweets 36%."""
+    guardrails/models/toxicity_head.json): precision 0.947, recall 0.967, written abuse 0.983, obfuscated abuse
+    1.0, tweets 0.958, false blocks on benign fiction 3.8% (7 of 185) and on the 50 'neither' tweets 22%."""
     from guardrails.training.train_toxicity import summarise
 
     rows = [r for i, r in enumerate(_validation_rows()) if i % (3 if r["source"].startswith("written") else 12) == 0]
     verdicts = toxicity_rail.check([r["text"] for r in rows], "input")
     metrics = summarise([(r["text"], r["expected"], r["source"]) for r in rows], [v.decision == "block" for v in verdicts])
     summary = {k: v for k, v in metrics.items() if k != "by_source"}
-    assert metrics["precision"] >= 0.90, summary
+    assert metrics["precision"] >= 0.91, summary
     assert metrics["recall"] >= 0.93, summary
-    assert metrics["recall_written_abuse"] >= 0.95, summary
+    assert metrics["recall_written_abuse"] >= 0.94, summary
     assert metrics["recall_obfuscated_abuse"] >= 0.93, summary
     assert metrics["recall_davidson_offensive_or_hate"] >= 0.92, summary
-    assert metrics["false_block_rate_benign_fiction"] <= 0.06, summary
-    assert metrics["false_block_rate_davidson_neither"] <= 0.50, summary
+    assert metrics["false_block_rate_benign_fiction"] <= 0.07, summary
+    assert metrics["false_block_rate_davidson_neither"] <= 0.45, summary
 
 
 @pytest.mark.skipif(not Path("/work/shared/data/toxicity_train.csv").exists(), reason="training data not present")
@@ -386,7 +386,7 @@ def _sigmoid(x: float) -> float:
 
 def _expected_detoxify_scores(tiny: TinyDetoxify) -> dict[str, float]:
     renamed = {"toxic": "toxicity", "severe_toxic": "severe_toxicity", "identity_hate": "identity_attack"}
-    return {renamed.get(name, name): _sigmoid(logit) for name, logit in zip(DETOXIFY_CLASSES, tiny.logits)}
+    return {renamed.get(name, name): _sigmoid(logit) for name, logit in zip(DETOXIFY_CLASSES, tiny.logits, strict=True)}
 
 
 def test_detoxify_checkpoint_loads_and_scores(tiny_detoxify: TinyDetoxify) -> None:

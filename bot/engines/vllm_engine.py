@@ -70,7 +70,8 @@ class VLLMEngine(Engine):
         if self._engine is not None:
             return
         try:
-            from vllm import AsyncEngineArgs, SamplingParams as VLLMSamplingParams
+            from vllm import AsyncEngineArgs
+            from vllm import SamplingParams as VLLMSamplingParams
             from vllm.platforms import current_platform
             from vllm.sampling_params import RequestOutputKind
             from vllm.v1.engine.async_llm import AsyncLLM
@@ -105,7 +106,9 @@ class VLLMEngine(Engine):
         if engine is not None:
             engine.shutdown()
 
-    async def stream(self, messages: ChatMessages, params: SamplingParams, request_id: str) -> AsyncIterator[StreamEvent]:
+    async def stream(
+        self, messages: ChatMessages, params: SamplingParams, request_id: str
+    ) -> AsyncIterator[StreamEvent]:
         if self._engine is None:
             raise EngineError("the vllm engine is not started")
         started = time.perf_counter()

@@ -11,7 +11,7 @@ training part, never on the validation split, and the validation metrics are mea
 
 Reproducible: fixed seeds, deterministic torch, one thread for the head. Sentence embeddings are cached under
 data/cache/ (gitignored), keyed by the encoder's weights; the first run encodes ~27k texts (a few minutes on
-two cores), later runs take seconds.
+two cores), later runs under a minute.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ MAX_BENIGN_FALSE_BLOCKS = 0.01
 RECALL_TARGET = 0.95
 NEITHER_COST = 0.2
 """How much a false block on an everyday tweet counts against one on benign fiction when choosing thresholds."""
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.9751, 0.025), 3)
+THRESHOLD_GRID = np.round(np.arange(0.25, 0.9751, 0.025), 3)
+"""Below 0.25 a threshold sits in the head's noise on text unlike its training data (a lone "one" once scored
+identity_attack 0.17), however good it looks on held-out folds."""
 
 ATTRIBUTION = (
     "Trained in part on the hate speech and offensive language data of Davidson, Warmsley, Macy and Weber, "
@@ -298,39 +300,47 @@ def split_data(davidson: list[tuple[str, str, int, str]], written: list[WrittenE
 # Embeddings, cached by encoder weights and text
 # ---------------------------------------------------------------------------------------------------------------
 class CachingEncoder:
-    """Wraps SentenceEncoder with an on-disk cache so retraining and re-evaluating cost seconds."""
+    """Wraps SentenceEncoder with an on-disk cache so retraining and re-evaluating cost seconds.
+
+    Keys are text digests: an embedding depends a little (~1e-7) on which texts shared its padded batch, so a
+    cold run and a cached run give heads that agree to that precision and the same decisions and metrics."""
 
     def __init__(self, encoder: SentenceEncoder, cache_dir: Path = CACHE_DIR) -> None:
         self.encoder = encoder
         self.dim = encoder.dim
         weights = next(iter(sorted(encoder.path.glob("*.safetensors"))), encoder.path / "config.json")
         fingerprint = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-        self.path = cache_dir / f"toxicity_embeddings_{fingerprint}.npz"
+        self.path = cache_dir / f"toxicity_embeddings_{fingerprint}_v2.npz"
         self._cache: dict[str, np.ndarray] = {}
         if self.path.exists():
             with np.load(self.path, allow_pickle=False) as stored:
-                self._cache = dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
+                self._cache = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
         self._dirty = False
 
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha1(text.encode()).hexdigest()
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        keys = [self._key(t) for t in texts]
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items())
         if missing:
             started = time.perf_counter()
-            vectors = self.encoder.encode(missing)
-            self._cache.update(zip(missing, vectors, strict=True))
+            vectors = self.encoder.encode([t for _, t in missing])
+            self._cache.update(zip((k for k, _ in missing), vectors, strict=True))
             self._dirty = True
             if len(missing) > 200:
                 print(f"  encoded {len(missing)} texts in {time.perf_counter() - started:.0f}s", flush=True)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts]).astype(np.float32)
+        return np.stack([self._cache[k] for k in keys]).astype(np.float32)
 
     def save(self) -> None:
         if not self._dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        texts = list(self._cache)
-        np.savez(self.path, texts=np.array(texts), vectors=np.stack([self._cache[t] for t in texts]))
+        keys = list(self._cache)
+        np.savez(self.path, keys=np.array(keys), vectors=np.stack([self._cache[k] for k in keys]))
         self._dirty = False
 
 
@@ -463,6 +473,7 @@ def summarise(records: list[tuple[str, str, str]], blocked: list[bool]) -> dict:
         return round(float(got[mask].mean()), 4), int(mask.sum())
 
     benign_fiction, n_benign = rate(("written:benign",))
+    sentences, _ = rate(("written:benign:",))
     passages, _ = rate(("written:benign_passage",))
     return {
         "rows": len(records),
@@ -470,6 +481,7 @@ def summarise(records: list[tuple[str, str, str]], blocked: list[bool]) -> dict:
         "recall": round(tp / max(tp + fn, 1), 4),
         "false_block_rate_benign_fiction": benign_fiction,
         "benign_fiction_rows": n_benign,
+        "false_block_rate_benign_sentences": sentences,
         "false_block_rate_benign_passages": passages,
         "recall_written_abuse": rate(("written:abuse",))[0],
         "recall_obfuscated_abuse": rate(("written:abuse_obfuscated",))[0],
@@ -548,8 +560,15 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds_meaning": (
             "PG-13 fiction: block when any category >= its threshold. `toxicity` is trained to mean abuse "
             "(Davidson hate/offensive tweets and the project's abuse sentences) against benign text that includes "
-            "dark fiction and characters' mild profanity; tuned on out-of-fold predictions for the most abuse "
-            f"recall with at most {MAX_BENIGN_FALSE_BLOCKS:.1%} false blocks on written benign fiction."
+            "dark fiction and characters' mild profanity. Chosen on out-of-fold predictions of the training part "
+            f"(grid {THRESHOLD_GRID[0]}-{THRESHOLD_GRID[-1]}): at most {MAX_BENIGN_FALSE_BLOCKS:.1%} false blocks "
+            f"on written benign text; within that, recall >= {RECALL_TARGET} on both tweets and written abuse "
+            "with the fewest false blocks, or, when no thresholds reach it, the most recall."
+        ),
+        "caveat": (
+            "The validation split was never trained on and never used to choose thresholds, but the written data "
+            "and the sentence splitter were revised after reading validation errors, so its numbers are somewhat "
+            "optimistic; the written sentences come from templates, so they are easier than real users' text."
         ),
         "training": {
             "command": "python -m guardrails.training.train_toxicity",
@@ -583,6 +602,14 @@ def main(argv: list[str] | None = None) -> int:
             },
         },
         "metrics": {"validation_at_default_thresholds": metrics, "out_of_fold_train": oof_summary},
+        "metric_notes": (
+            "Validation metrics are the rail's decisions (normalise, split into sentences, worst sentence decides) "
+            "with 'block' as the positive class. benign_fiction = every written benign row: fiction sentences, "
+            "dark and everyday prompts, chat, and 4-7 sentence story passages; benign_passages = the passages "
+            "alone (a passage fails if any of its sentences does). recall_written_abuse includes obfuscated "
+            "variants and stories with one abusive sentence inserted. Davidson rows: label 1 (hate or offensive) "
+            "is expected to block, 'neither' to pass."
+        ),
         "attribution": ATTRIBUTION,
         "license_note": "Davidson et al. data: MIT License. Written examples: part of this project.",
     }
