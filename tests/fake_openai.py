@@ -39,6 +39,9 @@ STANDARD_CHAT_FIELDS = frozenset(
 )
 
 
+JSON_BODY = web.RequestKey("json_body", dict)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     method: str
@@ -123,7 +126,7 @@ class FakeOpenAIServer:
     async def _record_and_authorise(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.json() if request.can_read_body else None
         self.requests.append(RecordedRequest(request.method, request.path, CIMultiDict(request.headers), body))
-        request["json_body"] = body
+        request[JSON_BODY] = body
         if self.api_key is not None and request.path.startswith("/v1/"):
             if request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 return _error(401, "Unauthorized")
@@ -137,7 +140,7 @@ class FakeOpenAIServer:
         return web.json_response({"object": "list", "data": [model]})
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        body: dict[str, Any] = request["json_body"] or {}
+        body: dict[str, Any] = request[JSON_BODY] or {}
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

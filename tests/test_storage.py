@@ -98,3 +98,30 @@ async def test_open_requests_are_marked_interrupted_on_start(database):
     async with database.connect() as connection:
         rows = dict((await connection.execute(select(Request.id, Request.status))).all())
     assert rows == {"open": "interrupted", "generating": "interrupted", "done": "delivered"}
+
+
+async def test_models_and_migrations_agree(database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    def diff(sync_connection):
+        return compare_metadata(MigrationContext.configure(sync_connection), Base.metadata)
+
+    async with database.connect() as connection:
+        assert await connection.run_sync(diff) == [], "a model change needs an Alembic revision"
+
+
+def test_db_upgrade_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "STORYLOOM_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "storyloom.sqlite3") as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001_baseline"

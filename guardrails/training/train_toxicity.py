@@ -34,6 +34,8 @@ import numpy as np
 from guardrails.encoder import ENCODER_ID, SentenceEncoder
 from guardrails.normalize import normalize
 from guardrails.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead, ToxicityRail
+from guardrails.training.generate_fiction import OUT as GENERATED_FICTION
+from guardrails.training.generate_fiction import load_generated
 from guardrails.training.benign_fiction import (
     OBFUSCATION_KEYWORDS,
     WrittenExample,
@@ -43,6 +45,8 @@ from guardrails.training.benign_fiction import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path("/work/shared/data/toxicity_train.csv")
+INJECTION_DATA = Path("/work/shared/data/injection_train.csv")
+TRUTHFULQA_DATA = Path("/work/shared/data/misinfo_truthfulqa_train.csv")
 VALIDATION_CSV = REPO_ROOT / "guardrails" / "data" / "toxicity_validation.csv"
 CACHE_DIR = REPO_ROOT / "data" / "cache"
 
@@ -60,6 +64,15 @@ STORY_KINDS = frozenset(
 )
 """Kinds that read like generated output; passages (the rail's output-stage case) are built from these only."""
 
+GENERATED_VALIDATION_SHARE = 0.25
+"""Share of the model's generations (whole generations: a story, a poem) held out; each becomes one passage."""
+GENERATED_VALIDATION_SENTENCES = 300
+NEUTRAL_VALIDATION_SHARE = 0.15
+NEUTRAL_VALIDATION_PER_SOURCE = 150
+NEUTRAL_TRAIN_PER_SOURCE = 1500
+"""Neutral text on disk (benign prompts of injection_train.csv, TruthfulQA questions and true answers): held out
+by prompt or question, then sampled to this many sentences per source for training."""
+
 HIDDEN = 128
 EPOCHS = 40
 BATCH = 256
@@ -72,6 +85,9 @@ FOLDS = 5
 # counts several tweets; obfuscated variants count less (they repeat their source).
 WRITTEN_WEIGHT = 4.0
 OBFUSCATED_WEIGHT = 2.0
+GENERATED_WEIGHT = 3.0
+"""Sentences the bot's own model wrote: the text the output rail actually sees."""
+NEUTRAL_WEIGHT = 1.0
 DAVIDSON_NEGATIVE_WEIGHT = 3.0
 """Tweets labelled neither are a sixth of the tweets; weighting them up keeps the head from learning that
 casual text is offensive by default."""
@@ -83,6 +99,10 @@ OFFENSIVE_AS_NOT_HATE_WEIGHT = 0.5
 # reach this recall on both the tweets and the written abuse with the fewest false blocks; failing that, the
 # most recall.
 MAX_BENIGN_FALSE_BLOCKS = 0.01
+MAX_GENERATED_PASSAGE_FALSE_BLOCKS = 0.02
+"""Out-of-fold share of the model's training generations (whole passages) blocked; the goal is 3%."""
+GENERATED_COST = 1.0
+"""How much a blocked generated passage counts against a blocked written sentence."""
 RECALL_TARGET = 0.95
 NEITHER_COST = 0.2
 """How much a false block on an everyday tweet counts against one on benign fiction when choosing thresholds."""
@@ -235,7 +255,44 @@ class Split:
     """(text, expected, source): multi-sentence validation texts built from held-out sentences."""
 
 
-def split_data(davidson: list[tuple[str, str, int, str]], written: list[WrittenExample]) -> Split:
+def _held(key: str, share: float) -> bool:
+    return int(hashlib.sha256(f"{SEED}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
+
+
+def plain_row(raw: str, source: str, weight: float, fold_key: str) -> Row:
+    return Row(text=normalize(raw), raw=raw, source=source, labels=(0, 0, 0), weights=(weight,) * 3, fold_key=fold_key)
+
+
+def load_neutral() -> list[tuple[str, str, str]]:
+    """(unit, source, group): sentences of benign prompts (injection_train.csv, label 0) and of TruthfulQA
+    questions and true answers, grouped by prompt / question (the unit held out)."""
+    from guardrails.toxicity import split_units
+
+    out: list[tuple[str, str, str]] = []
+    if INJECTION_DATA.exists():
+        with INJECTION_DATA.open(newline="", encoding="utf-8") as handle:
+            for i, record in enumerate(csv.DictReader(handle)):
+                if record["label"] == "0":
+                    out.extend((u, "neutral:injection_benign", f"inj:{i}") for u in split_units(record["text"]))
+    if TRUTHFULQA_DATA.exists():
+        questions: set[str] = set()
+        with TRUTHFULQA_DATA.open(newline="", encoding="utf-8") as handle:
+            for record in csv.DictReader(handle):
+                question = record["context"].strip()
+                if question and question not in questions:
+                    questions.add(question)
+                    out.append((question, "neutral:truthfulqa", f"tqa:{question}"))
+                if record["label"] == "0" and record["claim"].strip():
+                    out.append((record["claim"].strip(), "neutral:truthfulqa", f"tqa:{question}"))
+    return [(u, s, g) for u, s, g in out if len(normalize(u)) >= 3]
+
+
+def split_data(
+    davidson: list[tuple[str, str, int, str]],
+    written: list[WrittenExample],
+    generated: list[tuple[str, list[str]]] | None = None,
+    neutral: list[tuple[str, str, str]] | None = None,
+) -> Split:
     rng = random.Random(SEED)
     split = Split()
 
@@ -293,7 +350,52 @@ def split_data(davidson: list[tuple[str, str, int, str]], written: list[WrittenE
         sentences = [e.text for e in rng.sample(story, rng.randint(3, 5))]
         sentences.insert(rng.randint(0, len(sentences)), rng.choice(held_abuse).text)
         split.passages.append((" ".join(sentences), "block", "written:abuse_passage"))
+
+    # The bot's own generations: whole generations held out, each one validation passage (all its units, one a
+    # line, as the rail would split it), plus a sample of their units as single sentences.
+    held_units: list[str] = []
+    for header, units in generated or []:
+        gid = header.split("\t", 1)[0]
+        if not units:
+            continue
+        if _held(f"gen:{gid}", GENERATED_VALIDATION_SHARE):
+            split.passages.append(("\n".join(units), "allow", "generated:fiction_passage"))
+            held_units.extend(units)
+        else:
+            split.train.extend(plain_row(u, "generated:fiction", GENERATED_WEIGHT, f"g:{gid}") for u in units)
+    for unit in rng.sample(held_units, min(GENERATED_VALIDATION_SENTENCES, len(held_units))):
+        split.validation.append(plain_row(unit, "generated:fiction_sentence", GENERATED_WEIGHT, "held"))
+
+    by_source: dict[tuple[str, bool], list[tuple[str, str]]] = defaultdict(list)
+    for unit, source, group in neutral or []:
+        by_source[(source, _held(f"n:{group}", NEUTRAL_VALIDATION_SHARE))].append((unit, group))
+    for (source, held), units in sorted(by_source.items()):
+        if held:
+            for unit, _ in rng.sample(units, min(NEUTRAL_VALIDATION_PER_SOURCE, len(units))):
+                split.validation.append(plain_row(unit, source, NEUTRAL_WEIGHT, "held"))
+        else:
+            for unit, group in rng.sample(units, min(NEUTRAL_TRAIN_PER_SOURCE, len(units))):
+                split.train.append(plain_row(unit, source, NEUTRAL_WEIGHT, f"n:{group}"))
+
+    # Nothing held out is trained on, whatever its source (a question can repeat across datasets).
+    held_texts = {row.text for row in split.validation} | {normalize(t) for t, _, _ in split.passages}
+    seen: set[str] = set()
+    kept = []
+    for row in split.train:
+        if row.text in held_texts or (not row.source.startswith("davidson") and not row.source.startswith("written") and row.text in seen):
+            continue
+        seen.add(row.text)
+        kept.append(row)
+    split.train = kept
     return split
+
+
+def build_split(data: Path = DEFAULT_DATA) -> Split:
+    """The split the training script uses: tweets, written examples, generated fiction and neutral text."""
+    davidson = load_davidson(data)
+    written = benign_examples() + abuse_examples()
+    generated = load_generated(GENERATED_FICTION) if GENERATED_FICTION.exists() else []
+    return split_data(davidson, written, generated, load_neutral())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -400,30 +502,48 @@ def tune_thresholds(probabilities: np.ndarray, rows: list[Row]) -> tuple[dict[st
 
     Recall is measured on the tweets and on the written abuse separately, so the 20k tweets cannot outvote the
     few hundred threats and hate statements the tweets lack."""
-    sources = np.array([r.source for r in rows])
+    sources = np.array([r.source for r in rows]).astype(str)
     abusive = np.array([r.abusive for r in rows])
-    written = np.char.startswith(sources.astype(str), "written:")
+    written = np.char.startswith(sources, "written:")
+    davidson = np.char.startswith(sources, "davidson2017:")
     benign_written = written & ~abusive
-    davidson_pos = ~written & abusive
-    davidson_neg = ~written & ~abusive
+    davidson_pos = davidson & abusive
+    davidson_neg = davidson & ~abusive
     written_abuse = written & abusive
+    generated = np.char.startswith(sources, "generated:")
+    neutral = np.char.startswith(sources, "neutral:")
     groups = {"benign": benign_written, "d_pos": davidson_pos, "d_neg": davidson_neg, "w_abuse": written_abuse}
     tox, ident, threat = (probabilities[:, i] for i in range(3))
+    # Generated rows sorted by generation, so a passage's "any sentence blocked" is one reduceat.
+    gen_index = np.flatnonzero(generated)
+    gen_keys = np.array([rows[i].fold_key for i in gen_index])
+    order = np.argsort(gen_keys, kind="stable")
+    gen_index, gen_keys = gen_index[order], gen_keys[order]
+    gen_starts = np.flatnonzero(np.r_[True, gen_keys[1:] != gen_keys[:-1]]) if len(gen_keys) else np.zeros(0, int)
     grid = THRESHOLD_GRID
     # Vectorised over the threat threshold: for each group, a (rows, len(grid)) table of "threat over threshold".
     threat_over = {name: threat[mask][:, None] >= grid[None, :] for name, mask in groups.items()}
+    threat_over_gen = threat[gen_index][:, None] >= grid[None, :]
+    threat_over_neutral = threat[neutral][:, None] >= grid[None, :]
+    zeros = np.zeros(len(grid))
     best: tuple[float, ...] | None = None
     chosen: dict[str, float] = {}
     for t_tox in grid:
         for t_ident in grid:
             over = (tox >= t_tox) | (ident >= t_ident)
             rates = {name: (over[mask][:, None] | threat_over[name]).mean(0) for name, mask in groups.items()}
+            if len(gen_index):
+                gen_over = over[gen_index][:, None] | threat_over_gen
+                passages = np.logical_or.reduceat(gen_over, gen_starts, axis=0).mean(0)
+            else:
+                passages = zeros
+            neutral_rate = (over[neutral][:, None] | threat_over_neutral).mean(0) if neutral.any() else zeros
             for k, t_threat in enumerate(grid):
-                if rates["benign"][k] > MAX_BENIGN_FALSE_BLOCKS:
+                if rates["benign"][k] > MAX_BENIGN_FALSE_BLOCKS or passages[k] > MAX_GENERATED_PASSAGE_FALSE_BLOCKS:
                     continue
                 recall_d, recall_w = rates["d_pos"][k], rates["w_abuse"][k]
                 meets = recall_d >= RECALL_TARGET and recall_w >= RECALL_TARGET
-                cost = rates["benign"][k] + NEITHER_COST * rates["d_neg"][k]
+                cost = rates["benign"][k] + GENERATED_COST * passages[k] + neutral_rate[k] + NEITHER_COST * rates["d_neg"][k]
                 # Ties go to higher (more permissive) thresholds.
                 key = (float(meets), -round(float(cost), 4) if meets else min(recall_d, recall_w), float(t_tox + t_ident + t_threat))
                 if best is None or key > best:
@@ -432,8 +552,12 @@ def tune_thresholds(probabilities: np.ndarray, rows: list[Row]) -> tuple[dict[st
     if best is None:
         raise RuntimeError("no thresholds meet the false-block limit on benign fiction")
     blocked = (tox >= chosen["toxicity"]) | (ident >= chosen["identity_attack"]) | (threat >= chosen["threat"])
+    gen_blocked = np.logical_or.reduceat(blocked[gen_index], gen_starts) if len(gen_index) else np.zeros(0, bool)
     summary = {
         "false_block_rate_written_benign": float(blocked[benign_written].mean()),
+        "false_block_rate_generated_sentences": float(blocked[generated].mean()) if generated.any() else 0.0,
+        "false_block_rate_generated_passages": float(gen_blocked.mean()) if len(gen_blocked) else 0.0,
+        "false_block_rate_neutral": float(blocked[neutral].mean()) if neutral.any() else 0.0,
         "recall_davidson_offensive_or_hate": float(blocked[davidson_pos].mean()),
         "recall_written_abuse": float(blocked[written_abuse].mean()),
         "false_block_rate_davidson_neither": float(blocked[davidson_neg].mean()),
@@ -472,6 +596,9 @@ def summarise(records: list[tuple[str, str, str]], blocked: list[bool]) -> dict:
         mask = np.array([s.startswith(prefixes) for _, _, s in records])
         return round(float(got[mask].mean()), 4), int(mask.sum())
 
+    def maybe(prefixes: tuple[str, ...]) -> float | None:
+        return rate(prefixes)[0] if any(s.startswith(prefixes) for _, _, s in records) else None
+
     benign_fiction, n_benign = rate(("written:benign",))
     sentences, _ = rate(("written:benign:",))
     passages, _ = rate(("written:benign_passage",))
@@ -487,6 +614,9 @@ def summarise(records: list[tuple[str, str, str]], blocked: list[bool]) -> dict:
         "recall_obfuscated_abuse": rate(("written:abuse_obfuscated",))[0],
         "recall_davidson_offensive_or_hate": rate(("davidson2017:offensive_language", "davidson2017:hate_speech"))[0],
         "false_block_rate_davidson_neither": rate(("davidson2017:neither",))[0],
+        "false_block_rate_generated_sentences": maybe(("generated:fiction_sentence",)),
+        "false_block_rate_generated_passages": maybe(("generated:fiction_passage",)),
+        "false_block_rate_neutral": maybe(("neutral:",)),
         "by_source": by_source,
     }
 
@@ -516,7 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     davidson = load_davidson(args.data)
     written = benign_examples() + abuse_examples()
-    split = split_data(davidson, written)
+    generated = load_generated(GENERATED_FICTION)
+    split = split_data(davidson, written, generated, load_neutral())
     records = validation_records(split)
     print(f"tweets {len(davidson)}, written {len(written)}; train {len(split.train)}, validation {len(records)}", flush=True)
 
@@ -562,7 +693,8 @@ def main(argv: list[str] | None = None) -> int:
             "(Davidson hate/offensive tweets and the project's abuse sentences) against benign text that includes "
             "dark fiction and characters' mild profanity. Chosen on out-of-fold predictions of the training part "
             f"(grid {THRESHOLD_GRID[0]}-{THRESHOLD_GRID[-1]}): at most {MAX_BENIGN_FALSE_BLOCKS:.1%} false blocks "
-            f"on written benign text; within that, recall >= {RECALL_TARGET} on both tweets and written abuse "
+            f"on written benign text and {MAX_GENERATED_PASSAGE_FALSE_BLOCKS:.0%} of the model's own generations "
+            f"(whole passages); within that, recall >= {RECALL_TARGET} on both tweets and written abuse "
             "with the fewest false blocks, or, when no thresholds reach it, the most recall."
         ),
         "caveat": (
@@ -582,6 +714,8 @@ def main(argv: list[str] | None = None) -> int:
             "loss_weights": {
                 "written": WRITTEN_WEIGHT,
                 "obfuscated": OBFUSCATED_WEIGHT,
+                "generated_fiction": GENERATED_WEIGHT,
+                "neutral": NEUTRAL_WEIGHT,
                 "hate_positive": HATE_POSITIVE_WEIGHT,
                 "offensive_as_not_hate": OFFENSIVE_AS_NOT_HATE_WEIGHT,
             },
@@ -594,6 +728,20 @@ def main(argv: list[str] | None = None) -> int:
                 "sha256": written_digest,
                 "benign": sum(not e.abusive for e in written),
                 "abuse": sum(e.abusive for e in written),
+            },
+            "generated_fiction": {
+                "file": "guardrails/data/generated_fiction.txt",
+                "sha256": sha256_file(GENERATED_FICTION),
+                "generations": len(generated),
+                "units": sum(len(u) for _, u in generated),
+                "script": "python -m guardrails.training.generate_fiction",
+                "held_out_share_of_generations": GENERATED_VALIDATION_SHARE,
+            },
+            "neutral": {
+                "files": {p.name: sha256_file(p) for p in (INJECTION_DATA, TRUTHFULQA_DATA) if p.exists()},
+                "use": "benign (label 0) prompts of injection_train.csv split into sentences; TruthfulQA questions "
+                "and true answers; held out by prompt/question, sampled per source",
+                "train_per_source": NEUTRAL_TRAIN_PER_SOURCE,
             },
             "validation": {
                 "file": "guardrails/data/toxicity_validation.csv",
@@ -611,7 +759,11 @@ def main(argv: list[str] | None = None) -> int:
             "is expected to block, 'neither' to pass."
         ),
         "attribution": ATTRIBUTION,
-        "license_note": "Davidson et al. data: MIT License. Written examples: part of this project.",
+        "license_note": (
+            "Davidson et al. data: MIT License. Written examples and generated fiction (SmolLM2-135M-Instruct, "
+            "Apache-2.0): part of this project. Neutral text: deepset/prompt-injections (Apache-2.0), "
+            "awesome-chatgpt-prompts (CC0-1.0), TruthfulQA (Apache-2.0)."
+        ),
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {args.out} and {args.out.with_suffix('.json')} in {time.perf_counter() - started:.0f}s")

@@ -1,0 +1,166 @@
+"""Generate benign negatives for the toxicity head from the bot's own model:
+`python -m guardrails.training.generate_fiction`.
+
+Runs the shipped model (SmolLM2-135M-Instruct through `TransformersEngine`) on a fixed list of creative asks built
+from the real prompt templates (`bot.core.prompts.render_write` / `sampling_for`, fixed seeds), splits every
+generation into the units the rail scores (`guardrails.toxicity.split_units`) and writes them to
+guardrails/data/generated_fiction.txt:
+
+    #| comment lines (model, template version, settings)
+    @@ <generation id>\t<kind>\t<about>\t<genre>\t<tone>\t<seed>
+    one unit per line (newlines inside a unit become " / "), deduplicated over the whole file
+
+The `@@` lines keep whole generations together, so training can hold out whole generations (stories) for
+validation. Units in EXCLUDED (the rare generated sentence that really is abusive) are dropped.
+
+Reproducibility: asks and sampling seeds are fixed; the engine samples each request with its own seeded
+generator, but batched bf16 matmuls on CPU can differ in the last bit with batch composition, so a rerun can
+produce slightly different text. The committed file is the training input; rerun only to refresh it.
+About 3-5 minutes on two CPU cores (~250 tokens/s total, 16 requests batched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OUT = REPO_ROOT / "guardrails" / "data" / "generated_fiction.txt"
+MODEL_CACHE = REPO_ROOT / ".storyloom-cache" / "models"
+SEED = 20261129
+GENERATIONS = 256
+CONCURRENCY = 16
+LENGTH = "short"
+
+KINDS = ("story", "poem", "lyrics", "script", "character", "scene")
+SUBJECTS = (
+    "a war that has lasted a hundred years", "a murder mystery in a snowed-in hotel", "a haunted house at the edge of town",
+    "grief after losing a father", "a villain who wants to drown the city", "a knight facing a dragon",
+    "a detective and a corrupt mayor", "a shipwreck in a storm", "a vampire in Victorian London",
+    "a soldier writing home from the trenches", "a pirate mutiny", "a zombie outbreak in a small town",
+    "a serial killer hunted by a rookie cop", "an assassin's last job", "a witch burned at the stake",
+    "a battle between rival gangs", "a funeral in the rain", "a heist gone wrong", "a cursed doll",
+    "a plague ship", "a betrayal between brothers", "a prison escape", "a ghost who cannot leave a lighthouse",
+    "a dictator's fall", "a duel at dawn", "a monster under the bed", "revenge for a burned village",
+    "a lonely robot", "a cat who rules a bakery", "first love at summer camp", "a road trip with grandma",
+    "a garden in spring", "the ocean at night", "moving to a new city", "a dog waiting for its owner",
+    "a wizard's apprentice", "a space station losing power", "a chess match with Death", "a small-town diner",
+    "a breakup song", "a rainy afternoon", "a dragon who hoards books", "a mother and daughter reconciling",
+    "a rebel singer with a bad reputation", "the last day of school", "a bar fight in a western saloon",
+    "a cult in the mountains", "a poisoned king", "an old soldier's nightmares", "a bully who learns kindness",
+)
+GENRES = (None, "fantasy", "horror", "science fiction", "mystery", "romance", "thriller", "western", "comedy", "noir", "gothic")
+TONES = (None, "dark", "grim", "melancholic", "hopeful", "tense", "funny", "bittersweet", "eerie", "angry")
+
+# Generated units that really are abusive (aimed at real people or groups) and must not be used as negatives.
+# Matched case-insensitively on the whole unit; EXCLUDED_PATTERNS by regex search.
+EXCLUDED: frozenset[str] = frozenset()
+EXCLUDED_PATTERNS: tuple[str, ...] = ()
+
+
+def asks() -> list[tuple[str, str, str | None, str | None, int]]:
+    """(kind, about, genre, tone, seed), fixed by SEED; kinds rotate so each gets an equal share."""
+    rng = random.Random(SEED)
+    out = []
+    for i in range(GENERATIONS):
+        out.append((KINDS[i % len(KINDS)], rng.choice(SUBJECTS), rng.choice(GENRES), rng.choice(TONES), SEED + i))
+    return out
+
+
+def excluded(unit: str) -> bool:
+    low = unit.lower()
+    return low in EXCLUDED or any(re.search(p, low) for p in EXCLUDED_PATTERNS)
+
+
+async def generate(limit: int | None) -> tuple[list[tuple[tuple, str]], str]:
+    from bot.core.prompts import CreativeAsk, render_write, sampling_for
+    from bot.engines.models import SMOLLM2
+    from bot.engines.transformers_engine import TransformersEngine
+
+    engine = TransformersEngine(SMOLLM2, MODEL_CACHE, batch_window_ms=20, max_batch_size=CONCURRENCY)
+    await engine.start()
+    todo = asks()[:limit]
+    gate = asyncio.Semaphore(CONCURRENCY)
+    done = 0
+    started = time.perf_counter()
+
+    async def one(i: int, ask: tuple) -> tuple[tuple, str]:
+        nonlocal done
+        kind, about, genre, tone, seed = ask
+        async with gate:
+            text, _ = await engine.complete(
+                render_write(CreativeAsk(kind, about, genre, tone, LENGTH)), sampling_for(kind, LENGTH, seed), f"gen-{i}"
+            )
+        done += 1
+        if done % 32 == 0:
+            print(f"  {done}/{len(todo)} generations in {time.perf_counter() - started:.0f}s", flush=True)
+        return ask, text
+
+    try:
+        results = await asyncio.gather(*(one(i, a) for i, a in enumerate(todo)))
+    finally:
+        await engine.close()
+    return list(results), SMOLLM2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N asks (smoke test)")
+    args = parser.parse_args(argv)
+
+    from bot.core.prompts import TEMPLATE_VERSION
+    from bot.engines.models import SMOLLM2_FOLDER
+    from guardrails.toxicity import split_units
+
+    started = time.perf_counter()
+    results, model = asyncio.run(generate(args.limit))
+    seen: set[str] = set()
+    lines = [
+        "#| Benign negatives for the toxicity head: sentences written by the bot's own model.",
+        f"#| model: {model} ({SMOLLM2_FOLDER}), prompts: bot.core.prompts TEMPLATE_VERSION {TEMPLATE_VERSION}, length {LENGTH}",
+        f"#| generator: python -m guardrails.training.generate_fiction (seed {SEED}, {len(results)} generations)",
+        "#| format: '@@ id<TAB>kind<TAB>about<TAB>genre<TAB>tone<TAB>seed' starts a generation; one unit per line after it",
+    ]
+    units = dropped = 0
+    for i, ((kind, about, genre, tone, seed), text) in enumerate(results):
+        lines.append(f"@@ {i}\t{kind}\t{about}\t{genre or '-'}\t{tone or '-'}\t{seed}")
+        for unit in split_units(text):
+            unit = re.sub(r"\s*\n\s*", " / ", unit).strip()
+            key = unit.lower()
+            if len(unit) < 3 or key in seen:
+                continue
+            seen.add(key)
+            if excluded(unit):
+                dropped += 1
+                continue
+            lines.append(unit)
+            units += 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {units} units ({dropped} excluded) from {len(results)} generations to {args.out} "
+          f"in {time.perf_counter() - started:.0f}s")  # fmt: skip
+    return 0
+
+
+def load_generated(path: Path = OUT) -> list[tuple[str, list[str]]]:
+    """(generation id with its ask, units) per generation, as written by main()."""
+    generations: list[tuple[str, list[str]]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("@@ "):
+            generations.append((line[3:], []))
+        elif line.startswith("#|") or not line.strip():
+            continue
+        elif generations:
+            if not excluded(line):
+                generations[-1][1].append(line)
+    return generations
+
+
+if __name__ == "__main__":
+    sys.exit(main())
