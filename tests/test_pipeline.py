@@ -219,3 +219,35 @@ async def test_continue_links_to_the_previous_output(make_core, openai_server):
     assert request.parent_request_id == first.request_id and request.command == "continue"
     sent = openai_server.chat_requests[-1].body["messages"][-1]["content"]
     assert first.text[-60:] in sent and "a storm arrives" in sent
+
+
+class BrokenBackend:
+    """A classifier that fails at scoring time (out of memory, a corrupt checkpoint)."""
+
+    name = "embedded"
+    version = "broken"
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        raise RuntimeError("model crashed")
+
+
+async def test_a_rail_that_cannot_judge_fails_closed(tmp_path, openai_server):
+    from guardrails.stack import RailStack
+    from guardrails.toxicity import ToxicityRail
+
+    openai_server.scripted_reply = BENIGN
+    settings = Settings(data_dir=tmp_path, engine="openai", engine_urls=[openai_server.base_url])
+    engine = OpenAIEngine.from_settings(settings)
+    rail = ToxicityRail(BrokenBackend())
+    core = await Core.start(settings, engine=engine, rails=RailStack([], [rail]))
+    sink = RecordingSink()
+    try:
+        outcome = await core.pipeline.run(AUTHOR, write("a lighthouse keeper"), sink)
+        assert outcome.status == RequestStatus.BLOCKED
+        assert sink.shown == [] and sink.delivered is None and "couldn't check" in sink.refused
+        [verdict] = await rows(core, Verdict, Verdict.request_id == outcome.request_id)
+        assert verdict.decision == "error" and "model crashed" in verdict.explanation
+    finally:
+        await core.close()
+        await core.rails.close()
+        await engine.close()

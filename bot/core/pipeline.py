@@ -13,7 +13,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.core import prompts
 from bot.core.admission import BUSY, Busy, CapacityGate, RateLimiter, Refusal, check_prompt, clean_prompt
@@ -167,10 +167,8 @@ class Pipeline:
             raise
         except Exception as error:  # the member gets a short message; the log and the record get the cause
             log.exception("request %s failed", request_id)
-            self.recorder.request_status(request_id, RequestStatus.FAILED, f"{type(error).__name__}: {error}")
             message = "Something went wrong on my side and nothing was posted. Please try again."
-            await self._refuse_quietly(request_id, sink, message)
-            return Outcome(request_id, RequestStatus.FAILED, message=message)
+            return await self._end(request_id, sink, RequestStatus.FAILED, f"{type(error).__name__}: {error}", message)
         finally:
             self.in_flight.discard(request_id)
 
@@ -201,13 +199,9 @@ class Pipeline:
             self._record_verdicts(request_id, None, input_verdicts)
             failed = next((v for v in input_verdicts if v.failed), None)
             if failed is not None:
-                message = (
-                    f"I can't write from that prompt: it reads as {_category_words(failed)}. "
-                    "Dark fiction is welcome; abuse aimed at real people is not."
+                return await self._end(
+                    request_id, sink, RequestStatus.BLOCKED, _reason(failed), _explain(failed), verdicts=verdicts
                 )
-                self.recorder.request_status(request_id, RequestStatus.BLOCKED, f"input {failed.rail}: {failed.category}")
-                await self._refuse_quietly(request_id, sink, message)
-                return Outcome(request_id, RequestStatus.BLOCKED, message=message, verdicts=verdicts)
 
         # engine stream → output rails, chunk by chunk
         messages = self._render(job, cleaned)
@@ -251,10 +245,8 @@ class Pipeline:
         except EngineError as error:
             log.warning("engine failed on %s: %s", request_id, error)
             self._finish_generation(generation_id, raw, shown, usage)
-            self.recorder.request_status(request_id, RequestStatus.FAILED, f"engine: {error}")
             message = "The writing engine is not answering right now. Please try again in a minute."
-            await self._refuse_quietly(request_id, sink, message)
-            return Outcome(request_id, RequestStatus.FAILED, message=message, verdicts=verdicts)
+            return await self._end(request_id, sink, RequestStatus.FAILED, f"engine: {error}", message, verdicts=verdicts)
         finally:
             # Stops the engine's work at once when a chunk failed (or anything else ended the loop early).
             await stream.aclose()
@@ -268,20 +260,17 @@ class Pipeline:
         self._finish_generation(generation_id, raw, shown, usage)
 
         if failed is not None:
-            message = (
-                f"I stopped writing because the text turned into {_category_words(failed)}, "
-                "which this channel does not allow. Nothing was posted; try a different prompt."
-            )
-            self.recorder.request_status(request_id, RequestStatus.BLOCKED, f"output {failed.rail}: {failed.category}")
-            await self._refuse_quietly(request_id, sink, message)
-            return Outcome(request_id, RequestStatus.BLOCKED, text=shown, message=message, verdicts=verdicts, usage=usage)
+            return await self._end(
+                request_id, sink, RequestStatus.BLOCKED, _reason(failed), _explain(failed),
+                text=shown, verdicts=verdicts, usage=usage,
+            )  # fmt: skip
 
         final = shown.strip()
         if not final:
-            self.recorder.request_status(request_id, RequestStatus.FAILED, "empty output")
             message = "The model returned nothing this time. Please try again."
-            await self._refuse_quietly(request_id, sink, message)
-            return Outcome(request_id, RequestStatus.FAILED, message=message, verdicts=verdicts, usage=usage)
+            return await self._end(
+                request_id, sink, RequestStatus.FAILED, "empty output", message, verdicts=verdicts, usage=usage
+            )
 
         # deliver
         for posted in await sink.deliver(final, disclosure(request_id)):
@@ -352,9 +341,15 @@ class Pipeline:
         )
 
     async def _reject(self, request_id: str, sink: Sink, refusal: Refusal) -> Outcome:
-        self.recorder.request_status(request_id, RequestStatus.REJECTED, refusal.reason)
-        await self._refuse_quietly(request_id, sink, refusal.message)
-        return Outcome(request_id, RequestStatus.REJECTED, message=refusal.message)
+        return await self._end(request_id, sink, RequestStatus.REJECTED, refusal.reason, refusal.message)
+
+    async def _end(
+        self, request_id: str, sink: Sink, status: RequestStatus, reason: str, message: str, **outcome: Any
+    ) -> Outcome:
+        """Close a request that shows nothing: record why, tell the member in a short message."""
+        self.recorder.request_status(request_id, status, reason)
+        await self._refuse_quietly(request_id, sink, message)
+        return Outcome(request_id, status, message=message, **outcome)
 
     async def _refuse_quietly(self, request_id: str, sink: Sink, message: str) -> None:
         """Tell the member; a failure to reach them (socket gone) is logged, never raised over the record."""
@@ -365,6 +360,24 @@ class Pipeline:
             log.exception("could not deliver the refusal for %s", request_id)
 
 
-def _category_words(verdict: Verdict) -> str:
+def _reason(verdict: Verdict) -> str:
+    return f"{verdict.stage} {verdict.rail}: {verdict.category or verdict.decision}"
+
+
+def _explain(verdict: Verdict) -> str:
+    """What the member reads when a rail stops a request."""
+    if verdict.decision == "error":
+        return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
     category = (verdict.category or verdict.rail).replace("_", " ")
-    return f"{category} ({verdict.rail} {verdict.scores.get(verdict.category or '', 0):.2f} ≥ {verdict.thresholds.get(verdict.category or '', 0):.2f})"
+    score = verdict.scores.get(verdict.category or "", 0.0)
+    threshold = verdict.thresholds.get(verdict.category or "", 0.0)
+    measured = f"{category}: {score:.2f}, limit {threshold:.2f}"
+    if verdict.stage == "input":
+        return (
+            f"I can't write from that prompt ({measured}). "
+            "Dark fiction is welcome; abuse aimed at real people is not."
+        )
+    return (
+        f"I stopped writing because the text crossed this channel's line ({measured}). "
+        "Nothing was posted; try a different prompt."
+    )
