@@ -190,3 +190,19 @@ async def test_write_on_the_embedded_model_end_to_end(tmp_path, fake_discord, de
     assert generation.engine == "transformers" and generation.output_tokens > 0
     if request.status == "delivered":
         assert generation.shown_output.strip() in r.original.content
+
+
+async def test_the_bot_token_reaches_neither_the_logs_nor_the_database(
+    fake_discord, storyloom, openai_server, caplog, tmp_path
+):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    openai_server.scripted_reply = BENIGN
+    fake = fake_discord
+    r = await fake.slash("write", {"kind": "poem", "about": "a lighthouse"}, user=fake.alice, channel=fake.general)
+    await r.wait_done(lambda r: r.original is not None and "AI-generated" in r.original.content, timeout=15)
+    await storyloom.recorder.flush()
+    assert fake.token not in caplog.text
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("storyloom.sqlite3*"))
+    assert stored and fake.token.encode() not in stored
