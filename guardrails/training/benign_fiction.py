@@ -468,6 +468,18 @@ BENIGN_LINES: dict[str, tuple[str, ...]] = {
         "My father's hands were made of rope and salt;\nthe sea has them now.",
     ),
     "lyrics": (
+        # Defiant, rowdy song lines: first person, terse, about the singer's own life and death.
+        "Lay me down in my old leather jacket and let the jukebox play.",
+        "I'm a rebel with a broken heart and a dirty old guitar.",
+        "Don't cry at my funeral, just turn the music up loud.",
+        "I've got a bad attitude and a worse tattoo.",
+        "Raise hell on a Saturday, pray on a Sunday morning.",
+        "Burn my letters, sell my boots, I'm leaving town tonight.",
+        "Call me reckless, call me wild, I never cared what they said.",
+        "I drank the whiskey, I broke the rules, I never said I'm sorry.",
+        "When I'm gone, throw my ashes in the river by the bar.",
+        "My mama said I'd end up bad, and mama's always right.",
+
         "I'm a sinner with a halo made of smoke.",
         "Hell is empty and the devils are all dancing here tonight.",
         "Tell my mother I'm not coming home, tell the river that I'm free.",
@@ -585,6 +597,19 @@ BENIGN_LINES: dict[str, tuple[str, ...]] = {
         "I have a writing exam tomorrow and I'm nervous.",
         "What's a good name for a tavern?",
         "Does anyone want to co-write a mystery?",
+        # Casual chat about books and films (chat words plus "bad", "terrible", "worst" about things, not people).
+        "lol this book was so boring",
+        "lmao the sequel was even worse than the first one",
+        "that show was so bad it was good lol",
+        "haha worst ending ever, the dragon just left",
+        "omg that song is terrible but I can't stop humming it",
+        "lol my poem is awful, can you fix the rhymes",
+        "the movie was trash but the soundtrack slaps lmao",
+        "ngl that twist was so dumb I laughed for ten minutes",
+        "lmao the villain's plan makes no sense",
+        "ugh this chapter is so bad, rewrite it please",
+        "lol that game was so hard I rage quit",
+        "bro that plot hole is huge lmao",
     ),
     "short_reply": (
         "ok",

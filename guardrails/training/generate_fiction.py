@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT = REPO_ROOT / "guardrails" / "data" / "generated_fiction.txt"
 MODEL_CACHE = REPO_ROOT / ".storyloom-cache" / "models"
 SEED = 20261129
-GENERATIONS = 256
+GENERATIONS = 512
 CONCURRENCY = 16
 LENGTH = "short"
 
@@ -59,8 +59,10 @@ TONES = (None, "dark", "grim", "melancholic", "hopeful", "tense", "funny", "bitt
 
 # Generated units that really are abusive (aimed at real people or groups) and must not be used as negatives.
 # Matched case-insensitively on the whole unit; EXCLUDED_PATTERNS by regex search.
+# Skimmed 2026-11-29 (seed 20261129): no unit was abuse aimed at people or groups; one garbled line mentioning rape
+# is dropped by rule to keep sexual violence out of the negatives.
 EXCLUDED: frozenset[str] = frozenset()
-EXCLUDED_PATTERNS: tuple[str, ...] = ()
+EXCLUDED_PATTERNS: tuple[str, ...] = (r"\brap(e|ed|es|ing|ist)\b",)
 
 
 def asks() -> list[tuple[str, str, str | None, str | None, int]]:
@@ -77,19 +79,19 @@ def excluded(unit: str) -> bool:
     return low in EXCLUDED or any(re.search(p, low) for p in EXCLUDED_PATTERNS)
 
 
-async def generate(limit: int | None) -> tuple[list[tuple[tuple, str]], str]:
+async def generate(limit: int | None, skip: int = 0) -> tuple[list[tuple[int, tuple, str]], str]:
     from bot.core.prompts import CreativeAsk, render_write, sampling_for
     from bot.engines.models import SMOLLM2
     from bot.engines.transformers_engine import TransformersEngine
 
     engine = TransformersEngine(SMOLLM2, MODEL_CACHE, batch_window_ms=20, max_batch_size=CONCURRENCY)
     await engine.start()
-    todo = asks()[:limit]
+    todo = list(enumerate(asks()[:limit]))[skip:]
     gate = asyncio.Semaphore(CONCURRENCY)
     done = 0
     started = time.perf_counter()
 
-    async def one(i: int, ask: tuple) -> tuple[tuple, str]:
+    async def one(i: int, ask: tuple) -> tuple[int, tuple, str]:
         nonlocal done
         kind, about, genre, tone, seed = ask
         async with gate:
@@ -99,10 +101,10 @@ async def generate(limit: int | None) -> tuple[list[tuple[tuple, str]], str]:
         done += 1
         if done % 32 == 0:
             print(f"  {done}/{len(todo)} generations in {time.perf_counter() - started:.0f}s", flush=True)
-        return ask, text
+        return i, ask, text
 
     try:
-        results = await asyncio.gather(*(one(i, a) for i, a in enumerate(todo)))
+        results = await asyncio.gather(*(one(i, a) for i, a in todo))
     finally:
         await engine.close()
     return list(results), SMOLLM2
@@ -112,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--limit", type=int, default=None, help="only the first N asks (smoke test)")
+    parser.add_argument(
+        "--append-from", type=int, default=0, metavar="N",
+        help="generate asks N.. only and append them to --out (deduplicated against it): the same file a full "
+        "run makes, when GENERATIONS grew after the file was written",
+    )
     args = parser.parse_args(argv)
 
     from bot.core.prompts import TEMPLATE_VERSION
@@ -119,16 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     from guardrails.toxicity import split_units
 
     started = time.perf_counter()
-    results, model = asyncio.run(generate(args.limit))
+    results, model = asyncio.run(generate(args.limit, args.append_from))
     seen: set[str] = set()
+    previous: list[str] = []
+    if args.append_from:
+        previous = [line for line in args.out.read_text(encoding="utf-8").splitlines() if not line.startswith("#|")]
+        seen = {line.lower() for line in previous if not line.startswith("@@ ")}
     lines = [
         "#| Benign negatives for the toxicity head: sentences written by the bot's own model.",
         f"#| model: {model} ({SMOLLM2_FOLDER}), prompts: bot.core.prompts TEMPLATE_VERSION {TEMPLATE_VERSION}, length {LENGTH}",
-        f"#| generator: python -m guardrails.training.generate_fiction (seed {SEED}, {len(results)} generations)",
+        f"#| generator: python -m guardrails.training.generate_fiction (seed {SEED}, {args.append_from + len(results)} generations)",
         "#| format: '@@ id<TAB>kind<TAB>about<TAB>genre<TAB>tone<TAB>seed' starts a generation; one unit per line after it",
-    ]
+    ] + previous
     units = dropped = 0
-    for i, ((kind, about, genre, tone, seed), text) in enumerate(results):
+    for i, (kind, about, genre, tone, seed), text in results:
         lines.append(f"@@ {i}\t{kind}\t{about}\t{genre or '-'}\t{tone or '-'}\t{seed}")
         for unit in split_units(text):
             unit = re.sub(r"\s*\n\s*", " / ", unit).strip()
