@@ -206,3 +206,21 @@ async def test_the_bot_token_reaches_neither_the_logs_nor_the_database(
     assert fake.token not in caplog.text
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("storyloom.sqlite3*"))
     assert stored and fake.token.encode() not in stored
+
+
+async def test_continue_a_members_own_message_checks_it_like_a_prompt(fake_discord, storyloom, openai_server):
+    openai_server.scripted_reply = BENIGN
+    fake = fake_discord
+    own = await fake.post_message(fake.general, fake.alice, "The lighthouse had been dark for eleven winters.")
+    link = f"https://discord.com/channels/{fake.guild.id}/{fake.general.id}/{own.id}"
+    r = await fake.slash("continue", {"message": link}, user=fake.alice, channel=fake.general)
+    await r.wait_done(lambda r: r.original is not None and "AI-generated" in r.original.content, timeout=15)
+    request_id = REQUEST_ID.search(r.original.content).group(1)
+    verdicts = await records(storyloom, Verdict, Verdict.request_id == request_id, Verdict.stage == "input")
+    assert len(verdicts) == 1 and verdicts[0].decision == "pass", "the member's text passed the input rail"
+    assert "eleven winters" in openai_server.chat_requests[-1].body["messages"][-1]["content"]
+
+    missing = await fake.slash("continue", {"message": "123456789012345678"}, user=fake.alice, channel=fake.general)
+    await missing.wait_done(lambda r: any(m.ephemeral for m in r.followups))
+    assert "can't find that message" in next(m for m in missing.followups if m.ephemeral).content
+    assert [v.kind for v in fake.violations] == ["unknown_message"], "looking the message up is the only miss"
