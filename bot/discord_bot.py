@@ -46,6 +46,8 @@ class StoryloomTree(app_commands.CommandTree):
 
 class StoryloomBot(commands.Bot):
     def __init__(self, settings: Settings, *, core: Core | None = None, **options) -> None:  # noqa: ANN003
+        # A text bot never joins voice: the missing voice libraries are not worth a warning on every start.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()  # slash commands need no privileged intents
         super().__init__(
             command_prefix=commands.when_mentioned,

@@ -109,3 +109,35 @@ def build_tiny_detoxify(directory: Path, logits: tuple[float, ...] = (-4.0, -6.0
 def tiny_detoxify(tmp_path_factory: pytest.TempPathFactory) -> TinyDetoxify:
     """A tiny random-weight detoxify checkpoint whose scores are fixed (threat high, the rest low)."""
     return build_tiny_detoxify(tmp_path_factory.mktemp("detoxify"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Prompt injection
+# --------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def injection_rail(sentence_encoder: SentenceEncoder) -> "InjectionRail":  # noqa: F821
+    """The prompt-injection rail (guardrails/models/injection_head.npz) on the shared encoder, shipped threshold."""
+    from guardrails.injection import InjectionRail
+
+    return InjectionRail(sentence_encoder)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Misinformation
+# --------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def misinfo_rail(sentence_encoder: SentenceEncoder):
+    """The misinformation rail on the shipped knowledge base (guardrails/data/misinfo_kb.jsonl, TruthfulQA training
+    questions) and its builder-chosen thresholds. Shared: tests that add entries build their own KnowledgeBase."""
+    from guardrails.misinfo import KnowledgeBase, MisinfoRail
+
+    return MisinfoRail(sentence_encoder, KnowledgeBase.load())
+
+
+@pytest.fixture(scope="session")
+def misinfo_validation_rail(sentence_encoder: SentenceEncoder):
+    """The same rail with the held-out validation questions' claims in its knowledge base too (as moderators would add
+    them): measures fiction-awareness and framing on questions whose templates and thresholds were never tuned on."""
+    from guardrails.misinfo import KnowledgeBase, MisinfoRail
+
+    return MisinfoRail(sentence_encoder, KnowledgeBase.load(include_validation=True))
