@@ -23,6 +23,8 @@ class Verdict:
     sentence: str | None = None
     """The sentence (or chunk) that failed, for the explanation."""
     explanation: str = ""
+    correction: str | None = None
+    """For a flagged false claim: the correction to show beside the text."""
     latency_ms: float = 0.0
     chunk_index: int | None = None
 
