@@ -107,8 +107,8 @@ async def test_a_request_is_streamed_checked_delivered_and_recorded(make_core, o
     assert generation.total_ms > 0 and generation.time_to_first_token_ms is not None
     verdicts = await rows(core, Verdict, Verdict.request_id == outcome.request_id)
     stages = [(v.stage, v.decision) for v in verdicts]
-    assert stages.count(("input", "pass")) == 1
-    assert stages.count(("output", "pass")) == 4, "one verdict per sentence-sized chunk"
+    assert stages.count(("input", "pass")) == 2, "toxicity and injection on the prompt"
+    assert stages.count(("output", "pass")) == 8, "toxicity and misinformation on each sentence-sized chunk"
     assert all(v.policy_hash == core.rails.policy_hash and v.scores and v.thresholds for v in verdicts)
     [delivery] = await rows(core, Delivery, Delivery.request_id == outcome.request_id)
     assert delivery.message_id is not None
@@ -144,8 +144,8 @@ async def test_a_toxic_prompt_is_blocked_before_the_engine(make_core, openai_ser
     )
     assert outcome.status == RequestStatus.BLOCKED and "can't write from that prompt" in sink.refused
     assert openai_server.chat_requests == []
-    [verdict] = await rows(core, Verdict, Verdict.request_id == outcome.request_id)
-    assert (verdict.stage, verdict.decision) == ("input", "block")
+    verdicts = await rows(core, Verdict, Verdict.request_id == outcome.request_id)
+    assert {(v.stage, v.rail, v.decision) for v in verdicts} >= {("input", "toxicity", "block")}
 
 
 @pytest.mark.parametrize(
@@ -251,3 +251,27 @@ async def test_a_rail_that_cannot_judge_fails_closed(tmp_path, openai_server):
         await core.close()
         await core.rails.close()
         await engine.close()
+
+
+async def test_a_false_claim_told_to_the_reader_gets_a_correction_and_one_in_dialogue_does_not(
+    make_core, openai_server
+):
+    core = await make_core(openai_server)
+    openai_server.scripted_reply = (
+        "The bullfighter stepped into the ring at noon. "
+        "Remember, readers: bulls are enraged by the color red, so never wear red near a bull. "
+        "The crowd roared as the gate opened."
+    )
+    told = await core.pipeline.run(AUTHOR, write("a bullfight", kind="story"), RecordingSink())
+    assert told.status == RequestStatus.DELIVERED
+    assert "Fact check:" in told.text and "movement" in told.text
+    flagged = [v for v in await rows(core, Verdict, Verdict.request_id == told.request_id) if v.decision == "flag"]
+    assert len(flagged) == 1 and flagged[0].rail == "misinformation" and "red" in flagged[0].sentence
+
+    openai_server.scripted_reply = (
+        "The bullfighter stepped into the ring at noon. "
+        "\"Bulls hate the color red,\" his uncle insisted, though the old man had never seen a bull. "
+        "The crowd roared as the gate opened."
+    )
+    in_story = await core.pipeline.run(AUTHOR, write("a bullfight", kind="story"), RecordingSink())
+    assert in_story.status == RequestStatus.DELIVERED and "Fact check:" not in in_story.text

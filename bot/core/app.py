@@ -20,11 +20,16 @@ log = logging.getLogger(__name__)
 
 
 def load_rails(settings: Settings) -> RailStack:
-    """The default rail stack: toxicity on the prompt and on the output. Loads models; call off the loop."""
+    """The default rail stack. Loads models; call off the loop.
+
+    Input: toxicity and prompt injection. Output: toxicity and fiction-aware misinformation.
+    """
     from guardrails.encoder import SentenceEncoder
+    from guardrails.injection import InjectionRail
+    from guardrails.misinfo import KnowledgeBase, MisinfoRail
     from guardrails.toxicity import ToxicityRail, load_toxicity_backend
 
-    encoder = SentenceEncoder() if settings.toxicity_backend != "detoxify" else None
+    encoder = SentenceEncoder()
     backend, reason = load_toxicity_backend(
         settings.toxicity_backend,
         detoxify_checkpoint=settings.detoxify_checkpoint,
@@ -32,8 +37,8 @@ def load_rails(settings: Settings) -> RailStack:
         encoder=encoder,
     )
     log.info("toxicity backend: %s (%s)", backend.name, reason)
-    rail = ToxicityRail(backend)
-    return RailStack([rail], [rail])
+    toxicity = ToxicityRail(backend)
+    return RailStack([toxicity, InjectionRail(encoder)], [toxicity, MisinfoRail(encoder, KnowledgeBase.load())])
 
 
 @dataclass

@@ -257,6 +257,8 @@ class Pipeline:
                 failed = await self._check_chunk(request_id, generation_id, rest, chunk_index, verdicts)
                 if failed is None:
                     shown += rest
+        if failed is None and shown.strip():
+            shown = shown.strip() + fact_check_notes(verdicts)
         self._finish_generation(generation_id, raw, shown, usage)
 
         if failed is not None:
@@ -358,6 +360,12 @@ class Pipeline:
                 self._record_posted(request_id, posted)
         except Exception:
             log.exception("could not deliver the refusal for %s", request_id)
+
+
+def fact_check_notes(verdicts: list[Verdict]) -> str:
+    """Corrections for false real-world claims the text asserted to the reader, as small print below it."""
+    corrections = list(dict.fromkeys(v.correction for v in verdicts if v.decision == "flag" and v.correction))
+    return "".join(f"\n-# Fact check: {correction}" for correction in corrections[:3])
 
 
 def _reason(verdict: Verdict) -> str:

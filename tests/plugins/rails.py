@@ -1,4 +1,4 @@
-"""The default rail stack (toxicity on input and output, embedded backend), shared by the whole session."""
+"""The default rail stack (as `bot.core.app.load_rails` builds it, embedded backends), shared by the session."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from guardrails.stack import RailStack
-from guardrails.toxicity import ToxicityRail
 
 
 @pytest.fixture(scope="session")
-async def default_rails(toxicity_rail: ToxicityRail) -> AsyncIterator[RailStack]:
-    rails = RailStack([toxicity_rail], [toxicity_rail])
+async def default_rails(toxicity_rail, injection_rail, misinfo_rail) -> AsyncIterator[RailStack]:
+    rails = RailStack([toxicity_rail, injection_rail], [toxicity_rail, misinfo_rail])
     yield rails
     await rails.close()
