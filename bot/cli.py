@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from bot.config import Settings
 
@@ -71,6 +72,21 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core.app import load_rails
+    from guardrails.evaluate import RailsForRating, run
+
+    stack = load_rails(settings)
+    try:
+        rails = RailsForRating(stack.input_rails, stack.output_rails)
+        _, text = run(args.file, rails, as_json=args.json, default_stage=args.stage)
+    except (OSError, ValueError) as error:
+        print(f"storyloom eval: {error}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storyloom", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -91,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser("prepare", help="convert the default model into the cache").set_defaults(
         handler=cmd_models_prepare
     )
+
+    evaluate = commands.add_parser("eval", help="run a labelled CSV through the rails and count the outcomes")
+    evaluate.add_argument("file", type=Path, help="CSV with text, expected[, stage, rating]")
+    evaluate.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+    evaluate.add_argument("--stage", choices=("input", "output"), default="output", help="for rows without a stage")
+    evaluate.set_defaults(handler=cmd_eval)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db_upgrade = db.add_parser("upgrade", help="apply migrations")

@@ -75,6 +75,11 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 }
 
 
+# On prompts: 1.3% of benign validation prompts (role-play and creative requests) score at or over this,
+# against 8.3% at the output threshold; abuse recall on prompts is 0.895 here, 0.948 at the output threshold.
+PROMPT_TOXICITY_THRESHOLD = 0.9
+
+
 class ToxicityBackend(Protocol):
     """What the rail needs from a model. A backend may also carry `default_thresholds` (category -> threshold),
     which the rail uses when it is given none."""
@@ -501,6 +506,16 @@ class ToxicityRail:
             raise ValueError(f"unknown toxicity categories {sorted(unknown)}")
         self.backend = backend
         self.thresholds = base
+
+    def for_prompts(self) -> ToxicityRail:
+        """The same model with the looser general-toxicity threshold used on prompts.
+
+        Role-play requests ("Act as a grumpy wizard ...") read like chat to a model trained on tweets (3.7% of
+        benign validation prompts score over 0.8), while a prompt that asks for abuse is checked again as output.
+        Identity attacks and threats keep their thresholds.
+        """
+        looser = max(self.thresholds.get("toxicity", 0.0), PROMPT_TOXICITY_THRESHOLD)
+        return ToxicityRail(self.backend, {**self.thresholds, "toxicity": looser})
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""

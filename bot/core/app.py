@@ -38,7 +38,9 @@ def load_rails(settings: Settings) -> RailStack:
     )
     log.info("toxicity backend: %s (%s)", backend.name, reason)
     toxicity = ToxicityRail(backend)
-    return RailStack([toxicity, InjectionRail(encoder)], [toxicity, MisinfoRail(encoder, KnowledgeBase.load())])
+    return RailStack(
+        [toxicity.for_prompts(), InjectionRail(encoder)], [toxicity, MisinfoRail(encoder, KnowledgeBase.load())]
+    )
 
 
 @dataclass

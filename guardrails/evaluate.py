@@ -1,0 +1,158 @@
+"""`storyloom eval FILE.csv`: run labelled texts through the configured rails and count what happened.
+
+FILE has columns `text` and `expected` (`allow` | `allow_mature` | `block` | `flag`), optionally `stage`
+(`input` | `output`, default `output`) and `rating` (`G` | `PG-13` | `M`, default `PG-13`). Each row goes through
+every rail of its stage at its rating, as a story channel would judge it: an outcome is `blocked` (block, redact,
+hold for review, or a rail that could not judge), `flagged` (flag: a correction note) or `allowed`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from guardrails.ratings import DEFAULT_RATING, RATINGS, Rating
+from guardrails.stack import Rail
+from guardrails.verdict import Stage, Verdict
+
+EXPECTED = ("allow", "allow_mature", "block", "flag")
+OUTCOMES = ("allowed", "flagged", "blocked")
+BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    text: str
+    expected: str
+    stage: Stage = "output"
+    rating: Rating = DEFAULT_RATING
+
+
+@dataclass
+class Report:
+    outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    seconds: float = 0.0
+
+    @property
+    def n(self) -> int:
+        return sum(sum(counts.values()) for counts in self.outcomes.values())
+
+    def as_json(self) -> dict:
+        return {
+            "n": self.n,
+            "outcomes": {
+                expected: {outcome: self.outcomes[expected][outcome] for outcome in OUTCOMES}
+                for expected in EXPECTED
+                if expected in self.outcomes
+            },
+            "texts_per_second": round(self.n / self.seconds, 1) if self.seconds else 0.0,
+        }
+
+    def table(self) -> str:
+        lines = [f"{'expected':<13}{'n':>6}{'allowed':>9}{'flagged':>9}{'blocked':>9}   measure"]
+        for expected in EXPECTED:
+            counts = self.outcomes.get(expected)
+            if not counts:
+                continue
+            total = sum(counts.values())
+            if expected == "block":
+                measure = f"recall {counts['blocked'] / total:.3f}"
+            elif expected == "flag":
+                measure = f"recall {(counts['flagged'] + counts['blocked']) / total:.3f} (flagged or blocked)"
+            else:
+                measure = f"false-block rate {counts['blocked'] / total:.3f}"
+            lines.append(
+                f"{expected:<13}{total:>6}{counts['allowed']:>9}{counts['flagged']:>9}{counts['blocked']:>9}   {measure}"
+            )
+        lines.append(f"{self.n} texts in {self.seconds:.1f} s: {self.as_json()['texts_per_second']} texts/s")
+        return "\n".join(lines)
+
+
+def read_rows(path: Path, default_stage: Stage = "output") -> list[Row]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"text", "expected"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
+        rows = []
+        for number, record in enumerate(reader, start=2):
+            expected = (record.get("expected") or "").strip()
+            stage = (record.get("stage") or "").strip() or default_stage
+            rating = (record.get("rating") or DEFAULT_RATING).strip() or DEFAULT_RATING
+            if expected not in EXPECTED:
+                raise ValueError(f"{path}:{number}: expected must be one of {', '.join(EXPECTED)}, not {expected!r}")
+            if stage not in ("input", "output"):
+                raise ValueError(f"{path}:{number}: stage must be input or output, not {stage!r}")
+            if rating not in RATINGS:
+                raise ValueError(f"{path}:{number}: rating must be one of {', '.join(RATINGS)}, not {rating!r}")
+            rows.append(Row(record.get("text") or "", expected, stage, rating))  # type: ignore[arg-type]
+    return rows
+
+
+def outcome_of(verdicts: Iterable[Verdict]) -> str:
+    decisions = list(verdicts)
+    if any(verdict.failed for verdict in decisions):
+        return "blocked"
+    if any(verdict.decision == "flag" for verdict in decisions):
+        return "flagged"
+    return "allowed"
+
+
+def evaluate(rows: Sequence[Row], rails_for: RailsForRating) -> Report:
+    """Rows are judged in batches per (stage, rating) group; throughput covers the rails' time only."""
+    report = Report()
+    groups: dict[tuple[Stage, Rating], list[Row]] = defaultdict(list)
+    for row in rows:
+        groups[(row.stage, row.rating)].append(row)
+    for stage, rating in groups:
+        for rail in rails_for(stage, rating):
+            rail.check(["Warming up."], stage)  # first calls build caches; throughput is for steady state
+    started = time.perf_counter()
+    for (stage, rating), group in groups.items():
+        rails = rails_for(stage, rating)
+        for start in range(0, len(group), BATCH):
+            batch = group[start : start + BATCH]
+            texts = [row.text for row in batch]
+            per_rail = [rail.check(texts, stage) for rail in rails]
+            for index, row in enumerate(batch):
+                report.outcomes[row.expected][outcome_of(verdicts[index] for verdicts in per_rail)] += 1
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class RailsForRating:
+    """The configured rails of each stage, with the toxicity thresholds of each rating."""
+
+    def __init__(self, input_rails: Sequence[Rail], output_rails: Sequence[Rail]) -> None:
+        self._input = list(input_rails)
+        self._output = list(output_rails)
+        self._cache: dict[tuple[str, str], list[Rail]] = {}
+
+    def __call__(self, stage: Stage, rating: Rating) -> list[Rail]:
+        key = (stage, rating)
+        if key not in self._cache:
+            rails = self._input if stage == "input" else self._output
+            self._cache[key] = [rated(rail, rating) for rail in rails]
+        return self._cache[key]
+
+
+def rated(rail: Rail, rating: Rating) -> Rail:
+    from guardrails.ratings import thresholds_for
+    from guardrails.toxicity import ToxicityRail
+
+    if isinstance(rail, ToxicityRail) and rating != DEFAULT_RATING:
+        return ToxicityRail(rail.backend, thresholds_for(rating, rail.thresholds))
+    return rail
+
+
+def run(path: Path, rails: RailsForRating, *, as_json: bool, default_stage: Stage = "output") -> tuple[Report, str]:
+    report = evaluate(read_rows(path, default_stage), rails)
+    text = report.table()
+    if as_json:
+        text += "\n" + json.dumps(report.as_json())
+    return report, text

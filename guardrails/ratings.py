@@ -1,0 +1,36 @@
+"""Content ratings: G, PG-13 (default) and M map to toxicity thresholds per category.
+
+Abuse aimed at people (identity attacks, threats, severe toxicity) is held to the same thresholds at every
+rating; what a rating loosens or tightens is general toxicity and obscenity, which in fiction is mostly
+characters' language.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Rating = Literal["G", "PG-13", "M"]
+RATINGS: tuple[Rating, ...] = ("G", "PG-13", "M")
+DEFAULT_RATING: Rating = "PG-13"
+
+# Categories whose threshold a rating may move; every other category keeps its PG-13 value.
+_RATED = ("toxicity", "obscene", "insult", "sexual_explicit")
+# G blocks earlier; M only at the extreme end (strong profanity passes, abuse still scores near 1.0).
+_G_FACTOR = 0.6
+_M_FLOOR = 0.9
+
+
+def thresholds_for(rating: Rating, pg13: dict[str, float]) -> dict[str, float]:
+    if rating not in RATINGS:
+        raise ValueError(f"unknown rating {rating!r}; one of {', '.join(RATINGS)}")
+    if rating == "PG-13":
+        return dict(pg13)
+    rated = dict(pg13)
+    for category in _RATED:
+        if category not in rated:
+            continue
+        if rating == "G":
+            rated[category] = round(rated[category] * _G_FACTOR, 4)
+        else:
+            rated[category] = max(rated[category], _M_FLOOR)
+    return rated
