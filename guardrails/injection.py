@@ -19,8 +19,6 @@ letters do not evade them):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import time
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from guardrails.heads import mlp_arrays, mlp_probabilities, read_head
 from guardrails.normalize import normalize
 from guardrails.toxicity import split_units
 from guardrails.verdict import Stage, Verdict
@@ -181,33 +180,22 @@ class InjectionHead:
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """(n,) probabilities for (n, dim) embeddings."""
-        hidden = embeddings
-        if self.w1 is not None and self.b1 is not None:
-            hidden = np.maximum(embeddings @ self.w1 + self.b1, 0.0)
-        logits = (hidden @ self.w2 + self.b2).reshape(len(embeddings), -1)[:, 0]
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+        return mlp_probabilities(embeddings, self.w2, self.b2, self.w1, self.b1)[:, 0]
 
     def arrays(self) -> dict[str, np.ndarray]:
-        arrays = {"w2": self.w2.astype(np.float32), "b2": self.b2.astype(np.float32)}
-        if self.w1 is not None and self.b1 is not None:
-            arrays |= {"w1": self.w1.astype(np.float32), "b1": self.b1.astype(np.float32)}
-        return arrays
+        return mlp_arrays(self.w2, self.b2, self.w1, self.b1)
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> InjectionHead:
         """Weights from `npz_path`; threshold and version from the .json beside it."""
-        npz_path = Path(npz_path)
-        meta = json.loads(npz_path.with_suffix(".json").read_text())
-        digest = hashlib.sha256(npz_path.read_bytes()).hexdigest()[:12]
-        with np.load(npz_path) as arrays:
-            weights = {name: arrays[name].astype(np.float32) for name in arrays.files}
+        weights, meta, version = read_head(npz_path)
         return cls(
             w2=weights["w2"],
             b2=weights["b2"],
             w1=weights.get("w1"),
             b1=weights.get("b1"),
             threshold=float(meta["thresholds"][CATEGORY]),
-            version=f"{meta['version']}+{digest}",
+            version=version,
             encoder_id=meta.get("encoder", ""),
         )
 

@@ -15,7 +15,6 @@ Quoted dialogue stays in one unit with its speaker tag: "'I will find you,' the 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from guardrails.heads import mlp_arrays, mlp_probabilities, read_head
 from guardrails.normalize import normalize
 from guardrails.verdict import Stage, Verdict
 
@@ -117,26 +117,15 @@ class ToxicityHead:
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """(n, len(categories)) probabilities for (n, dim) embeddings."""
-        hidden = embeddings
-        if self.w1 is not None and self.b1 is not None:
-            hidden = np.maximum(embeddings @ self.w1 + self.b1, 0.0)
-        logits = hidden @ self.w2 + self.b2
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+        return mlp_probabilities(embeddings, self.w2, self.b2, self.w1, self.b1)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        arrays = {"w2": self.w2.astype(np.float32), "b2": self.b2.astype(np.float32)}
-        if self.w1 is not None and self.b1 is not None:
-            arrays |= {"w1": self.w1.astype(np.float32), "b1": self.b1.astype(np.float32)}
-        return arrays
+        return mlp_arrays(self.w2, self.b2, self.w1, self.b1)
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> ToxicityHead:
         """The weights from `npz_path` and the categories, thresholds and version from the .json beside it."""
-        npz_path = Path(npz_path)
-        meta = json.loads(npz_path.with_suffix(".json").read_text())
-        digest = hashlib.sha256(npz_path.read_bytes()).hexdigest()[:12]
-        with np.load(npz_path) as arrays:
-            weights = {name: arrays[name].astype(np.float32) for name in arrays.files}
+        weights, meta, version = read_head(npz_path)
         categories = tuple(meta["categories"])
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
@@ -148,7 +137,7 @@ class ToxicityHead:
             w1=weights.get("w1"),
             b1=weights.get("b1"),
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
-            version=f"{meta['version']}+{digest}",
+            version=version,
             encoder_id=meta.get("encoder", ""),
         )
 

@@ -7,7 +7,6 @@ import csv
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from bot.core import prompts
 from bot.core.admission import BUSY, Busy, CapacityGate, RateLimiter, Refusal, check_prompt, clean_prompt
-from bot.engines.base import Delta, Engine, EngineError, Usage
+from bot.engines.base import Engine, EngineError, Usage
 from guardrails.stack import RailStack
 from guardrails.verdict import Verdict
 from storage.models import RequestStatus

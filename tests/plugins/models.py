@@ -15,6 +15,8 @@ import pytest
 
 if TYPE_CHECKING:
     from guardrails.encoder import SentenceEncoder
+    from guardrails.injection import InjectionRail
+    from guardrails.misinfo import MisinfoRail
     from guardrails.toxicity import EmbeddedToxicityBackend, ToxicityRail
 
 
@@ -115,7 +117,7 @@ def tiny_detoxify(tmp_path_factory: pytest.TempPathFactory) -> TinyDetoxify:
 # Prompt injection
 # --------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def injection_rail(sentence_encoder: SentenceEncoder) -> "InjectionRail":  # noqa: F821
+def injection_rail(sentence_encoder: SentenceEncoder) -> InjectionRail:
     """The prompt-injection rail (guardrails/models/injection_head.npz) on the shared encoder, shipped threshold."""
     from guardrails.injection import InjectionRail
 
@@ -126,7 +128,7 @@ def injection_rail(sentence_encoder: SentenceEncoder) -> "InjectionRail":  # noq
 # Misinformation
 # --------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def misinfo_rail(sentence_encoder: SentenceEncoder):
+def misinfo_rail(sentence_encoder: SentenceEncoder) -> MisinfoRail:
     """The misinformation rail on the shipped knowledge base (guardrails/data/misinfo_kb.jsonl, TruthfulQA training
     questions) and its builder-chosen thresholds. Shared: tests that add entries build their own KnowledgeBase."""
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
@@ -135,7 +137,7 @@ def misinfo_rail(sentence_encoder: SentenceEncoder):
 
 
 @pytest.fixture(scope="session")
-def misinfo_validation_rail(sentence_encoder: SentenceEncoder):
+def misinfo_validation_rail(sentence_encoder: SentenceEncoder) -> MisinfoRail:
     """The same rail with the held-out validation questions' claims in its knowledge base too (as moderators would add
     them): measures fiction-awareness and framing on questions whose templates and thresholds were never tuned on."""
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
