@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ def default_encoder_path() -> Path:
 class SentenceEncoder:
     """Thread-safe batch encoder. Call from a worker thread, never from the event loop."""
 
-    def __init__(self, path: str | Path | None = None, max_length: int = 256, batch_size: int = 64) -> None:
+    def __init__(
+        self, path: str | Path | None = None, max_length: int = 256, batch_size: int = 64, cache_size: int = 8192
+    ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -31,16 +34,35 @@ class SentenceEncoder:
         self._model = AutoModel.from_pretrained(self.path).eval()
         self._lock = threading.Lock()
         self.dim = int(self._model.config.hidden_size)
+        # Every embedding rail sees the same sentences (toxicity, then misinformation on a chunk; toxicity, then
+        # injection on a prompt): the recent embeddings are kept so each text goes through the model once.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self.texts_encoded = 0
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embeddings of shape (len(texts), dim), float32, unit length."""
-        torch = self._torch
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            missing = [text for text in dict.fromkeys(texts) if text not in self._recent]
+            if missing:
+                for text, vector in zip(missing, self._encode_now(missing), strict=True):
+                    self._recent[text] = vector
+                self.texts_encoded += len(missing)
+            out = np.stack([self._recent[text] for text in texts])
+            for text in texts:
+                self._recent.move_to_end(text)
+            while len(self._recent) > self._cache_size:
+                self._recent.popitem(last=False)
+        return out
+
+    def _encode_now(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 batch = self._tokenizer(

@@ -1,0 +1,24 @@
+"""The shared encoder: unit-length embeddings, and each text through the model once across rails."""
+
+import numpy as np
+
+
+def test_embeddings_are_unit_length_and_order_preserving(sentence_encoder):
+    texts = ["A storm rolled over the harbour.", "Short.", "A storm rolled over the harbour."]
+    vectors = sentence_encoder.encode(texts)
+    assert vectors.shape == (3, sentence_encoder.dim) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
+
+
+def test_rails_on_the_same_chunk_share_one_encoder_pass(sentence_encoder, toxicity_rail, misinfo_rail):
+    chunk = (
+        "The lighthouse keeper counted the ships that never came home this winter. "
+        "Remember, readers: bulls are enraged by the color red, so never wear red near a bull."
+    )
+    before = sentence_encoder.texts_encoded
+    toxicity_rail.check([chunk], "output")
+    after_toxicity = sentence_encoder.texts_encoded
+    misinfo_rail.check([chunk], "output")
+    assert after_toxicity > before
+    assert sentence_encoder.texts_encoded - after_toxicity <= 1, "the second rail reuses the first rail's sentences"
