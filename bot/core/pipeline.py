@@ -140,7 +140,6 @@ class Pipeline:
         self.rate_limiter = RateLimiter(rate_limit_per_minute)
         self.gate = CapacityGate(max_concurrent, max_queued)
         self.seed = seed
-        self.in_flight: set[str] = set()
 
     async def run(self, author: Author, job: WriteJob, sink: Sink) -> Outcome:
         request_id = uuid.uuid4().hex
@@ -159,7 +158,6 @@ class Pipeline:
             parent_request_id=job.parent_request_id,
             policy_hash=self.rails.policy_hash,
         )
-        self.in_flight.add(request_id)
         try:
             return await self._run(request_id, author, job, cleaned, sink)
         except asyncio.CancelledError:
@@ -169,8 +167,6 @@ class Pipeline:
             log.exception("request %s failed", request_id)
             message = "Something went wrong on my side and nothing was posted. Please try again."
             return await self._end(request_id, sink, RequestStatus.FAILED, f"{type(error).__name__}: {error}", message)
-        finally:
-            self.in_flight.discard(request_id)
 
     async def _run(self, request_id: str, author: Author, job: WriteJob, cleaned: str, sink: Sink) -> Outcome:
         # admit
