@@ -1,7 +1,7 @@
 """Content ratings: G, PG-13 (default) and M map to toxicity thresholds per category.
 
 Abuse aimed at people (identity attacks, threats, severe toxicity) is held to the same thresholds at every
-rating; what a rating loosens or tightens is general toxicity and obscenity, which in fiction is mostly
+rating; what a rating loosens or tightens is general toxicity and profanity, which in fiction is mostly
 characters' language.
 """
 
@@ -14,7 +14,10 @@ RATINGS: tuple[Rating, ...] = ("G", "PG-13", "M")
 DEFAULT_RATING: Rating = "PG-13"
 
 # Categories whose threshold a rating may move; every other category keeps its PG-13 value.
-_RATED = ("toxicity", "obscene", "insult", "sexual_explicit")
+_RATED = ("toxicity", "insult", "sexual_explicit")
+# Profanity by strength (guardrails/profanity.py: 0.3 mild, 0.6 moderate, 1.0 strong): G blocks any,
+# PG-13 strong, M none (a threshold above every score).
+_OBSCENE = {"G": 0.25, "PG-13": 0.9, "M": 1.01}
 # G blocks earlier; M only at the extreme end (strong profanity passes, abuse still scores near 1.0).
 _G_FACTOR = 0.6
 _M_FLOOR = 0.9
@@ -26,6 +29,8 @@ def thresholds_for(rating: Rating, pg13: dict[str, float]) -> dict[str, float]:
     if rating == "PG-13":
         return dict(pg13)
     rated = dict(pg13)
+    if "obscene" in rated:
+        rated["obscene"] = _OBSCENE[rating]
     for category in _RATED:
         if category not in rated:
             continue

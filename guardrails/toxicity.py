@@ -31,6 +31,7 @@ import numpy as np
 
 from guardrails.heads import mlp_arrays, mlp_probabilities, read_head
 from guardrails.normalize import normalize
+from guardrails.profanity import profanity_score
 from guardrails.verdict import Stage, Verdict
 
 if TYPE_CHECKING:
@@ -78,6 +79,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 # On prompts: 1.3% of benign validation prompts (role-play and creative requests) score at or over this,
 # against 8.3% at the output threshold; abuse recall on prompts is 0.895 here, 0.948 at the output threshold.
 PROMPT_TOXICITY_THRESHOLD = 0.9
+
+
+PROFANITY_VERSION = "profanity-1"
 
 
 class ToxicityBackend(Protocol):
@@ -153,8 +157,9 @@ class EmbeddedToxicityBackend:
         dim = self.head.w1.shape[0] if self.head.w1 is not None else self.head.w2.shape[0]
         if dim != encoder.dim:
             raise ValueError(f"toxicity head expects {dim}-d embeddings, the encoder gives {encoder.dim}")
-        self.version = self.head.version
-        self.default_thresholds = dict(self.head.thresholds)
+        self.version = f"{self.head.version}+{PROFANITY_VERSION}"
+        # Strong profanity blocks at PG-13 (the default); ratings move this threshold (guardrails/ratings.py).
+        self.default_thresholds = {**self.head.thresholds, "obscene": 0.9}
 
     def score(self, texts: list[str]) -> list[dict[str, float]]:
         if not texts:
@@ -163,6 +168,7 @@ class EmbeddedToxicityBackend:
         probabilities = self.head.probabilities(self.encoder.encode(unique))
         by_text = {
             text: {cat: float(p) for cat, p in zip(self.head.categories, row, strict=True)}
+            | {"obscene": profanity_score(text)}
             for text, row in zip(unique, probabilities, strict=True)
         }
         return [dict(by_text[text]) for text in texts]
@@ -501,10 +507,12 @@ class ToxicityRail:
 
         Role-play requests ("Act as a grumpy wizard ...") read like chat to a model trained on tweets (3.7% of
         benign validation prompts score over 0.8), while a prompt that asks for abuse is checked again as output.
-        Identity attacks and threats keep their thresholds.
+        Profanity in a prompt is not judged at all. Identity attacks and threats keep their thresholds.
         """
-        looser = max(self.thresholds.get("toxicity", 0.0), PROMPT_TOXICITY_THRESHOLD)
-        return ToxicityRail(self.backend, {**self.thresholds, "toxicity": looser})
+        looser = {"toxicity": max(self.thresholds.get("toxicity", 0.0), PROMPT_TOXICITY_THRESHOLD)}
+        if "obscene" in self.thresholds:
+            looser["obscene"] = 1.01  # a member's swearing is not a reason to refuse; the output's language is judged
+        return ToxicityRail(self.backend, {**self.thresholds, **looser})
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -74,3 +75,22 @@ def test_the_command_ends_with_one_json_object(tmp_path):
     assert set(last) == {"n", "outcomes", "texts_per_second"} and last["n"] == 7
     assert last["outcomes"]["block"] == {"allowed": 0, "flagged": 0, "blocked": 3}
     assert "recall" in result.stdout
+
+
+def test_profanity_passes_by_strength_and_rating(rails_for, tmp_path):
+    mild = '"Damn it, Harris, the whole east wing is on fire!" the sergeant shouted.'
+    strong = '"Fuck this ship," Sam swore as it sank.'
+    path = tmp_path / "profanity.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "expected", "rating"])
+        writer.writerows([text, "allow_mature", rating] for rating in ("G", "PG-13", "M") for text in (mild, strong))
+    outcome = {}
+    for row in read_rows(path):
+        counts = evaluate([row], rails_for).as_json()["outcomes"]["allow_mature"]
+        outcome[(row.text == strong, row.rating)] = next(key for key, count in counts.items() if count)
+    assert outcome == {
+        (False, "G"): "blocked", (True, "G"): "blocked",
+        (False, "PG-13"): "allowed", (True, "PG-13"): "blocked",
+        (False, "M"): "allowed", (True, "M"): "allowed",
+    }

@@ -270,7 +270,7 @@ def test_verdict_carries_what_the_record_needs(toxicity_rail: ToxicityRail, embe
     for verdict in (blocked, passed):
         assert (verdict.rail, verdict.backend, verdict.stage) == ("toxicity", "embedded", "output")
         assert verdict.version == embedded_toxicity.version and "+" in verdict.version
-        assert set(verdict.scores) == {"toxicity", "identity_attack", "threat"}
+        assert set(verdict.scores) == {"toxicity", "identity_attack", "threat", "obscene"}
         assert set(verdict.thresholds) == set(verdict.scores)
         assert verdict.latency_ms > 0 and verdict.explanation
     assert blocked.category and blocked.scores[blocked.category] >= blocked.thresholds[blocked.category]
@@ -285,7 +285,7 @@ def test_empty_text_is_skipped(toxicity_rail: ToxicityRail) -> None:
 
 
 def test_thresholds_merge_over_the_backend_defaults(embedded_toxicity: EmbeddedToxicityBackend) -> None:
-    lenient = ToxicityRail(embedded_toxicity, {"toxicity": 1.01, "identity_attack": 1.01, "threat": 1.01})
+    lenient = ToxicityRail(embedded_toxicity, {"toxicity": 1.01, "identity_attack": 1.01, "threat": 1.01, "obscene": 1.01})
     [verdict] = lenient.check([CLEAR_ABUSE[0]], "input")
     assert verdict.decision == "pass"
     partial = ToxicityRail(embedded_toxicity, {"threat": 0.9})
@@ -334,7 +334,7 @@ def test_embedded_scores_are_probabilities_for_its_categories(embedded_toxicity:
     scores = embedded_toxicity.score(["a quiet morning", "a quiet morning", "You are trash"])
     assert scores[0] == scores[1]
     for row in scores:
-        assert set(row) == {"toxicity", "identity_attack", "threat"} and set(row) <= set(CATEGORIES)
+        assert set(row) == {"toxicity", "identity_attack", "threat", "obscene"} and set(row) <= set(CATEGORIES)
         assert all(0.0 <= p <= 1.0 for p in row.values())
     assert embedded_toxicity.score([]) == []
 
@@ -522,3 +522,15 @@ def test_a_file_that_is_not_a_detoxify_checkpoint_is_refused(tmp_path: Path) -> 
         load_toxicity_backend("detoxify", detoxify_checkpoint=str(bogus))
     with pytest.raises(ValueError, match="unknown toxicity backend"):
         load_toxicity_backend("perspective")  # type: ignore[arg-type]
+
+
+def test_profanity_is_scored_by_strength_and_through_obfuscation() -> None:
+    from guardrails.normalize import normalize
+    from guardrails.profanity import profanity_score
+
+    assert profanity_score("The storm broke over the harbour.") == 0.0
+    assert profanity_score("Damn it, Harris!") == 0.3
+    assert profanity_score('"Shit," Jonah hissed.') == 0.6
+    assert profanity_score("Fuck this ship.") == 1.0
+    assert profanity_score(normalize("F U C K this ship.")) == 1.0
+    assert profanity_score("Scunthorpe is a town; the hellebore bloomed.") == 0.0
