@@ -43,11 +43,11 @@ import numpy as np
 from guardrails.encoder import ENCODER_ID, SentenceEncoder
 from guardrails.injection import CATEGORY, DEFAULT_HEAD_PATH, InjectionHead, InjectionRail, match_rules, windows
 from guardrails.normalize import normalize
+from guardrails.training.embedding_cache import CachingEncoder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path("/work/shared/data/injection_train.csv")
 VALIDATION_CSV = REPO_ROOT / "guardrails" / "data" / "injection_validation.csv"
-CACHE_DIR = REPO_ROOT / "data" / "cache"
 
 HEAD_VERSION = "1.0"
 SEED = 20240612
@@ -455,50 +455,6 @@ def build_split(data: Path) -> Split:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Embeddings, cached by encoder weights and text
-# ---------------------------------------------------------------------------------------------------------------
-class CachingEncoder:
-    """SentenceEncoder with an on-disk cache (data/cache/), so retraining and re-evaluating cost seconds."""
-
-    def __init__(self, encoder: SentenceEncoder, cache_dir: Path = CACHE_DIR) -> None:
-        self.encoder = encoder
-        self.dim = encoder.dim
-        weights = next(iter(sorted(encoder.path.glob("*.safetensors"))), encoder.path / "config.json")
-        fingerprint = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-        self.path = cache_dir / f"injection_embeddings_{fingerprint}_v1.npz"
-        self._cache: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            with np.load(self.path, allow_pickle=False) as stored:
-                self._cache = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
-        self._dirty = False
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha1(text.encode()).hexdigest()
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        keys = [self._key(t) for t in texts]
-        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items())
-        if missing:
-            started = time.perf_counter()
-            vectors = self.encoder.encode([t for _, t in missing])
-            self._cache.update(zip((k for k, _ in missing), vectors, strict=True))
-            self._dirty = True
-            if len(missing) > 200:
-                print(f"  encoded {len(missing)} texts in {time.perf_counter() - started:.0f}s", flush=True)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._cache[k] for k in keys]).astype(np.float32)
-
-    def save(self) -> None:
-        if not self._dirty:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = list(self._cache)
-        np.savez(self.path, keys=np.array(keys), vectors=np.stack([self._cache[k] for k in keys]))
-        self._dirty = False
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The head
 # ---------------------------------------------------------------------------------------------------------------
@@ -672,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     split = build_split(args.data)
     print(f"train {len(split.train)} prompts, validation {len(split.validation)}; dropped {dict(split.dropped)}", flush=True)
 
-    encoder = CachingEncoder(SentenceEncoder())
+    encoder = CachingEncoder(SentenceEncoder(), "injection_embeddings", "v1")
     normed = doc_windows(split.train)
     threads = torch.get_num_threads()
     try:

@@ -33,6 +33,7 @@ import numpy as np
 
 from guardrails.encoder import ENCODER_ID, SentenceEncoder
 from guardrails.normalize import normalize
+from guardrails.training.embedding_cache import CachingEncoder
 from guardrails.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead, ToxicityRail
 from guardrails.training.generate_fiction import OUT as GENERATED_FICTION
 from guardrails.training.generate_fiction import load_generated
@@ -48,7 +49,6 @@ DEFAULT_DATA = Path("/work/shared/data/toxicity_train.csv")
 INJECTION_DATA = Path("/work/shared/data/injection_train.csv")
 TRUTHFULQA_DATA = Path("/work/shared/data/misinfo_truthfulqa_train.csv")
 VALIDATION_CSV = REPO_ROOT / "guardrails" / "data" / "toxicity_validation.csv"
-CACHE_DIR = REPO_ROOT / "data" / "cache"
 
 HEAD_VERSION = "1.0"
 HEAD_CATEGORIES = ("toxicity", "identity_attack", "threat")
@@ -402,53 +402,6 @@ def build_split(data: Path = DEFAULT_DATA) -> Split:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Embeddings, cached by encoder weights and text
-# ---------------------------------------------------------------------------------------------------------------
-class CachingEncoder:
-    """Wraps SentenceEncoder with an on-disk cache so retraining and re-evaluating cost seconds.
-
-    Keys are text digests: an embedding depends a little (~1e-7) on which texts shared its padded batch, so a
-    cold run and a cached run give heads that agree to that precision and the same decisions and metrics."""
-
-    def __init__(self, encoder: SentenceEncoder, cache_dir: Path = CACHE_DIR) -> None:
-        self.encoder = encoder
-        self.dim = encoder.dim
-        weights = next(iter(sorted(encoder.path.glob("*.safetensors"))), encoder.path / "config.json")
-        fingerprint = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-        self.path = cache_dir / f"toxicity_embeddings_{fingerprint}_v2.npz"
-        self._cache: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            with np.load(self.path, allow_pickle=False) as stored:
-                self._cache = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
-        self._dirty = False
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha1(text.encode()).hexdigest()
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        keys = [self._key(t) for t in texts]
-        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items())
-        if missing:
-            started = time.perf_counter()
-            vectors = self.encoder.encode([t for _, t in missing])
-            self._cache.update(zip((k for k, _ in missing), vectors, strict=True))
-            self._dirty = True
-            if len(missing) > 200:
-                print(f"  encoded {len(missing)} texts in {time.perf_counter() - started:.0f}s", flush=True)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._cache[k] for k in keys]).astype(np.float32)
-
-    def save(self) -> None:
-        if not self._dirty:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = list(self._cache)
-        np.savez(self.path, keys=np.array(keys), vectors=np.stack([self._cache[k] for k in keys]))
-        self._dirty = False
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The head
 # ---------------------------------------------------------------------------------------------------------------
@@ -660,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     records = validation_records(split)
     print(f"tweets {len(davidson)}, written {len(written)}; train {len(split.train)}, validation {len(records)}", flush=True)
 
-    encoder = CachingEncoder(SentenceEncoder())
+    encoder = CachingEncoder(SentenceEncoder(), "toxicity_embeddings", "v2")
     try:
         x = encoder.encode([row.text for row in split.train])
     finally:
