@@ -74,12 +74,10 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.core.app import load_rails
-    from guardrails.evaluate import RailsForRating, run
+    from guardrails.evaluate import run
 
-    stack = load_rails(settings)
     try:
-        rails = RailsForRating(stack.input_rails, stack.output_rails)
-        _, text = run(args.file, rails, as_json=args.json, default_stage=args.stage)
+        _, text = run(args.file, load_rails(settings), as_json=args.json, default_stage=args.stage)
     except (OSError, ValueError) as error:
         print(f"storyloom eval: {error}", file=sys.stderr)
         return 2

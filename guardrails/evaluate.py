@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guardrails.ratings import DEFAULT_RATING, RATINGS, Rating
-from guardrails.stack import Rail
+from guardrails.stack import Rail, RailStack
 from guardrails.verdict import Stage, Verdict
 
 EXPECTED = ("allow", "allow_mature", "block", "flag")
@@ -103,12 +103,16 @@ def outcome_of(verdicts: Iterable[Verdict]) -> str:
     return "allowed"
 
 
-def evaluate(rows: Sequence[Row], rails_for: RailsForRating) -> Report:
+def evaluate(rows: Sequence[Row], stack: RailStack) -> Report:
     """Rows are judged in batches per (stage, rating) group; throughput covers the rails' time only."""
     report = Report()
     groups: dict[tuple[Stage, Rating], list[Row]] = defaultdict(list)
     for row in rows:
         groups[(row.stage, row.rating)].append(row)
+    def rails_for(stage: Stage, rating: Rating) -> list[Rail]:
+        rated = stack.rated(rating)
+        return rated.input_rails if stage == "input" else rated.output_rails
+
     for stage, rating in groups:
         for rail in rails_for(stage, rating):
             rail.check(["Warming up."], stage)  # first calls build caches; throughput is for steady state
@@ -125,33 +129,8 @@ def evaluate(rows: Sequence[Row], rails_for: RailsForRating) -> Report:
     return report
 
 
-class RailsForRating:
-    """The configured rails of each stage, with the toxicity thresholds of each rating."""
-
-    def __init__(self, input_rails: Sequence[Rail], output_rails: Sequence[Rail]) -> None:
-        self._input = list(input_rails)
-        self._output = list(output_rails)
-        self._cache: dict[tuple[str, str], list[Rail]] = {}
-
-    def __call__(self, stage: Stage, rating: Rating) -> list[Rail]:
-        key = (stage, rating)
-        if key not in self._cache:
-            rails = self._input if stage == "input" else self._output
-            self._cache[key] = [rated(rail, rating) for rail in rails]
-        return self._cache[key]
-
-
-def rated(rail: Rail, rating: Rating) -> Rail:
-    from guardrails.ratings import thresholds_for
-    from guardrails.toxicity import ToxicityRail
-
-    if isinstance(rail, ToxicityRail) and rating != DEFAULT_RATING:
-        return ToxicityRail(rail.backend, thresholds_for(rating, rail.thresholds))
-    return rail
-
-
-def run(path: Path, rails: RailsForRating, *, as_json: bool, default_stage: Stage = "output") -> tuple[Report, str]:
-    report = evaluate(read_rows(path, default_stage), rails)
+def run(path: Path, stack: RailStack, *, as_json: bool, default_stage: Stage = "output") -> tuple[Report, str]:
+    report = evaluate(read_rows(path, default_stage), stack)
     text = report.table()
     if as_json:
         text += "\n" + json.dumps(report.as_json())

@@ -7,7 +7,10 @@ characters' language.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from guardrails.stack import Rail
 
 Rating = Literal["G", "PG-13", "M"]
 RATINGS: tuple[Rating, ...] = ("G", "PG-13", "M")
@@ -39,3 +42,22 @@ def thresholds_for(rating: Rating, pg13: dict[str, float]) -> dict[str, float]:
         else:
             rated[category] = max(rated[category], _M_FLOOR)
     return rated
+
+
+def effective_rating(channel: str | None, guild: str | None, *, age_restricted: bool) -> Rating:
+    """The channel's setting, else the guild's, else PG-13; M only where Discord marks the channel age-restricted."""
+    rating = channel or guild or DEFAULT_RATING
+    if rating not in RATINGS:
+        rating = DEFAULT_RATING
+    if rating == "M" and not age_restricted:
+        return DEFAULT_RATING
+    return rating  # type: ignore[return-value]
+
+
+def rated_rail(rail: Rail, rating: Rating) -> Rail:
+    """The rail as it judges at `rating`: toxicity rails get the rating's thresholds, other rails are unchanged."""
+    from guardrails.toxicity import ToxicityRail
+
+    if isinstance(rail, ToxicityRail) and rating != DEFAULT_RATING:
+        return ToxicityRail(rail.backend, thresholds_for(rating, rail.thresholds))
+    return rail

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from guardrails.batching import MicroBatcher
+from guardrails.ratings import DEFAULT_RATING, Rating, rated_rail
 from guardrails.verdict import Stage, Verdict
 
 
@@ -15,6 +16,18 @@ class Rail(Protocol):
     name: str
 
     def check(self, texts: list[str], stage: Stage) -> list[Verdict]: ...
+
+    def rated(self, rating: Rating) -> RailStack:
+        """The same rails judging at `rating` (this stack is PG-13), built once per rating."""
+        if rating == DEFAULT_RATING:
+            return self
+        if rating not in self._rated:
+            self._rated[rating] = RailStack(
+                [rated_rail(rail, rating) for rail in self.input_rails],
+                [rated_rail(rail, rating) for rail in self.output_rails],
+                window_ms=self._window_ms,
+            )
+        return self._rated[rating]
 
     def describe(self) -> dict:
         """Backend, version and thresholds: what the policy hash covers."""
@@ -25,6 +38,8 @@ class RailStack:
     def __init__(self, input_rails: Sequence[Rail], output_rails: Sequence[Rail], *, window_ms: float = 3.0) -> None:
         self.input_rails = list(input_rails)
         self.output_rails = list(output_rails)
+        self._window_ms = window_ms
+        self._rated: dict[Rating, RailStack] = {}
         self._batchers: dict[tuple[Stage, int], MicroBatcher[str, Verdict]] = {}
         for stage, rails in (("input", self.input_rails), ("output", self.output_rails)):
             for index, rail in enumerate(rails):
@@ -34,6 +49,18 @@ class RailStack:
                     name=f"rail-{stage}-{rail.name}",
                 )
         self.policy_hash = policy_hash(self.describe())
+
+    def rated(self, rating: Rating) -> RailStack:
+        """The same rails judging at `rating` (this stack is PG-13), built once per rating."""
+        if rating == DEFAULT_RATING:
+            return self
+        if rating not in self._rated:
+            self._rated[rating] = RailStack(
+                [rated_rail(rail, rating) for rail in self.input_rails],
+                [rated_rail(rail, rating) for rail in self.output_rails],
+                window_ms=self._window_ms,
+            )
+        return self._rated[rating]
 
     def describe(self) -> dict:
         return {
@@ -52,6 +79,8 @@ class RailStack:
     async def close(self) -> None:
         for batcher in self._batchers.values():
             await batcher.close()
+        for stack in self._rated.values():
+            await stack.close()
 
 
 def policy_hash(policy: dict) -> str:

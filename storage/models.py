@@ -112,3 +112,33 @@ class Delivery(Base):
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     kind: Mapped[str] = mapped_column(String(16))  # message | file | notice
+
+
+class ChannelRating(Base):
+    """A content rating set by a moderator for a whole guild (`channel_id` NULL) or for one channel."""
+
+    __tablename__ = "channel_ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    rating: Mapped[str] = mapped_column(String(8))
+    updated_by: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_channel_ratings_scope", "guild_id", "channel_id", unique=True),)
+
+
+class ModerationAction(Base):
+    """Who changed what and when: configuration changes now, review outcomes and overrides later."""
+
+    __tablename__ = "moderation_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    policy_hash: Mapped[str | None] = mapped_column(String(64))

@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.plugins.openai_server",
     "tests.plugins.engine",
     "tests.plugins.rails",
+    "tests.plugins.bot",
 ]

@@ -2,47 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from sqlalchemy import select
 
 from bot.config import Settings
 from bot.core.app import Core
 from bot.discord_bot import StoryloomBot
-from bot.engines.openai_engine import OpenAIEngine
 from storage.models import Delivery, Generation, Request, Verdict
 from tests.fakediscord import FAST_CLIENT_OPTIONS
+from tests.plugins.bot import REQUEST_ID, records
 
 BENIGN = (
     "The keeper climbed the stairs at dusk. He trimmed the wick and wiped the salt from the glass. "
     "Far out, a fishing boat turned toward the light."
 )
-REQUEST_ID = re.compile(r"request `([0-9a-f]{32})`")
-
-
-@pytest.fixture
-async def storyloom(tmp_path, fake_discord, default_rails, openai_server):
-    """A running bot on the `openai` engine (a loopback server replaying `openai_server.scripted_reply`)."""
-    settings = Settings(
-        data_dir=tmp_path, engine="openai", engine_urls=[openai_server.base_url], stream_edit_interval_s=0.2
-    )
-    engine = OpenAIEngine.from_settings(settings)
-    await engine.start()
-    core = await Core.start(settings, engine=engine, rails=default_rails)
-    bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
-    async with fake_discord.run_bot(bot):
-        yield core
-    await core.close()
-    await engine.close()
-
-
-async def records(core: Core, model, *where):
-    await core.recorder.flush()
-    async with core.database.connect() as connection:
-        return (await connection.execute(select(model).where(*where))).all()
-
-
 def no_pings(fake) -> bool:
     return all(not write.could_ping for write in fake.writes)
 

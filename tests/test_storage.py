@@ -29,10 +29,10 @@ def _request(request_id: str, **extra) -> dict:
 async def test_migration_creates_every_table_in_wal_mode(database, tmp_path):
     async with database.connect() as connection:
         tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
-    assert {"requests", "generations", "verdicts", "deliveries", "alembic_version"} <= set(tables)
+    assert {"requests", "generations", "verdicts", "deliveries", "channel_ratings", "moderation_actions", "alembic_version"} <= set(tables)
     with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001_baseline"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002_ratings"
 
 
 async def test_recorder_shares_commits_between_concurrent_requests(database):
@@ -124,4 +124,36 @@ def test_db_upgrade_command(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "storyloom.sqlite3") as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001_baseline"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002_ratings"
+
+
+async def test_a_baseline_database_upgrades_to_head_keeping_its_rows(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}")
+    await upgrade(engine, "0001_baseline")
+    recorder = Recorder(engine)
+    recorder.request_arrived(**_request("kept"))
+    await recorder.close()
+    await upgrade(engine)
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        kept = (await connection.execute(select(Request.id))).scalars().all()
+    await engine.dispose()
+    assert {"channel_ratings", "moderation_actions"} <= set(tables) and kept == ["kept"]
+
+
+async def test_ratings_are_set_per_scope_and_each_change_recorded(database):
+    from storage.models import ModerationAction
+    from storage.policies import set_rating, stored_ratings
+
+    assert await stored_ratings(database, 5, 50) == (None, None)
+    assert await set_rating(database, guild_id=5, channel_id=None, rating="G", user_id=9, policy_hash="h1") is None
+    assert await set_rating(database, guild_id=5, channel_id=50, rating="M", user_id=9, policy_hash="h2") is None
+    assert await set_rating(database, guild_id=5, channel_id=None, rating="PG-13", user_id=9, policy_hash="h3") == "G"
+    assert await stored_ratings(database, 5, 50) == ("M", "PG-13")
+    assert await stored_ratings(database, 5, 51) == (None, "PG-13")
+    assert await stored_ratings(database, 6, 50) == (None, None), "another guild sees nothing"
+    async with database.connect() as connection:
+        actions = (await connection.execute(select(ModerationAction).order_by(ModerationAction.id))).all()
+    assert [(a.action, a.details["to"], a.policy_hash) for a in actions] == [
+        ("set_rating", "G", "h1"), ("set_rating", "M", "h2"), ("set_rating", "PG-13", "h3"),
+    ]

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from bot.core import prompts
 from bot.core.admission import BUSY, Busy, CapacityGate, RateLimiter, Refusal, check_prompt, clean_prompt
 from bot.engines.base import Engine, EngineError, Usage
+from guardrails.ratings import DEFAULT_RATING, Rating
 from guardrails.stack import RailStack
 from guardrails.verdict import Verdict
 from storage.models import RequestStatus
@@ -34,6 +35,8 @@ class Author:
     guild_id: int | None
     channel_id: int | None
     exempt_from_rate_limit: bool = False
+    rating: Rating = DEFAULT_RATING
+    """The content rating of the channel the request came from (`guardrails.ratings.effective_rating`)."""
 
 
 @dataclass(slots=True)
@@ -144,6 +147,7 @@ class Pipeline:
     async def run(self, author: Author, job: WriteJob, sink: Sink) -> Outcome:
         request_id = uuid.uuid4().hex
         cleaned = clean_prompt(job.prompt)
+        rails = self.rails.rated(author.rating)
         self.recorder.request_arrived(
             id=request_id,
             interface=author.interface,
@@ -153,13 +157,13 @@ class Pipeline:
             user_name=author.user_name[:100],
             command=job.command,
             kind=job.kind,
-            options=job.options(),
+            options={**job.options(), "rating": author.rating},
             prompt=job.prompt,
             parent_request_id=job.parent_request_id,
-            policy_hash=self.rails.policy_hash,
+            policy_hash=rails.policy_hash,
         )
         try:
-            return await self._run(request_id, author, job, cleaned, sink)
+            return await self._run(request_id, author, job, cleaned, sink, rails)
         except asyncio.CancelledError:
             self.recorder.request_status(request_id, RequestStatus.INTERRUPTED, "cancelled")
             raise
@@ -168,7 +172,9 @@ class Pipeline:
             message = "Something went wrong on my side and nothing was posted. Please try again."
             return await self._end(request_id, sink, RequestStatus.FAILED, f"{type(error).__name__}: {error}", message)
 
-    async def _run(self, request_id: str, author: Author, job: WriteJob, cleaned: str, sink: Sink) -> Outcome:
+    async def _run(
+        self, request_id: str, author: Author, job: WriteJob, cleaned: str, sink: Sink, rails: RailStack
+    ) -> Outcome:
         # admit
         refusal = check_prompt(job.prompt, cleaned, self.max_prompt_chars, required=job.command == "write")
         if refusal is None and job.command == "continue" and not job.previous_text:
@@ -179,20 +185,22 @@ class Pipeline:
             return await self._reject(request_id, sink, refusal)
         try:
             async with self.gate.slot():
-                return await self._generate(request_id, job, cleaned, sink)
+                return await self._generate(request_id, job, cleaned, sink, rails)
         except Busy:
             return await self._reject(request_id, sink, BUSY)
 
-    async def _generate(self, request_id: str, job: WriteJob, cleaned: str, sink: Sink) -> Outcome:
+    async def _generate(
+        self, request_id: str, job: WriteJob, cleaned: str, sink: Sink, rails: RailStack
+    ) -> Outcome:
         verdicts: list[Verdict] = []
         # input rails
         inputs = [cleaned] if cleaned else []
         if job.previous_text and not job.previous_checked:
             inputs.append(job.previous_text)
         for text in inputs:
-            input_verdicts = await self.rails.check("input", text)
+            input_verdicts = await rails.check("input", text)
             verdicts += input_verdicts
-            self._record_verdicts(request_id, None, input_verdicts)
+            self._record_verdicts(request_id, None, input_verdicts, rails.policy_hash)
             failed = next((v for v in input_verdicts if v.failed), None)
             if failed is not None:
                 return await self._end(
@@ -230,7 +238,7 @@ class Pipeline:
                     break
                 raw.append(event.text)
                 for chunk in chunker.feed(event.text):
-                    failed = await self._check_chunk(request_id, generation_id, chunk, chunk_index, verdicts)
+                    failed = await self._check_chunk(rails, request_id, generation_id, chunk, chunk_index, verdicts)
                     chunk_index += 1
                     if failed is not None:
                         break
@@ -250,7 +258,7 @@ class Pipeline:
         if failed is None:
             rest = chunker.rest()
             if rest.strip():
-                failed = await self._check_chunk(request_id, generation_id, rest, chunk_index, verdicts)
+                failed = await self._check_chunk(rails, request_id, generation_id, rest, chunk_index, verdicts)
                 if failed is None:
                     shown += rest
         if failed is None and shown.strip():
@@ -286,16 +294,18 @@ class Pipeline:
         return prompts.render_write(ask)
 
     async def _check_chunk(
-        self, request_id: str, generation_id: str, chunk: str, index: int, verdicts: list[Verdict]
+        self, rails: RailStack, request_id: str, generation_id: str, chunk: str, index: int, verdicts: list[Verdict]
     ) -> Verdict | None:
-        chunk_verdicts = await self.rails.check("output", chunk)
+        chunk_verdicts = await rails.check("output", chunk)
         for verdict in chunk_verdicts:
             verdict.chunk_index = index
         verdicts += chunk_verdicts
-        self._record_verdicts(request_id, generation_id, chunk_verdicts)
+        self._record_verdicts(request_id, generation_id, chunk_verdicts, rails.policy_hash)
         return next((v for v in chunk_verdicts if v.failed), None)
 
-    def _record_verdicts(self, request_id: str, generation_id: str | None, verdicts: list[Verdict]) -> None:
+    def _record_verdicts(
+        self, request_id: str, generation_id: str | None, verdicts: list[Verdict], policy_hash: str
+    ) -> None:
         self.recorder.verdicts(
             {
                 "request_id": request_id,
@@ -311,7 +321,7 @@ class Pipeline:
                 "sentence": v.sentence,
                 "explanation": v.explanation,
                 "chunk_index": v.chunk_index,
-                "policy_hash": self.rails.policy_hash,
+                "policy_hash": policy_hash,
                 "latency_ms": v.latency_ms,
             }
             for v in verdicts
