@@ -17,18 +17,6 @@ class Rail(Protocol):
 
     def check(self, texts: list[str], stage: Stage) -> list[Verdict]: ...
 
-    def rated(self, rating: Rating) -> RailStack:
-        """The same rails judging at `rating` (this stack is PG-13), built once per rating."""
-        if rating == DEFAULT_RATING:
-            return self
-        if rating not in self._rated:
-            self._rated[rating] = RailStack(
-                [rated_rail(rail, rating) for rail in self.input_rails],
-                [rated_rail(rail, rating) for rail in self.output_rails],
-                window_ms=self._window_ms,
-            )
-        return self._rated[rating]
-
     def describe(self) -> dict:
         """Backend, version and thresholds: what the policy hash covers."""
         ...
