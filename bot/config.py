@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     seed: int | None = None
     """A fixed sampling seed for every request (reproducible runs); default a fresh recorded seed per request."""
 
+    max_attempts: int = Field(default=3, ge=1, le=5)
+    """Where a channel's policy says "regenerate": how many times a request is written in all before it is blocked."""
+
     max_prompt_chars: int = 1500
     rate_limit_per_minute: int = 6
     max_concurrent_generations: int = 16

@@ -52,6 +52,9 @@ class InteractionSink:
         if self._editing is None or self._editing.done():
             self._editing = asyncio.create_task(self._edit_when_due())
 
+    async def restart(self, note: str) -> None:
+        await self.show(note)
+
     async def _edit_when_due(self) -> None:
         wait = self._last_edit + self._interval - time.monotonic()
         if wait > 0:

@@ -15,7 +15,7 @@ from bot.delivery import NO_PINGS
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.write", "bot.cogs.guardrails")
+COGS = ("bot.cogs.write", "bot.cogs.guardrails", "bot.cogs.review")
 
 
 class StoryloomTree(app_commands.CommandTree):

@@ -32,6 +32,11 @@ class TerminalSink:
         self._out.flush()
         self._printed = len(text)
 
+    async def restart(self, note: str) -> None:
+        self._out.write(f"\n[the text above was withdrawn]\n{note}\n")
+        self._out.flush()
+        self._printed = 0
+
     async def deliver(self, text: str, footer: str) -> list[Posted]:
         self._out.write(text[self._printed :] if len(text) >= self._printed else "")
         self._out.write(f"\n{footer.removeprefix('-# ')}\n")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -223,6 +223,11 @@ class InjectionRail:
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"injection threshold must be in (0, 1], got {self.threshold}")
         self.version = self.head.version
+
+    def with_thresholds(self, overrides: Mapping[str, float]) -> InjectionRail:
+        if CATEGORY not in overrides:
+            return self
+        return InjectionRail(self.encoder, self.head, overrides[CATEGORY])
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""

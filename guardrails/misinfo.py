@@ -31,7 +31,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -197,6 +197,16 @@ class KnowledgeBase:
         self._entries.append(entry)
         self._revision += 1
 
+    def remove(self, entry_id: str) -> bool:
+        """Drop an entry (a moderator's `/guardrails misinfo remove`); False when there is none by that id."""
+        with self._lock:
+            kept = [e for e in self._entries if e.id != entry_id]
+            if len(kept) == len(self._entries):
+                return False
+            self._entries = kept
+            self._revision += 1
+            return True
+
     def entries(self, guild_id: int | None = None) -> list[KBEntry]:
         """The global entries, plus the guild's own when `guild_id` is given."""
         with self._lock:
@@ -207,9 +217,13 @@ class KnowledgeBase:
 
     @property
     def version(self) -> str:
-        """The seeded file's hash, plus how many entries were added since (per-guild entries included)."""
-        added = sum(1 for e in self._entries if e.source == "moderator")
-        return self.base_version if not added else f"{self.base_version}+{added}added"
+        """The seeded file's hash, plus a digest of the moderators' entries (per-guild ones included), if any."""
+        with self._lock:
+            added = sorted(f"{e.id}\x00{e.claim}\x00{e.correction}" for e in self._entries if e.source == "moderator")
+        if not added:
+            return self.base_version
+        digest = hashlib.sha256("\n".join(added).encode()).hexdigest()[:10]
+        return f"{self.base_version}+{len(added)}added-{digest}"
 
     # -- embeddings ------------------------------------------------------------------------------------------
     def ensure_embedded(self, encoder: SentenceEncoder) -> None:
@@ -448,6 +462,7 @@ class MisinfoRail:
 
     name = "misinformation"
     backend_name = "kb-minilm"
+    per_guild = True
 
     def __init__(self, encoder: SentenceEncoder, kb: KnowledgeBase, thresholds: dict[str, float] | None = None) -> None:
         base = dict(DEFAULT_THRESHOLDS)
@@ -463,6 +478,12 @@ class MisinfoRail:
     @property
     def version(self) -> str:
         return f"{self.kb.version}+{ASSERTION_VERSION}"
+
+    def with_thresholds(self, overrides: Mapping[str, float]) -> MisinfoRail:
+        # Moderators set the similarity a sentence needs to a known false claim; the other thresholds are tuning.
+        if "misinformation" not in overrides:
+            return self
+        return MisinfoRail(self.encoder, self.kb, {**self.thresholds, "misinformation": overrides["misinformation"]})
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol, Self
 
 from guardrails.batching import MicroBatcher
-from guardrails.ratings import DEFAULT_RATING, Rating, rated_rail
+from guardrails.policy import CATEGORIES, Action, Policy
+from guardrails.ratings import rated_rail
 from guardrails.verdict import Stage, Verdict
+
+DEFAULT_POLICY = Policy()
 
 
 class Rail(Protocol):
+    """A rail with `per_guild = True` (misinformation: moderators' own entries) also takes `guild_id=` in `check`."""
+
     name: str
 
     def check(self, texts: list[str], stage: Stage) -> list[Verdict]: ...
@@ -21,54 +26,108 @@ class Rail(Protocol):
         """Backend, version and thresholds: what the policy hash covers."""
         ...
 
+    def with_thresholds(self, overrides: Mapping[str, float]) -> Self:
+        """The same rail with moderators' thresholds for the categories it scores (others ignored)."""
+        ...
+
+
+Checked = tuple[str, int | None]  # a text and the guild it is judged for
+
 
 class RailStack:
-    def __init__(self, input_rails: Sequence[Rail], output_rails: Sequence[Rail], *, window_ms: float = 3.0) -> None:
+    """Every rail of both stages under one policy. `for_policy` gives the stack for another policy, built once."""
+
+    def __init__(
+        self,
+        input_rails: Sequence[Rail],
+        output_rails: Sequence[Rail],
+        *,
+        policy: Policy = DEFAULT_POLICY,
+        window_ms: float = 3.0,
+    ) -> None:
         self.input_rails = list(input_rails)
         self.output_rails = list(output_rails)
+        self.policy = policy
         self._window_ms = window_ms
-        self._rated: dict[Rating, RailStack] = {}
-        self._batchers: dict[tuple[Stage, int], MicroBatcher[str, Verdict]] = {}
+        self._variants: dict[Policy, RailStack] = {}
+        self._batchers: dict[tuple[Stage, int], MicroBatcher[Checked, Verdict]] = {}
         for stage, rails in (("input", self.input_rails), ("output", self.output_rails)):
             for index, rail in enumerate(rails):
                 self._batchers[(stage, index)] = MicroBatcher(
-                    lambda texts, rail=rail, stage=stage: rail.check(texts, stage),
+                    lambda items, rail=rail, stage=stage: _check_batch(rail, stage, items),
                     window_ms=window_ms,
                     name=f"rail-{stage}-{rail.name}",
                 )
-        self.policy_hash = policy_hash(self.describe())
 
-    def rated(self, rating: Rating) -> RailStack:
-        """The same rails judging at `rating` (this stack is PG-13), built once per rating."""
-        if rating == DEFAULT_RATING:
+    def for_policy(self, policy: Policy) -> RailStack:
+        """The same models judging under `policy` (this stack is the default policy's), built once per policy."""
+        policy = Policy(policy.rating, policy.thresholds, policy.actions)  # the review channel does not judge
+        if policy == self.policy:
             return self
-        if rating not in self._rated:
-            self._rated[rating] = RailStack(
-                [rated_rail(rail, rating) for rail in self.input_rails],
-                [rated_rail(rail, rating) for rail in self.output_rails],
+        if policy not in self._variants:
+            output_overrides = dict(policy.thresholds)
+            # Prompts keep their own looser toxicity line (guardrails/toxicity.py: for_prompts); a moderator's
+            # toxicity thresholds judge what the model writes. Injection is scored on prompts only.
+            input_overrides = {c: v for c, v in output_overrides.items() if CATEGORIES[c] != "toxicity"}
+
+            def adjusted(rail: Rail, overrides: dict[str, float]) -> Rail:
+                rail = rated_rail(rail, policy.rating)
+                return rail.with_thresholds(overrides) if overrides else rail
+
+            self._variants[policy] = RailStack(
+                [adjusted(rail, input_overrides) for rail in self.input_rails],
+                [adjusted(rail, output_overrides) for rail in self.output_rails],
+                policy=policy,
                 window_ms=self._window_ms,
             )
-        return self._rated[rating]
+        return self._variants[policy]
+
+    def rated(self, rating: str) -> RailStack:
+        return self.for_policy(Policy.build(rating))  # type: ignore[arg-type]
+
+    def action_for(self, verdict: Verdict) -> Action | None:
+        return self.policy.action_for(verdict)
 
     def describe(self) -> dict:
         return {
             "input": [{"rail": rail.name, **rail.describe()} for rail in self.input_rails],
             "output": [{"rail": rail.name, **rail.describe()} for rail in self.output_rails],
+            "actions": self.policy.all_actions(),
         }
 
-    async def check(self, stage: Stage, text: str) -> list[Verdict]:
-        """Every rail of the stage on one text; one verdict per rail, passes included."""
+    @property
+    def policy_hash(self) -> str:
+        """A digest of everything a verdict depends on; it changes when a moderator edits the knowledge base too."""
+        return policy_hash(self.describe())
+
+    async def check(self, stage: Stage, text: str, guild_id: int | None = None) -> list[Verdict]:
+        """Every rail of the stage on one text, judged for `guild_id`; one verdict per rail, passes included."""
         rails = self.input_rails if stage == "input" else self.output_rails
         verdicts: list[Verdict] = []
         for index in range(len(rails)):
-            verdicts.extend(await self._batchers[(stage, index)].submit([text]))
+            verdicts.extend(await self._batchers[(stage, index)].submit([(text, guild_id)]))
         return verdicts
 
     async def close(self) -> None:
         for batcher in self._batchers.values():
             await batcher.close()
-        for stack in self._rated.values():
+        for stack in self._variants.values():
             await stack.close()
+
+
+def _check_batch(rail: Rail, stage: Stage, items: list[Checked]) -> list[Verdict]:
+    """One rail call for a batch; a per-guild rail gets one call per guild in the batch."""
+    if not getattr(rail, "per_guild", False):
+        return rail.check([text for text, _ in items], stage)
+    results: list[Verdict | None] = [None] * len(items)
+    by_guild: dict[int | None, list[int]] = {}
+    for position, (_, guild_id) in enumerate(items):
+        by_guild.setdefault(guild_id, []).append(position)
+    for guild_id, positions in by_guild.items():
+        verdicts = rail.check([items[p][0] for p in positions], stage, guild_id=guild_id)  # type: ignore[call-arg]
+        for position, verdict in zip(positions, verdicts, strict=True):
+            results[position] = verdict
+    return results  # type: ignore[return-value]
 
 
 def policy_hash(policy: dict) -> str:

@@ -22,7 +22,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -513,6 +513,10 @@ class ToxicityRail:
         if "obscene" in self.thresholds:
             looser["obscene"] = 1.01  # a member's swearing is not a reason to refuse; the output's language is judged
         return ToxicityRail(self.backend, {**self.thresholds, **looser})
+
+    def with_thresholds(self, overrides: Mapping[str, float]) -> ToxicityRail:
+        known = {category: value for category, value in overrides.items() if category in self.thresholds}
+        return ToxicityRail(self.backend, {**self.thresholds, **known}) if known else self
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""

@@ -21,6 +21,7 @@ class RequestStatus(enum.StrEnum):
     BLOCKED = "blocked"
     REJECTED = "rejected"  # refused before generation: bad input, rate limit, busy
     FAILED = "failed"
+    HELD = "held"  # waiting for a moderator's review (storage.models.Review)
     INTERRUPTED = "interrupted"  # the process stopped while the request was open
 
     @property
@@ -114,19 +115,63 @@ class Delivery(Base):
     kind: Mapped[str] = mapped_column(String(16))  # message | file | notice
 
 
-class ChannelRating(Base):
-    """A content rating set by a moderator for a whole guild (`channel_id` NULL) or for one channel."""
+class GuardrailSetting(Base):
+    """One moderator setting (`guardrails/policy.py` keys: rating, threshold.<category>, action.<rail>,
+    review_channel) for a whole guild (`channel_id` NULL) or for one channel."""
 
-    __tablename__ = "channel_ratings"
+    __tablename__ = "guardrail_settings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     guild_id: Mapped[int] = mapped_column(BigInteger)
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
-    rating: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(64))
     updated_by: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_channel_ratings_scope", "guild_id", "channel_id", unique=True),)
+    __table_args__ = (Index("ix_guardrail_settings_scope", "guild_id", "channel_id", "key", unique=True),)
+
+
+class MisinfoEntry(Base):
+    """A false claim and its correction a guild's moderators added; removal keeps the row (who, when)."""
+
+    __tablename__ = "misinfo_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    claim: Mapped[str] = mapped_column(Text)
+    correction: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[int] = mapped_column(BigInteger)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_by: Mapped[int | None] = mapped_column(BigInteger)
+    removed_at: Mapped[datetime | None] = mapped_column()
+
+
+class ReviewStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Review(Base):
+    """An output held for a moderator: what was held, why, where it was posted for review, and the decision."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    guild_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    review_channel_id: Mapped[int] = mapped_column(BigInteger)
+    review_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    rail: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column()
 
 
 class ModerationAction(Base):

@@ -1,46 +1,120 @@
-"""Moderators' settings per guild and channel, each change recorded as a moderation action."""
+"""Moderators' settings and knowledge-base entries per guild and channel; every change recorded as a moderation action."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import ChannelRating, ModerationAction
+from storage.models import GuardrailSetting, MisinfoEntry, ModerationAction, utcnow
 
 
-async def stored_ratings(database: AsyncEngine, guild_id: int, channel_id: int | None) -> tuple[str | None, str | None]:
-    """(this channel's rating, the guild's rating), each None when not set."""
-    query = select(ChannelRating.channel_id, ChannelRating.rating).where(
-        ChannelRating.guild_id == guild_id,
-        (ChannelRating.channel_id == channel_id) | ChannelRating.channel_id.is_(None),
+def _scope(guild_id: int, channel_id: int | None) -> Any:
+    channel = GuardrailSetting.channel_id.is_(None) if channel_id is None else GuardrailSetting.channel_id == channel_id
+    return (GuardrailSetting.guild_id == guild_id) & channel
+
+
+async def stored_settings(
+    database: AsyncEngine, guild_id: int, channel_id: int | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(the guild's settings, this channel's settings), each key → value."""
+    query = select(GuardrailSetting.channel_id, GuardrailSetting.key, GuardrailSetting.value).where(
+        GuardrailSetting.guild_id == guild_id,
+        (GuardrailSetting.channel_id == channel_id) | GuardrailSetting.channel_id.is_(None),
     )
     async with database.connect() as connection:
         rows = (await connection.execute(query)).all()
-    by_scope = {row.channel_id: row.rating for row in rows}
-    return (by_scope.get(channel_id) if channel_id is not None else None), by_scope.get(None)
+    guild = {row.key: row.value for row in rows if row.channel_id is None}
+    channel = {row.key: row.value for row in rows if row.channel_id is not None}
+    return guild, channel
 
 
-async def set_rating(
-    database: AsyncEngine, *, guild_id: int, channel_id: int | None, rating: str, user_id: int, policy_hash: str
-) -> str | None:
-    """Set the rating of a guild (`channel_id` None) or a channel; returns the rating it replaced."""
-    scope = ChannelRating.channel_id.is_(None) if channel_id is None else ChannelRating.channel_id == channel_id
+async def change_settings(
+    database: AsyncEngine,
+    *,
+    guild_id: int,
+    channel_id: int | None,
+    changes: dict[str, str | None],
+    user_id: int,
+    policy_hash: str,
+) -> dict[str, str | None]:
+    """Set (or, with None, clear) keys for a guild (`channel_id` None) or a channel, in one transaction with the
+    moderation action that records them. Returns the values they replaced."""
+    previous: dict[str, str | None] = {}
     async with database.begin() as connection:
-        previous = (
-            await connection.execute(select(ChannelRating.rating).where(ChannelRating.guild_id == guild_id, scope))
-        ).scalar_one_or_none()
-        await connection.execute(delete(ChannelRating).where(ChannelRating.guild_id == guild_id, scope))
-        await connection.execute(
-            insert(ChannelRating).values(guild_id=guild_id, channel_id=channel_id, rating=rating, updated_by=user_id)
-        )
+        for key, value in changes.items():
+            where = _scope(guild_id, channel_id) & (GuardrailSetting.key == key)
+            previous[key] = (await connection.execute(select(GuardrailSetting.value).where(where))).scalar_one_or_none()
+            await connection.execute(delete(GuardrailSetting).where(where))
+            if value is not None:
+                await connection.execute(
+                    insert(GuardrailSetting).values(
+                        guild_id=guild_id, channel_id=channel_id, key=key, value=value, updated_by=user_id
+                    )
+                )
         await connection.execute(
             insert(ModerationAction).values(
                 guild_id=guild_id,
                 channel_id=channel_id,
                 user_id=user_id,
-                action="set_rating",
-                details={"from": previous, "to": rating, "scope": "guild" if channel_id is None else "channel"},
+                action="set_guardrails",
+                details={
+                    "scope": "guild" if channel_id is None else "channel",
+                    "changes": {key: {"from": previous[key], "to": value} for key, value in changes.items()},
+                },
                 policy_hash=policy_hash,
             )
         )
     return previous
+
+
+async def record_action(
+    database: AsyncEngine,
+    *,
+    guild_id: int | None,
+    channel_id: int | None,
+    user_id: int,
+    action: str,
+    details: dict[str, Any],
+    policy_hash: str | None = None,
+) -> None:
+    async with database.begin() as connection:
+        await connection.execute(
+            insert(ModerationAction).values(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                action=action,
+                details=details,
+                policy_hash=policy_hash,
+            )
+        )
+
+
+async def add_misinfo_entry(database: AsyncEngine, *, guild_id: int, claim: str, correction: str, user_id: int) -> int:
+    async with database.begin() as connection:
+        result = await connection.execute(
+            insert(MisinfoEntry).values(guild_id=guild_id, claim=claim, correction=correction, added_by=user_id)
+        )
+    return int(result.inserted_primary_key[0])
+
+
+async def remove_misinfo_entry(database: AsyncEngine, *, guild_id: int, entry_id: int, user_id: int) -> bool:
+    """Mark a guild's own entry removed (the row stays, with who and when); False if the guild has no such entry."""
+    async with database.begin() as connection:
+        result = await connection.execute(
+            update(MisinfoEntry)
+            .where(MisinfoEntry.id == entry_id, MisinfoEntry.guild_id == guild_id, MisinfoEntry.removed_at.is_(None))
+            .values(removed_by=user_id, removed_at=utcnow())
+        )
+    return result.rowcount == 1
+
+
+async def misinfo_entries(database: AsyncEngine, guild_id: int | None = None) -> list[MisinfoEntry]:
+    """The entries in force: one guild's, or every guild's (to load the knowledge base at start)."""
+    query = select(MisinfoEntry).where(MisinfoEntry.removed_at.is_(None)).order_by(MisinfoEntry.id)
+    if guild_id is not None:
+        query = query.where(MisinfoEntry.guild_id == guild_id)
+    async with database.connect() as connection:
+        return [MisinfoEntry(**row._mapping) for row in (await connection.execute(query)).all()]

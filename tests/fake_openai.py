@@ -86,6 +86,8 @@ class FakeOpenAIServer:
     """Honour `stream_options.include_usage`; False mimics servers that never send a usage chunk."""
     scripted_reply: str | None = None
     """Answer every chat request with this text, one word per token, instead of the seeded words."""
+    scripted_replies: list[str] = field(default_factory=list)
+    """Replies for the next chat requests, one each in turn, before `scripted_reply` applies again."""
 
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
     in_flight: int = field(default=0, init=False)
@@ -165,8 +167,9 @@ class FakeOpenAIServer:
 
     def _reply(self, body: dict[str, Any]) -> tuple[list[str], str, dict[str, int]]:
         max_tokens = int(body.get("max_tokens") or self.reply_token_count)
-        if self.scripted_reply is not None:
-            words = self.scripted_reply.split(" ")
+        script_text = self.scripted_replies.pop(0) if self.scripted_replies else self.scripted_reply
+        if script_text is not None:
+            words = script_text.split(" ")
             script = [words[0]] + [f" {word}" for word in words[1:]]
             tokens, finish_reason = script[:max_tokens], "length" if max_tokens < len(script) else "stop"
         else:

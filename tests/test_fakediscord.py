@@ -138,6 +138,16 @@ class StoryCog(commands.Cog):
         nsfw = isinstance(channel, discord.TextChannel) and channel.is_nsfw()
         await interaction.response.send_message(f"nsfw channel: {nsfw}")
 
+    @app_commands.command(name="whisper", description="DM the caller")
+    async def whisper(self, interaction: discord.Interaction) -> None:
+        try:
+            await interaction.user.send(f"A secret for {interaction.user.mention}.")
+        except discord.Forbidden as error:
+            self.http_errors.append((error.status, error.code))
+            await interaction.response.send_message("Your DMs are closed.", ephemeral=True)
+        else:
+            await interaction.response.send_message("Check your DMs.", ephemeral=True)
+
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if not message.author.bot:
@@ -398,6 +408,49 @@ async def test_message_context_menu_and_channel_messages(fake_discord: FakeDisco
     await record.wait_done()
     assert record.original is not None and record.original.content == "7 words" and record.original.ephemeral
     fake_discord.assert_clean()
+
+
+async def test_dm_to_a_member_arrives_in_their_dm_channel(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    for _ in range(2):
+        record = await fake_discord.slash("whisper", user=fake_discord.alice)
+        await record.wait_done()
+    secret = f"A secret for {fake_discord.alice.mention}."
+    assert [message.content for message in fake_discord.dm_messages(fake_discord.alice)] == [secret, secret]
+    assert fake_discord.dm_messages(fake_discord.mod) == []
+    assert fake_discord.channel_messages(fake_discord.general) == []  # the answers were ephemeral
+    # discord.py opened the DM once and reused it; the DM went through the usual write log and ping rules.
+    assert sum(call.path == "/users/@me/channels" for call in fake_discord.requests) == 1
+    dm_writes = [write for write in fake_discord.writes if write.interaction_id is None]
+    assert [write.route for write in dm_writes] == ["POST /channels/{channel_id}/messages"] * 2
+    assert all(write.allowed_mentions == {"parse": []} and not write.could_ping for write in dm_writes)
+
+    channel = await bot.create_dm(discord.Object(fake_discord.alice.id))  # the cached channel: edit and delete
+    assert isinstance(channel, discord.DMChannel) and channel.recipient is not None
+    sent = await channel.send("Draft")
+    await sent.edit(content="Final")
+    assert fake_discord.dm_messages(fake_discord.alice)[-1].content == "Final"
+    await sent.delete()
+    assert len(fake_discord.dm_messages(fake_discord.alice)) == 2
+    fake_discord.assert_clean()
+
+
+async def test_dm_to_a_member_with_closed_dms_is_forbidden(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    fake_discord.alice.dms_open = False
+    record = await fake_discord.slash("whisper", user=fake_discord.alice)
+    await record.wait_done()
+    assert bot.story.http_errors == [(403, 50007)]
+    assert record.original is not None and record.original.content == "Your DMs are closed."
+    assert fake_discord.dm_messages(fake_discord.alice) == []
+    assert [violation.kind for violation in fake_discord.violations] == ["cannot_message_user"]
+
+
+async def test_bots_cannot_be_sent_dms(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    helper = fake_discord.add_user("helper-bot", bot=True)
+    for target in (fake_discord.bot_user, helper):
+        channel = await bot.create_dm(discord.Object(target.id))
+        with pytest.raises(discord.Forbidden) as refused:
+            await channel.send("hello, me")
+        assert refused.value.code == 50007 and fake_discord.dm_messages(target) == []
 
 
 async def test_rate_limit_is_retried(fake_discord: FakeDiscord, bot: TinyBot) -> None:

@@ -35,9 +35,13 @@ class RecordingSink:
     shown: list[str] = field(default_factory=list)
     delivered: str | None = None
     refused: str | None = None
+    restarts: list[str] = field(default_factory=list)
 
     async def show(self, text: str) -> None:
         self.shown.append(text)
+
+    async def restart(self, note: str) -> None:
+        self.restarts.append(note)
 
     async def deliver(self, text: str, footer: str) -> list[Posted]:
         self.delivered = text + "\n" + footer

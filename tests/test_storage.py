@@ -29,10 +29,13 @@ def _request(request_id: str, **extra) -> dict:
 async def test_migration_creates_every_table_in_wal_mode(database, tmp_path):
     async with database.connect() as connection:
         tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
-    assert {"requests", "generations", "verdicts", "deliveries", "channel_ratings", "moderation_actions", "alembic_version"} <= set(tables)
+    assert {
+        "requests", "generations", "verdicts", "deliveries", "guardrail_settings", "misinfo_entries", "reviews",
+        "moderation_actions", "alembic_version",
+    } <= set(tables)
     with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002_ratings"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003_policies"
 
 
 async def test_recorder_shares_commits_between_concurrent_requests(database):
@@ -124,7 +127,7 @@ def test_db_upgrade_command(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "storyloom.sqlite3") as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002_ratings"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003_policies"
 
 
 async def test_a_baseline_database_upgrades_to_head_keeping_its_rows(tmp_path):
@@ -138,22 +141,79 @@ async def test_a_baseline_database_upgrades_to_head_keeping_its_rows(tmp_path):
         tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
         kept = (await connection.execute(select(Request.id))).scalars().all()
     await engine.dispose()
-    assert {"channel_ratings", "moderation_actions"} <= set(tables) and kept == ["kept"]
+    assert {"guardrail_settings", "moderation_actions", "reviews"} <= set(tables) and kept == ["kept"]
 
 
-async def test_ratings_are_set_per_scope_and_each_change_recorded(database):
+async def test_ratings_set_before_0003_become_settings(tmp_path):
+    from storage.policies import stored_settings
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'rated.sqlite3'}")
+    await upgrade(engine, "0002_ratings")
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql(
+            "INSERT INTO channel_ratings (guild_id, channel_id, rating, updated_by, updated_at) VALUES "
+            "(5, NULL, 'G', 9, '2026-11-28 10:00:00'), (5, 50, 'M', 9, '2026-11-28 10:00:00')"
+        )
+    await upgrade(engine)
+    assert await stored_settings(engine, 5, 50) == ({"rating": "G"}, {"rating": "M"})
+    await engine.dispose()
+
+
+async def test_settings_are_kept_per_scope_and_each_change_recorded(database):
     from storage.models import ModerationAction
-    from storage.policies import set_rating, stored_ratings
+    from storage.policies import change_settings, stored_settings
 
-    assert await stored_ratings(database, 5, 50) == (None, None)
-    assert await set_rating(database, guild_id=5, channel_id=None, rating="G", user_id=9, policy_hash="h1") is None
-    assert await set_rating(database, guild_id=5, channel_id=50, rating="M", user_id=9, policy_hash="h2") is None
-    assert await set_rating(database, guild_id=5, channel_id=None, rating="PG-13", user_id=9, policy_hash="h3") == "G"
-    assert await stored_ratings(database, 5, 50) == ("M", "PG-13")
-    assert await stored_ratings(database, 5, 51) == (None, "PG-13")
-    assert await stored_ratings(database, 6, 50) == (None, None), "another guild sees nothing"
+    assert await stored_settings(database, 5, 50) == ({}, {})
+
+    async def change(channel_id, changes, policy_hash):
+        return await change_settings(
+            database, guild_id=5, channel_id=channel_id, changes=changes, user_id=9, policy_hash=policy_hash
+        )
+
+    assert await change(None, {"rating": "G"}, "h1") == {"rating": None}
+    assert await change(50, {"rating": "M", "action.toxicity": "redact"}, "h2") == {"rating": None, "action.toxicity": None}
+    assert await change(None, {"rating": "PG-13", "threshold.insult": "0.7"}, "h3") == {"rating": "G", "threshold.insult": None}
+    assert await change(50, {"action.toxicity": None}, "h4") == {"action.toxicity": "redact"}
+    assert await stored_settings(database, 5, 50) == ({"rating": "PG-13", "threshold.insult": "0.7"}, {"rating": "M"})
+    assert await stored_settings(database, 5, 51) == ({"rating": "PG-13", "threshold.insult": "0.7"}, {})
+    assert await stored_settings(database, 6, 50) == ({}, {}), "another guild sees nothing"
     async with database.connect() as connection:
         actions = (await connection.execute(select(ModerationAction).order_by(ModerationAction.id))).all()
-    assert [(a.action, a.details["to"], a.policy_hash) for a in actions] == [
-        ("set_rating", "G", "h1"), ("set_rating", "M", "h2"), ("set_rating", "PG-13", "h3"),
+    assert [(a.action, a.details["changes"], a.policy_hash) for a in actions] == [
+        ("set_guardrails", {"rating": {"from": None, "to": "G"}}, "h1"),
+        ("set_guardrails", {"rating": {"from": None, "to": "M"}, "action.toxicity": {"from": None, "to": "redact"}}, "h2"),
+        ("set_guardrails", {"rating": {"from": "G", "to": "PG-13"}, "threshold.insult": {"from": None, "to": "0.7"}}, "h3"),
+        ("set_guardrails", {"action.toxicity": {"from": "redact", "to": None}}, "h4"),
     ]
+
+
+async def test_misinfo_entries_belong_to_their_guild_and_removal_keeps_the_row(database):
+    from storage.models import MisinfoEntry
+    from storage.policies import add_misinfo_entry, misinfo_entries, remove_misinfo_entry
+
+    first = await add_misinfo_entry(database, guild_id=5, claim="Bats are blind.", correction="Bats can see.", user_id=9)
+    other = await add_misinfo_entry(database, guild_id=6, claim="Goldfish forget.", correction="They remember.", user_id=8)
+    assert [e.id for e in await misinfo_entries(database, 5)] == [first]
+    assert not await remove_misinfo_entry(database, guild_id=5, entry_id=other, user_id=9), "not this guild's entry"
+    assert await remove_misinfo_entry(database, guild_id=5, entry_id=first, user_id=9)
+    assert not await remove_misinfo_entry(database, guild_id=5, entry_id=first, user_id=9), "already removed"
+    assert [e.id for e in await misinfo_entries(database)] == [other]
+    async with database.connect() as connection:
+        removed = (await connection.execute(select(MisinfoEntry).where(MisinfoEntry.id == first))).one()
+    assert removed.removed_by == 9 and removed.removed_at is not None and removed.claim == "Bats are blind."
+
+
+async def test_a_review_is_decided_once(database):
+    from storage.reviews import create_review, decide_review, get_review
+
+    recorder = Recorder(database)
+    recorder.request_arrived(**_request("held"))
+    await recorder.close()
+    review_id = await create_review(
+        database, request_id="held", guild_id=5, channel_id=50, author_id=7, review_channel_id=51,
+        rail="toxicity", category="insult", text="The held text.",
+    )  # fmt: skip
+    assert await decide_review(database, review_id, approve=False, user_id=9)
+    assert not await decide_review(database, review_id, approve=True, user_id=8), "the second click loses"
+    review = await get_review(database, review_id)
+    assert review is not None and (review.status, review.decided_by) == ("rejected", 9)

@@ -1,4 +1,5 @@
-"""Moderators' guardrail settings: `/guardrails show` and `/guardrails rating` (Manage Server)."""
+"""Moderators' guardrail settings (Manage Server): `/guardrails show | set | reset` and
+`/guardrails misinfo add | remove | list`. Every change is recorded with who, when and the new policy hash."""
 
 from __future__ import annotations
 
@@ -9,26 +10,43 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery import NO_PINGS
-from guardrails.ratings import RATINGS, Rating, effective_rating
-from storage.policies import set_rating, stored_ratings
+from guardrails.policy import CATEGORIES, RAIL_ACTIONS, Policy, check_action, check_threshold, resolve_policy
+from guardrails.ratings import RATINGS
+from storage.policies import change_settings, misinfo_entries, record_action, stored_settings
 
 if TYPE_CHECKING:
     from bot.discord_bot import StoryloomBot
 
 RATING_CHOICES = [app_commands.Choice(name=rating, value=rating) for rating in RATINGS]
 SCOPE_CHOICES = [app_commands.Choice(name="this channel", value="channel"), app_commands.Choice(name="server", value="server")]
+CATEGORY_CHOICES = [app_commands.Choice(name=category, value=category) for category in CATEGORIES]
+RAIL_CHOICES = [app_commands.Choice(name=rail, value=rail) for rail in RAIL_ACTIONS]
+ACTION_CHOICES = [
+    app_commands.Choice(name=name, value=value)
+    for name, value in (
+        ("block: refuse, show nothing", "block"),
+        ("redact: mask the failing sentences", "redact"),
+        ("regenerate: write it again, more gently", "regenerate"),
+        ("hold: a moderator approves or rejects it", "hold"),
+        ("note: show it with a correction (misinformation)", "note"),
+    )
+]
 
 
 def age_restricted(channel: object) -> bool:
     return bool(getattr(channel, "nsfw", False) or getattr(getattr(channel, "parent", None), "nsfw", False))
 
 
-async def channel_rating(bot: StoryloomBot, interaction: discord.Interaction) -> Rating:
-    """The rating a request from this channel is judged at."""
+async def channel_policy(bot: StoryloomBot, interaction: discord.Interaction) -> Policy:
+    """The policy a request from this channel is judged under."""
     if interaction.guild_id is None:
-        return effective_rating(None, None, age_restricted=False)
-    channel, guild = await stored_ratings(bot.core.database, interaction.guild_id, interaction.channel_id)
-    return effective_rating(channel, guild, age_restricted=age_restricted(interaction.channel))
+        return Policy()
+    guild, channel = await stored_settings(bot.core.database, interaction.guild_id, interaction.channel_id)
+    return resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
+
+
+def _shown(value: str | None) -> str:
+    return "default" if value is None else value
 
 
 @app_commands.guild_only()
@@ -39,6 +57,8 @@ class GuardrailsCog(
     group_name="guardrails",
     group_description="Content rating and checks for this server",
 ):
+    misinfo = app_commands.Group(name="misinfo", description="This server's own false claims and their corrections")
+
     def __init__(self, bot: StoryloomBot) -> None:
         self.bot = bot
         super().__init__()
@@ -50,60 +70,239 @@ class GuardrailsCog(
             raise app_commands.MissingPermissions(["manage_guild"])
         return True
 
-    @app_commands.command(name="show", description="The rating and the checks that apply in this channel")
-    async def show(self, interaction: discord.Interaction) -> None:
+    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
+
+    def _policy_hash(self, policy: Policy) -> str:
+        return self.bot.core.rails.for_policy(policy).policy_hash
+
+    def _scored_categories(self) -> set[str]:
+        rails = self.bot.core.rails
+        return {
+            category
+            for rail in (*rails.input_rails, *rails.output_rails)
+            for category in (rail.describe().get("thresholds") or {})
+            if category in CATEGORIES
+        }
+
+    async def _here(self, interaction: discord.Interaction) -> tuple[dict[str, str], dict[str, str], Policy]:
         assert interaction.guild_id is not None
-        channel, guild = await stored_ratings(self.bot.core.database, interaction.guild_id, interaction.channel_id)
-        rating = effective_rating(channel, guild, age_restricted=age_restricted(interaction.channel))
-        rails = self.bot.core.rails.rated(rating)
+        guild, channel = await stored_settings(self.bot.core.database, interaction.guild_id, interaction.channel_id)
+        return guild, channel, resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="show", description="The rating, thresholds and actions that apply in this channel")
+    async def show(self, interaction: discord.Interaction) -> None:
+        guild, channel, policy = await self._here(interaction)
+        rails = self.bot.core.rails.for_policy(policy)
+        restricted = "; age-restricted channel" if age_restricted(interaction.channel) else ""
         lines = [
-            f"**Rating here: {rating}** (channel: {channel or 'not set'}, server: {guild or 'not set'}"
-            f"{'; age-restricted channel' if age_restricted(interaction.channel) else ''})",
+            f"**Rating here: {policy.rating}** (channel: {channel.get('rating', 'not set')}, "
+            f"server: {guild.get('rating', 'not set')}{restricted})",
         ]
         for stage, stage_rails in (("Prompts", rails.input_rails), ("Output", rails.output_rails)):
             described = []
             for rail in stage_rails:
                 thresholds = rail.describe().get("thresholds") or {}
+                if rail.name == "misinformation":
+                    thresholds = {"misinformation": thresholds.get("misinformation", 0.0)}
                 shown = ", ".join(f"{name} {value:g}" for name, value in sorted(thresholds.items()))
-                described.append(f"{rail.name}" + (f" ({shown})" if shown else ""))
+                action = f" → {policy.all_actions()[rail.name]}" if stage == "Output" else " → block"
+                described.append(f"{rail.name}" + (f" ({shown})" if shown else "") + action)
             lines.append(f"{stage}: " + "; ".join(described))
+        if policy.thresholds or policy.actions:
+            set_here = [f"{c} {v:g}" for c, v in policy.thresholds] + [f"{r} → {a}" for r, a in policy.actions]
+            lines.append("Set by moderators: " + ", ".join(set_here))
+        review = f"<#{policy.review_channel_id}>" if policy.review_channel_id else "not set (hold blocks instead)"
+        lines.append(f"Review channel: {review}")
         lines.append(f"Policy hash: `{rails.policy_hash[:16]}`")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True, allowed_mentions=NO_PINGS)
+        await self._reply(interaction, "\n".join(lines))
 
-    @app_commands.command(name="rating", description="Set the content rating for this channel or the server")
-    @app_commands.describe(rating="G, PG-13 (default) or M (age-restricted channels only)", scope="Where it applies")
-    @app_commands.choices(rating=RATING_CHOICES, scope=SCOPE_CHOICES)
-    async def rating(
-        self,
-        interaction: discord.Interaction,
-        rating: app_commands.Choice[str],
-        scope: app_commands.Choice[str] | None = None,
+    # -- changing --------------------------------------------------------------------------------------------
+
+    async def _change(
+        self, interaction: discord.Interaction, changes: dict[str, str | None], *, server: bool
     ) -> None:
+        """Apply `changes` at the channel or server scope, record them with the new policy hash, and say so."""
         assert interaction.guild_id is not None
-        channel_scope = scope is None or scope.value == "channel"
-        if rating.value == "M" and channel_scope and not age_restricted(interaction.channel):
-            await interaction.response.send_message(
-                "M is only for channels Discord marks age-restricted. Mark this channel first, or pick G or PG-13.",
-                ephemeral=True,
-                allowed_mentions=NO_PINGS,
+        guild, channel, _ = await self._here(interaction)
+        target = guild if server else channel
+        updated = {key: value for key, value in {**target, **changes}.items() if value is not None}
+        new_guild, new_channel = (updated, channel) if server else (guild, updated)
+        policy = resolve_policy(new_guild, new_channel, age_restricted=age_restricted(interaction.channel))
+        if policy.review_channel_id is None and "hold" in policy.all_actions().values():
+            await self._reply(
+                interaction,
+                "Hold needs a review channel: add `review_channel:` (the moderators' channel) to this command.",
             )
             return
-        new_hash = self.bot.core.rails.rated(rating.value).policy_hash  # type: ignore[arg-type]
-        previous = await set_rating(
+        new_hash = self._policy_hash(policy)
+        previous = await change_settings(
             self.bot.core.database,
             guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id if channel_scope else None,
-            rating=rating.value,
+            channel_id=None if server else interaction.channel_id,
+            changes=changes,
             user_id=interaction.user.id,
             policy_hash=new_hash,
         )
-        where = "this channel" if channel_scope else "this server"
-        note = " It applies only in age-restricted channels; elsewhere PG-13 holds." if rating.value == "M" and not channel_scope else ""
-        await interaction.response.send_message(
-            f"Rating for {where}: {previous or 'PG-13 (default)'} → **{rating.value}**. Policy hash `{new_hash[:16]}`.{note}",
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+        where = "this server" if server else "this channel"
+        described = "\n".join(
+            f"- {key}: {_shown(previous[key])} → **{_shown(value)}**" for key, value in changes.items()
         )
+        note = ""
+        if changes.get("rating") == "M" and server:
+            note = "\nM applies only in age-restricted channels; elsewhere PG-13 holds."
+        await self._reply(
+            interaction, f"Guardrails for {where}:\n{described}{note}\nPolicy hash here `{new_hash[:16]}`."
+        )
+
+    @app_commands.command(name="set", description="Set the rating, a category's threshold, or a rail's action")
+    @app_commands.describe(
+        scope="Where it applies (default: this channel)",
+        rating="G, PG-13 (default) or M (age-restricted channels only)",
+        category="The category whose threshold to set",
+        threshold="The score from which that category fails (0.01 to 1)",
+        rail="The output check whose action to set",
+        action="What happens when that check fails",
+        review_channel="Where held outputs go for a moderator's decision (server-wide)",
+    )
+    @app_commands.choices(
+        scope=SCOPE_CHOICES, rating=RATING_CHOICES, category=CATEGORY_CHOICES, rail=RAIL_CHOICES, action=ACTION_CHOICES
+    )
+    async def set_guardrails(
+        self,
+        interaction: discord.Interaction,
+        scope: app_commands.Choice[str] | None = None,
+        rating: app_commands.Choice[str] | None = None,
+        category: app_commands.Choice[str] | None = None,
+        threshold: app_commands.Range[float, 0.01, 1.0] | None = None,
+        rail: app_commands.Choice[str] | None = None,
+        action: app_commands.Choice[str] | None = None,
+        review_channel: discord.TextChannel | None = None,
+    ) -> None:
+        server = scope is not None and scope.value == "server"
+        changes: dict[str, str | None] = {}
+        problem = None
+        if (category is None) != (threshold is None):
+            problem = "Give both `category` and `threshold`."
+        elif (rail is None) != (action is None):
+            problem = "Give both `rail` and `action`."
+        elif rating is None and category is None and rail is None and review_channel is None:
+            problem = "Nothing to set: give a rating, a category and threshold, a rail and action, or a review channel."
+        elif rating is not None and rating.value == "M" and not server and not age_restricted(interaction.channel):
+            problem = "M is only for channels Discord marks age-restricted. Mark this channel first, or pick G or PG-13."
+        try:
+            if problem is None and category is not None and threshold is not None:
+                check_threshold(category.value, threshold)
+                scored = self._scored_categories()
+                if category.value not in scored:
+                    raise ValueError(
+                        f"the checks running here do not score {category.value}; they score {', '.join(sorted(scored))}"
+                    )
+                changes[f"threshold.{category.value}"] = f"{threshold:g}"
+            if problem is None and rail is not None and action is not None:
+                check_action(rail.value, action.value)
+                changes[f"action.{rail.value}"] = action.value
+        except ValueError as error:
+            problem = f"{str(error)[0].upper()}{str(error)[1:]}."
+        if problem is not None:
+            await self._reply(interaction, problem)
+            return
+        if rating is not None:
+            changes["rating"] = rating.value
+        if review_channel is not None:
+            if not server and changes:
+                await self._reply(interaction, "The review channel is server-wide: set it on its own or with `scope: server`.")
+                return
+            changes["review_channel"] = str(review_channel.id)
+            server = True
+        await self._change(interaction, changes, server=server)
+
+    @app_commands.command(name="reset", description="Clear every setting made for this channel or the server")
+    @app_commands.describe(scope="What to clear (default: this channel)")
+    @app_commands.choices(scope=SCOPE_CHOICES)
+    async def reset(self, interaction: discord.Interaction, scope: app_commands.Choice[str] | None = None) -> None:
+        server = scope is not None and scope.value == "server"
+        guild, channel, _ = await self._here(interaction)
+        cleared = guild if server else channel
+        if not cleared:
+            await self._reply(interaction, "Nothing is set there; the defaults already apply.")
+            return
+        await self._change(interaction, dict.fromkeys(cleared), server=server)
+
+    # -- this server's misinformation entries ------------------------------------------------------------
+
+    @misinfo.command(name="add", description="Add a false claim and its correction for this server")
+    @app_commands.describe(claim="The false claim, as people state it", correction="What is true instead (shown to readers)")
+    async def misinfo_add(
+        self,
+        interaction: discord.Interaction,
+        claim: app_commands.Range[str, 8, 300],
+        correction: app_commands.Range[str, 8, 300],
+    ) -> None:
+        assert interaction.guild_id is not None
+        claim, correction = " ".join(claim.split()), " ".join(correction.split())
+        if len(claim) < 8 or len(correction) < 8:
+            await self._reply(interaction, "Claim and correction each need a few words.")
+            return
+        core = self.bot.core
+        entry_id = await core.add_misinfo_entry(
+            guild_id=interaction.guild_id, claim=claim, correction=correction, user_id=interaction.user.id
+        )
+        _, _, policy = await self._here(interaction)
+        new_hash = self._policy_hash(policy)
+        await record_action(
+            core.database,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            action="misinfo_add",
+            details={"entry": entry_id, "claim": claim, "correction": correction},
+            policy_hash=new_hash,
+        )
+        await self._reply(
+            interaction,
+            f"Added entry **#{entry_id}**: outputs here that tell readers “{claim}” get the correction "
+            f"“{correction}”. Policy hash here `{new_hash[:16]}`.",
+        )
+
+    @misinfo.command(name="remove", description="Remove one of this server's entries")
+    @app_commands.describe(entry="The entry's number, from /guardrails misinfo list")
+    async def misinfo_remove(self, interaction: discord.Interaction, entry: app_commands.Range[int, 1]) -> None:
+        assert interaction.guild_id is not None
+        core = self.bot.core
+        if not await core.remove_misinfo_entry(guild_id=interaction.guild_id, row_id=entry, user_id=interaction.user.id):
+            await self._reply(interaction, f"This server has no entry #{entry}. `/guardrails misinfo list` shows them.")
+            return
+        _, _, policy = await self._here(interaction)
+        new_hash = self._policy_hash(policy)
+        await record_action(
+            core.database,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            action="misinfo_remove",
+            details={"entry": entry},
+            policy_hash=new_hash,
+        )
+        await self._reply(interaction, f"Removed entry #{entry}. Policy hash here `{new_hash[:16]}`.")
+
+    @misinfo.command(name="list", description="This server's own false claims and corrections")
+    async def misinfo_list(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        entries = await misinfo_entries(self.bot.core.database, interaction.guild_id)
+        if not entries:
+            await self._reply(interaction, "No entries of this server's own yet; the shipped knowledge base applies.")
+            return
+        lines = [f"**#{e.id}** “{e.claim[:120]}” → {e.correction[:120]}" for e in reversed(entries)]
+        text = f"{len(entries)} entries, newest first:"
+        for line in lines:
+            if len(text) + len(line) + 1 > 1900:
+                text += "\n… (older ones not shown)"
+                break
+            text += "\n" + line
+        await self._reply(interaction, text)
 
 
 async def setup(bot: StoryloomBot) -> None:

@@ -9,11 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.guardrails import channel_rating
+from bot.cogs.guardrails import channel_policy
 from bot.core.pipeline import Author, WriteJob
 from bot.core.prompts import KINDS
 from bot.delivery import NO_PINGS, InteractionSink
-from guardrails.ratings import Rating
+from guardrails.policy import Policy
 from storage.queries import PastOutput, last_output, output_for_message
 
 if TYPE_CHECKING:
@@ -25,14 +25,14 @@ KIND_CHOICES = [app_commands.Choice(name=name, value=name) for name in KINDS]
 LENGTH_CHOICES = [app_commands.Choice(name=name, value=name) for name in ("short", "medium", "long")]
 
 
-def author_of(interaction: discord.Interaction, rating: Rating) -> Author:
+def author_of(interaction: discord.Interaction, policy: Policy) -> Author:
     return Author(
         interface="discord",
         user_id=interaction.user.id,
         user_name=str(interaction.user),
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
-        rating=rating,
+        policy=policy,
     )
 
 
@@ -124,8 +124,8 @@ class WriteCog(commands.Cog, name="Write"):
 
     async def _run(self, interaction: discord.Interaction, job: WriteJob) -> None:
         sink = InteractionSink(interaction, self.bot.core.settings.stream_edit_interval_s)
-        rating = await channel_rating(self.bot, interaction)
-        await self.bot.core.pipeline.run(author_of(interaction, rating), job, sink)
+        policy = await channel_policy(self.bot, interaction)
+        await self.bot.core.pipeline.run(author_of(interaction, policy), job, sink)
 
 
 async def setup(bot: StoryloomBot) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,7 +15,11 @@ from bot.engines.base import Engine
 from guardrails.stack import RailStack
 from storage.db import create_engine as create_db_engine
 from storage.db import mark_interrupted, upgrade
+from storage.policies import add_misinfo_entry, misinfo_entries, remove_misinfo_entry
 from storage.recorder import Recorder
+
+if TYPE_CHECKING:
+    from guardrails.misinfo import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,17 @@ def load_rails(settings: Settings) -> RailStack:
     )
 
 
+def knowledge_base(rails: RailStack) -> KnowledgeBase | None:
+    """The misinformation rail's knowledge base, where moderators' entries go; None without that rail."""
+    from guardrails.misinfo import MisinfoRail
+
+    return next((rail.kb for rail in rails.output_rails if isinstance(rail, MisinfoRail)), None)
+
+
+def guild_entry_id(row_id: int) -> str:
+    return f"db-{row_id}"
+
+
 @dataclass
 class Core:
     settings: Settings
@@ -54,6 +70,8 @@ class Core:
     owns_engine: bool = True
     owns_rails: bool = True
     """False for what the caller handed in (tests share one engine and one rail stack across a session)."""
+    _entry_ids: set[str] = field(default_factory=set, init=False)
+    """Knowledge-base entries this core put in from its database; a shared stack must not keep them after close."""
 
     @classmethod
     async def start(
@@ -87,8 +105,43 @@ class Core:
             max_concurrent=settings.max_concurrent_generations,
             max_queued=settings.max_queued_requests,
             seed=settings.seed,
+            max_attempts=settings.max_attempts,
         )
-        return cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
+        core = cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
+        await core._load_guild_entries()
+        return core
+
+    # -- moderators' knowledge-base entries ----------------------------------------------------------------
+
+    async def _load_guild_entries(self) -> None:
+        kb = knowledge_base(self.rails)
+        if kb is None:
+            return
+        rows = await misinfo_entries(self.database)
+        for row in rows:
+            kb.add(row.claim, row.correction, row.guild_id, entry_id=guild_entry_id(row.id))
+            self._entry_ids.add(guild_entry_id(row.id))
+        if rows:
+            log.info("loaded %d moderators' misinformation entries", len(rows))
+
+    async def add_misinfo_entry(self, *, guild_id: int, claim: str, correction: str, user_id: int) -> int:
+        kb = knowledge_base(self.rails)
+        if kb is None:
+            raise LookupError("the misinformation rail is not in this stack")
+        row_id = await add_misinfo_entry(
+            self.database, guild_id=guild_id, claim=claim, correction=correction, user_id=user_id
+        )
+        kb.add(claim, correction, guild_id, entry_id=guild_entry_id(row_id))
+        self._entry_ids.add(guild_entry_id(row_id))
+        return row_id
+
+    async def remove_misinfo_entry(self, *, guild_id: int, row_id: int, user_id: int) -> bool:
+        removed = await remove_misinfo_entry(self.database, guild_id=guild_id, entry_id=row_id, user_id=user_id)
+        kb = knowledge_base(self.rails)
+        if removed and kb is not None:
+            kb.remove(guild_entry_id(row_id))
+            self._entry_ids.discard(guild_entry_id(row_id))
+        return removed
 
     async def close(self) -> None:
         await self.recorder.close()
@@ -96,4 +149,8 @@ class Core:
             await self.engine.close()
         if self.owns_rails:
             await self.rails.close()
+        else:
+            kb = knowledge_base(self.rails)
+            for entry_id in self._entry_ids if kb is not None else ():
+                kb.remove(entry_id)
         await self.database.dispose()

@@ -21,13 +21,17 @@ Records: `fake.writes` (every create/edit/delete with its `allowed_mentions`), `
 Discord would refuse, with its rule), `fake.requests`, `fake.commands`, `fake.gateway` (session, counters).
 Faults: `fake.fail_next(2, status=429, match="/callback")`; `await fake.drop_socket()` (the client resumes);
 `fake.advance_clock(16 * 60)` lets Discord's deadlines pass without waiting.
-Not modelled (a call to a missing route lands in `fake.unmodelled`): DMs, threads, message history, reactions,
-select menus, modal submission, autocomplete, Discord's own rate-limit buckets (only injected 429s).
+DMs from the bot (`await member.send(...)`): `fake.dm_messages(fake.alice)` lists what it sent her, through the
+same checks and `fake.writes` as channel messages; `fake.dm_channel(user)` is the channel once opened. With
+`fake.alice.dms_open = False` (or a bot as recipient) the send gets 403 50007, recorded as a `cannot_message_user`
+violation. Users cannot write to the bot by DM, and interactions in DMs are not modelled.
+Not modelled (a call to a missing route lands in `fake.unmodelled`): user-to-bot DMs, threads, message history,
+reactions, select menus, modal submission, autocomplete, Discord's own rate-limit buckets (only injected 429s).
 """
 
 from .errors import ClientRejected, DiscordHTTPError
 from .messages import Attachment, Message, MessageWrite, Pings
-from .model import Channel, Guild, Member, Overwrite, OverwriteTarget, Perm, Role, User
+from .model import Channel, DMChannel, Guild, Member, Overwrite, OverwriteTarget, Perm, Role, User
 from .records import Callback, InteractionRecord, RestCall, Violation
 from .server import FAST_CLIENT_OPTIONS, FakeDiscord, pointed_at
 
@@ -37,6 +41,7 @@ __all__ = [
     "Callback",
     "Channel",
     "ClientRejected",
+    "DMChannel",
     "DiscordHTTPError",
     "FakeDiscord",
     "Guild",

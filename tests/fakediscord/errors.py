@@ -62,6 +62,15 @@ def unknown_interaction(kind: str = "unknown_interaction", late_by: float | None
     return DiscordHTTPError(404, 10062, "Unknown interaction", kind=kind, late_by=late_by)
 
 
+def unknown_user() -> DiscordHTTPError:
+    return DiscordHTTPError(404, 10013, "Unknown User", kind="unknown_user")
+
+
+def cannot_message_user() -> DiscordHTTPError:
+    """A DM to a bot (the bot itself included) or to a user who closed DMs: the bot cannot know until it tries."""
+    return DiscordHTTPError(403, 50007, "Cannot send messages to this user", kind="cannot_message_user")
+
+
 def unauthorized() -> DiscordHTTPError:
     return DiscordHTTPError(401, 0, "401: Unauthorized", kind="unauthorized")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import DiscordHTTPError, field_error, invalid_form_body
-from .model import Channel, User, iso_timestamp
+from .model import AnyChannel, User, iso_timestamp
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -128,7 +128,7 @@ class MessageWrite:
 @dataclass(eq=False)
 class Message:
     id: int
-    channel: Channel
+    channel: AnyChannel
     author: User
     content: str = ""
     embeds: list[dict[str, Any]] = field(default_factory=list)

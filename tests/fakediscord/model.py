@@ -76,6 +76,18 @@ _NEEDS_SEND = Perm.SEND_TTS_MESSAGES | Perm.MENTION_EVERYONE | Perm.EMBED_LINKS 
 
 UPLOAD_LIMIT_BY_PREMIUM_TIER = {0: 10 * 1024 * 1024, 1: 10 * 1024 * 1024, 2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
 
+DM_PERMISSIONS = (
+    Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.ADD_REACTIONS
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.PIN_MESSAGES
+)
+"""What anyone holds in a DM (discord.py's `Permissions._dm_permissions`, less what the fake does not model)."""
+
 
 @dataclass(eq=False)
 class User:
@@ -83,6 +95,8 @@ class User:
     username: str
     bot: bool = False
     global_name: str | None = None
+    dms_open: bool = True
+    """False: the user closed DMs from server members, so the bot's DMs get 403 50007."""
 
     @property
     def mention(self) -> str:
@@ -197,6 +211,10 @@ class Channel:
     topic: str | None = None
     overwrites: list[Overwrite] = field(default_factory=list)
 
+    @property
+    def upload_limit(self) -> int:
+        return self.guild.upload_limit
+
     def payload(self) -> dict[str, object]:
         return {
             "id": str(self.id),
@@ -212,6 +230,32 @@ class Channel:
             "last_message_id": None,
             "flags": 0,
         }
+
+
+@dataclass(eq=False)
+class DMChannel:
+    """The bot's DM with `recipient`: no guild, no overwrites; Discord opens one per user and hands it back again."""
+
+    id: int
+    recipient: User
+    type: int = 1
+
+    @property
+    def upload_limit(self) -> int:
+        return UPLOAD_LIMIT_BY_PREMIUM_TIER[0]
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "recipients": [self.recipient.payload()],
+            "last_message_id": None,
+            "flags": 0,
+        }
+
+
+AnyChannel = Channel | DMChannel
+"""Where a message can live."""
 
 
 @dataclass(eq=False)

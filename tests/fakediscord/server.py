@@ -8,7 +8,8 @@ each breach as a `Violation` instead of letting it pass silently:
 - a message body over Discord's limits (content > 2,000 characters, embeds, files) gets Discord's 400 (50035);
 - an interaction acknowledged after 3 s gets 404 Unknown interaction and a `late_ack` violation with the delay;
 - a follow-up or edit with a token older than 15 minutes gets 401 and an `expired_token` violation;
-- every message write keeps the `allowed_mentions` sent with it and whether it could ping (`MessageWrite`).
+- every message write keeps the `allowed_mentions` sent with it and whether it could ping (`MessageWrite`);
+- a DM to a bot, or to a user whose `dms_open` is False, gets 403 50007 (the DM channel itself still opens).
 
 The driver methods (`slash`, `message_command`, `user_command`, `click`, `post_message`, `drop_socket`) refuse,
 with `ClientRejected`, what Discord's own client would not let a user do: an unsynced command, a command hidden
@@ -34,6 +35,7 @@ from aiohttp import web
 from .errors import (
     ClientRejected,
     DiscordHTTPError,
+    cannot_message_user,
     field_error,
     invalid_form_body,
     invalid_webhook_token,
@@ -43,9 +45,11 @@ from .errors import (
     unknown_channel,
     unknown_interaction,
     unknown_message,
+    unknown_user,
     unknown_webhook,
 )
 from .gateway import (
+    INTENT_DIRECT_MESSAGES,
     INTENT_GUILD_MEMBERS,
     INTENT_GUILD_MESSAGES,
     INTENT_GUILD_PRESENCES,
@@ -71,8 +75,11 @@ from .messages import (
     resolve_pings,
 )
 from .model import (
+    DM_PERMISSIONS,
     EVERYONE_DEFAULT,
+    AnyChannel,
     Channel,
+    DMChannel,
     Guild,
     Member,
     Perm,
@@ -183,6 +190,7 @@ class FakeDiscord:
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._download_attachment)
         api = API_PREFIX
         app.router.add_get(f"{api}/users/@me", self._get_current_user)
+        app.router.add_post(f"{api}/users/@me/channels", self._open_dm)
         app.router.add_get(f"{api}/oauth2/applications/@me", self._get_application)
         app.router.add_get(f"{api}/gateway/bot", self._get_gateway_bot)
         for commands in (
@@ -248,6 +256,8 @@ class FakeDiscord:
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.messages: dict[int, Message] = {}
+        self.dm_channels: dict[int, DMChannel] = {}
+        """The bot's DM channels by recipient user id, as `POST /users/@me/channels` opened them."""
         self.attachments: dict[int, Attachment] = {}
         self.commands: dict[tuple[int | None, str, int], dict[str, Any]] = {}
         """Synced commands by (guild id or None for global, name, type)."""
@@ -294,9 +304,18 @@ class FakeDiscord:
         self.guilds[guild.id] = guild
         return guild
 
-    def channel_messages(self, channel: Channel) -> list[Message]:
+    def channel_messages(self, channel: AnyChannel) -> list[Message]:
         """What everyone sees in the channel: no ephemeral or deleted messages, oldest first."""
         return [m for m in self.messages.values() if m.channel is channel and not m.ephemeral and not m.deleted]
+
+    def dm_channel(self, user: User | Member) -> DMChannel | None:
+        """The bot's DM channel with `user`, once the bot has opened it."""
+        return self.dm_channels.get((user.user if isinstance(user, Member) else user).id)
+
+    def dm_messages(self, user: User | Member) -> list[Message]:
+        """What the bot sent `user` by DM (not deleted), oldest first; empty if it never opened the DM."""
+        channel = self.dm_channel(user)
+        return [] if channel is None else self.channel_messages(channel)
 
     # -- waiting and asserting -----------------------------------------------------------------------------------
 
@@ -398,14 +417,13 @@ class FakeDiscord:
         self, name: str, message: Message, *, user: User | Member, locale: str = "en-US"
     ) -> InteractionRecord:
         """A user picks Apps → `name` on `message` (a message context-menu command)."""
-        member = self._member_of(user, message.channel.guild)
-        command = self._command_for(name, COMMAND_MESSAGE, member, message.channel, False)
+        channel = self._guild_channel_of(message)
+        member = self._member_of(user, channel.guild)
+        command = self._command_for(name, COMMAND_MESSAGE, member, channel, False)
         data = self._command_data(command, None, {"messages": {str(message.id): message.payload()}}) | {
             "target_id": str(message.id)
         }
-        return await self._dispatch_interaction(
-            INTERACTION_APPLICATION_COMMAND, data, member, message.channel, locale=locale
-        )
+        return await self._dispatch_interaction(INTERACTION_APPLICATION_COMMAND, data, member, channel, locale=locale)
 
     async def user_command(
         self,
@@ -429,7 +447,8 @@ class FakeDiscord:
         self, message: Message, custom_id: str, *, user: User | Member, locale: str = "en-US"
     ) -> InteractionRecord:
         """A user clicks the button `custom_id` on `message` (a component interaction carrying that message)."""
-        member = self._member_of(user, message.channel.guild)
+        channel = self._guild_channel_of(message)
+        member = self._member_of(user, channel.guild)
         if message.deleted:
             raise ClientRejected(f"message {message.id} is deleted")
         component = message.find_component(custom_id)
@@ -439,7 +458,7 @@ class FakeDiscord:
             raise ClientRejected(f"button {custom_id!r} is disabled")
         data = {"custom_id": custom_id, "component_type": COMPONENT_BUTTON}
         return await self._dispatch_interaction(
-            INTERACTION_COMPONENT, data, member, message.channel, locale=locale, source_message=message
+            INTERACTION_COMPONENT, data, member, channel, locale=locale, source_message=message
         )
 
     async def post_message(
@@ -463,6 +482,13 @@ class FakeDiscord:
         await self._dispatch_message_event("MESSAGE_CREATE", message)
         self.changes.notify()
         return message
+
+    @staticmethod
+    def _guild_channel_of(message: Message) -> Channel:
+        """Interactions are modelled in guilds only; the fake's DMs carry the bot's messages and nothing else."""
+        if not isinstance(message.channel, Channel):
+            raise ClientRejected(f"message {message.id} is in a DM; interactions in DMs are not modelled")
+        return message.channel
 
     def _member_of(self, user: User | Member, guild: Guild) -> Member:
         target = user.user if isinstance(user, Member) else user
@@ -696,6 +722,20 @@ class FakeDiscord:
     async def _get_current_user(self, request: web.Request) -> web.Response:
         return json_response(self.current_user_payload())
 
+    async def _open_dm(self, request: web.Request) -> web.Response:
+        """discord.py's `create_dm`: one channel per recipient, reused. Closed DMs only show when the bot sends."""
+        body = await request.json()
+        raw_id = body.get("recipient_id")
+        if raw_id is None:
+            raise invalid_form_body({"recipient_id": field_error("BASE_TYPE_REQUIRED", "This field is required")})
+        user = self.users.get(int(raw_id))
+        if user is None:
+            raise unknown_user()
+        channel = self.dm_channels.get(user.id)
+        if channel is None:
+            channel = self.dm_channels[user.id] = DMChannel(id=new_snowflake(), recipient=user)
+        return json_response(channel.payload())
+
     async def _get_application(self, request: web.Request) -> web.Response:
         return json_response(
             {
@@ -769,17 +809,22 @@ class FakeDiscord:
 
     # -- REST: channel messages ----------------------------------------------------------------------------------
 
-    def _channel(self, request: web.Request) -> Channel:
+    def _channel(self, request: web.Request) -> AnyChannel:
         channel_id = int(request.match_info["channel_id"])
         for guild in self.guilds.values():
             if channel_id in guild.channels:
                 return guild.channels[channel_id]
+        for dm in self.dm_channels.values():
+            if dm.id == channel_id:
+                return dm
         raise unknown_channel()
 
-    def _bot_permissions(self, channel: Channel) -> int:
+    def _bot_permissions(self, channel: AnyChannel) -> int:
+        if isinstance(channel, DMChannel):
+            return int(DM_PERMISSIONS)
         return channel.guild.permissions(channel.guild.member(self.bot_user), channel)
 
-    def _channel_message(self, request: web.Request, channel: Channel) -> Message:
+    def _channel_message(self, request: web.Request, channel: AnyChannel) -> Message:
         message = self.messages.get(int(request.match_info["message_id"]))
         if message is None or message.channel is not channel or message.deleted or message.ephemeral:
             raise unknown_message()
@@ -787,6 +832,8 @@ class FakeDiscord:
 
     async def _create_channel_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
+        if isinstance(channel, DMChannel) and (channel.recipient.bot or not channel.recipient.dms_open):
+            raise cannot_message_user()
         permissions = self._bot_permissions(channel)
         if not permissions & Perm.VIEW_CHANNEL:
             raise missing_access()
@@ -847,7 +894,7 @@ class FakeDiscord:
         last_pin = max((m.pinned_at for m in self.channel_messages(channel) if m.pinned_at), default=None)
         await self.gateway.dispatch_if_connected(
             "CHANNEL_PINS_UPDATE",
-            {"guild_id": str(channel.guild.id), "channel_id": str(channel.id), "last_pin_timestamp": last_pin},
+            _channel_ids(channel) | {"last_pin_timestamp": last_pin},
         )
         return web.Response(status=204)
 
@@ -976,7 +1023,7 @@ class FakeDiscord:
 
     async def _create_message(
         self,
-        channel: Channel,
+        channel: AnyChannel,
         body: dict[str, Any],
         files: list[UploadedFile],
         *,
@@ -986,7 +1033,7 @@ class FakeDiscord:
         error_path: tuple[str, ...] = (),
     ) -> Message:
         check_message_body(body, files, error_path=error_path)
-        self._check_upload_size(files, channel.guild)
+        self._check_upload_size(files, channel.upload_limit)
         replied_to = self._reply_target(body, channel)
         attachments = self._attachments(channel, body, files, existing=[])
         content, embeds, components = body.get("content") or "", body.get("embeds") or [], body.get("components") or []
@@ -1037,7 +1084,7 @@ class FakeDiscord:
     ) -> Message:
         """Discord's PATCH: only the fields present change; `attachments` lists what to keep."""
         check_message_body(body, files, error_path=error_path)
-        self._check_upload_size(files, message.channel.guild)
+        self._check_upload_size(files, message.channel.upload_limit)
         content = message.content if "content" not in body else body["content"] or ""
         embeds = message.embeds if "embeds" not in body else body["embeds"] or []
         components = message.components if "components" not in body else body["components"] or []
@@ -1063,11 +1110,7 @@ class FakeDiscord:
         message.deleted = True
         self._record_write(message, "delete", route, {}, interaction)
         if not message.ephemeral:
-            payload = {
-                "id": str(message.id),
-                "channel_id": str(message.channel.id),
-                "guild_id": str(message.channel.guild.id),
-            }
+            payload = {"id": str(message.id)} | _channel_ids(message.channel)
             await self.gateway.dispatch_if_connected("MESSAGE_DELETE", payload)
 
     def _mark_interaction_message(self, message: Message, record: InteractionRecord) -> None:
@@ -1085,11 +1128,11 @@ class FakeDiscord:
             command_type = record.payload["data"]["type"]
             message.type = MESSAGE_TYPE_CHAT_INPUT if command_type == COMMAND_CHAT_INPUT else MESSAGE_TYPE_CONTEXT_MENU
 
-    def _check_upload_size(self, files: list[UploadedFile], guild: Guild) -> None:
-        if any(len(file.data) > guild.upload_limit for file in files):
+    def _check_upload_size(self, files: list[UploadedFile], limit: int) -> None:
+        if any(len(file.data) > limit for file in files):
             raise DiscordHTTPError(413, 40005, "Request entity too large", kind="file_too_large")
 
-    def _reply_target(self, body: dict[str, Any], channel: Channel) -> Message | None:
+    def _reply_target(self, body: dict[str, Any], channel: AnyChannel) -> Message | None:
         reference = body.get("message_reference")
         if not reference:
             return None
@@ -1101,7 +1144,7 @@ class FakeDiscord:
         return target
 
     def _attachments(
-        self, channel: Channel, body: dict[str, Any], files: list[UploadedFile], *, existing: list[Attachment]
+        self, channel: AnyChannel, body: dict[str, Any], files: list[UploadedFile], *, existing: list[Attachment]
     ) -> list[Attachment]:
         """Existing attachments named in `attachments` are kept; `{"id": n}` entries take the upload `files[n]`."""
         uploads = {file.index: file for file in files}
@@ -1120,7 +1163,7 @@ class FakeDiscord:
         return kept + added
 
     def _store_attachment(
-        self, channel: Channel, upload: UploadedFile, filename: str | None, description: str | None
+        self, channel: AnyChannel, upload: UploadedFile, filename: str | None, description: str | None
     ) -> Attachment:
         attachment_id = new_snowflake()
         name = filename or upload.filename
@@ -1171,12 +1214,20 @@ class FakeDiscord:
             interaction.writes.append(write)
 
     async def _dispatch_message_event(self, event: str, message: Message) -> None:
-        """Dispatch as the intents allow: nothing without GUILD_MESSAGES, no content without MESSAGE_CONTENT."""
+        """Dispatch as the intents allow (GUILD_MESSAGES, DIRECT_MESSAGES); guild content only with MESSAGE_CONTENT."""
         session = self.gateway.session
-        if session is None or not session.intents & INTENT_GUILD_MESSAGES or message.ephemeral:
+        if session is None or message.ephemeral:
             return
-        payload = message.payload() | {"guild_id": str(message.channel.guild.id)}
-        member = message.channel.guild.members.get(message.author.id)
+        channel = message.channel
+        if isinstance(channel, DMChannel):
+            # DMs always carry their content; Discord sends no guild_id and no member.
+            if session.intents & INTENT_DIRECT_MESSAGES:
+                await self.gateway.dispatch(event, message.payload())
+            return
+        if not session.intents & INTENT_GUILD_MESSAGES:
+            return
+        payload = message.payload() | {"guild_id": str(channel.guild.id)}
+        member = channel.guild.members.get(message.author.id)
         if member is not None:
             payload["member"] = member.payload(with_user=False)
         mentions_bot = self.bot_user.id in {int(user_id) for user_id in USER_MENTION.findall(message.content)}
@@ -1219,6 +1270,14 @@ def pointed_at(fake: FakeDiscord) -> Iterator[None]:
         yield
     finally:
         discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = previous
+
+
+def _channel_ids(channel: AnyChannel) -> dict[str, str]:
+    """`channel_id`, plus `guild_id` for a guild channel: a DM's gateway events carry no guild."""
+    ids = {"channel_id": str(channel.id)}
+    if isinstance(channel, Channel):
+        ids["guild_id"] = str(channel.guild.id)
+    return ids
 
 
 def _subcommands(options: list[dict[str, Any]]) -> list[dict[str, Any]]:

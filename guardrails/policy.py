@@ -1,0 +1,121 @@
+"""What a guild or channel has chosen: a rating, thresholds per category, and what happens when an output rail fails.
+
+Moderators' settings are stored as (key, value) pairs per guild and per channel (`storage/policies.py`); a
+channel's setting wins over the guild's, the guild's over the default. Keys: `rating`, `threshold.<category>`,
+`action.<rail>`, and `review_channel` (guild only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from guardrails.ratings import DEFAULT_RATING, Rating, effective_rating
+from guardrails.verdict import Verdict
+
+Action = Literal["block", "redact", "regenerate", "hold", "note"]
+
+# What each output rail may do when it fails. A false claim's default is a correction note below the text; abuse
+# is blocked. Prompts (input rails) are always refused: there is nothing to redact or regenerate yet.
+RAIL_ACTIONS: dict[str, tuple[Action, ...]] = {
+    "toxicity": ("block", "redact", "regenerate", "hold"),
+    "misinformation": ("note", "block", "redact", "regenerate", "hold"),
+}
+DEFAULT_ACTIONS: dict[str, Action] = {"toxicity": "block", "misinformation": "note"}
+
+# Categories a moderator may set a threshold for, and the rails that score them.
+CATEGORIES: dict[str, str] = {
+    "toxicity": "toxicity",
+    "severe_toxicity": "toxicity",
+    "obscene": "toxicity",
+    "threat": "toxicity",
+    "insult": "toxicity",
+    "identity_attack": "toxicity",
+    "sexual_explicit": "toxicity",
+    "injection": "injection",
+    "misinformation": "misinformation",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    rating: Rating = DEFAULT_RATING
+    thresholds: tuple[tuple[str, float], ...] = ()
+    """Moderators' thresholds per category, sorted: they replace the rating's value in every rail scoring it."""
+    actions: tuple[tuple[str, Action], ...] = ()
+    """Moderators' action per output rail, sorted; unset rails keep `DEFAULT_ACTIONS`."""
+    review_channel_id: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        rating: Rating = DEFAULT_RATING,
+        thresholds: Mapping[str, float] | None = None,
+        actions: Mapping[str, str] | None = None,
+        review_channel_id: int | None = None,
+    ) -> Policy:
+        for category, value in (thresholds or {}).items():
+            check_threshold(category, value)
+        for rail, action in (actions or {}).items():
+            check_action(rail, action)
+        return cls(
+            rating,
+            tuple(sorted((thresholds or {}).items())),
+            tuple(sorted((actions or {}).items())),  # type: ignore[arg-type]
+            review_channel_id,
+        )
+
+    def all_actions(self) -> dict[str, Action]:
+        return {**DEFAULT_ACTIONS, **dict(self.actions)}
+
+    def action_for(self, verdict: Verdict) -> Action | None:
+        """What to do about a verdict: None to show the text as it is."""
+        if verdict.decision == "error" or (verdict.stage == "input" and verdict.failed):
+            return "block"  # a rail that could not judge fails closed; a refused prompt is refused
+        if verdict.decision in ("pass", "skip"):
+            return None
+        action = self.all_actions().get(verdict.rail, "block")
+        if verdict.decision == "flag" and action == "note":
+            return None  # shown, with the correction below it (bot.core.pipeline.fact_check_notes)
+        return action
+
+
+def check_threshold(category: str, value: float) -> None:
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"a threshold is a score between 0 and 1 (above 0), not {value:g}")
+
+
+def check_action(rail: str, action: str) -> None:
+    if rail not in RAIL_ACTIONS:
+        raise ValueError(f"actions are set for output rails: {', '.join(RAIL_ACTIONS)}; not {rail!r}")
+    if action not in RAIL_ACTIONS[rail]:
+        allowed = RAIL_ACTIONS[rail]
+        raise ValueError(f"the {rail} check can {', '.join(allowed[:-1])} or {allowed[-1]}, not {action}")
+
+
+def resolve_policy(guild: Mapping[str, str], channel: Mapping[str, str], *, age_restricted: bool) -> Policy:
+    """The policy in one channel from the stored settings: the channel's value of each key, else the guild's.
+
+    A stored value that no longer validates (a category or action removed since) is skipped, not fatal.
+    """
+    merged = {**guild, **channel}
+    rating = effective_rating(channel.get("rating"), guild.get("rating"), age_restricted=age_restricted)
+    thresholds: dict[str, float] = {}
+    actions: dict[str, str] = {}
+    for key, value in merged.items():
+        kind, _, name = key.partition(".")
+        try:
+            if kind == "threshold":
+                check_threshold(name, float(value))
+                thresholds[name] = float(value)
+            elif kind == "action":
+                check_action(name, value)
+                actions[name] = value
+        except ValueError:
+            continue
+    review = guild.get("review_channel")
+    return Policy.build(rating, thresholds, actions, int(review) if review and review.isdigit() else None)
+
