@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -17,11 +18,32 @@ def default_encoder_path() -> Path:
     return Path(get_model_path())
 
 
+Precision = Literal["auto", "float32", "bfloat16"]
+
+
+def fast_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (Intel AMX): there it is ~2.6x faster than float32."""
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 class SentenceEncoder:
-    """Thread-safe batch encoder. Call from a worker thread, never from the event loop."""
+    """Thread-safe batch encoder. Call from a worker thread, never from the event loop.
+
+    `precision="auto"` runs the model under bfloat16 autocast where the CPU has AMX, else in float32. Measured on
+    this project's machine: 242 → 633 sentences/s, cosine to the float32 embedding ≥ 0.9999 (min over 1,200 of
+    the bot's own sentences). Training uses float32 so retraining reproduces the committed heads.
+    """
 
     def __init__(
-        self, path: str | Path | None = None, max_length: int = 256, batch_size: int = 64, cache_size: int = 8192
+        self,
+        path: str | Path | None = None,
+        max_length: int = 256,
+        batch_size: int = 64,
+        cache_size: int = 8192,
+        precision: Precision = "auto",
     ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -34,6 +56,9 @@ class SentenceEncoder:
         self._model = AutoModel.from_pretrained(self.path).eval()
         self._lock = threading.Lock()
         self.dim = int(self._model.config.hidden_size)
+        if precision == "auto":
+            precision = "bfloat16" if fast_bfloat16() else "float32"
+        self.precision: Precision = precision
         # Every embedding rail sees the same sentences (toxicity, then misinformation on a chunk; toxicity, then
         # injection on a prompt): the recent embeddings are kept so each text goes through the model once.
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -62,7 +87,8 @@ class SentenceEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        with torch.inference_mode(), autocast:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 batch = self._tokenizer(
@@ -76,5 +102,5 @@ class SentenceEncoder:
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[idx] = pooled.numpy()
+                out[idx] = pooled.float().numpy()
         return out

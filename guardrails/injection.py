@@ -235,6 +235,7 @@ class InjectionRail:
             "backend": self.backend_name,
             "version": self.version,
             "thresholds": {CATEGORY: self.threshold},
+            "encoder_precision": self.encoder.precision,
             "rules": {name: pattern.pattern for name, pattern in RULES.items()},
             "rule_score": RULE_SCORE,
         }

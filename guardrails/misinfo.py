@@ -487,7 +487,12 @@ class MisinfoRail:
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""
-        return {"backend": self.backend_name, "version": self.version, "thresholds": dict(self.thresholds)}
+        return {
+            "backend": self.backend_name,
+            "version": self.version,
+            "thresholds": dict(self.thresholds),
+            "encoder_precision": self.encoder.precision,
+        }
 
     def check(self, texts: Sequence[str], stage: Stage, guild_id: int | None = None) -> list[Verdict]:
         """One verdict per text; every sentence of the batch goes to the encoder in one call. Sync: call it from a

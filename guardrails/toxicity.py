@@ -520,7 +520,11 @@ class ToxicityRail:
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""
-        return {"backend": self.backend.name, "version": self.backend.version, "thresholds": dict(self.thresholds)}
+        described = {"backend": self.backend.name, "version": self.backend.version, "thresholds": dict(self.thresholds)}
+        encoder = getattr(self.backend, "encoder", None)
+        if encoder is not None:
+            described["encoder_precision"] = encoder.precision
+        return described
 
     def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
         """One verdict per text. All sentences of the batch go to the backend in one call.

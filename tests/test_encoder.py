@@ -22,3 +22,18 @@ def test_rails_on_the_same_chunk_share_one_encoder_pass(sentence_encoder, toxici
     misinfo_rail.check([chunk], "output")
     assert after_toxicity > before
     assert sentence_encoder.texts_encoded - after_toxicity <= 1, "the second rail reuses the first rail's sentences"
+
+
+def test_bfloat16_embeddings_match_float32(sentence_encoder):
+    """`auto` precision may run the encoder in bfloat16 (AMX CPUs): the rails' thresholds were set in float32."""
+    from guardrails.encoder import SentenceEncoder
+
+    texts = [
+        "The dragon circled the tower twice before landing.",
+        "You are a worthless idiot and everyone hates you.",
+        "Remember, readers: bulls are enraged by the color red.",
+        '"Run!" she shouted, as the bridge gave way beneath them.',
+    ]
+    float32 = SentenceEncoder(sentence_encoder.path, precision="float32").encode(texts)
+    bfloat16 = SentenceEncoder(sentence_encoder.path, precision="bfloat16").encode(texts)
+    assert (float32 * bfloat16).sum(axis=1).min() > 0.999

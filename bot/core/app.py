@@ -34,7 +34,7 @@ def load_rails(settings: Settings) -> RailStack:
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
     from guardrails.toxicity import ToxicityRail, load_toxicity_backend
 
-    encoder = SentenceEncoder()
+    encoder = SentenceEncoder(precision=settings.encoder_precision)
     backend, reason = load_toxicity_backend(
         settings.toxicity_backend,
         detoxify_checkpoint=settings.detoxify_checkpoint,

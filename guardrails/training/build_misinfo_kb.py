@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(questions)} questions; KB {len(train)} claims from {n_q_train} questions; "
           f"held out {len(heldout)} claims from {n_q_val} questions")  # fmt: skip
 
-    encoder = SentenceEncoder()
+    encoder = SentenceEncoder(precision="float32")
     texts = list(dict.fromkeys(t for e in entries for t in (e["claim"], *e["true_statements"])))
     embeddings = encoder.encode(texts)
     print(f"embedded {len(texts)} texts in {time.perf_counter() - started:.1f}s")

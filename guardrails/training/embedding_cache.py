@@ -22,6 +22,7 @@ class CachingEncoder:
     def __init__(self, encoder: SentenceEncoder, prefix: str, version: str, cache_dir: Path = CACHE_DIR) -> None:
         self.encoder = encoder
         self.dim = encoder.dim
+        self.precision = encoder.precision
         weights = next(iter(sorted(encoder.path.glob("*.safetensors"))), encoder.path / "config.json")
         fingerprint = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         self.path = cache_dir / f"{prefix}_{fingerprint}_{version}.npz"

@@ -628,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     split = build_split(args.data)
     print(f"train {len(split.train)} prompts, validation {len(split.validation)}; dropped {dict(split.dropped)}", flush=True)
 
-    encoder = CachingEncoder(SentenceEncoder(), "injection_embeddings", "v1")
+    encoder = CachingEncoder(SentenceEncoder(precision="float32"), "injection_embeddings", "v1")
     normed = doc_windows(split.train)
     threads = torch.get_num_threads()
     try:

@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     records = validation_records(split)
     print(f"tweets {len(davidson)}, written {len(written)}; train {len(split.train)}, validation {len(records)}", flush=True)
 
-    encoder = CachingEncoder(SentenceEncoder(), "toxicity_embeddings", "v2")
+    encoder = CachingEncoder(SentenceEncoder(precision="float32"), "toxicity_embeddings", "v2")
     try:
         x = encoder.encode([row.text for row in split.train])
     finally:
