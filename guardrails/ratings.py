@@ -59,5 +59,5 @@ def rated_rail(rail: Rail, rating: Rating) -> Rail:
     from guardrails.toxicity import ToxicityRail
 
     if isinstance(rail, ToxicityRail) and rating != DEFAULT_RATING:
-        return ToxicityRail(rail.backend, thresholds_for(rating, rail.thresholds))
+        return ToxicityRail(rail.backend, thresholds_for(rating, rail.thresholds), targeted=rail.targeted)
     return rail

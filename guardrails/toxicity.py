@@ -488,12 +488,39 @@ def split_units(text: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------
 # The rail
 # ---------------------------------------------------------------------------------------------------------------
+# Someone real on the receiving end: a Discord mention, or (in generated text) the reader addressed as "you" in
+# the narrator's own voice. Characters' lines inside quotation marks address other characters.
+_MENTION = re.compile(r"<@[!&]?\d+>|(?<![\w.])@(?:everyone|here|[A-Za-z0-9_.]{2,32})\b")
+_QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]')
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves)\b", re.IGNORECASE)
+
+
+def aims_at_real_person(unit: str, stage: Stage) -> bool:
+    """Whether a sentence is aimed at a real person: an @mention anywhere, or, in output, "you" outside quotes.
+
+    Prompts speak to the bot in the second person all the time ("you are a bard; write ..."), so there only
+    mentions count."""
+    if _MENTION.search(unit):
+        return True
+    return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
+
+
 class ToxicityRail:
-    """Batched toxicity check for prompts (stage "input") and generated text (stage "output")."""
+    """Batched toxicity check for prompts (stage "input") and generated text (stage "output").
+
+    `targeted` thresholds judge sentences aimed at a real person (`aims_at_real_person`): they are never looser
+    than the PG-13 ones, so a rating or a moderator may loosen what characters say to each other but not abuse
+    of a member or the reader.
+    """
 
     name = "toxicity"
 
-    def __init__(self, backend: ToxicityBackend, thresholds: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        backend: ToxicityBackend,
+        thresholds: dict[str, float] | None = None,
+        targeted: Mapping[str, float] | None = None,
+    ) -> None:
         base = dict(getattr(backend, "default_thresholds", None) or DEFAULT_THRESHOLDS)
         base.update(thresholds or {})
         unknown = set(base) - set(CATEGORIES)
@@ -501,6 +528,7 @@ class ToxicityRail:
             raise ValueError(f"unknown toxicity categories {sorted(unknown)}")
         self.backend = backend
         self.thresholds = base
+        self.targeted = {category: min(value, (targeted or {}).get(category, value)) for category, value in base.items()}
 
     def for_prompts(self) -> ToxicityRail:
         """The same model with the looser general-toxicity threshold used on prompts.
@@ -512,15 +540,21 @@ class ToxicityRail:
         looser = {"toxicity": max(self.thresholds.get("toxicity", 0.0), PROMPT_TOXICITY_THRESHOLD)}
         if "obscene" in self.thresholds:
             looser["obscene"] = 1.01  # a member's swearing is not a reason to refuse; the output's language is judged
-        return ToxicityRail(self.backend, {**self.thresholds, **looser})
+        # A prompt that names someone by mention is held to the output's line.
+        return ToxicityRail(self.backend, {**self.thresholds, **looser}, targeted=self.thresholds)
 
     def with_thresholds(self, overrides: Mapping[str, float]) -> ToxicityRail:
         known = {category: value for category, value in overrides.items() if category in self.thresholds}
-        return ToxicityRail(self.backend, {**self.thresholds, **known}) if known else self
+        return ToxicityRail(self.backend, {**self.thresholds, **known}, targeted=self.targeted) if known else self
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""
-        described = {"backend": self.backend.name, "version": self.backend.version, "thresholds": dict(self.thresholds)}
+        described = {
+            "backend": self.backend.name,
+            "version": self.backend.version,
+            "thresholds": dict(self.thresholds),
+            "targeted_thresholds": dict(self.targeted),
+        }
         encoder = getattr(self.backend, "encoder", None)
         if encoder is not None:
             described["encoder_precision"] = encoder.precision
@@ -556,9 +590,12 @@ class ToxicityRail:
         latency_ms: float,
     ) -> Verdict:
         worst: tuple[float, int, str] | None = None  # (score minus threshold, unit index, category)
+        unit_thresholds = [
+            self.targeted if aims_at_real_person(unit, stage) else self.thresholds for unit in units
+        ]
         for index, norm in enumerate(normalised):
             for category, score in scores.get(norm, {}).items():
-                threshold = self.thresholds.get(category)
+                threshold = unit_thresholds[index].get(category)
                 if threshold is not None and (worst is None or score - threshold > worst[0]):
                     worst = (score - threshold, index, category)
         if worst is None:
@@ -568,13 +605,16 @@ class ToxicityRail:
             )  # fmt: skip
         margin, index, category = worst
         unit_scores = scores[normalised[index]]
+        thresholds = unit_thresholds[index]
         blocked = margin >= 0
         if blocked:  # name the most specific category that failed: "threat" says more than "toxicity"
             category = next(
-                cat for cat in _SPECIFIC_FIRST if cat in unit_scores and unit_scores[cat] >= self.thresholds.get(cat, 2.0)
+                cat for cat in _SPECIFIC_FIRST if cat in unit_scores and unit_scores[cat] >= thresholds.get(cat, 2.0)
             )
         where = f" in sentence {index + 1} of {len(units)}" if len(units) > 1 else ""
-        score, threshold = unit_scores[category], self.thresholds[category]
+        if thresholds is self.targeted and self.targeted != self.thresholds:
+            where += " (aimed at a real person: a mention, or the reader)"
+        score, threshold = unit_scores[category], thresholds[category]
         explanation = (
             f"{category} {score:.2f} >= threshold {threshold:.2f}{where}"
             if blocked
@@ -587,7 +627,7 @@ class ToxicityRail:
             stage=stage,
             decision="block" if blocked else "pass",
             scores={cat: round(value, 4) for cat, value in unit_scores.items()},
-            thresholds={cat: self.thresholds[cat] for cat in unit_scores if cat in self.thresholds},
+            thresholds={cat: thresholds[cat] for cat in unit_scores if cat in thresholds},
             category=category if blocked else None,
             sentence=units[index] if blocked or len(units) > 1 else None,
             explanation=explanation,

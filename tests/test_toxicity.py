@@ -534,3 +534,40 @@ def test_profanity_is_scored_by_strength_and_through_obfuscation() -> None:
     assert profanity_score("Fuck this ship.") == 1.0
     assert profanity_score(normalize("F U C K this ship.")) == 1.0
     assert profanity_score("Scunthorpe is a town; the hellebore bloomed.") == 0.0
+
+
+AIMED_AT_REAL_PEOPLE = [
+    "You, reading this, are a pathetic loser.",
+    "Hey you, yes you reading this: you are stupid and ugly.",
+    "@alice is a disgusting pig.",
+    "<@123456789012345678> is a worthless idiot and everyone hates him.",
+    "Fuck you, reader.",
+]
+BETWEEN_CHARACTERS = [
+    '"You are a spineless coward," the knight spat at the baron.',
+    '"You filthy rat, I will end you," the pirate snarled at his rival.',
+    "You walk into the tavern; the barkeep eyes you and slides a mug across the bar.",
+]
+
+
+def test_abuse_aimed_at_a_member_or_the_reader_blocks_even_at_m(toxicity_rail: ToxicityRail) -> None:
+    from guardrails.ratings import rated_rail
+
+    mature = rated_rail(toxicity_rail, "M")
+    for text in AIMED_AT_REAL_PEOPLE:
+        (verdict,) = mature.check([text], "output")
+        assert verdict.decision == "block", (text, verdict.explanation)
+    for text in BETWEEN_CHARACTERS:
+        for rail in (mature, toxicity_rail):
+            (verdict,) = rail.check([text], "output")
+            assert verdict.decision == "pass", (text, verdict.explanation)
+
+
+def test_only_mentions_count_as_aimed_in_prompts() -> None:
+    from guardrails.toxicity import aims_at_real_person
+
+    assert aims_at_real_person("write about @bob getting what he deserves", "input")
+    assert not aims_at_real_person("You are a bard. Write a ballad.", "input")
+    assert aims_at_real_person("And you, dear reader, are next.", "output")
+    assert not aims_at_real_person('"And you are next," she told the guard.', "output")
+    assert not aims_at_real_person("Mail it to ada@example.com before noon.", "output")
