@@ -233,6 +233,21 @@ class GuardrailsCog(
 
     # -- this server's misinformation entries ------------------------------------------------------------
 
+    async def _record_entry_change(self, interaction: discord.Interaction, action: str, details: dict) -> str:
+        """Record a knowledge-base change with the policy hash it gives this channel; returns that hash."""
+        _, _, policy = await self._here(interaction)
+        new_hash = self._policy_hash(policy)
+        await record_action(
+            self.bot.core.database,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            action=action,
+            details=details,
+            policy_hash=new_hash,
+        )
+        return new_hash
+
     @misinfo.command(name="add", description="Add a false claim and its correction for this server")
     @app_commands.describe(claim="The false claim, as people state it", correction="What is true instead (shown to readers)")
     async def misinfo_add(
@@ -250,16 +265,8 @@ class GuardrailsCog(
         entry_id = await core.add_misinfo_entry(
             guild_id=interaction.guild_id, claim=claim, correction=correction, user_id=interaction.user.id
         )
-        _, _, policy = await self._here(interaction)
-        new_hash = self._policy_hash(policy)
-        await record_action(
-            core.database,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            action="misinfo_add",
-            details={"entry": entry_id, "claim": claim, "correction": correction},
-            policy_hash=new_hash,
+        new_hash = await self._record_entry_change(
+            interaction, "misinfo_add", {"entry": entry_id, "claim": claim, "correction": correction}
         )
         await self._reply(
             interaction,
@@ -275,17 +282,7 @@ class GuardrailsCog(
         if not await core.remove_misinfo_entry(guild_id=interaction.guild_id, row_id=entry, user_id=interaction.user.id):
             await self._reply(interaction, f"This server has no entry #{entry}. `/guardrails misinfo list` shows them.")
             return
-        _, _, policy = await self._here(interaction)
-        new_hash = self._policy_hash(policy)
-        await record_action(
-            core.database,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            action="misinfo_remove",
-            details={"entry": entry},
-            policy_hash=new_hash,
-        )
+        new_hash = await self._record_entry_change(interaction, "misinfo_remove", {"entry": entry})
         await self._reply(interaction, f"Removed entry #{entry}. Policy hash here `{new_hash[:16]}`.")
 
     @misinfo.command(name="list", description="This server's own false claims and corrections")

@@ -150,10 +150,12 @@ class ReviewCog(commands.Cog, name="Review"):
                 f"Already {decided.status} by <@{decided.decided_by}>.", ephemeral=True, allowed_mentions=NO_PINGS
             )
             return
-        verb = "Approved" if approve else "Rejected"
-        content = (interaction.message.content if interaction.message else "") + f"\n**{verb}** by <@{interaction.user.id}>."
+        outcome = f"\n**{'Approved' if approve else 'Rejected'}** by <@{interaction.user.id}>."
+        posted = interaction.message.content if interaction.message else ""
         await interaction.response.edit_message(
-            content=content[-2000:], view=review_view(review_id, decided=True), allowed_mentions=NO_PINGS
+            content=posted[: 2000 - len(outcome)] + outcome,
+            view=review_view(review_id, decided=True),
+            allowed_mentions=NO_PINGS,
         )
 
         if approve:

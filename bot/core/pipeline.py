@@ -331,6 +331,8 @@ class Pipeline:
             rest = chunker.rest()
             if not attempt.stopped and rest.strip():
                 await self._judge(rails, request_id, author, attempt, rest, chunk_index, policy_hash, sink)
+            if attempt.action in (None, "redact") and attempt.shown.strip():
+                attempt.shown = attempt.shown.strip() + fact_check_notes(attempt.verdicts)
         finally:
             # Stops the engine's work at once when a chunk failed (or anything else ended the loop early).
             await stream.aclose()
@@ -398,7 +400,7 @@ class Pipeline:
                 return Outcome(request_id, RequestStatus.HELD, message=message, verdicts=verdicts, usage=usage)
             # Nowhere to review it: the cautious reading of "hold" is not to show it.
             return await self._end(
-                request_id, sink, RequestStatus.BLOCKED, _reason(failed) + " (hold: no review channel)",
+                request_id, sink, RequestStatus.BLOCKED, _reason(failed) + " (hold: no review channel reached)",
                 _explain(failed), verdicts=verdicts, usage=usage,
             )  # fmt: skip
         if attempt.action in ("block", "regenerate") and failed is not None:
@@ -416,7 +418,6 @@ class Pipeline:
             return await self._end(
                 request_id, sink, RequestStatus.FAILED, "empty output", message, verdicts=verdicts, usage=usage
             )
-        final += fact_check_notes(attempt.verdicts)
 
         # deliver
         for posted in await sink.deliver(final, disclosure(request_id)):
