@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.audit_cli import add_audit_commands
 from bot.config import Settings
 
 
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     evaluate.add_argument("--stage", choices=("input", "output"), default="output", help="for rows without a stage")
     evaluate.set_defaults(handler=cmd_eval)
+
+    add_audit_commands(commands)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db_upgrade = db.add_parser("upgrade", help="apply migrations")

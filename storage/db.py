@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -61,11 +61,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def mark_interrupted(engine: AsyncEngine) -> int:
-    """Close requests a previous process left open: a crash leaves a marked request, never a silent gap."""
+    """Close requests a previous process left open: a crash leaves a marked, chained request, never a silent gap."""
+    from storage.chain import chain_request
+
+    open_statuses = [RequestStatus.PENDING, RequestStatus.GENERATING]
     async with engine.begin() as connection:
-        result = await connection.execute(
+        request_ids = (await connection.execute(select(Request.id).where(Request.status.in_(open_statuses)))).scalars().all()
+        if not request_ids:
+            return 0
+        await connection.execute(
             update(Request)
-            .where(Request.status.in_([RequestStatus.PENDING, RequestStatus.GENERATING]))
+            .where(Request.id.in_(request_ids))
             .values(status=RequestStatus.INTERRUPTED, status_reason="process stopped", updated_at=utcnow())
         )
-    return result.rowcount or 0
+        for request_id in request_ids:
+            await chain_request(connection, request_id)
+    return len(request_ids)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.chain import chain_moderation
 from storage.models import GuardrailSetting, MisinfoEntry, ModerationAction, utcnow
 
 
@@ -53,18 +54,17 @@ async def change_settings(
                         guild_id=guild_id, channel_id=channel_id, key=key, value=value, updated_by=user_id
                     )
                 )
-        await connection.execute(
-            insert(ModerationAction).values(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                action="set_guardrails",
-                details={
-                    "scope": "guild" if channel_id is None else "channel",
-                    "changes": {key: {"from": previous[key], "to": value} for key, value in changes.items()},
-                },
-                policy_hash=policy_hash,
-            )
+        await insert_action(
+            connection,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            action="set_guardrails",
+            details={
+                "scope": "guild" if channel_id is None else "channel",
+                "changes": {key: {"from": previous[key], "to": value} for key, value in changes.items()},
+            },
+            policy_hash=policy_hash,
         )
     return previous
 
@@ -80,16 +80,23 @@ async def record_action(
     policy_hash: str | None = None,
 ) -> None:
     async with database.begin() as connection:
-        await connection.execute(
-            insert(ModerationAction).values(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                action=action,
-                details=details,
-                policy_hash=policy_hash,
-            )
+        await insert_action(
+            connection,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            action=action,
+            details=details,
+            policy_hash=policy_hash,
         )
+
+
+async def insert_action(connection: AsyncConnection, *, guild_id: int | None, **values: Any) -> int:
+    """A moderation action row, chained in the caller's transaction; returns its id."""
+    result = await connection.execute(insert(ModerationAction).values(guild_id=guild_id, **values))
+    action_id = int(result.inserted_primary_key[0])
+    await chain_moderation(connection, action_id, guild_id)
+    return action_id
 
 
 async def add_misinfo_entry(database: AsyncEngine, *, guild_id: int, claim: str, correction: str, user_id: int) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.chain import chain_request
 from storage.models import Delivery, Generation, Request, RequestStatus, Verdict, utcnow
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,9 @@ class Recorder:
                     for op in group:
                         table = op.table
                         await connection.execute(update(table).where(table.c.id == op.key).values(**op.values))
+            # In the same transaction: a request that has ended is chained as it now is.
+            for request_id in _touched_requests(ops):
+                await chain_request(connection, request_id)
         self.rows_written += len(ops)
         self.commits += 1
 
@@ -165,6 +169,16 @@ class Recorder:
                 await self._write([op])
             except Exception:
                 log.exception("dropped provenance op on %s", op.table.name)
+
+
+def _touched_requests(ops: list[_Op]) -> list[str]:
+    touched: dict[str, None] = {}
+    for op in ops:
+        if op.table is Request.__table__:
+            touched[op.row["id"] if isinstance(op, _Insert) else op.key] = None
+        elif isinstance(op, _Insert) and "request_id" in op.row:
+            touched[op.row["request_id"]] = None
+    return list(touched)
 
 
 def _grouped(ops: list[_Op]) -> list[list[_Op]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.chain import chain_request
 from storage.models import Review, ReviewStatus, utcnow
 
 
@@ -54,6 +55,10 @@ async def decide_review(database: AsyncEngine, review_id: int, *, approve: bool,
         result = await connection.execute(
             update(Review)
             .where(Review.id == review_id, Review.status == ReviewStatus.PENDING)
+            .returning(Review.request_id)
             .values(status=status, decided_by=user_id, decided_at=utcnow())
         )
-    return result.rowcount == 1
+        decided = result.scalar_one_or_none()
+        if decided is not None:
+            await chain_request(connection, decided)
+    return decided is not None

@@ -35,7 +35,7 @@ async def test_migration_creates_every_table_in_wal_mode(database, tmp_path):
     } <= set(tables)
     with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003_policies"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004_chain"
 
 
 async def test_recorder_shares_commits_between_concurrent_requests(database):
@@ -127,7 +127,7 @@ def test_db_upgrade_command(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "storyloom.sqlite3") as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003_policies"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004_chain"
 
 
 async def test_a_baseline_database_upgrades_to_head_keeping_its_rows(tmp_path):

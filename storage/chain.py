@@ -1,0 +1,335 @@
+"""Tamper evidence: a per-guild, append-only hash chain over canonical digests of the provenance records.
+
+What is chained, and when:
+- a request, whenever a write touches it after it reached an end state (`delivered`, `blocked`, ...; a held
+  request again when it is decided, and again when one of its messages is edited or deleted): the digest covers
+  the request row, its generations, verdicts, deliveries and reviews as they are then;
+- each moderation action, each erasure.
+
+A record's digest is SHA-256 over canonical JSON of its rows, where every content field (prompts, outputs,
+sentences) enters as the SHA-256 of its text. Erasure replaces the text with `erased:sha256:<that digest>`, so
+the record's digest, and the chain, still verify after the content is gone (storage/erasure.py).
+
+Hashes follow RFC 6962's domain separation: leaf = H(0x00 || canonical entry), link = H(0x01 || previous link ||
+leaf), the first link's previous being 32 zero bytes. Appends lock the chain's head row, so two processes writing
+at once extend a chain one after the other. `verify` walks every chain and checks each record's latest digest
+against the rows as they are now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.models import (
+    ChainCheckpoint,
+    ChainEntry,
+    ChainHead,
+    Delivery,
+    Generation,
+    ModerationAction,
+    Request,
+    RequestStatus,
+    Review,
+    Verdict,
+    utcnow,
+)
+
+GENESIS = "0" * 64
+CHECKPOINT_EVERY = 1000
+ERASED = "erased:sha256:"
+NO_GUILD = 0
+"""The chain of requests from outside any guild (the terminal mode)."""
+
+# Text that belongs to members or to the model: it enters a digest as its own SHA-256, so it can be erased.
+CONTENT_COLUMNS: dict[str, frozenset[str]] = {
+    "requests": frozenset({"prompt", "user_name"}),
+    "generations": frozenset({"rendered_prompt", "raw_output", "shown_output"}),
+    "verdicts": frozenset({"sentence", "explanation"}),
+    "deliveries": frozenset(),
+    "reviews": frozenset({"text"}),
+    "moderation_actions": frozenset(),
+}
+CLOSED_STATUSES = tuple(status.value for status in RequestStatus if not status.is_open)
+
+
+# -- digests ----------------------------------------------------------------------------------------------------
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def erased_marker(text: str | None) -> str | None:
+    """What erased content is replaced with: it keeps the digest the chain committed to."""
+    if text is None or text.startswith(ERASED):
+        return text
+    return ERASED + sha256(text.encode())
+
+
+def content_digest(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value.startswith(ERASED):
+        return value[len(ERASED) :]
+    return sha256(value.encode())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, float):
+        return repr(value)  # the same 64-bit float prints the same on every database
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def row_view(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as it enters a digest: content fields by their digest."""
+    content = CONTENT_COLUMNS[table]
+    return {key: content_digest(value) if key in content else value for key, value in row.items()}
+
+
+def record_digest(record: Any) -> str:
+    return sha256(canonical(record))
+
+
+def leaf_hash(kind: str, record_id: str, digest: str) -> str:
+    return sha256(b"\x00" + canonical({"kind": kind, "record_id": record_id, "digest": digest}))
+
+
+def link_hash(previous: str, leaf: str) -> str:
+    return sha256(b"\x01" + bytes.fromhex(previous) + bytes.fromhex(leaf))
+
+
+# -- records as they are in the database ------------------------------------------------------------------------
+
+
+async def _rows(connection: AsyncConnection, table: Table, *where: Any, order: Iterable[Any] = ()) -> list[dict]:
+    result = await connection.execute(select(table).where(*where).order_by(*order))
+    return [dict(row._mapping) for row in result]
+
+
+async def request_record(
+    connection: AsyncConnection, request_id: str, *, closed_only: bool = False
+) -> dict[str, Any] | None:
+    """A request with its generations, verdicts, deliveries and reviews, as its digest sees them; None when the
+    request is gone (or, with `closed_only`, still open)."""
+    requests = await _rows(connection, Request.__table__, Request.id == request_id)
+    if not requests or (closed_only and requests[0]["status"] not in CLOSED_STATUSES):
+        return None
+    generations = await _rows(
+        connection, Generation.__table__, Generation.request_id == request_id, order=(Generation.attempt, Generation.id)
+    )
+    record = {"request": row_view("requests", requests[0]), "generations": [row_view("generations", r) for r in generations]}
+    for key, table, column in (
+        ("verdicts", Verdict.__table__, Verdict.request_id),
+        ("deliveries", Delivery.__table__, Delivery.request_id),
+        ("reviews", Review.__table__, Review.request_id),
+    ):
+        record[key] = [row_view(table.name, row) for row in await _rows(connection, table, column == request_id, order=(table.c.id,))]
+    return record
+
+
+async def moderation_record(connection: AsyncConnection, action_id: str) -> dict[str, Any] | None:
+    table = ModerationAction.__table__
+    rows = await _rows(connection, table, table.c.id == int(action_id))
+    return row_view(table.name, rows[0]) if rows else None
+
+
+async def current_record(connection: AsyncConnection, kind: str, record_id: str) -> Any:
+    if kind == "request":
+        return await request_record(connection, record_id)
+    if kind == "moderation":
+        return await moderation_record(connection, record_id)
+    return _UNCHECKED  # erasure entries carry their own facts; there is no live row to compare
+
+
+_UNCHECKED = object()
+
+
+# -- appending --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    chain: int
+    seq: int
+    chain_hash: str
+
+
+async def append(
+    connection: AsyncConnection, chain: int | None, kind: str, record_id: str, digest: str
+) -> Link:
+    """Add an entry at the end of `chain`, inside the caller's transaction (which should already have written,
+    so SQLite holds its write lock before the head is read)."""
+    chain = NO_GUILD if chain is None else chain
+    head_table = ChainHead.__table__
+    dialect = connection.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        await connection.execute(
+            upsert(head_table).values(chain=chain, seq=0, chain_hash=GENESIS).on_conflict_do_nothing()
+        )
+        head = (
+            await connection.execute(select(head_table).where(head_table.c.chain == chain).with_for_update())
+        ).one()
+    else:  # pragma: no cover - other databases are not supported by the migrations either
+        raise NotImplementedError(dialect)
+    leaf = leaf_hash(kind, record_id, digest)
+    seq, chained = head.seq + 1, link_hash(head.chain_hash, leaf)
+    await connection.execute(
+        insert(ChainEntry.__table__).values(
+            chain=chain, seq=seq, kind=kind, record_id=record_id, record_digest=digest, leaf_hash=leaf,
+            chain_hash=chained, created_at=utcnow(),
+        )  # fmt: skip
+    )
+    await connection.execute(update(head_table).where(head_table.c.chain == chain).values(seq=seq, chain_hash=chained))
+    if seq % CHECKPOINT_EVERY == 0:
+        await connection.execute(insert(ChainCheckpoint.__table__).values(chain=chain, seq=seq, chain_hash=chained))
+    return Link(chain, seq, chained)
+
+
+async def chain_request(connection: AsyncConnection, request_id: str) -> Link | None:
+    """Chain the request as it is now, if it has ended; an open request is chained when it ends."""
+    record = await request_record(connection, request_id, closed_only=True)
+    if record is None:
+        return None
+    return await append(connection, record["request"]["guild_id"], "request", request_id, record_digest(record))
+
+
+async def chain_moderation(connection: AsyncConnection, action_id: int, guild_id: int | None) -> Link:
+    record = await moderation_record(connection, str(action_id))
+    return await append(connection, guild_id, "moderation", str(action_id), record_digest(record))
+
+
+async def chain_fact(connection: AsyncConnection, guild_id: int | None, kind: str, record_id: str, facts: dict) -> Link:
+    """Chain something that has no row of its own (an erasure: who, what, how many rows)."""
+    return await append(connection, guild_id, kind, record_id, record_digest(facts))
+
+
+# -- verifying --------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Broken:
+    chain: int
+    seq: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"chain {self.chain}" + (f" entry {self.seq}" if self.seq is not None else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass(slots=True)
+class Report:
+    chains: int = 0
+    entries: int = 0
+    records: int = 0
+    broken: list[Broken] = field(default_factory=list)
+    heads: dict[int, Link] = field(default_factory=dict)
+
+    @property
+    def intact(self) -> bool:
+        return not self.broken
+
+
+async def verify(
+    engine: AsyncEngine, guild_id: int | None = None, *, progress: Callable[[int], None] | None = None
+) -> Report:
+    """Walk the chains (one guild's, or all) and compare every record's latest digest with its rows now."""
+    report = Report()
+    async with engine.connect() as connection:
+        heads_query = select(ChainHead.__table__)
+        if guild_id is not None:
+            heads_query = heads_query.where(ChainHead.chain == guild_id)
+        heads = {row.chain: row for row in await connection.execute(heads_query)}
+        chains = sorted(heads) if guild_id is None else [guild_id]
+        for chain in chains:
+            await _verify_chain(connection, chain, heads.get(chain), report, progress)
+        await _find_unchained(connection, guild_id, report)
+    report.broken.sort(key=lambda b: (b.chain, b.seq if b.seq is not None else float("inf")))
+    return report
+
+
+async def _verify_chain(
+    connection: AsyncConnection, chain: int, head: Any, report: Report, progress: Callable[[int], None] | None
+) -> None:
+    report.chains += 1
+    previous, expected_seq = GENESIS, 1
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
+    checkpoints = {
+        row.seq: row.chain_hash
+        for row in await connection.execute(select(ChainCheckpoint.__table__).where(ChainCheckpoint.chain == chain))
+    }
+    stream = await connection.stream(
+        select(ChainEntry.__table__).where(ChainEntry.chain == chain).order_by(ChainEntry.seq)
+    )
+    async for entry in stream:
+        report.entries += 1
+        if progress is not None:
+            progress(1)
+        if entry.seq != expected_seq:
+            report.broken.append(Broken(chain, expected_seq, f"entry missing (the next one found is {entry.seq})"))
+            return
+        if entry.leaf_hash != leaf_hash(entry.kind, entry.record_id, entry.record_digest):
+            report.broken.append(Broken(chain, entry.seq, f"{entry.kind} {entry.record_id}: entry altered (leaf hash)"))
+            return
+        if entry.chain_hash != link_hash(previous, entry.leaf_hash):
+            report.broken.append(Broken(chain, entry.seq, "link hash does not follow from the previous entry"))
+            return
+        if entry.seq in checkpoints and checkpoints[entry.seq] != entry.chain_hash:
+            report.broken.append(Broken(chain, entry.seq, "differs from the checkpoint taken at this entry"))
+            return
+        previous, expected_seq = entry.chain_hash, expected_seq + 1
+        latest[(entry.kind, entry.record_id)] = (entry.seq, entry.record_digest)
+    last_seq = expected_seq - 1
+    if head is None or (head.seq, head.chain_hash) != (last_seq, previous):
+        report.broken.append(Broken(chain, last_seq + 1, "entries after this point were removed (head mismatch)"))
+        return
+    report.heads[chain] = Link(chain, last_seq, previous)
+    for (kind, record_id), (seq, digest) in sorted(latest.items(), key=lambda item: item[1][0]):
+        record = await current_record(connection, kind, record_id)
+        if record is _UNCHECKED:
+            continue
+        report.records += 1
+        if record is None:
+            report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were deleted"))
+        elif record_digest(record) != digest:
+            report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were changed after entry {seq}"))
+
+
+async def _find_unchained(connection: AsyncConnection, guild_id: int | None, report: Report) -> None:
+    """Ended requests and moderation actions the chain has never seen: rows added behind its back."""
+    chained = select(ChainEntry.record_id).where(ChainEntry.kind == "request")
+    query = select(Request.id, Request.guild_id).where(Request.status.in_(CLOSED_STATUSES), Request.id.not_in(chained))
+    if guild_id is not None:
+        query = query.where(Request.guild_id == guild_id)
+    for row in (await connection.execute(query.limit(20))).all():
+        report.broken.append(Broken(row.guild_id or NO_GUILD, None, f"request {row.id} is not in the chain"))
+    chained = select(ChainEntry.record_id).where(ChainEntry.kind == "moderation")
+    action_id = func.cast(ModerationAction.id, ChainEntry.record_id.type)
+    query = select(ModerationAction.id, ModerationAction.guild_id).where(action_id.not_in(chained))
+    if guild_id is not None:
+        query = query.where(ModerationAction.guild_id == guild_id)
+    for row in (await connection.execute(query.limit(20))).all():
+        report.broken.append(Broken(row.guild_id or NO_GUILD, None, f"moderation action {row.id} is not in the chain"))

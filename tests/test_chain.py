@@ -1,0 +1,117 @@
+"""The per-guild hash chain: every ended request and moderation action is chained, `storyloom audit verify` passes
+on an untouched database, and a copy with one row changed, deleted or reordered fails naming the entry."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from storage.chain import GENESIS, link_hash, verify
+from storage.db import create_engine
+from storage.policies import record_action
+from tests.test_guardrail_actions import WITH_INSULT
+from tests.test_pipeline import AUTHOR, BENIGN, RecordingSink, make_core, write  # noqa: F401 - fixture
+
+
+@pytest.fixture
+async def chained_db(tmp_path, make_core, openai_server):
+    """A database with requests in two guilds and outside any, blocked and delivered, and moderation actions."""
+    core = await make_core(openai_server)
+    openai_server.scripted_reply = BENIGN
+    for author in (AUTHOR, AUTHOR, replace(AUTHOR, guild_id=8), replace(AUTHOR, guild_id=None)):
+        await core.pipeline.run(author, write("a lighthouse", "story"), RecordingSink())
+    openai_server.scripted_reply = WITH_INSULT
+    await core.pipeline.run(AUTHOR, write("a lighthouse", "story"), RecordingSink())
+    for action in ("set_guardrails", "misinfo_add"):
+        await record_action(core.database, guild_id=AUTHOR.guild_id, channel_id=10, user_id=5, action=action, details={})
+    await core.recorder.flush()
+    return tmp_path / "storyloom.sqlite3"
+
+
+def audit_verify(path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STORYLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", "verify", "--quiet", *extra],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+async def test_an_untouched_database_verifies(chained_db):
+    engine = create_engine(f"sqlite+aiosqlite:///{chained_db}")
+    report = await verify(engine)
+    await engine.dispose()
+    assert report.intact, report.broken
+    assert sorted(report.heads) == [0, 7, 8] and report.records >= 7
+    with sqlite3.connect(chained_db) as raw:
+        kinds = dict(raw.execute("SELECT kind, count(*) FROM chain_entries GROUP BY kind").fetchall())
+        first = raw.execute("SELECT leaf_hash, chain_hash FROM chain_entries WHERE chain = 7 AND seq = 1").fetchone()
+    assert kinds["moderation"] == 2 and kinds["request"] >= 5
+    assert first[1] == link_hash(GENESIS, first[0])
+    result = audit_verify(chained_db)
+    assert result.returncode == 0 and "intact" in result.stdout, result.stderr
+
+
+TAMPERING = {
+    "a verdict's decision changed": "UPDATE verdicts SET decision = 'pass' WHERE decision = 'block'",
+    "a shown output rewritten": "UPDATE generations SET shown_output = 'something else' WHERE id = (SELECT min(id) FROM generations)",
+    "a verdict deleted": "DELETE FROM verdicts WHERE id = (SELECT max(id) FROM verdicts)",
+    "a moderation action edited": "UPDATE moderation_actions SET user_id = 6 WHERE action = 'misinfo_add'",
+    "a chain entry deleted": "DELETE FROM chain_entries WHERE chain = 7 AND seq = 2",
+    "the last entries cut off": "DELETE FROM chain_entries WHERE chain = 7 AND seq = (SELECT max(seq) FROM chain_entries WHERE chain = 7)",
+    "two entries reordered": (
+        "UPDATE chain_entries SET seq = -1 WHERE chain = 7 AND seq = 1;"
+        "UPDATE chain_entries SET seq = 1 WHERE chain = 7 AND seq = 2;"
+        "UPDATE chain_entries SET seq = 2 WHERE chain = 7 AND seq = -1"
+    ),
+    "an entry's digest replaced": "UPDATE chain_entries SET record_digest = 'ab' || substr(record_digest, 3) WHERE chain = 8 AND seq = 1",
+    "a request added behind the chain's back": (
+        "INSERT INTO requests (id, created_at, updated_at, interface, guild_id, channel_id, user_id, user_name,"
+        " command, kind, options, prompt, status) SELECT 'forged', created_at, updated_at, interface, guild_id,"
+        " channel_id, user_id, user_name, command, kind, options, 'forged prompt', 'delivered' FROM requests LIMIT 1"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("a verdict's decision changed", "rows were changed"),
+        ("a shown output rewritten", "rows were changed"),
+        ("a verdict deleted", "rows were changed"),
+        ("a moderation action edited", "moderation"),
+        ("a chain entry deleted", "entry missing"),
+        ("the last entries cut off", "removed"),
+        ("two entries reordered", "link hash"),
+        ("an entry's digest replaced", "entry altered"),
+        ("a request added behind the chain's back", "request forged is not in the chain"),
+    ],
+)
+async def test_verify_names_the_broken_entry(chained_db, tmp_path, change, says):
+    copy = tmp_path / "tampered.sqlite3"
+    with sqlite3.connect(chained_db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(chained_db, copy)
+    with sqlite3.connect(copy) as raw:
+        raw.executescript(TAMPERING[change])
+    engine = create_engine(f"sqlite+aiosqlite:///{copy}")
+    report = await verify(engine)
+    await engine.dispose()
+    assert not report.intact and says in str(report.broken[0]), report.broken
+
+
+def test_the_command_exits_non_zero_naming_the_first_broken_entry(chained_db, tmp_path):
+    copy = tmp_path / "tampered.sqlite3"
+    with sqlite3.connect(chained_db) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(chained_db, copy)
+    with sqlite3.connect(copy) as raw:
+        raw.executescript(TAMPERING["a verdict's decision changed"])
+    result = audit_verify(copy, "--guild", "7")
+    assert result.returncode == 1 and "BROKEN: chain 7 entry " in result.stderr, result.stderr
+    assert audit_verify(copy, "--guild", "8").returncode == 0, "another guild's chain is not affected"
