@@ -159,9 +159,12 @@ async def test_write_on_the_embedded_model_end_to_end(tmp_path, fake_discord, de
     await core.close()
     # A 135M model can write something the rail declines; either way the request ends recorded and explained.
     assert request.status in ("delivered", "blocked")
-    assert generation.engine == "transformers" and generation.output_tokens > 0
+    assert generation.engine == "transformers" and generation.raw_output
     if request.status == "delivered":
-        assert generation.shown_output.strip() in r.original.content
+        assert generation.output_tokens > 0
+        assert generation.shown_output.strip()[:1500] in "\n".join(m.content for m in r.messages)
+    else:  # stopped mid-stream: the engine request was cancelled, so there is no token count
+        assert generation.finish_reason == "cancelled" or generation.output_tokens > 0
 
 
 async def test_the_bot_token_reaches_neither_the_logs_nor_the_database(
