@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pkgutil
 
 import discord
 from discord import app_commands
@@ -15,7 +16,11 @@ from bot.delivery import NO_PINGS
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.write", "bot.cogs.guardrails", "bot.cogs.review")
+def cog_modules() -> list[str]:
+    """Every module in bot/cogs: one cog per feature, each with its own `setup`."""
+    import bot.cogs
+
+    return sorted(f"bot.cogs.{module.name}" for module in pkgutil.iter_modules(bot.cogs.__path__))
 
 
 class StoryloomTree(app_commands.CommandTree):
@@ -62,7 +67,7 @@ class StoryloomBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.core = self._given_core or await Core.start(self.settings)
-        for cog in COGS:
+        for cog in cog_modules():
             await self.load_extension(cog)
         if self.settings.discord_sync_guild:
             guild = discord.Object(self.settings.discord_sync_guild)
