@@ -116,6 +116,8 @@ class GuardrailsCog(
             lines.append("Set by moderators: " + ", ".join(set_here))
         review = f"<#{policy.review_channel_id}>" if policy.review_channel_id else "not set (hold blocks instead)"
         lines.append(f"Review channel: {review}")
+        if "moderator_role" in guild:
+            lines.append(f"Moderator role: <@&{guild['moderator_role']}>")
         lines.append(f"Policy hash: `{rails.policy_hash[:16]}`")
         await self._reply(interaction, "\n".join(lines))
 
@@ -166,6 +168,7 @@ class GuardrailsCog(
         rail="The output check whose action to set",
         action="What happens when that check fails",
         review_channel="Where held outputs go for a moderator's decision (server-wide)",
+        moderator_role="Members with this role may use /audit and decide held pieces (server-wide)",
     )
     @app_commands.choices(
         scope=SCOPE_CHOICES, rating=RATING_CHOICES, category=CATEGORY_CHOICES, rail=RAIL_CHOICES, action=ACTION_CHOICES
@@ -180,6 +183,7 @@ class GuardrailsCog(
         rail: app_commands.Choice[str] | None = None,
         action: app_commands.Choice[str] | None = None,
         review_channel: discord.TextChannel | None = None,
+        moderator_role: discord.Role | None = None,
     ) -> None:
         server = scope is not None and scope.value == "server"
         changes: dict[str, str | None] = {}
@@ -188,8 +192,11 @@ class GuardrailsCog(
             problem = "Give both `category` and `threshold`."
         elif (rail is None) != (action is None):
             problem = "Give both `rail` and `action`."
-        elif rating is None and category is None and rail is None and review_channel is None:
-            problem = "Nothing to set: give a rating, a category and threshold, a rail and action, or a review channel."
+        elif rating is None and category is None and rail is None and review_channel is None and moderator_role is None:
+            problem = (
+                "Nothing to set: give a rating, a category and threshold, a rail and action, a review channel "
+                "or a moderator role."
+            )
         elif rating is not None and rating.value == "M" and not server and not age_restricted(interaction.channel):
             problem = "M is only for channels Discord marks age-restricted. Mark this channel first, or pick G or PG-13."
         try:
@@ -211,11 +218,14 @@ class GuardrailsCog(
             return
         if rating is not None:
             changes["rating"] = rating.value
-        if review_channel is not None:
+        server_wide = {"review_channel": review_channel, "moderator_role": moderator_role}
+        if any(server_wide.values()):
             if not server and changes:
-                await self._reply(interaction, "The review channel is server-wide: set it on its own or with `scope: server`.")
+                await self._reply(
+                    interaction, "Review channel and moderator role are server-wide: set them on their own or with `scope: server`."
+                )
                 return
-            changes["review_channel"] = str(review_channel.id)
+            changes.update({key: str(value.id) for key, value in server_wide.items() if value is not None})
             server = True
         await self._change(interaction, changes, server=server)
 
