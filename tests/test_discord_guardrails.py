@@ -253,3 +253,30 @@ async def test_review_buttons_work_after_a_restart(tmp_path, fake_discord, mod_q
     finally:
         await engine.close()
     fake.assert_clean()
+
+
+@pytest.fixture
+def story_helper(fake_discord):
+    """A member whose only standing is a role the server names as its moderator role (no Discord permissions)."""
+    role = fake_discord.guild.add_role("Story helper")
+    user = fake_discord.add_user("helper")
+    fake_discord.guild.add_member(user, role)
+    return role, user
+
+
+async def test_the_servers_moderator_role_may_decide_held_pieces(
+    fake_discord, mod_queue, story_helper, storyloom, openai_server
+):
+    fake = fake_discord
+    role, helper = story_helper
+    _, post = await hold_in_general(fake, mod_queue, openai_server)
+    approve = next(c["custom_id"] for row in post.components for c in row["components"] if c["label"] == "Approve")
+    before = await fake.click(post, approve, user=helper)
+    await before.wait_done()
+    assert "Only moderators" in before.original.content
+
+    await guardrails(fake, "set", {"moderator_role": role, "scope": "server"})
+    await (await fake.click(post, approve, user=helper)).wait_done()
+    (review,) = await records(storyloom, Review)
+    assert (review.status, review.decided_by) == ("approved", helper.id)
+    fake.assert_clean()

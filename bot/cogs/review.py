@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.core.pipeline import Held, disclosure
 from bot.delivery import NO_PINGS, split_for_discord
+from bot.moderators import is_moderator
 from storage.models import RequestStatus
 from storage.policies import record_action
 from storage.reviews import create_review, decide_review, get_review, set_review_message
@@ -54,10 +55,11 @@ class ReviewButton(
         return cls(match["decision"], int(match["id"]))
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        permissions = getattr(interaction.user, "guild_permissions", None)
-        if permissions is None or not permissions.manage_messages:
+        if not await is_moderator(interaction.client.core, interaction):  # type: ignore[attr-defined]
             await interaction.response.send_message(
-                "Only moderators (Manage Messages) can decide on held pieces.", ephemeral=True, allowed_mentions=NO_PINGS
+                "Only moderators (Manage Messages or the moderator role) can decide on held pieces.",
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
             )
             return False
         return True

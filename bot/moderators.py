@@ -1,0 +1,23 @@
+"""Who counts as a moderator: Manage Messages, or the role a server set with `/guardrails set moderator_role:`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+
+from storage.policies import stored_settings
+
+if TYPE_CHECKING:
+    from bot.core.app import Core
+
+
+async def is_moderator(core: Core, interaction: discord.Interaction) -> bool:
+    permissions = getattr(interaction.user, "guild_permissions", None)
+    if interaction.guild_id is None or permissions is None:
+        return False
+    if permissions.manage_messages:
+        return True
+    guild_settings, _ = await stored_settings(core.database, interaction.guild_id, None)
+    role = guild_settings.get("moderator_role")
+    return role is not None and any(str(r.id) == role for r in getattr(interaction.user, "roles", ()))
