@@ -44,6 +44,7 @@ from storage.models import (
 
 GENESIS = "0" * 64
 CHECKPOINT_EVERY = 1000
+VERIFY_BATCH = 500
 ERASED = "erased:sha256:"
 NO_GUILD = 0
 """The chain of requests from outside any guild (the terminal mode)."""
@@ -125,25 +126,37 @@ async def _rows(connection: AsyncConnection, table: Table, *where: Any, order: I
     return [dict(row._mapping) for row in result]
 
 
+_CHILDREN: tuple[tuple[str, Table], ...] = (
+    ("generations", Generation.__table__),
+    ("verdicts", Verdict.__table__),
+    ("deliveries", Delivery.__table__),
+    ("reviews", Review.__table__),
+)
+
+
+async def request_records(connection: AsyncConnection, request_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The records of many requests (one query per table), as their digests see them: each request row with its
+    generations, verdicts, deliveries and reviews in a fixed order."""
+    ids = [row["id"] for row in request_rows]
+    records = {row["id"]: {"request": row_view("requests", row)} for row in request_rows}
+    for key, _ in _CHILDREN:
+        for record in records.values():
+            record[key] = []
+    for key, table in _CHILDREN:
+        order = (table.c.request_id, table.c.attempt, table.c.id) if key == "generations" else (table.c.request_id, table.c.id)
+        for row in await _rows(connection, table, table.c.request_id.in_(ids), order=order):
+            records[row["request_id"]][key].append(row_view(table.name, row))
+    return records
+
+
 async def request_record(
     connection: AsyncConnection, request_id: str, *, closed_only: bool = False
 ) -> dict[str, Any] | None:
-    """A request with its generations, verdicts, deliveries and reviews, as its digest sees them; None when the
-    request is gone (or, with `closed_only`, still open)."""
+    """One request's record; None when the request is gone (or, with `closed_only`, still open)."""
     requests = await _rows(connection, Request.__table__, Request.id == request_id)
     if not requests or (closed_only and requests[0]["status"] not in CLOSED_STATUSES):
         return None
-    generations = await _rows(
-        connection, Generation.__table__, Generation.request_id == request_id, order=(Generation.attempt, Generation.id)
-    )
-    record = {"request": row_view("requests", requests[0]), "generations": [row_view("generations", r) for r in generations]}
-    for key, table, column in (
-        ("verdicts", Verdict.__table__, Verdict.request_id),
-        ("deliveries", Delivery.__table__, Delivery.request_id),
-        ("reviews", Review.__table__, Review.request_id),
-    ):
-        record[key] = [row_view(table.name, row) for row in await _rows(connection, table, column == request_id, order=(table.c.id,))]
-    return record
+    return (await request_records(connection, requests))[request_id]
 
 
 async def moderation_record(connection: AsyncConnection, action_id: str) -> dict[str, Any] | None:
@@ -152,12 +165,16 @@ async def moderation_record(connection: AsyncConnection, action_id: str) -> dict
     return row_view(table.name, rows[0]) if rows else None
 
 
-async def current_record(connection: AsyncConnection, kind: str, record_id: str) -> Any:
+async def current_records(connection: AsyncConnection, kind: str, record_ids: list[str]) -> dict[str, Any]:
+    """Records by id as they are now (absent ids: the rows are gone); erasure entries have no rows to compare."""
     if kind == "request":
-        return await request_record(connection, record_id)
+        rows = await _rows(connection, Request.__table__, Request.id.in_(record_ids))
+        return await request_records(connection, rows)
     if kind == "moderation":
-        return await moderation_record(connection, record_id)
-    return _UNCHECKED  # erasure entries carry their own facts; there is no live row to compare
+        table = ModerationAction.__table__
+        rows = await _rows(connection, table, table.c.id.in_([int(i) for i in record_ids]))
+        return {str(row["id"]): row_view(table.name, row) for row in rows}
+    return dict.fromkeys(record_ids, _UNCHECKED)
 
 
 _UNCHECKED = object()
@@ -307,15 +324,22 @@ async def _verify_chain(
         report.broken.append(Broken(chain, last_seq + 1, "entries after this point were removed (head mismatch)"))
         return
     report.heads[chain] = Link(chain, last_seq, previous)
-    for (kind, record_id), (seq, digest) in sorted(latest.items(), key=lambda item: item[1][0]):
-        record = await current_record(connection, kind, record_id)
-        if record is _UNCHECKED:
-            continue
-        report.records += 1
-        if record is None:
-            report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were deleted"))
-        elif record_digest(record) != digest:
-            report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were changed after entry {seq}"))
+    by_kind: dict[str, list[tuple[str, int, str]]] = {}
+    for (kind, record_id), (seq, digest) in latest.items():
+        by_kind.setdefault(kind, []).append((record_id, seq, digest))
+    for kind, expected in by_kind.items():
+        for start in range(0, len(expected), VERIFY_BATCH):
+            batch = expected[start : start + VERIFY_BATCH]
+            records = await current_records(connection, kind, [record_id for record_id, _, _ in batch])
+            for record_id, seq, digest in batch:
+                record = records.get(record_id)
+                if record is _UNCHECKED:
+                    continue
+                report.records += 1
+                if record is None:
+                    report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were deleted"))
+                elif record_digest(record) != digest:
+                    report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were changed after entry {seq}"))
 
 
 async def _find_unchained(connection: AsyncConnection, guild_id: int | None, report: Report) -> None:
