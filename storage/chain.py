@@ -83,21 +83,19 @@ def content_digest(value: str | None) -> str | None:
     return sha256(value.encode())
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):  # SQLite hands back naive UTC, PostgreSQL aware: one spelling for both
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return moment.astimezone(UTC).isoformat(timespec="microseconds")
-    if isinstance(value, float):
-        return repr(value)  # the same 64-bit float prints the same on every database
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
+    raise TypeError(f"{type(value).__name__} has no canonical form")
 
 
 def canonical(value: Any) -> bytes:
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Sorted keys, no spaces, UTF-8; floats as Python's shortest round-trip repr (the same 64-bit float prints
+    the same from every database)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    ).encode()
 
 
 def row_view(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
