@@ -44,3 +44,9 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--guild", type=int, default=None, help="only this guild's chain (0: outside any guild)")
     verify.add_argument("--quiet", action="store_true", help="no progress bar")
     verify.set_defaults(handler=cmd_verify)
+
+    from bot.audit_commands import add_query_commands  # message, user, flagged, stats, export
+    from bot.erasure_cli import add_erase_command
+
+    add_query_commands(actions)
+    add_erase_command(actions)

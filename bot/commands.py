@@ -27,6 +27,7 @@ USAGE = (
     "Commands:\n"
     f"  /write KIND about SUBJECT [genre:X] [tone:Y] [length:{'|'.join(LENGTHS)}]   KIND is one of: {', '.join(KINDS)}\n"
     "  /continue [where it should go next]\n"
+    "  /audit message|user|flagged|stats|export ...   (moderators' queries: /audit for details)\n"
     "  /help     /quit"
 )
 
@@ -39,6 +40,8 @@ def parse(line: str) -> TypedCommand:
     name = name.lower()
     if name in ("help", "quit", "exit"):
         return TypedCommand(name)
+    if name == "audit":  # parsed by bot.audit_commands.parse_audit, which explains its own usage
+        return TypedCommand(name, text=rest.strip())
     options = {key.lower(): value.strip('"') for key, value in _OPTION.findall(rest)}
     rest = _OPTION.sub("", rest).strip()
     if "length" in options and options["length"] not in LENGTHS:

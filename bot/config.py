@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=5)
     """Where a channel's policy says "regenerate": how many times a request is written in all before it is blocked."""
 
+    retention_days: int | None = Field(default=None, ge=1)
+    """Erase the content of requests older than this many days (prompts, outputs; digests and metadata stay, so the
+    chain still verifies): at start, then daily. Default: kept until a member or the operator erases it."""
+
     max_prompt_chars: int = 1500
     rate_limit_per_minute: int = 6
     max_concurrent_generations: int = 16

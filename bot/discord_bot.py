@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.core.app import Core
 from bot.delivery import NO_PINGS
+from bot.moderators import NotModerator
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class StoryloomTree(app_commands.CommandTree):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.MissingPermissions):
             message = "You need the " + ", ".join(p.replace("_", " ") for p in error.missing_permissions) + " permission for that."
+        elif isinstance(error, NotModerator):
+            message = error.message
         elif isinstance(error, app_commands.NoPrivateMessage):
             message = "That command only works in a server."
         elif isinstance(error, app_commands.CommandOnCooldown):

@@ -64,6 +64,11 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
     if command.name == "help":
         out.write(USAGE + "\n")
         return None
+    if command.name == "audit":
+        from bot.audit_commands import run_typed_audit
+
+        await run_typed_audit(core, author, command.text, out)
+        return None
     if command.name == "write":
         job = WriteJob(
             command="write",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 
 from storage.policies import stored_settings
 
@@ -21,3 +22,9 @@ async def is_moderator(core: Core, interaction: discord.Interaction) -> bool:
     guild_settings, _ = await stored_settings(core.database, interaction.guild_id, None)
     role = guild_settings.get("moderator_role")
     return role is not None and any(str(r.id) == role for r in getattr(interaction.user, "roles", ()))
+
+
+class NotModerator(app_commands.CheckFailure):
+    """Raised by moderator-only commands; the tree's error handler says what would let the member in."""
+
+    message = "Only moderators can use that: Manage Messages, or the server's moderator role."

@@ -58,6 +58,8 @@ CONTENT_COLUMNS: dict[str, frozenset[str]] = {
     "reviews": frozenset({"text"}),
     "moderation_actions": frozenset(),
 }
+CONTENT_OPTIONS = frozenset({"genre", "tone"})
+"""Free text members type into /write's options: part of the request's `options`, treated like content."""
 CLOSED_STATUSES = tuple(status.value for status in RequestStatus if not status.is_open)
 
 
@@ -99,9 +101,21 @@ def canonical(value: Any) -> bytes:
 
 
 def row_view(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row as it enters a digest: content fields by their digest."""
+    """A row as it enters a digest: content fields (and the free-text options) by their digest."""
     content = CONTENT_COLUMNS[table]
-    return {key: content_digest(value) if key in content else value for key, value in row.items()}
+    view = {key: content_digest(value) if key in content else value for key, value in row.items()}
+    if table == "requests" and isinstance(view.get("options"), dict):
+        view["options"] = _options(view["options"], content_digest)
+    return view
+
+
+def erased_options(options: Any) -> Any:
+    """A request's options with the member's free text erased (digests kept), the rest as it was."""
+    return _options(options, erased_marker) if isinstance(options, dict) else options
+
+
+def _options(options: dict[str, Any], transform: Callable[[str | None], str | None]) -> dict[str, Any]:
+    return {key: transform(value) if key in CONTENT_OPTIONS and isinstance(value, str) else value for key, value in options.items()}
 
 
 def record_digest(record: Any) -> str:
@@ -229,6 +243,23 @@ async def chain_request(connection: AsyncConnection, request_id: str) -> Link | 
     if record is None:
         return None
     return await append(connection, record["request"]["guild_id"], "request", request_id, record_digest(record))
+
+
+async def chain_requests(connection: AsyncConnection, request_ids: Iterable[str]) -> list[Link]:
+    """Chain each of these requests that has ended, chain by chain in ascending chain order (a request's guild;
+    the order of one chain's requests is kept). A transaction holds each head it locked until it commits, so two
+    writers that each lock several heads must take them in one global order, or each can wait for the other's
+    (PostgreSQL's deadlock detector then aborts one of them)."""
+    ids = list(dict.fromkeys(request_ids))
+    if not ids:
+        return []
+    guilds = dict((await connection.execute(select(Request.id, Request.guild_id).where(Request.id.in_(ids)))).all())
+    ordered = sorted((i for i in ids if i in guilds), key=lambda i: NO_GUILD if guilds[i] is None else guilds[i])
+    links = []
+    for request_id in ordered:
+        if (link := await chain_request(connection, request_id)) is not None:
+            links.append(link)
+    return links
 
 
 async def chain_moderation(connection: AsyncConnection, action_id: int, guild_id: int | None) -> Link:

@@ -31,6 +31,8 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Erased content (storage/erasure.py) must not linger in free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return engine
@@ -62,7 +64,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 async def mark_interrupted(engine: AsyncEngine) -> int:
     """Close requests a previous process left open: a crash leaves a marked, chained request, never a silent gap."""
-    from storage.chain import chain_request
+    from storage.chain import chain_requests
 
     open_statuses = [RequestStatus.PENDING, RequestStatus.GENERATING]
     async with engine.begin() as connection:
@@ -74,6 +76,5 @@ async def mark_interrupted(engine: AsyncEngine) -> int:
             .where(Request.id.in_(request_ids))
             .values(status=RequestStatus.INTERRUPTED, status_reason="process stopped", updated_at=utcnow())
         )
-        for request_id in request_ids:
-            await chain_request(connection, request_id)
+        await chain_requests(connection, request_ids)
     return len(request_ids)

@@ -57,6 +57,10 @@ class Request(Base):
         Index("ix_requests_guild_created", "guild_id", "created_at"),
         Index("ix_requests_user_created", "user_id", "created_at"),
         Index("ix_requests_status", "status"),
+        # Audit queries (storage/audit.py, migration 0005): one member's requests in a guild, newest first;
+        # counts by status over a period.
+        Index("ix_requests_guild_user_created", "guild_id", "user_id", "created_at"),
+        Index("ix_requests_guild_status_created", "guild_id", "status", "created_at"),
     )
 
 
@@ -102,6 +106,13 @@ class Verdict(Base):
     chunk_index: Mapped[int | None] = mapped_column(Integer)
     policy_hash: Mapped[str | None] = mapped_column(String(64))
     latency_ms: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        # Audit queries (migration 0005): non-pass verdicts, optionally of one category, lead to their requests;
+        # counts by rail and decision over a guild's requests read this index alone.
+        Index("ix_verdicts_decision_category", "decision", "category", "request_id"),
+        Index("ix_verdicts_request_rail_decision", "request_id", "rail", "decision", "category"),
+    )
 
 
 class Delivery(Base):
@@ -172,6 +183,9 @@ class Review(Base):
     status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING)
     decided_by: Mapped[int | None] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column()
+
+    # `/audit message` on a review post (migration 0005).
+    __table_args__ = (Index("ix_reviews_review_message_id", "review_message_id"),)
 
 
 class ModerationAction(Base):

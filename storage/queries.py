@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.chain import ERASED
 from storage.models import Delivery, Generation, Request, RequestStatus
+
+NOT_ERASED = or_(Generation.shown_output.is_(None), Generation.shown_output.not_like(ERASED + "%"))
+"""Erased outputs (storage/erasure.py) are markers, not text to continue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +26,12 @@ async def last_output(database: AsyncEngine, *, guild_id: int | None, user_id: i
     query = (
         select(Request.id, Request.kind, Generation.shown_output)
         .join(Generation, Generation.request_id == Request.id)
-        .where(Request.guild_id == guild_id, Request.user_id == user_id, Request.status == RequestStatus.DELIVERED)
+        .where(
+            Request.guild_id == guild_id,
+            Request.user_id == user_id,
+            Request.status == RequestStatus.DELIVERED,
+            NOT_ERASED,
+        )
         .order_by(Request.created_at.desc(), Generation.attempt.desc())
         .limit(1)
     )
@@ -37,7 +46,12 @@ async def output_for_message(database: AsyncEngine, *, guild_id: int | None, mes
         select(Request.id, Request.kind, Generation.shown_output)
         .join(Delivery, Delivery.request_id == Request.id)
         .join(Generation, Generation.request_id == Request.id)
-        .where(Delivery.message_id == message_id, Request.guild_id == guild_id, Request.status == RequestStatus.DELIVERED)
+        .where(
+            Delivery.message_id == message_id,
+            Request.guild_id == guild_id,
+            Request.status == RequestStatus.DELIVERED,
+            NOT_ERASED,
+        )
         .order_by(Generation.attempt.desc())
         .limit(1)
     )

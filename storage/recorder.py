@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.chain import chain_request
+from storage.chain import chain_requests
 from storage.models import Delivery, Generation, Request, RequestStatus, Verdict, utcnow
 
 log = logging.getLogger(__name__)
@@ -157,9 +157,8 @@ class Recorder:
                     for op in group:
                         table = op.table
                         await connection.execute(update(table).where(table.c.id == op.key).values(**op.values))
-            # In the same transaction: a request that has ended is chained as it now is.
-            for request_id in _touched_requests(ops):
-                await chain_request(connection, request_id)
+            # In the same transaction: a request that has ended is chained as it now is (chains in a fixed order).
+            await chain_requests(connection, _touched_requests(ops))
         self.rows_written += len(ops)
         self.commits += 1
 

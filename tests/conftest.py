@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.plugins.engine",
     "tests.plugins.rails",
     "tests.plugins.bot",
+    "tests.plugins.database",
 ]

@@ -8,9 +8,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from storage.chain import GENESIS, link_hash, verify
 from storage.db import create_engine
@@ -19,10 +20,51 @@ from tests.test_guardrail_actions import WITH_INSULT
 from tests.test_pipeline import AUTHOR, BENIGN, RecordingSink, make_core, write  # noqa: F401 - fixture
 
 
+@dataclass
+class Chained:
+    """A chained database (SQLite file or PostgreSQL database) and ways to read and tamper with it."""
+
+    url: str
+    tmp_path: object
+
+    @property
+    def backend(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+    async def query(self, sql: str) -> list[tuple]:
+        engine = create_engine(self.url)
+        try:
+            async with engine.connect() as connection:
+                return [tuple(row) for row in (await connection.exec_driver_sql(sql)).all()]
+        finally:
+            await engine.dispose()
+
+    async def tampered(self, script: str) -> str:
+        """The URL of the database with `script` applied: a copy of a SQLite file; a PostgreSQL database in place
+        (each test has its own)."""
+        if self.backend == "sqlite":
+            path = make_url(self.url).database
+            copy = self.tmp_path / "tampered.sqlite3"
+            with sqlite3.connect(path) as raw:
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copy(path, copy)
+            with sqlite3.connect(copy) as raw:
+                raw.executescript(script)
+            return f"sqlite+aiosqlite:///{copy}"
+        engine = create_engine(self.url)
+        try:
+            async with engine.begin() as connection:
+                for statement in filter(None, (part.strip() for part in script.split(";"))):
+                    await connection.exec_driver_sql(statement)
+        finally:
+            await engine.dispose()
+        return self.url
+
+
 @pytest.fixture
-async def chained_db(tmp_path, make_core, openai_server):
+async def chained_db(tmp_path, database_url, make_core, openai_server):
     """A database with requests in two guilds and outside any, blocked and delivered, and moderation actions."""
-    core = await make_core(openai_server)
+    core = await make_core(openai_server, database_url=database_url)
     openai_server.scripted_reply = BENIGN
     for author in (AUTHOR, AUTHOR, replace(AUTHOR, guild_id=8), replace(AUTHOR, guild_id=None)):
         await core.pipeline.run(author, write("a lighthouse", "story"), RecordingSink())
@@ -31,11 +73,11 @@ async def chained_db(tmp_path, make_core, openai_server):
     for action in ("set_guardrails", "misinfo_add"):
         await record_action(core.database, guild_id=AUTHOR.guild_id, channel_id=10, user_id=5, action=action, details={})
     await core.recorder.flush()
-    return tmp_path / "storyloom.sqlite3"
+    return Chained(database_url, tmp_path)
 
 
-def audit_verify(path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STORYLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+def audit_verify(url: str, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STORYLOOM_DATABASE_URL": url}
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "audit", "verify", "--quiet", *extra],
         env=env, capture_output=True, text=True, timeout=120,
@@ -43,17 +85,16 @@ def audit_verify(path, *extra: str) -> subprocess.CompletedProcess:
 
 
 async def test_an_untouched_database_verifies(chained_db):
-    engine = create_engine(f"sqlite+aiosqlite:///{chained_db}")
+    engine = create_engine(chained_db.url)
     report = await verify(engine)
     await engine.dispose()
     assert report.intact, report.broken
     assert sorted(report.heads) == [0, 7, 8] and report.records >= 7
-    with sqlite3.connect(chained_db) as raw:
-        kinds = dict(raw.execute("SELECT kind, count(*) FROM chain_entries GROUP BY kind").fetchall())
-        first = raw.execute("SELECT leaf_hash, chain_hash FROM chain_entries WHERE chain = 7 AND seq = 1").fetchone()
+    kinds = dict(await chained_db.query("SELECT kind, count(*) FROM chain_entries GROUP BY kind"))
+    [first] = await chained_db.query("SELECT leaf_hash, chain_hash FROM chain_entries WHERE chain = 7 AND seq = 1")
     assert kinds["moderation"] == 2 and kinds["request"] >= 5
     assert first[1] == link_hash(GENESIS, first[0])
-    result = audit_verify(chained_db)
+    result = audit_verify(chained_db.url)
     assert result.returncode == 0 and "intact" in result.stdout, result.stderr
 
 
@@ -92,26 +133,15 @@ TAMPERING = {
         ("a request added behind the chain's back", "request forged is not in the chain"),
     ],
 )
-async def test_verify_names_the_broken_entry(chained_db, tmp_path, change, says):
-    copy = tmp_path / "tampered.sqlite3"
-    with sqlite3.connect(chained_db) as raw:
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copy(chained_db, copy)
-    with sqlite3.connect(copy) as raw:
-        raw.executescript(TAMPERING[change])
-    engine = create_engine(f"sqlite+aiosqlite:///{copy}")
+async def test_verify_names_the_broken_entry(chained_db, change, says):
+    engine = create_engine(await chained_db.tampered(TAMPERING[change]))
     report = await verify(engine)
     await engine.dispose()
     assert not report.intact and says in str(report.broken[0]), report.broken
 
 
-def test_the_command_exits_non_zero_naming_the_first_broken_entry(chained_db, tmp_path):
-    copy = tmp_path / "tampered.sqlite3"
-    with sqlite3.connect(chained_db) as raw:
-        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    shutil.copy(chained_db, copy)
-    with sqlite3.connect(copy) as raw:
-        raw.executescript(TAMPERING["a verdict's decision changed"])
-    result = audit_verify(copy, "--guild", "7")
+async def test_the_command_exits_non_zero_naming_the_first_broken_entry(chained_db):
+    url = await chained_db.tampered(TAMPERING["a verdict's decision changed"])
+    result = audit_verify(url, "--guild", "7")
     assert result.returncode == 1 and "BROKEN: chain 7 entry " in result.stderr, result.stderr
-    assert audit_verify(copy, "--guild", "8").returncode == 0, "another guild's chain is not affected"
+    assert audit_verify(url, "--guild", "8").returncode == 0, "another guild's chain is not affected"

@@ -515,3 +515,41 @@ async def test_channel_overwrites_follow_discords_order(fake_discord: FakeDiscor
     assert guild.permissions(alice, staff_only) == 0
     with pytest.raises(ClientRejected, match="cannot send"):
         await fake_discord.post_message(announcements, fake_discord.alice, "hello?")
+
+
+async def test_users_deleting_messages_reach_the_bot_as_raw_events(fake_discord: FakeDiscord, bot: TinyBot) -> None:
+    deleted: list[tuple[str, set[int], int | None]] = []
+
+    async def on_raw_message_delete(payload: discord.RawMessageDeleteEvent) -> None:
+        deleted.append(("one", {payload.message_id}, payload.guild_id))
+
+    async def on_raw_bulk_message_delete(payload: discord.RawBulkMessageDeleteEvent) -> None:
+        deleted.append(("bulk", set(payload.message_ids), payload.guild_id))
+
+    bot.add_listener(on_raw_message_delete)
+    bot.add_listener(on_raw_bulk_message_delete)
+    general = fake_discord.general
+    for count, text in enumerate(("one", "two", "three"), start=1):
+        await fake_discord.post_message(general, fake_discord.alice, text)
+        await fake_discord.wait_for(lambda: len(fake_discord.channel_messages(general)) == 2 * count)  # noqa: B023
+    own, first_reply, second, second_reply, third, third_reply = fake_discord.channel_messages(general)
+    assert first_reply.author is fake_discord.bot_user
+
+    with pytest.raises(ClientRejected, match="Manage Messages"):
+        await fake_discord.delete_message(first_reply, user=fake_discord.alice)
+    await fake_discord.delete_message(own, user=fake_discord.alice)  # her own message: no permission needed
+    await fake_discord.delete_message(first_reply, user=fake_discord.mod)
+    with pytest.raises(ClientRejected, match="Manage Messages"):
+        await fake_discord.bulk_delete([second, second_reply], user=fake_discord.alice)
+    await fake_discord.bulk_delete([second, second_reply], user=fake_discord.mod)
+    with pytest.raises(ClientRejected, match="not a visible message"):
+        await fake_discord.delete_message(own, user=fake_discord.mod)
+
+    await fake_discord.wait_for(lambda: len(deleted) == 3)
+    guild = fake_discord.guild.id
+    assert deleted == [
+        ("one", {own.id}, guild), ("one", {first_reply.id}, guild), ("bulk", {second.id, second_reply.id}, guild)
+    ]
+    assert fake_discord.channel_messages(general) == [third, third_reply]
+    assert not any(write.action == "delete" for write in fake_discord.writes), "users' deletions are not bot writes"
+    fake_discord.assert_clean()

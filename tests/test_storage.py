@@ -3,20 +3,11 @@
 import asyncio
 import sqlite3
 
-import pytest
 from sqlalchemy import inspect, select
 
 from storage.db import create_engine, mark_interrupted, upgrade
 from storage.models import Generation, Request, RequestStatus, Verdict
 from storage.recorder import Recorder
-
-
-@pytest.fixture
-async def database(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'prov.sqlite3'}")
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 def _request(request_id: str, **extra) -> dict:
@@ -26,16 +17,21 @@ def _request(request_id: str, **extra) -> dict:
     )
 
 
-async def test_migration_creates_every_table_in_wal_mode(database, tmp_path):
+async def test_migration_creates_every_table(database):
     async with database.connect() as connection:
         tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        version = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
     assert {
         "requests", "generations", "verdicts", "deliveries", "guardrail_settings", "misinfo_entries", "reviews",
-        "moderation_actions", "alembic_version",
+        "moderation_actions", "chain_entries", "chain_heads", "chain_checkpoints", "alembic_version",
     } <= set(tables)
+    assert version == "0005_audit_indexes"
+
+
+async def test_sqlite_files_are_in_wal_mode(sqlite_database, tmp_path):
     with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004_chain"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0005_audit_indexes"
 
 
 async def test_recorder_shares_commits_between_concurrent_requests(database):
@@ -127,7 +123,7 @@ def test_db_upgrade_command(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "storyloom.sqlite3") as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004_chain"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0005_audit_indexes"
 
 
 async def test_a_baseline_database_upgrades_to_head_keeping_its_rows(tmp_path):

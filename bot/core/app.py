@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from guardrails.misinfo import KnowledgeBase
 
 log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL_S = 24 * 60 * 60
 
 
 def load_rails(settings: Settings) -> RailStack:
@@ -72,6 +75,8 @@ class Core:
     """False for what the caller handed in (tests share one engine and one rail stack across a session)."""
     _entry_ids: set[str] = field(default_factory=set, init=False)
     """Knowledge-base entries this core put in from its database; a shared stack must not keep them after close."""
+    _retention: asyncio.Task[None] | None = field(default=None, init=False)
+    """With `retention_days` set: erases old requests' content at start, then daily (storage/erasure.py)."""
 
     @classmethod
     async def start(
@@ -109,7 +114,23 @@ class Core:
         )
         core = cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
         await core._load_guild_entries()
+        if settings.retention_days is not None:
+            core._retention = asyncio.create_task(core._prune_daily(settings.retention_days), name="retention")
         return core
+
+    # -- retention -------------------------------------------------------------------------------------------
+
+    async def _prune_daily(self, days: int) -> None:
+        from storage.erasure import prune_older_than
+
+        while True:
+            try:
+                result = await prune_older_than(self.database, days)
+                if result.erased:
+                    log.info("retention: erased %d requests older than %d days", result.requests, days)
+            except Exception:  # a failed pass is retried tomorrow; the bot keeps serving
+                log.exception("retention pass failed")
+            await asyncio.sleep(RETENTION_INTERVAL_S)
 
     # -- moderators' knowledge-base entries ----------------------------------------------------------------
 
@@ -144,6 +165,11 @@ class Core:
         return removed
 
     async def close(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
         await self.recorder.close()
         if self.owns_engine:
             await self.engine.close()

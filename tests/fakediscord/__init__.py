@@ -25,6 +25,9 @@ DMs from the bot (`await member.send(...)`): `fake.dm_messages(fake.alice)` list
 same checks and `fake.writes` as channel messages; `fake.dm_channel(user)` is the channel once opened. With
 `fake.alice.dms_open = False` (or a bot as recipient) the send gets 403 50007, recorded as a `cannot_message_user`
 violation. Users cannot write to the bot by DM, and interactions in DMs are not modelled.
+Users deleting messages: `await fake.delete_message(message, user=fake.mod)` (their own, or anyone's with Manage
+Messages) dispatches MESSAGE_DELETE; `await fake.bulk_delete([m1, m2], user=fake.mod)` one MESSAGE_DELETE_BULK, as a
+moderation tool's purge would. Only a bot edits its own messages: its REST edits dispatch MESSAGE_UPDATE.
 Not modelled (a call to a missing route lands in `fake.unmodelled`): user-to-bot DMs, threads, message history,
 reactions, select menus, modal submission, autocomplete, Discord's own rate-limit buckets (only injected 429s).
 """

@@ -11,9 +11,10 @@ each breach as a `Violation` instead of letting it pass silently:
 - every message write keeps the `allowed_mentions` sent with it and whether it could ping (`MessageWrite`);
 - a DM to a bot, or to a user whose `dms_open` is False, gets 403 50007 (the DM channel itself still opens).
 
-The driver methods (`slash`, `message_command`, `user_command`, `click`, `post_message`, `drop_socket`) refuse,
-with `ClientRejected`, what Discord's own client would not let a user do: an unsynced command, a command hidden
-by `default_member_permissions` or age restriction, a missing or invalid option, a button that is not there.
+The driver methods (`slash`, `message_command`, `user_command`, `click`, `post_message`, `delete_message`,
+`bulk_delete`, `drop_socket`) refuse, with `ClientRejected`, what Discord's own client would not let a user do: an
+unsynced command, a command hidden by `default_member_permissions` or age restriction, a missing or invalid option,
+a button that is not there, deleting someone else's message without Manage Messages.
 """
 
 from __future__ import annotations
@@ -482,6 +483,36 @@ class FakeDiscord:
         await self._dispatch_message_event("MESSAGE_CREATE", message)
         self.changes.notify()
         return message
+
+    async def delete_message(self, message: Message, *, user: User | Member) -> None:
+        """A user deletes `message`: their own, or anyone's with Manage Messages. The bot gets MESSAGE_DELETE."""
+        await self._user_deletes([message], user, "MESSAGE_DELETE")
+
+    async def bulk_delete(self, messages: list[Message], *, user: User | Member) -> None:
+        """A moderation tool acting for `user` (Manage Messages) purges 2 to 100 messages of one channel at once,
+        as Discord's bulk delete does: the bot gets one MESSAGE_DELETE_BULK."""
+        if not 2 <= len(messages) <= 100:
+            raise ClientRejected(f"bulk delete takes 2 to 100 messages, not {len(messages)}")
+        await self._user_deletes(messages, user, "MESSAGE_DELETE_BULK")
+
+    async def _user_deletes(self, messages: list[Message], user: User | Member, event: str) -> None:
+        channel = self._guild_channel_of(messages[0])
+        member = self._member_of(user, channel.guild)
+        may_manage = channel.guild.permissions(member, channel) & Perm.MANAGE_MESSAGES
+        for message in messages:
+            if message.channel is not channel or message.deleted or message.ephemeral:
+                raise ClientRejected(f"message {message.id} is not a visible message in #{channel.name}")
+            if not may_manage and (event == "MESSAGE_DELETE_BULK" or message.author is not member.user):
+                raise ClientRejected(f"{member.user.username} cannot delete message {message.id} (Manage Messages)")
+        for message in messages:
+            message.deleted = True
+        if event == "MESSAGE_DELETE":
+            payload: dict[str, Any] = {"id": str(messages[0].id)}
+        else:
+            payload = {"ids": [str(message.id) for message in messages]}
+        if self.gateway.session is not None and self.gateway.session.intents & INTENT_GUILD_MESSAGES:
+            await self.gateway.dispatch(event, payload | _channel_ids(channel))
+        self.changes.notify()
 
     @staticmethod
     def _guild_channel_of(message: Message) -> Channel:

@@ -1,0 +1,300 @@
+"""Moderators' audit (Manage Messages, or the server's moderator role from `/guardrails set moderator_role:`):
+`/audit message | user | flagged | stats | export` and the message context-menu command "Provenance".
+
+Every answer is ephemeral, pings no one, and pages with Previous / Next past one message. Every query is scoped
+to the asking guild: a message of another guild gets the same answer as one that does not exist, and the probe
+is recorded (`audit_denied`); every use is recorded (`audit_query`), and so is a refused member (`audit_denied`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.audit_commands import NOT_FOUND, export_filename, normalise_category
+from bot.audit_render import DISCORD, card_lines, list_lines, paginate, stats_lines
+from bot.delivery import NO_PINGS
+from bot.moderators import NotModerator, is_moderator
+from storage.audit import (
+    Target,
+    iter_records,
+    list_requests,
+    owner_guild,
+    parse_since,
+    parse_target,
+    provenance_for,
+    stats,
+)
+from storage.export import FORMATS, write_export
+from storage.policies import record_action
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.discord_bot import StoryloomBot
+
+log = logging.getLogger(__name__)
+
+PAGER_TIMEOUT_S = 10 * 60
+"""Past this the buttons go (an interaction's token lasts 15 minutes; the edit that removes them needs it)."""
+LIST_LIMIT = 100
+FORMAT_CHOICES = [app_commands.Choice(name=name, value=name) for name in FORMATS]
+
+
+class Pager(discord.ui.View):
+    """Previous / Next through pages of one answer; only the moderator who asked may turn them."""
+
+    def __init__(self, pages: list[str], owner_id: int, *, timeout: float = PAGER_TIMEOUT_S) -> None:
+        super().__init__(timeout=timeout)
+        self.pages = pages
+        self.owner_id = owner_id
+        self.index = 0
+        self.message: discord.WebhookMessage | None = None
+        self._sync()
+
+    def content(self) -> str:
+        return f"{self.pages[self.index]}\n-# page {self.index + 1} of {len(self.pages)}"
+
+    def _sync(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.pages) - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message(
+                "Only the moderator who asked can page through this.", ephemeral=True, allowed_mentions=NO_PINGS
+            )
+            return False
+        return True
+
+    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
+        self.index = max(0, min(len(self.pages) - 1, self.index + step))
+        self._sync()
+        await interaction.response.edit_message(content=self.content(), view=self, allowed_mentions=NO_PINGS)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._turn(interaction, -1)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await self._turn(interaction, +1)
+
+    async def on_timeout(self) -> None:
+        if self.message is None:
+            return
+        try:
+            await self.message.edit(view=None, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as error:
+            log.info("could not remove the page buttons: %s", error)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_messages=True)
+class AuditCog(
+    commands.GroupCog,
+    name="Audit",
+    group_name="audit",
+    group_description="Who asked for an output, what the model got, which checks ran (moderators)",
+):
+    def __init__(self, bot: StoryloomBot) -> None:
+        self.bot = bot
+        super().__init__()
+        self.menu = app_commands.ContextMenu(name="Provenance", callback=self.provenance_menu)
+        self.menu.guild_only = True
+        self.menu.default_permissions = discord.Permissions(manage_messages=True)
+        self.menu.add_check(self._allowed)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    # -- who may audit ---------------------------------------------------------------------------------------------
+
+    async def _allowed(self, interaction: discord.Interaction) -> bool:
+        """Default permissions only hide the commands in Discord's client: the bot checks for itself."""
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if await is_moderator(self.bot.core, interaction):
+            return True
+        command = interaction.command.qualified_name if interaction.command else "audit"
+        await self._record(interaction, "audit_denied", {"command": command, "reason": "not a moderator"})
+        raise NotModerator()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await self._allowed(interaction)
+
+    # -- shared ----------------------------------------------------------------------------------------------------
+
+    async def _record(self, interaction: discord.Interaction, action: str, details: dict[str, Any]) -> None:
+        await record_action(
+            self.bot.core.database,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            action=action,
+            details=details,
+        )
+
+    async def _begin(self, interaction: discord.Interaction) -> None:
+        """Acknowledge at once (queries over a large history may take a while) and see every record so far."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.core.recorder.flush()
+
+    async def _say(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
+
+    async def _send_pages(self, interaction: discord.Interaction, lines: list[str]) -> None:
+        pages = paginate(lines)
+        if len(pages) == 1:
+            await self._say(interaction, pages[0])
+            return
+        pager = Pager(pages, interaction.user.id)
+        pager.message = await interaction.followup.send(
+            pager.content(), view=pager, ephemeral=True, wait=True, allowed_mentions=NO_PINGS
+        )
+
+    async def _since(self, interaction: discord.Interaction, since: str | None) -> tuple[bool, datetime | None]:
+        try:
+            return True, parse_since(since)
+        except ValueError as error:
+            await self._say(interaction, f"{error}.")
+            return False, None
+
+    async def _card(self, interaction: discord.Interaction, target: Target, given: str) -> None:
+        assert interaction.guild_id is not None
+        database = self.bot.core.database
+        record = await provenance_for(database, interaction.guild_id, target)
+        details: dict[str, Any] = {"command": "message", "target": given[:120]}
+        if record is None:
+            exists, elsewhere = await owner_guild(database, target)
+            if exists and elsewhere != interaction.guild_id:
+                # The same answer as for nothing at all; the probe across guilds is recorded for the operators.
+                await self._record(interaction, "audit_denied", details | {"reason": "another guild's record"})
+            else:
+                await self._record(interaction, "audit_query", details | {"found": False})
+            await self._say(interaction, NOT_FOUND)
+            return
+        await self._record(interaction, "audit_query", details | {"found": True, "request_id": record.id})
+        await self._send_pages(interaction, card_lines(record, DISCORD))
+
+    # -- commands --------------------------------------------------------------------------------------------------
+
+    @app_commands.command(name="message", description="The provenance card of a Storyloom output")
+    @app_commands.describe(message="A message link or id, or the request id from an output's footer")
+    async def message(self, interaction: discord.Interaction, message: app_commands.Range[str, 1, 200]) -> None:
+        await self._begin(interaction)
+        try:
+            target = parse_target(message)
+        except ValueError as error:
+            await self._say(interaction, str(error))
+            return
+        await self._card(interaction, target, message)
+
+    async def provenance_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await self._begin(interaction)
+        await self._card(interaction, Target(message_id=message.id), str(message.id))
+
+    @app_commands.command(name="user", description="A member's requests in this server, newest first")
+    @app_commands.describe(member="Whose requests", since="How far back: 7d, 24h, or a date such as 2026-11-01")
+    async def user(
+        self, interaction: discord.Interaction, member: discord.User, since: app_commands.Range[str, 1, 40] | None = None
+    ) -> None:
+        await self._begin(interaction)
+        ok, moment = await self._since(interaction, since)
+        if not ok:
+            return
+        assert interaction.guild_id is not None
+        page = await list_requests(
+            self.bot.core.database, interaction.guild_id, user_id=member.id, since=moment, limit=LIST_LIMIT
+        )
+        await self._record(
+            interaction, "audit_query", {"command": "user", "member": member.id, "since": since, "results": page.total}
+        )
+        await self._send_pages(interaction, list_lines(f"Requests by {member.mention}", page, DISCORD))
+
+    @app_commands.command(name="flagged", description="Requests with a check not passed: blocked, redacted, flagged, errors")
+    @app_commands.describe(
+        category="Only this category (insult, threat, misinformation, ...)", since="How far back: 7d, 24h, or a date"
+    )
+    async def flagged(
+        self,
+        interaction: discord.Interaction,
+        category: app_commands.Range[str, 1, 32] | None = None,
+        since: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
+        await self._begin(interaction)
+        ok, moment = await self._since(interaction, since)
+        if not ok:
+            return
+        assert interaction.guild_id is not None
+        wanted = normalise_category(category) if category else None
+        page = await list_requests(
+            self.bot.core.database, interaction.guild_id, flagged=True, category=wanted, since=moment, limit=LIST_LIMIT
+        )
+        await self._record(
+            interaction, "audit_query", {"command": "flagged", "category": wanted, "since": since, "results": page.total}
+        )
+        title = "Flagged requests" + (f" ({wanted})" if wanted else "")
+        await self._send_pages(interaction, list_lines(title, page, DISCORD))
+
+    @app_commands.command(name="stats", description="Counts by status, by check and decision, and the top categories")
+    @app_commands.describe(since="How far back: 7d, 24h, or a date such as 2026-11-01 (default: all time)")
+    async def stats_command(self, interaction: discord.Interaction, since: app_commands.Range[str, 1, 40] | None = None) -> None:
+        await self._begin(interaction)
+        ok, moment = await self._since(interaction, since)
+        if not ok:
+            return
+        assert interaction.guild_id is not None
+        result = await stats(self.bot.core.database, interaction.guild_id, since=moment)
+        await self._record(interaction, "audit_query", {"command": "stats", "since": since, "requests": result.requests})
+        await self._send_pages(interaction, stats_lines(result, DISCORD))
+
+
+    @app_commands.command(name="export", description="This server's records as a file: csv, jsonl or prov-json")
+    @app_commands.describe(format="csv (default), jsonl, or prov-json (W3C PROV)", since="How far back: 7d, 24h, or a date")
+    @app_commands.choices(format=FORMAT_CHOICES)
+    async def export(
+        self,
+        interaction: discord.Interaction,
+        format: app_commands.Choice[str] | None = None,  # noqa: A002 - the option's name in Discord
+        since: app_commands.Range[str, 1, 40] | None = None,
+    ) -> None:
+        await self._begin(interaction)
+        ok, moment = await self._since(interaction, since)
+        if not ok:
+            return
+        assert interaction.guild_id is not None
+        fmt = format.value if format else "csv"
+        buffer = io.StringIO(newline="")
+        count = await write_export(iter_records(self.bot.core.database, interaction.guild_id, since=moment), fmt, buffer)
+        data = buffer.getvalue().encode()
+        await self._record(
+            interaction, "audit_query", {"command": "export", "format": fmt, "since": since, "records": count, "bytes": len(data)}
+        )
+        limit = getattr(interaction, "filesize_limit", 8 * 1024 * 1024)
+        if len(data) > limit:
+            await self._say(
+                interaction,
+                f"That export is {len(data) / 1e6:.1f} MB, over this server's {limit / 1e6:.0f} MB upload limit. "
+                "Give a shorter `since`, or ask the bot's operator for `storyloom audit export`.",
+            )
+            return
+        period = f" since {since}" if since else ""
+        await interaction.followup.send(
+            f"{count} records{period} from this server ({fmt}).",
+            file=discord.File(io.BytesIO(data), filename=export_filename(interaction.guild_id, fmt)),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+
+async def setup(bot: StoryloomBot) -> None:
+    await bot.add_cog(AuditCog(bot))

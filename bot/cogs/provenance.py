@@ -1,0 +1,107 @@
+"""What happens to delivered messages afterwards: an edit or a deletion of one of our deliveries, seen on the
+gateway, is recorded as a new delivery row (`edited` / `deleted`) and the request is chained again as it now is.
+
+Raw events, so messages sent before a restart (not in discord.py's cache) count too; `Intents.default()` carries
+them for guild messages. Only the bot's own account can edit its messages: an edit here is a later change by this
+bot or another process holding its token. The pipeline's own last edit lands just before the delivery is recorded;
+an edit stamped within `OWN_EDIT_GRACE_S` of the latest row for that message is taken to be that one (or one
+already recorded) and skipped. Who deleted a message is not in the event (only Discord's audit log knows).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+from sqlalchemy import select
+
+from storage.models import Delivery, Request
+
+if TYPE_CHECKING:
+    from bot.discord_bot import StoryloomBot
+
+log = logging.getLogger(__name__)
+
+OWN_EDIT_GRACE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    request_id: str
+    latest: datetime
+    """When the latest row for this message was recorded."""
+    deleted: bool
+
+
+class ProvenanceCog(commands.Cog, name="Provenance"):
+    def __init__(self, bot: StoryloomBot) -> None:
+        self.bot = bot
+        self._deleted: set[int] = set()
+        """Messages recorded as deleted by this process (the row may not be committed yet)."""
+
+    async def _delivered(self, message_id: int, guild_id: int | None) -> Delivered | None:
+        """The request that posted `message_id` in this guild, if one did."""
+        guild = Request.guild_id.is_(None) if guild_id is None else Request.guild_id == guild_id
+        query = (
+            select(Delivery.request_id, Delivery.kind, Delivery.created_at)
+            .join(Request, Request.id == Delivery.request_id)
+            .where(Delivery.message_id == message_id, guild)
+        )
+        async with self.bot.core.database.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        if not rows:
+            return None
+        latest = max(_utc(row.created_at) for row in rows)
+        return Delivered(rows[0].request_id, latest, any(row.kind == "deleted" for row in rows))
+
+    def _record(self, delivered: Delivered, channel_id: int, message_id: int, kind: str) -> None:
+        self.bot.core.recorder.delivery(
+            request_id=delivered.request_id, channel_id=channel_id, message_id=message_id, kind=kind
+        )
+        log.info("delivery %s of request %s was %s", message_id, delivered.request_id, kind)
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        author = (payload.data.get("author") or {}).get("id")
+        edited = payload.data.get("edited_timestamp")
+        if self.bot.user is None or author != str(self.bot.user.id) or not edited:
+            return  # someone else's message, or no edit of its text (an embed appearing, a pin)
+        if payload.message_id in self._deleted:
+            return
+        delivered = await self._delivered(payload.message_id, payload.guild_id)
+        if delivered is None or delivered.deleted:
+            return
+        edited_at = _utc(datetime.fromisoformat(edited))
+        if edited_at <= delivered.latest + timedelta(seconds=OWN_EDIT_GRACE_S):
+            return
+        self._record(delivered, payload.channel_id, payload.message_id, "edited")
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self._deleted_one(payload.message_id, payload.channel_id, payload.guild_id)
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        for message_id in sorted(payload.message_ids):
+            await self._deleted_one(message_id, payload.channel_id, payload.guild_id)
+
+    async def _deleted_one(self, message_id: int, channel_id: int, guild_id: int | None) -> None:
+        if message_id in self._deleted:
+            return
+        delivered = await self._delivered(message_id, guild_id)
+        if delivered is None or delivered.deleted:
+            return
+        self._deleted.add(message_id)
+        self._record(delivered, channel_id, message_id, "deleted")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def setup(bot: StoryloomBot) -> None:
+    await bot.add_cog(ProvenanceCog(bot))

@@ -1,0 +1,44 @@
+"""`storyloom audit erase --user ID [--guild ID]`: the operator erases a member's content (storage/erasure.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bot.config import Settings
+
+
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase the member's prompts and outputs (one guild's, or every guild's); print what was erased; exit 0."""
+    from storage.db import create_engine
+    from storage.erasure import ErasureResult, describe, erase_user
+
+    async def _erase() -> ErasureResult:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            return await erase_user(engine, args.user, args.guild)
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(_erase())
+    where = "every guild" if args.guild is None else f"guild {args.guild}"
+    if result.erased:
+        print(f"erased {describe(result)} of user {args.user} in {where}")
+        for chain, erasure_id in sorted(result.erasures.items()):
+            print(f"  chain {chain}: {erasure_id}")
+    else:
+        print(f"nothing left to erase for user {args.user} in {where}")
+    if result.in_progress:
+        print(f"{result.in_progress} requests still open or held for review were left; run again once they end")
+    print("digests stay: `storyloom audit verify` still passes")
+    return 0
+
+
+def add_erase_command(actions: argparse._SubParsersAction) -> None:
+    """`erase` under `storyloom audit`."""
+    erase = actions.add_parser(
+        "erase", help="erase a member's prompts and outputs (digests stay, so the chains still verify)"
+    )
+    erase.add_argument("--user", type=int, required=True, help="the member's Discord user id")
+    erase.add_argument("--guild", type=int, default=None, help="only this guild (0: outside any guild); default all")
+    erase.set_defaults(handler=cmd_erase)
