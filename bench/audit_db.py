@@ -81,7 +81,7 @@ def _rows(index: int, rng: random.Random, start: datetime) -> tuple[tuple, list[
             ("output", "misinformation", "flag" if rng.random() < 0.02 else "pass", None, 0.1),
         ):  # fmt: skip
             verdicts.append((
-                request_id, None if stage == "input" else generation_id, _ts(created), stage, rail, "embedded", "v1",
+                request_id, guild, None if stage == "input" else generation_id, _ts(created), stage, rail, "embedded", "v1",
                 decision, category, json.dumps({"toxicity": score}), json.dumps({"toxicity": 0.55}), SENTENCES[0],
                 f"{rail} {score:.2f}", 0 if stage == "output" else None, "f" * 64, 3.5,
             ))  # fmt: skip
@@ -107,7 +107,7 @@ def insert_rows(path: Path, generations: int, seed: int) -> int:
                     deliveries.append(delivery)
             raw.executemany("INSERT INTO requests (id, created_at, updated_at, interface, guild_id, channel_id, user_id, user_name, command, kind, options, prompt, parent_request_id, status, status_reason, policy_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", requests)  # noqa: E501
             raw.executemany("INSERT INTO generations (id, request_id, attempt, created_at, engine, model_id, params, seed, template_version, rendered_prompt, raw_output, shown_output, prompt_tokens, output_tokens, finish_reason, time_to_first_token_ms, total_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", gens)  # noqa: E501
-            raw.executemany("INSERT INTO verdicts (request_id, generation_id, created_at, stage, rail, backend, version, decision, category, scores, thresholds, sentence, explanation, chunk_index, policy_hash, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", verdicts)  # noqa: E501
+            raw.executemany("INSERT INTO verdicts (request_id, guild_id, generation_id, created_at, stage, rail, backend, version, decision, category, scores, thresholds, sentence, explanation, chunk_index, policy_hash, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", verdicts)  # noqa: E501
             raw.executemany("INSERT INTO deliveries (request_id, created_at, channel_id, message_id, kind) VALUES (?,?,?,?,?)", deliveries)
             raw.commit()
             written += len(gens)

@@ -301,7 +301,7 @@ def _request_filter(
     if until is not None:
         where.append(Request.created_at < until)
     if flagged or category is not None:
-        verdicts = select(Verdict.request_id).where(Verdict.decision.in_(NON_PASS))
+        verdicts = select(Verdict.request_id).where(_in_scope(Verdict.guild_id, guild), Verdict.decision.in_(NON_PASS))
         if category is not None:
             verdicts = verdicts.where(Verdict.category == category)
         where.append(Request.id.in_(verdicts))
@@ -372,8 +372,8 @@ class Stats:
 
 async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | None = None, top: int = 8) -> Stats:
     where = _request_filter(guild, since=since)
+    in_verdicts = [_in_scope(Verdict.guild_id, guild)] + ([Verdict.created_at >= since] if since is not None else [])
     result = Stats(since=since)
-    joined = Verdict.__table__.join(Request.__table__, Request.id == Verdict.request_id)
     async with database.connect() as connection:
         totals = (
             await connection.execute(
@@ -385,18 +385,12 @@ async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | N
         result.by_status = dict(
             sorted(((status, int(n)) for status, n in await connection.execute(by_status)), key=lambda item: -item[1])
         )
-        by_rail = (
-            select(Verdict.rail, Verdict.decision, func.count())
-            .select_from(joined)
-            .where(*where)
-            .group_by(Verdict.rail, Verdict.decision)
-        )
+        by_rail = select(Verdict.rail, Verdict.decision, func.count()).where(*in_verdicts).group_by(Verdict.rail, Verdict.decision)
         result.by_rail = {(rail, decision): int(n) for rail, decision, n in await connection.execute(by_rail)}
         count = func.count().label("n")
         categories = (
             select(Verdict.category, count)
-            .select_from(joined)
-            .where(*where, Verdict.decision.in_(NON_PASS), Verdict.category.is_not(None))
+            .where(*in_verdicts, Verdict.decision.in_(NON_PASS), Verdict.category.is_not(None))
             .group_by(Verdict.category)
             .order_by(count.desc(), Verdict.category)
             .limit(top)

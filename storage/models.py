@@ -107,11 +107,14 @@ class Verdict(Base):
     policy_hash: Mapped[str | None] = mapped_column(String(64))
     latency_ms: Mapped[float | None] = mapped_column(Float)
 
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The request's guild, repeated so a guild's verdicts are one index range (audit queries, migration 0005)."""
+
     __table_args__ = (
-        # Audit queries (migration 0005): non-pass verdicts, optionally of one category, lead to their requests;
-        # counts by rail and decision over a guild's requests read this index alone.
-        Index("ix_verdicts_decision_category", "decision", "category", "request_id"),
-        Index("ix_verdicts_request_rail_decision", "request_id", "rail", "decision", "category"),
+        # /audit flagged [category]: a guild's non-pass verdicts lead to their requests.
+        Index("ix_verdicts_guild_decision", "guild_id", "decision", "category", "created_at", "request_id"),
+        # /audit stats: counts by rail and decision over a period, from the index alone.
+        Index("ix_verdicts_guild_created", "guild_id", "created_at", "rail", "decision", "category"),
     )
 
 

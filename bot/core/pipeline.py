@@ -258,7 +258,7 @@ class Pipeline:
         for text in inputs:
             input_verdicts = await rails.check("input", text, author.guild_id)
             verdicts += input_verdicts
-            self._record_verdicts(request_id, None, input_verdicts, policy_hash)
+            self._record_verdicts(request_id, author.guild_id, None, input_verdicts, policy_hash)
             failed = next((v for v in input_verdicts if v.failed), None)
             if failed is not None:
                 return await self._end(
@@ -361,7 +361,7 @@ class Pipeline:
             if wanted is not None and (action is None or _SEVERITY[wanted] > _SEVERITY[action]):
                 action, failing = wanted, verdict
         attempt.verdicts += verdicts
-        self._record_verdicts(request_id, attempt.generation_id, verdicts, policy_hash)
+        self._record_verdicts(request_id, author.guild_id, attempt.generation_id, verdicts, policy_hash)
 
         attempt.written += chunk
         if attempt.action == "hold":
@@ -441,11 +441,12 @@ class Pipeline:
         return messages
 
     def _record_verdicts(
-        self, request_id: str, generation_id: str | None, verdicts: list[Verdict], policy_hash: str
+        self, request_id: str, guild_id: int | None, generation_id: str | None, verdicts: list[Verdict], policy_hash: str
     ) -> None:
         self.recorder.verdicts(
             {
                 "request_id": request_id,
+                "guild_id": guild_id,
                 "generation_id": generation_id,
                 "stage": v.stage,
                 "rail": v.rail,

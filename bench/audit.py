@@ -1,0 +1,122 @@
+"""Audit queries and chain verification on a database of a million generations (built once by bench/audit_db.py).
+
+Each query runs `--runs` times with a different guild, member or message each time; the table gives p50 and p95
+in milliseconds. The baseline in the same run is the cheapest possible lookup (a request by primary key), so the
+ratios hold on a noisy machine. `verify` walks every chain and re-digests every record once.
+
+    python -m bench.audit [--generations 1000000] [--runs 40] [--skip-verify] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench.audit_db import DEFAULT_PATH, ensure
+from storage.audit import Target, count_requests, list_requests, provenance, provenance_for, stats
+from storage.chain import verify
+from storage.db import create_engine, upgrade
+from storage.models import Delivery, Request
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _timed(runs: int, make: Callable[[int], Awaitable[object]]) -> dict[str, float]:
+    samples = []
+    for run in range(runs):
+        started = time.perf_counter()
+        await make(run)
+        samples.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": statistics.median(samples), "p95_ms": _percentile(samples, 0.95)}
+
+
+async def main(args: argparse.Namespace) -> dict:
+    path = ensure(args.path, args.generations)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade(engine)  # indexes added since the database was built
+    rng = random.Random(7)
+    async with engine.connect() as connection:
+        guilds = (await connection.execute(select(Request.guild_id).distinct())).scalars().all()
+        sample = (
+            await connection.execute(
+                select(Request.id, Request.guild_id, Request.user_id).order_by(func.random()).limit(args.runs)
+            )
+        ).all()
+        messages = (
+            await connection.execute(
+                select(Delivery.message_id, Request.guild_id)
+                .join(Request, Request.id == Delivery.request_id)
+                .order_by(func.random())
+                .limit(args.runs)
+            )
+        ).all()
+    queries: dict[str, Callable[[int], Awaitable[object]]] = {
+        "baseline: request by id": lambda i: _by_id(engine, sample[i % len(sample)].id),
+        "message (card by message id)": lambda i: provenance_for(
+            engine, messages[i % len(messages)].guild_id, Target(message_id=messages[i % len(messages)].message_id)
+        ),
+        "card by request id": lambda i: provenance(engine, sample[i % len(sample)].guild_id, sample[i % len(sample)].id),
+        "user (newest 10)": lambda i: list_requests(
+            engine, sample[i % len(sample)].guild_id, user_id=sample[i % len(sample)].user_id, limit=10
+        ),
+        "flagged (newest 10)": lambda i: list_requests(engine, rng.choice(guilds), flagged=True, limit=10),
+        "flagged toxicity (newest 10)": lambda i: list_requests(engine, rng.choice(guilds), category="toxicity", limit=10),
+        "stats (whole history)": lambda i: stats(engine, rng.choice(guilds)),
+        "count (whole history)": lambda i: count_requests(engine, rng.choice(guilds)),
+    }
+    results: dict[str, dict[str, float]] = {}
+    for name, query in queries.items():
+        await query(0)  # warm the page cache for this query's indexes
+        results[name] = await _timed(args.runs, query)
+    out: dict = {"generations": args.generations, "queries": results}
+    worst = max((r["p95_ms"], name) for name, r in results.items() if not name.startswith("baseline"))
+    out["p95_ms"], out["worst_query"] = worst
+    out["worst_over_baseline"] = worst[0] / max(results["baseline: request by id"]["p95_ms"], 1e-6)
+    if not args.skip_verify:
+        started = time.perf_counter()
+        report = await verify(engine)
+        out["verify_s"] = time.perf_counter() - started
+        out["verify_entries"] = report.entries
+        out["verify_intact"] = report.intact
+    await engine.dispose()
+    return out
+
+
+async def _by_id(engine, request_id: str) -> object:  # noqa: ANN001 - AsyncEngine
+    async with engine.connect() as connection:
+        return (await connection.execute(select(Request).where(Request.id == request_id))).first()
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--generations", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--skip-verify", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    out = asyncio.run(main(args))
+    print(f"audit queries on {out['generations']:,} generations (SQLite), {args.runs} runs each")
+    print(f"{'query':<32}{'p50 ms':>10}{'p95 ms':>10}")
+    for name, result in out["queries"].items():
+        print(f"{name:<32}{result['p50_ms']:>10.1f}{result['p95_ms']:>10.1f}")
+    print(f"worst p95: {out['p95_ms']:.1f} ms ({out['worst_query']}), {out['worst_over_baseline']:.0f}x the baseline")
+    if "verify_s" in out:
+        print(f"verify: {out['verify_entries']:,} entries in {out['verify_s']:.0f} s, intact={out['verify_intact']}")
+    if args.json:
+        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in out.items() if k != "queries"}))
+
+
+if __name__ == "__main__":
+    run()
