@@ -35,6 +35,7 @@ from storage.models import (
     Delivery,
     Generation,
     ModerationAction,
+    PolicyVersion,
     Request,
     RequestStatus,
     Review,
@@ -313,6 +314,7 @@ async def verify(
         for chain in chains:
             await _verify_chain(connection, chain, heads.get(chain), report, progress)
         await _find_unchained(connection, guild_id, report)
+        await _check_policy_versions(connection, report)
     report.broken.sort(key=lambda b: (b.chain, b.seq if b.seq is not None else float("inf")))
     return report
 
@@ -369,6 +371,13 @@ async def _verify_chain(
                     report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were deleted"))
                 elif record_digest(record) != digest:
                     report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were changed after entry {seq}"))
+
+
+async def _check_policy_versions(connection: AsyncConnection, report: Report) -> None:
+    """A policy hash is the SHA-256 of the policy's canonical JSON (guardrails/stack.py): each row proves itself."""
+    for row in await connection.execute(select(PolicyVersion.hash, PolicyVersion.policy)):
+        if sha256(canonical(row.policy)) != row.hash:
+            report.broken.append(Broken(NO_GUILD, None, f"policy version {row.hash[:16]} does not match its hash"))
 
 
 async def _find_unchained(connection: AsyncConnection, guild_id: int | None, report: Report) -> None:

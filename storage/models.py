@@ -253,3 +253,14 @@ class ChainCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("chain", "seq", name="uq_chain_checkpoints_chain_seq"),)
+
+
+class PolicyVersion(Base):
+    """What a policy hash stands for: the rails, versions, thresholds and actions it digests. The hash is the
+    SHA-256 of this canonical JSON (guardrails/stack.py), so a row proves itself."""
+
+    __tablename__ = "policy_versions"
+
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    policy: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

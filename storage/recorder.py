@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.chain import chain_requests
-from storage.models import Delivery, Generation, Request, RequestStatus, Verdict, utcnow
+from storage.models import Delivery, Generation, PolicyVersion, Request, RequestStatus, Verdict, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 class _Insert:
     table: Table
     row: dict[str, Any]
+    if_absent: bool = False
+    """Skip a row whose primary key is already there (facts recorded by more than one process)."""
 
 
 @dataclass(slots=True)
@@ -81,6 +83,9 @@ class Recorder:
     def delivery(self, **row: Any) -> None:
         row.setdefault("created_at", utcnow())
         self._put(_Insert(Delivery.__table__, row))
+
+    def policy_version(self, policy_hash: str, policy: dict[str, Any]) -> None:
+        self._put(_Insert(PolicyVersion.__table__, {"hash": policy_hash, "policy": policy, "created_at": utcnow()}, True))
 
     # -- durability -----------------------------------------------------------------------------------------
 
@@ -152,7 +157,8 @@ class Recorder:
         async with self._engine.begin() as connection:
             for group in _grouped(ops):
                 if isinstance(group[0], _Insert):
-                    await connection.execute(insert(group[0].table), [op.row for op in group])
+                    statement = _insert_if_absent(connection, group[0].table) if group[0].if_absent else insert(group[0].table)
+                    await connection.execute(statement, [op.row for op in group])
                 else:
                     for op in group:
                         table = op.table
@@ -168,6 +174,14 @@ class Recorder:
                 await self._write([op])
             except Exception:
                 log.exception("dropped provenance op on %s", op.table.name)
+
+
+def _insert_if_absent(connection: AsyncConnection, table: Table) -> Any:
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
 
 
 def _touched_requests(ops: list[_Op]) -> list[str]:
@@ -190,6 +204,7 @@ def _grouped(ops: list[_Op]) -> list[list[_Op]]:
             and isinstance(previous, _Insert)
             and previous.table is op.table
             and previous.row.keys() == op.row.keys()
+            and previous.if_absent == op.if_absent
         ):
             groups[-1].append(op)
         else:

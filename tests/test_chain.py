@@ -111,6 +111,7 @@ TAMPERING = {
         "UPDATE chain_entries SET seq = 2 WHERE chain = 7 AND seq = -1"
     ),
     "an entry's digest replaced": "UPDATE chain_entries SET record_digest = 'ab' || substr(record_digest, 3) WHERE chain = 8 AND seq = 1",
+    "a policy version rewritten": "UPDATE policy_versions SET policy = '{\"actions\": {}}'",
     "a request added behind the chain's back": (
         "INSERT INTO requests (id, created_at, updated_at, interface, guild_id, channel_id, user_id, user_name,"
         " command, kind, options, prompt, status) SELECT 'forged', created_at, updated_at, interface, guild_id,"
@@ -131,6 +132,7 @@ TAMPERING = {
         ("two entries reordered", "link hash"),
         ("an entry's digest replaced", "entry altered"),
         ("a request added behind the chain's back", "request forged is not in the chain"),
+        ("a policy version rewritten", "does not match its hash"),
     ],
 )
 async def test_verify_names_the_broken_entry(chained_db, change, says):

@@ -74,7 +74,11 @@ class GuardrailsCog(
         await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
 
     def _policy_hash(self, policy: Policy) -> str:
-        return self.bot.core.rails.for_policy(policy).policy_hash
+        """The hash of `policy`, with what it stands for recorded (`policy_versions`)."""
+        rails = self.bot.core.rails.for_policy(policy)
+        policy_hash = rails.policy_hash
+        self.bot.core.recorder.policy_version(policy_hash, rails.describe())
+        return policy_hash
 
     def _scored_categories(self) -> set[str]:
         rails = self.bot.core.rails

@@ -198,6 +198,7 @@ class Pipeline:
         self.gate = CapacityGate(max_concurrent, max_queued)
         self.seed = seed
         self.max_attempts = max_attempts
+        self._policies_recorded: set[str] = set()
         self.reviews = reviews
         """Set by a front end that can put held outputs before moderators (the Discord bot); else hold blocks."""
 
@@ -205,6 +206,10 @@ class Pipeline:
         request_id = uuid.uuid4().hex
         cleaned = clean_prompt(job.prompt)
         rails = self.rails.for_policy(author.policy)
+        policy_hash = rails.policy_hash
+        if policy_hash not in self._policies_recorded:
+            self.recorder.policy_version(policy_hash, rails.describe())
+            self._policies_recorded.add(policy_hash)
         self.recorder.request_arrived(
             id=request_id,
             interface=author.interface,
@@ -217,7 +222,7 @@ class Pipeline:
             options={**job.options(), "rating": author.policy.rating},
             prompt=job.prompt,
             parent_request_id=job.parent_request_id,
-            policy_hash=rails.policy_hash,
+            policy_hash=policy_hash,
         )
         try:
             return await self._run(request_id, author, job, cleaned, sink, rails)
