@@ -327,7 +327,10 @@ async def list_requests(
     )  # fmt: skip
     query = select(*columns).where(*where).order_by(Request.created_at.desc(), Request.id.desc()).limit(limit).offset(offset)
     async with database.connect() as connection:
-        total = (await connection.execute(select(func.count()).select_from(Request).where(*where))).scalar_one()
+        if (flagged or category is not None) and user_id is None:
+            total = await _count_flagged(connection, guild, since=since, category=category)
+        else:
+            total = (await connection.execute(select(func.count()).select_from(Request).where(*where))).scalar_one()
         rows = [RequestSummary(**_plain_row(row)) for row in await connection.execute(query)]
         if rows:
             by_id = {row.id: row for row in rows}
@@ -396,11 +399,22 @@ async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | N
             .limit(top)
         )
         result.top_categories = [(category, int(n)) for category, n in await connection.execute(categories)]
-        flagged = _request_filter(guild, since=since, flagged=True)
-        result.flagged_requests = int(
-            (await connection.execute(select(func.count()).select_from(Request).where(*flagged))).scalar_one()
-        )
+        result.flagged_requests = await _count_flagged(connection, guild, since=since)
     return result
+
+
+async def _count_flagged(
+    connection: AsyncConnection, guild: GuildScope, *, since: datetime | None = None, category: str | None = None
+) -> int:
+    """Requests with a non-pass verdict, counted from the guild's verdict index alone (a verdict is written within
+    seconds of its request, so its time stands for the request's)."""
+    where = [_in_scope(Verdict.guild_id, guild), Verdict.decision.in_(NON_PASS)]
+    if since is not None:
+        where.append(Verdict.created_at >= since)
+    if category is not None:
+        where.append(Verdict.category == category)
+    query = select(func.count(func.distinct(Verdict.request_id))).where(*where)
+    return int((await connection.execute(query)).scalar_one())
 
 
 # -- export -------------------------------------------------------------------------------------------------------

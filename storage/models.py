@@ -113,8 +113,8 @@ class Verdict(Base):
     __table_args__ = (
         # /audit flagged [category]: a guild's non-pass verdicts lead to their requests.
         Index("ix_verdicts_guild_decision", "guild_id", "decision", "category", "created_at", "request_id"),
-        # /audit stats: counts by rail and decision over a period, from the index alone.
-        Index("ix_verdicts_guild_created", "guild_id", "created_at", "rail", "decision", "category"),
+        # /audit stats: counts by rail and decision over a period, in index order, from the index alone.
+        Index("ix_verdicts_guild_rail", "guild_id", "rail", "decision", "created_at"),
     )
 
 

@@ -410,7 +410,7 @@ async def test_the_audit_queries_use_their_indexes(sqlite_database):
         "SELECT rail, decision, count(*) FROM verdicts WHERE guild_id = 5 AND created_at >= '2026-11-01' "
         "GROUP BY rail, decision"
     )
-    assert "COVERING INDEX ix_verdicts_guild_created" in by_rail
+    assert "COVERING INDEX ix_verdicts_guild_rail" in by_rail and "TEMP B-TREE" not in by_rail
 
 
 # -- command line and terminal mode --------------------------------------------------------------------------------

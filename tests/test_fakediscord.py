@@ -11,7 +11,15 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import FAST_CLIENT_OPTIONS, ClientRejected, FakeDiscord, Overwrite, OverwriteTarget, Perm
+from tests.fakediscord import (
+    FAST_CLIENT_OPTIONS,
+    ClientRejected,
+    FakeDiscord,
+    Overwrite,
+    OverwriteTarget,
+    Perm,
+    Thread,
+)
 
 NO_PINGS = discord.AllowedMentions.none()
 
@@ -553,3 +561,216 @@ async def test_users_deleting_messages_reach_the_bot_as_raw_events(fake_discord:
     assert fake_discord.channel_messages(general) == [third, third_reply]
     assert not any(write.action == "delete" for write in fake_discord.writes), "users' deletions are not bot writes"
     fake_discord.assert_clean()
+
+
+# -- threads: a story session run inside a thread ----------------------------------------------------------------
+
+
+class JoinView(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Join", custom_id="session:join")
+    async def join(self, interaction: discord.Interaction, button: discord.ui.Button[JoinView]) -> None:
+        assert isinstance(interaction.channel, discord.Thread)
+        await interaction.channel.add_user(interaction.user)
+        await interaction.response.send_message("Welcome to the table.", ephemeral=True)
+
+
+class SessionCog(commands.Cog):
+    def __init__(self) -> None:
+        self.heard: list[tuple[int, str]] = []
+        """(channel id, content) of each member's message the bot received."""
+        self.joined: list[tuple[int, int]] = []
+        """(thread id, user id) of each `on_thread_member_join`."""
+        self.http_errors: list[tuple[int, int]] = []
+
+    @app_commands.command(name="session", description="Start a story session in a thread")
+    async def session(self, interaction: discord.Interaction, title: str) -> None:
+        await interaction.response.send_message(f"A new tale begins: {title}")
+        opening = await interaction.original_response()
+        thread = await opening.create_thread(name=title, auto_archive_duration=60)
+        status = await thread.send("Status: waiting for players", view=JoinView())
+        await status.pin()
+
+    @app_commands.command(name="tavern", description="Open a side thread for the caller")
+    async def tavern(self, interaction: discord.Interaction) -> None:
+        assert isinstance(interaction.channel, discord.TextChannel)
+        thread = await interaction.channel.create_thread(name="Tavern", type=discord.ChannelType.public_thread)
+        await thread.add_user(interaction.user)
+        await interaction.response.send_message(f"Opened {thread.mention}")
+
+    @app_commands.command(name="turn", description="Take a turn")
+    async def turn(self, interaction: discord.Interaction, move: str) -> None:
+        channel = interaction.channel
+        where = f"thread {channel.name}" if isinstance(channel, discord.Thread) else "no thread"
+        await interaction.response.send_message(f"{interaction.user.display_name} plays {move} in {where}")
+
+    @app_commands.command(name="end", description="End the session and archive its thread")
+    async def end(self, interaction: discord.Interaction) -> None:
+        assert isinstance(interaction.channel, discord.Thread)
+        await interaction.response.send_message("The end.")
+        await interaction.channel.edit(archived=True)
+        try:
+            await interaction.channel.send("One more thing...")
+        except discord.HTTPException as error:
+            self.http_errors.append((error.status, error.code))
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if not message.author.bot:
+            self.heard.append((message.channel.id, message.content))
+
+    @commands.Cog.listener()
+    async def on_thread_member_join(self, member: discord.ThreadMember) -> None:
+        self.joined.append((member.thread_id, member.id))
+
+
+class SessionBot(commands.Bot):
+    def __init__(self, intents: discord.Intents) -> None:
+        super().__init__(command_prefix="!", intents=intents, allowed_mentions=NO_PINGS, **FAST_CLIENT_OPTIONS)
+        self.sessions = SessionCog()
+
+    async def setup_hook(self) -> None:
+        await self.add_cog(self.sessions)
+        await self.tree.sync()
+
+
+@pytest.fixture
+async def session_bot(fake_discord: FakeDiscord) -> AsyncIterator[SessionBot]:
+    intents = discord.Intents.default()
+    intents.message_content = True
+    intents.members = True  # others joining threads reach the bot (THREAD_MEMBERS_UPDATE)
+    async with fake_discord.run_bot(SessionBot(intents)) as running:
+        yield running
+
+
+async def start_session(fake_discord: FakeDiscord, title: str) -> Thread:
+    record = await fake_discord.slash("session", {"title": title}, user=fake_discord.alice)
+    threads = fake_discord.threads_of
+    await fake_discord.wait_for(lambda: any(fake_discord.pinned(thread) for thread in threads(fake_discord.general)))
+    await record.wait_done()
+    return fake_discord.thread_named(title)
+
+
+async def test_session_thread_from_a_message_with_a_pinned_status(
+    fake_discord: FakeDiscord, session_bot: SessionBot
+) -> None:
+    thread = await start_session(fake_discord, "The Glass Key")
+    opening = fake_discord.channel_messages(fake_discord.general)[0]
+    assert opening.content == "A new tale begins: The Glass Key" and opening.thread is thread
+    assert (thread.id, thread.type, thread.parent, thread.owner_id) == (
+        opening.id, 11, fake_discord.general, fake_discord.bot_user.id
+    )
+    assert thread.auto_archive_duration == 60 and thread.member_users == [fake_discord.bot_user]
+    (status,) = fake_discord.channel_messages(thread)
+    assert fake_discord.pinned(thread) == [status] and status.content == "Status: waiting for players"
+    cached = session_bot.get_channel(thread.id)  # THREAD_CREATE reached discord.py's cache
+    assert isinstance(cached, discord.Thread) and cached.parent_id == fake_discord.general.id
+    assert cached.me is not None and thread.message_count == 1  # the bot is a member; its status counts
+
+    # A member talks in the thread: the bot reads it (message content intent) and she joins the thread.
+    await fake_discord.post_message(thread, fake_discord.alice, "I open the door")
+    await fake_discord.wait_for(lambda: bool(session_bot.sessions.heard and session_bot.sessions.joined))
+    assert session_bot.sessions.heard == [(thread.id, "I open the door")]
+    assert session_bot.sessions.joined == [(thread.id, fake_discord.alice.id)]
+    assert fake_discord.alice.id in thread.members and thread.message_count == 2
+
+    # A slash command inside the thread carries the thread as its channel and is answered there.
+    turn = await fake_discord.slash("turn", {"move": "a sword"}, user=fake_discord.alice, channel=thread)
+    await turn.wait_done()
+    assert turn.payload["channel"]["type"] == 11 and turn.payload["channel"]["parent_id"] == str(thread.parent.id)
+    assert turn.original is not None and turn.original.channel is thread
+    assert turn.original.content == "alice plays a sword in thread The Glass Key"
+
+    # A button on the status message: the bot adds the member who clicked.
+    join = await fake_discord.click(status, "session:join", user=fake_discord.mod)
+    await join.wait_done()
+    assert fake_discord.mod.id in thread.members and join.original is not None and join.original.ephemeral
+    assert [m.content for m in fake_discord.channel_messages(thread)][-1] == turn.original.content
+    fake_discord.assert_clean()
+
+
+async def test_thread_without_a_message_and_its_members(fake_discord: FakeDiscord, session_bot: SessionBot) -> None:
+    record = await fake_discord.slash("tavern", user=fake_discord.alice)
+    await record.wait_done()
+    tavern = fake_discord.thread_named("Tavern", fake_discord.general)
+    assert record.original is not None and record.original.content == f"Opened <#{tavern.id}>"
+    notice = fake_discord.channel_messages(fake_discord.general)[0]  # Discord's "started a thread" message
+    assert notice.type == 18 and notice.reference == {"channel_id": str(tavern.id), "guild_id": str(tavern.guild.id)}
+    await fake_discord.join_thread(tavern, user=fake_discord.mod)
+    cached = session_bot.get_channel(tavern.id)
+    assert isinstance(cached, discord.Thread)
+    members = await cached.fetch_members()
+    assert {member.id for member in members} == {fake_discord.bot_user.id, fake_discord.alice.id, fake_discord.mod.id}
+    await fake_discord.wait_for(lambda: len(session_bot.sessions.joined) == 2)
+    assert {user for _thread, user in session_bot.sessions.joined} == {fake_discord.alice.id, fake_discord.mod.id}
+
+    # discord.py's `create_thread` without a type asks for a private thread: only its members see it.
+    general = session_bot.get_channel(fake_discord.general.id)
+    assert isinstance(general, discord.TextChannel)
+    backstage = await general.create_thread(name="Backstage")
+    await backstage.add_user(discord.Object(fake_discord.alice.id))
+    private = fake_discord.thread_named("Backstage")
+    assert private.private and set(private.members) == {fake_discord.bot_user.id, fake_discord.alice.id}
+    with pytest.raises(ClientRejected, match="cannot send"):
+        await fake_discord.post_message(private, fake_discord.mod, "let me in")
+    await fake_discord.post_message(private, fake_discord.alice, "psst")
+    await fake_discord.wait_for(lambda: (private.id, "psst") in session_bot.sessions.heard)
+    await backstage.remove_user(discord.Object(fake_discord.alice.id))  # the creator of a private thread may
+    assert set(private.members) == {fake_discord.bot_user.id}
+
+    # A member starts a thread herself: the bot learns of it (THREAD_CREATE) without being in it.
+    side_quest = await fake_discord.start_thread(fake_discord.general, "Side quest", user=fake_discord.alice)
+    guild = session_bot.get_guild(fake_discord.guild.id)
+    assert guild is not None
+    await fake_discord.wait_for(lambda: guild.get_thread(side_quest.id) is not None)
+    cached_quest = guild.get_thread(side_quest.id)
+    assert cached_quest is not None and cached_quest.owner_id == fake_discord.alice.id and cached_quest.me is None
+    fake_discord.assert_clean()
+
+
+async def test_archived_thread_refuses_posts_until_unarchived(
+    fake_discord: FakeDiscord, session_bot: SessionBot
+) -> None:
+    thread = await start_session(fake_discord, "Last Chapter")
+    guild = session_bot.get_guild(fake_discord.guild.id)
+    assert guild is not None
+    end = await fake_discord.slash("end", user=fake_discord.alice, channel=thread)
+    await fake_discord.wait_for(lambda: bool(session_bot.sessions.http_errors))
+    assert end.original is not None and end.original.content == "The end." and thread.archived
+    assert session_bot.sessions.http_errors == [(400, 50083)]
+    assert [violation.kind for violation in fake_discord.violations] == ["thread_archived"]
+    assert guild.get_thread(thread.id) is None  # discord.py drops archived threads from its cache
+    with pytest.raises(ClientRejected, match="archived"):
+        await fake_discord.slash("turn", {"move": "late"}, user=fake_discord.alice, channel=thread)
+
+    # A member posting unarchives it, as Discord's client does; then the bot may post again.
+    await fake_discord.post_message(thread, fake_discord.alice, "Wait, an epilogue!")
+    await fake_discord.wait_for(lambda: guild.get_thread(thread.id) is not None)
+    assert not thread.archived and (thread.id, "Wait, an epilogue!") in session_bot.sessions.heard
+    cached = guild.get_thread(thread.id)
+    assert cached is not None
+    await cached.send("Epilogue accepted.")
+    assert fake_discord.channel_messages(thread)[-1].content == "Epilogue accepted."
+
+
+async def test_thread_rules(fake_discord: FakeDiscord, session_bot: SessionBot) -> None:
+    general = session_bot.get_channel(fake_discord.general.id)
+    assert isinstance(general, discord.TextChannel)
+    with pytest.raises(discord.HTTPException) as too_long:
+        await general.create_thread(name="x" * 101, type=discord.ChannelType.public_thread)
+    assert too_long.value.code == 50035
+    opening = await general.send("Once upon a time")
+    thread = await opening.create_thread(name="Once")
+    with pytest.raises(discord.HTTPException) as twice:
+        await opening.create_thread(name="Again")
+    assert twice.value.code == 160004
+    with pytest.raises(discord.Forbidden):
+        await thread.edit(locked=True)  # Manage Threads, which the bot lacks by default
+    fake_discord.guild.member(fake_discord.bot_user).roles[0].permissions |= Perm.MANAGE_THREADS
+    await thread.edit(locked=True, name="Once (locked)")
+    assert fake_discord.threads_of(fake_discord.general)[0].name == "Once (locked)"
+    with pytest.raises(ClientRejected, match="locked"):
+        await fake_discord.post_message(fake_discord.threads_of(fake_discord.general)[0], fake_discord.alice, "hi")
+    assert [v.code for v in fake_discord.violations] == [50035, 160004, 50013]

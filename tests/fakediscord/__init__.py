@@ -28,13 +28,39 @@ violation. Users cannot write to the bot by DM, and interactions in DMs are not 
 Users deleting messages: `await fake.delete_message(message, user=fake.mod)` (their own, or anyone's with Manage
 Messages) dispatches MESSAGE_DELETE; `await fake.bulk_delete([m1, m2], user=fake.mod)` one MESSAGE_DELETE_BULK, as a
 moderation tool's purge would. Only a bot edits its own messages: its REST edits dispatch MESSAGE_UPDATE.
-Not modelled (a call to a missing route lands in `fake.unmodelled`): user-to-bot DMs, threads, message history,
-reactions, select menus, modal submission, autocomplete, Discord's own rate-limit buckets (only injected 429s).
+Threads (`Thread`, in `guild.threads`; permissions follow the parent channel): the bot starts them from a message
+(`message.create_thread`, the thread takes the message's id) or without one (`channel.create_thread`, public 11 or
+private 12; a public one leaves a type-18 "started a thread" message), with Discord's rules (name 1-100 characters,
+`auto_archive_duration` 60/1440/4320/10080, one thread per message: 160004). The bot gets THREAD_CREATE /
+THREAD_UPDATE / THREAD_DELETE (GUILDS intent) and THREAD_MEMBERS_UPDATE (others' joins only with the members intent).
+Messages, edits, deletes and pins in a thread take the usual routes (posting needs SEND_MESSAGES_IN_THREADS, and
+joins the poster); `thread.edit(...)` renames, archives, locks (Manage Threads), and an archived thread refuses every
+write with 400 50083 until unarchived. `join`/`add_user`/`leave`/`remove_user`/`fetch_members` are modelled. Users:
+`fake.slash(..., channel=thread)`, `fake.click` on a message in a thread, `fake.post_message(thread, ...)` (a
+member posting unarchives an archived, unlocked thread, as the client does), `await fake.start_thread(channel,
+name, user=...)`, `fake.join_thread` / `fake.leave_thread`. Inspect with `fake.threads_of(channel)`,
+`fake.thread_named(name)`, `fake.channel_messages(thread)`, `fake.pinned(thread)`, `thread.members`.
+Not modelled (a call to a missing route lands in `fake.unmodelled`): user-to-bot DMs, message history, reactions,
+select menus, modal submission, autocomplete, Discord's own rate-limit buckets (only injected 429s), forum and
+announcement channels, editing or deleting channels other than threads, auto-archiving by inactivity, listing
+archived or active threads, interactions in an archived thread, THREAD_MEMBER_UPDATE.
 """
 
 from .errors import ClientRejected, DiscordHTTPError
 from .messages import Attachment, Message, MessageWrite, Pings
-from .model import Channel, DMChannel, Guild, Member, Overwrite, OverwriteTarget, Perm, Role, User
+from .model import (
+    Channel,
+    DMChannel,
+    Guild,
+    Member,
+    Overwrite,
+    OverwriteTarget,
+    Perm,
+    Role,
+    Thread,
+    ThreadMember,
+    User,
+)
 from .records import Callback, InteractionRecord, RestCall, Violation
 from .server import FAST_CLIENT_OPTIONS, FakeDiscord, pointed_at
 
@@ -58,6 +84,8 @@ __all__ = [
     "Pings",
     "RestCall",
     "Role",
+    "Thread",
+    "ThreadMember",
     "User",
     "Violation",
     "pointed_at",

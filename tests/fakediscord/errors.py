@@ -62,6 +62,10 @@ def unknown_interaction(kind: str = "unknown_interaction", late_by: float | None
     return DiscordHTTPError(404, 10062, "Unknown interaction", kind=kind, late_by=late_by)
 
 
+def unknown_member() -> DiscordHTTPError:
+    return DiscordHTTPError(404, 10007, "Unknown Member", kind="unknown_member")
+
+
 def unknown_user() -> DiscordHTTPError:
     return DiscordHTTPError(404, 10013, "Unknown User", kind="unknown_user")
 
@@ -85,6 +89,25 @@ def missing_access() -> DiscordHTTPError:
 
 def missing_permissions() -> DiscordHTTPError:
     return DiscordHTTPError(403, 50013, "Missing Permissions", kind="missing_permissions")
+
+
+def invalid_channel_type() -> DiscordHTTPError:
+    """E.g. starting a thread in a thread or a DM, or a thread-member route on a channel that is no thread."""
+    return DiscordHTTPError(400, 50024, "Cannot execute action on this channel type", kind="invalid_channel_type")
+
+
+def thread_archived() -> DiscordHTTPError:
+    """Any write to an archived thread (messages, pins, members) until it is unarchived."""
+    return DiscordHTTPError(400, 50083, "Thread is archived", kind="thread_archived")
+
+
+def thread_already_created() -> DiscordHTTPError:
+    return DiscordHTTPError(400, 160004, "A thread has already been created for this message", kind="thread_exists")
+
+
+def thread_locked() -> DiscordHTTPError:
+    """Posting in a locked thread without Manage Threads."""
+    return DiscordHTTPError(400, 160005, "Thread is locked", kind="thread_locked")
 
 
 class ClientRejected(Exception):

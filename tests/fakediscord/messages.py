@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import DiscordHTTPError, field_error, invalid_form_body
-from .model import AnyChannel, User, iso_timestamp
+from .model import AnyChannel, Thread, User, iso_timestamp
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -29,11 +29,14 @@ EMBED_FIELD_NAME = 256
 EMBED_FIELD_VALUE = 1024
 
 FLAG_SUPPRESS_EMBEDS = 1 << 2
+FLAG_HAS_THREAD = 1 << 5
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
 FLAG_COMPONENTS_V2 = 1 << 15
 SETTABLE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_EPHEMERAL | FLAG_SUPPRESS_NOTIFICATIONS | FLAG_COMPONENTS_V2
+
+MESSAGE_TYPE_REPLY = 19
 
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -150,6 +153,8 @@ class Message:
     created_at: str = field(default_factory=iso_timestamp)
     edited_at: str | None = None
     writes: list[MessageWrite] = field(default_factory=list)
+    thread: Thread | None = None
+    """The thread started from this message, if any."""
 
     @property
     def ephemeral(self) -> bool:
@@ -202,7 +207,10 @@ class Message:
             payload["interaction_metadata"] = self.interaction_metadata
         if self.reference is not None:
             payload["message_reference"] = self.reference
-            payload["referenced_message"] = None if self.replied_to is None else self.replied_to.payload()
+            if self.type == MESSAGE_TYPE_REPLY:
+                payload["referenced_message"] = None if self.replied_to is None else self.replied_to.payload()
+        if self.thread is not None:
+            payload["thread"] = self.thread.payload()
         return payload
 
 

@@ -48,7 +48,9 @@ class Perm(enum.IntFlag):
     MANAGE_ROLES = 1 << 28
     USE_APPLICATION_COMMANDS = 1 << 31
     MODERATE_MEMBERS = 1 << 40
+    MANAGE_THREADS = 1 << 34
     CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
     PIN_MESSAGES = 1 << 51
 
@@ -67,11 +69,12 @@ EVERYONE_DEFAULT = (
     | Perm.USE_EXTERNAL_EMOJIS
     | Perm.USE_APPLICATION_COMMANDS
     | Perm.CREATE_PUBLIC_THREADS
+    | Perm.CREATE_PRIVATE_THREADS
     | Perm.SEND_MESSAGES_IN_THREADS
 )
 """Roughly what a new server gives @everyone."""
 
-# Sending is what these ride on: without SEND_MESSAGES Discord drops them too.
+# Sending is what these ride on: without SEND_MESSAGES (in threads SEND_MESSAGES_IN_THREADS) Discord drops them too.
 _NEEDS_SEND = Perm.SEND_TTS_MESSAGES | Perm.MENTION_EVERYONE | Perm.EMBED_LINKS | Perm.ATTACH_FILES
 
 UPLOAD_LIMIT_BY_PREMIUM_TIER = {0: 10 * 1024 * 1024, 1: 10 * 1024 * 1024, 2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
@@ -206,7 +209,7 @@ class Channel:
     nsfw: bool = False
     """Age-restricted channel."""
     type: int = 0
-    """0 is a text channel; the fake models text channels only."""
+    """0 is a text channel; the fake models text channels and their threads (`Thread`) only."""
     position: int = 0
     topic: str | None = None
     overwrites: list[Overwrite] = field(default_factory=list)
@@ -232,6 +235,104 @@ class Channel:
         }
 
 
+THREAD_PUBLIC, THREAD_PRIVATE = 11, 12
+AUTO_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
+"""Minutes of inactivity before Discord hides a thread; the only values it accepts."""
+THREAD_MEMBER_COUNT_CAP = 50
+"""Discord's `member_count` on a thread stops counting at 50."""
+
+
+@dataclass(eq=False)
+class ThreadMember:
+    user: User
+    joined_at: str = field(default_factory=iso_timestamp)
+
+    def payload(self, thread_id: int) -> dict[str, object]:
+        return {"id": str(thread_id), "user_id": str(self.user.id), "join_timestamp": self.joined_at, "flags": 0}
+
+
+@dataclass(eq=False)
+class Thread:
+    """A thread in a text channel: a channel of the guild whose permissions (and age restriction) follow `parent`.
+
+    Public (type 11) threads are seen by everyone who sees the parent; private (type 12) ones only by their
+    members and those with Manage Threads. `members` is who joined (creator, posters, those added). An
+    archived thread refuses the bot's writes (400 50083) until it is unarchived.
+    """
+
+    id: int
+    parent: Channel
+    name: str
+    owner_id: int
+    type: int = THREAD_PUBLIC
+    auto_archive_duration: int = 1440
+    archived: bool = False
+    locked: bool = False
+    invitable: bool = True
+    """Private threads only: whether members without Manage Threads may add others."""
+    rate_limit_per_user: int = 0
+    created_at: str = field(default_factory=iso_timestamp)
+    archive_timestamp: str = field(default_factory=iso_timestamp)
+    """When `archived` last changed (Discord sets it at creation too)."""
+    members: dict[int, ThreadMember] = field(default_factory=dict)
+    message_count: int = 0
+    """Messages in the thread now, not counting deleted ones (nor a starter message, which lives in the parent)."""
+    total_message_sent: int = 0
+    last_message_id: int | None = None
+    starter_message_id: int | None = None
+    """The parent-channel message the thread was started from, if any (the thread then has its id)."""
+
+    @property
+    def guild(self) -> Guild:
+        return self.parent.guild
+
+    @property
+    def nsfw(self) -> bool:
+        return self.parent.nsfw
+
+    @property
+    def private(self) -> bool:
+        return self.type == THREAD_PRIVATE
+
+    @property
+    def upload_limit(self) -> int:
+        return self.guild.upload_limit
+
+    @property
+    def member_users(self) -> list[User]:
+        return [member.user for member in self.members.values()]
+
+    def payload(self, *, me: int | None = None) -> dict[str, object]:
+        """The thread channel object; with `member` (the thread member `me`) when `me` has joined."""
+        metadata: dict[str, object] = {
+            "archived": self.archived,
+            "auto_archive_duration": self.auto_archive_duration,
+            "archive_timestamp": self.archive_timestamp,
+            "locked": self.locked,
+            "create_timestamp": self.created_at,
+        }
+        if self.private:
+            metadata["invitable"] = self.invitable
+        payload: dict[str, object] = {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": str(self.guild.id),
+            "parent_id": str(self.parent.id),
+            "owner_id": str(self.owner_id),
+            "name": self.name,
+            "last_message_id": None if self.last_message_id is None else str(self.last_message_id),
+            "rate_limit_per_user": self.rate_limit_per_user,
+            "message_count": self.message_count,
+            "member_count": min(len(self.members), THREAD_MEMBER_COUNT_CAP),
+            "total_message_sent": self.total_message_sent,
+            "thread_metadata": metadata,
+            "flags": 0,
+        }
+        if me is not None and me in self.members:
+            payload["member"] = self.members[me].payload(self.id)
+        return payload
+
+
 @dataclass(eq=False)
 class DMChannel:
     """The bot's DM with `recipient`: no guild, no overwrites; Discord opens one per user and hands it back again."""
@@ -254,7 +355,9 @@ class DMChannel:
         }
 
 
-AnyChannel = Channel | DMChannel
+GuildChannel = Channel | Thread
+"""A channel of a guild: where interactions happen."""
+AnyChannel = Channel | Thread | DMChannel
 """Where a message can live."""
 
 
@@ -268,6 +371,8 @@ class Guild:
     roles: dict[int, Role] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
+    threads: dict[int, Thread] = field(default_factory=dict)
+    """Threads of the guild's channels, archived ones included, deleted ones not."""
 
     @property
     def everyone(self) -> Role:
@@ -311,8 +416,12 @@ class Guild:
         except KeyError:
             raise LookupError(f"{user.username} is not a member of {self.name}") from None
 
-    def permissions(self, member: Member, channel: Channel | None = None) -> int:
-        """Discord's documented algorithm: base permissions from roles, then the channel's overwrites in order."""
+    def permissions(self, member: Member, channel: Channel | Thread | None = None) -> int:
+        """Discord's documented algorithm: base permissions from roles, then the channel's overwrites in order.
+
+        A thread takes its parent's overwrites; in it SEND_MESSAGES_IN_THREADS stands where SEND_MESSAGES does
+        elsewhere, and a private thread is invisible to non-members without Manage Threads.
+        """
         if member.user.id == self.owner_id:
             return ALL_PERMISSIONS
         base = self.everyone.permissions
@@ -323,8 +432,9 @@ class Guild:
         if channel is None:
             return base
 
+        overwritten = channel.parent if isinstance(channel, Thread) else channel
         permissions = base
-        by_target = {(overwrite.target_type, overwrite.target_id): overwrite for overwrite in channel.overwrites}
+        by_target = {(overwrite.target_type, overwrite.target_id): overwrite for overwrite in overwritten.overwrites}
         everyone_overwrite = by_target.get((OverwriteTarget.ROLE, self.id))
         if everyone_overwrite is not None:
             permissions = (permissions & ~everyone_overwrite.deny) | everyone_overwrite.allow
@@ -341,7 +451,12 @@ class Guild:
 
         if not permissions & Perm.VIEW_CHANNEL:
             return 0
-        if not permissions & Perm.SEND_MESSAGES:
+        sending = Perm.SEND_MESSAGES
+        if isinstance(channel, Thread):
+            sending = Perm.SEND_MESSAGES_IN_THREADS
+            if channel.private and member.user.id not in channel.members and not permissions & Perm.MANAGE_THREADS:
+                return 0
+        if not permissions & sending:
             permissions &= ~_NEEDS_SEND
         return permissions
 
@@ -381,7 +496,12 @@ class Guild:
             "member_count": len(self.members),
             "joined_at": self.members[bot_user_id].joined_at,
             "channels": [channel.payload() for channel in self.channels.values()],
-            "threads": [],
+            # A bot is sent every active thread it can see, with `member` on those it joined.
+            "threads": [
+                thread.payload(me=bot_user_id)
+                for thread in self.threads.values()
+                if not thread.archived and self.permissions(self.members[bot_user_id], thread) & Perm.VIEW_CHANNEL
+            ],
             "members": [member.payload() for member in members],
             "voice_states": [],
             "presences": [],

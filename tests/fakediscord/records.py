@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .messages import Message, MessageWrite
-from .model import Channel, Guild, Member
+from .model import Guild, GuildChannel, Member
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
+
+
+BOT_STATE_POLL_S = 0.02
 
 
 class ChangeSignal:
@@ -37,7 +40,9 @@ class ChangeSignal:
             if remaining <= 0:
                 raise TimeoutError(f"condition not met within {timeout:.1f} s; {describe()}")
             try:
-                await asyncio.wait_for(self._event.wait(), remaining)
+                # Re-check now and then too: a predicate may watch the bot's own state (what its listeners saw),
+                # which changes after a gateway frame is sent, with nothing here to signal it.
+                await asyncio.wait_for(self._event.wait(), min(remaining, BOT_STATE_POLL_S))
             except TimeoutError:
                 continue
 
@@ -116,7 +121,7 @@ class InteractionRecord:
     """The INTERACTION_CREATE data as dispatched."""
     member: Member
     guild: Guild
-    channel: Channel
+    channel: GuildChannel
     dispatched_at: float
     source_message: Message | None = None
     """For a component interaction: the message whose button was clicked."""

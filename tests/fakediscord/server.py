@@ -9,12 +9,15 @@ each breach as a `Violation` instead of letting it pass silently:
 - an interaction acknowledged after 3 s gets 404 Unknown interaction and a `late_ack` violation with the delay;
 - a follow-up or edit with a token older than 15 minutes gets 401 and an `expired_token` violation;
 - every message write keeps the `allowed_mentions` sent with it and whether it could ping (`MessageWrite`);
-- a DM to a bot, or to a user whose `dms_open` is False, gets 403 50007 (the DM channel itself still opens).
+- a DM to a bot, or to a user whose `dms_open` is False, gets 403 50007 (the DM channel itself still opens);
+- threads: a name of 1 to 100 characters and a valid `auto_archive_duration` (else 50035), one thread per message
+  (160004), SEND_MESSAGES_IN_THREADS to post in one, any write to an archived thread 400 50083 until unarchived.
 
 The driver methods (`slash`, `message_command`, `user_command`, `click`, `post_message`, `delete_message`,
-`bulk_delete`, `drop_socket`) refuse, with `ClientRejected`, what Discord's own client would not let a user do: an
-unsynced command, a command hidden by `default_member_permissions` or age restriction, a missing or invalid option,
-a button that is not there, deleting someone else's message without Manage Messages.
+`bulk_delete`, `start_thread`, `join_thread`, `leave_thread`, `drop_socket`) refuse, with `ClientRejected`, what
+Discord's own client would not let a user do: an unsynced command, a command hidden by `default_member_permissions`
+or age restriction, a missing or invalid option, a button that is not there, deleting someone else's message
+without Manage Messages, posting in a thread without SEND_MESSAGES_IN_THREADS or in a locked one.
 """
 
 from __future__ import annotations
@@ -38,13 +41,18 @@ from .errors import (
     DiscordHTTPError,
     cannot_message_user,
     field_error,
+    invalid_channel_type,
     invalid_form_body,
     invalid_webhook_token,
     missing_access,
     missing_permissions,
+    thread_already_created,
+    thread_archived,
+    thread_locked,
     unauthorized,
     unknown_channel,
     unknown_interaction,
+    unknown_member,
     unknown_message,
     unknown_user,
     unknown_webhook,
@@ -52,6 +60,7 @@ from .errors import (
 from .gateway import (
     INTENT_DIRECT_MESSAGES,
     INTENT_GUILD_MEMBERS,
+    INTENT_GUILDS,
     INTENT_GUILD_MESSAGES,
     INTENT_GUILD_PRESENCES,
     INTENT_MESSAGE_CONTENT,
@@ -60,6 +69,7 @@ from .gateway import (
 )
 from .messages import (
     FLAG_EPHEMERAL,
+    FLAG_HAS_THREAD,
     FLAG_LOADING,
     FLAG_SUPPRESS_EMBEDS,
     SETTABLE_FLAGS,
@@ -76,15 +86,21 @@ from .messages import (
     resolve_pings,
 )
 from .model import (
+    AUTO_ARCHIVE_DURATIONS,
     DM_PERMISSIONS,
     EVERYONE_DEFAULT,
+    THREAD_PRIVATE,
+    THREAD_PUBLIC,
     AnyChannel,
     Channel,
     DMChannel,
     Guild,
+    GuildChannel,
     Member,
     Perm,
     Role,
+    Thread,
+    ThreadMember,
     User,
     iso_timestamp,
     new_snowflake,
@@ -106,6 +122,8 @@ OPTION_STRING, OPTION_INTEGER, OPTION_BOOLEAN, OPTION_USER = 3, 4, 5, 6
 OPTION_CHANNEL, OPTION_ROLE, OPTION_MENTIONABLE, OPTION_NUMBER, OPTION_ATTACHMENT = 7, 8, 9, 10, 11
 COMPONENT_BUTTON = 2
 MESSAGE_TYPE_DEFAULT, MESSAGE_TYPE_REPLY, MESSAGE_TYPE_CHAT_INPUT, MESSAGE_TYPE_CONTEXT_MENU = 0, 19, 20, 23
+MESSAGE_TYPE_THREAD_CREATED = 18
+THREAD_NAME_MAX, RATE_LIMIT_PER_USER_MAX = 100, 21_600
 CHAT_INPUT_NAME = re.compile(r"^[-_'\w]{1,32}$")
 
 BOT_DEFAULT = (
@@ -130,7 +148,7 @@ INTERACTION_ID = web.RequestKey("interaction_id", int)
 """Set by a handler once it knows which interaction a request is about, so a violation can name it."""
 
 ClientT = TypeVar("ClientT", bound=discord.Client)
-OptionValue = str | int | float | bool | User | Member | Role | Channel | tuple[str, bytes]
+OptionValue = str | int | float | bool | User | Member | Role | Channel | Thread | tuple[str, bytes]
 """A slash-command option as a test gives it; `(filename, data)` for an attachment option."""
 
 
@@ -200,6 +218,18 @@ class FakeDiscord:
         ):
             app.router.add_get(commands, self._get_commands)
             app.router.add_put(commands, self._put_commands)
+        app.router.add_get(f"{api}/channels/{{channel_id}}", self._get_channel)
+        app.router.add_patch(f"{api}/channels/{{channel_id}}", self._edit_channel)
+        app.router.add_delete(f"{api}/channels/{{channel_id}}", self._delete_channel)
+        app.router.add_post(f"{api}/channels/{{channel_id}}/threads", self._start_thread_without_message)
+        app.router.add_post(
+            f"{api}/channels/{{channel_id}}/messages/{{message_id}}/threads", self._start_thread_from_message
+        )
+        app.router.add_get(f"{api}/channels/{{channel_id}}/thread-members", self._get_thread_members)
+        thread_member = f"{api}/channels/{{channel_id}}/thread-members/{{user_id}}"  # user_id may be @me
+        app.router.add_get(thread_member, self._get_thread_member)
+        app.router.add_put(thread_member, self._add_thread_member_route)
+        app.router.add_delete(thread_member, self._remove_thread_member_route)
         app.router.add_post(f"{api}/channels/{{channel_id}}/messages", self._create_channel_message)
         # Registered before `messages/{message_id}`, which would otherwise take "pins" for a message id.
         app.router.add_get(f"{api}/channels/{{channel_id}}/messages/pins", self._get_pins)
@@ -309,6 +339,27 @@ class FakeDiscord:
         """What everyone sees in the channel: no ephemeral or deleted messages, oldest first."""
         return [m for m in self.messages.values() if m.channel is channel and not m.ephemeral and not m.deleted]
 
+    def pinned(self, channel: AnyChannel) -> list[Message]:
+        """The channel's pinned messages, most recently pinned first (as Discord lists them)."""
+        pins = [message for message in self.channel_messages(channel) if message.pinned]
+        return sorted(pins, key=lambda message: message.pinned_at or "", reverse=True)
+
+    def threads_of(self, channel: Channel) -> list[Thread]:
+        """The threads started in `channel` (archived ones included, deleted ones not), oldest first."""
+        return [thread for thread in channel.guild.threads.values() if thread.parent is channel]
+
+    def thread_named(self, name: str, channel: Channel | None = None) -> Thread:
+        """The one thread called `name` (in `channel`, if given); LookupError if there is none or several."""
+        threads = [
+            thread
+            for guild in self.guilds.values()
+            for thread in guild.threads.values()
+            if thread.name == name and (channel is None or thread.parent is channel)
+        ]
+        if len(threads) != 1:
+            raise LookupError(f"{len(threads)} threads are named {name!r}")
+        return threads[0]
+
     def dm_channel(self, user: User | Member) -> DMChannel | None:
         """The bot's DM channel with `user`, once the bot has opened it."""
         return self.dm_channels.get((user.user if isinstance(user, Member) else user).id)
@@ -373,12 +424,12 @@ class FakeDiscord:
         options: Mapping[str, OptionValue] | None = None,
         *,
         user: User | Member,
-        channel: Channel | None = None,
+        channel: GuildChannel | None = None,
         subcommand: str | None = None,
         locale: str = "en-US",
         bypass_client_checks: bool = False,
     ) -> InteractionRecord:
-        """A user runs `/name [subcommand] options...` in `channel` (default #general).
+        """A user runs `/name [subcommand] options...` in `channel` (default #general), or in a thread.
 
         `subcommand` is "sub" or "group sub". Values are checked against the *synced* schema, as Discord's client
         does (types, choices, ranges, required options). `bypass_client_checks` skips only the visibility rules
@@ -432,7 +483,7 @@ class FakeDiscord:
         target: User | Member,
         *,
         user: User | Member,
-        channel: Channel | None = None,
+        channel: GuildChannel | None = None,
         locale: str = "en-US",
     ) -> InteractionRecord:
         """A user picks Apps → `name` on `target` (a user context-menu command)."""
@@ -463,12 +514,23 @@ class FakeDiscord:
         )
 
     async def post_message(
-        self, channel: Channel, author: User | Member, content: str, *, reply_to: Message | None = None
+        self, channel: GuildChannel, author: User | Member, content: str, *, reply_to: Message | None = None
     ) -> Message:
-        """A user posts in `channel`; the bot gets MESSAGE_CREATE (content only with the message-content intent)."""
+        """A user posts in `channel`; the bot gets MESSAGE_CREATE (content only with the message-content intent).
+
+        In a thread (SEND_MESSAGES_IN_THREADS) the author joins it if not yet a member (THREAD_MEMBERS_UPDATE), and
+        an archived thread is unarchived first (THREAD_UPDATE), as Discord's client does; a locked thread takes
+        Manage Threads.
+        """
         member = self._member_of(author, channel.guild)
-        if not channel.guild.permissions(member, channel) & Perm.SEND_MESSAGES:
+        permissions = channel.guild.permissions(member, channel)
+        if not permissions & _send_permission(channel):
             raise ClientRejected(f"{member.user.username} cannot send messages in #{channel.name}")
+        if isinstance(channel, Thread):
+            if channel.locked and not permissions & Perm.MANAGE_THREADS:
+                raise ClientRejected(f"thread {channel.name!r} is locked (Manage Threads)")
+            if channel.archived:
+                await self._set_archived(channel, False)
         message = Message(id=new_snowflake(), channel=channel, author=member.user, content=content)
         if reply_to is not None:
             message.type = MESSAGE_TYPE_REPLY
@@ -479,10 +541,69 @@ class FakeDiscord:
             }
             message.replied_to = reply_to
         self._set_pings(message, None)
-        self.messages[message.id] = message
+        self._store_message(message)
+        if isinstance(channel, Thread):
+            await self._add_to_thread(channel, member.user)
         await self._dispatch_message_event("MESSAGE_CREATE", message)
         self.changes.notify()
         return message
+
+    async def start_thread(
+        self,
+        channel: Channel,
+        name: str,
+        *,
+        user: User | Member,
+        message: Message | None = None,
+        private: bool = False,
+        auto_archive_duration: int = 1440,
+    ) -> Thread:
+        """A user starts a thread in `channel` (from `message`, or on its own; public unless `private`).
+
+        The bot gets THREAD_CREATE (`newly_created`); a public thread without a message also leaves Discord's
+        "started a thread" system message (type 18) in the channel, and one from a message MESSAGE_UPDATE for it.
+        """
+        member = self._member_of(user, channel.guild)
+        if not isinstance(channel, Channel):
+            raise ClientRejected("threads start in text channels, not in threads")
+        if private and message is not None:
+            raise ClientRejected("a thread started from a message is public")
+        needed = Perm.CREATE_PRIVATE_THREADS if private else Perm.CREATE_PUBLIC_THREADS
+        if not channel.guild.permissions(member, channel) & needed:
+            raise ClientRejected(f"{member.user.username} cannot create threads in #{channel.name} ({needed.name})")
+        body = {"name": name, "auto_archive_duration": auto_archive_duration}
+        errors = _thread_body_errors(body, name_required=True, type_required=False)
+        if errors:
+            raise ClientRejected(f"Discord's client refuses this thread: {errors}")
+        if message is not None:
+            if message.channel is not channel or message.deleted or message.ephemeral:
+                raise ClientRejected(f"message {message.id} is not a visible message in #{channel.name}")
+            if message.thread is not None:
+                raise ClientRejected(f"message {message.id} already has a thread")
+        return await self._open_thread(
+            channel,
+            member.user,
+            name.strip(),
+            kind=THREAD_PRIVATE if private else THREAD_PUBLIC,
+            auto_archive_duration=auto_archive_duration,
+            starter=message,
+        )
+
+    async def join_thread(self, thread: Thread, *, user: User | Member) -> None:
+        """A user joins a thread they can see; the bot gets THREAD_MEMBERS_UPDATE with the members intent."""
+        member = self._member_of(user, thread.guild)
+        if not thread.guild.permissions(member, thread) & Perm.VIEW_CHANNEL:
+            raise ClientRejected(f"{member.user.username} cannot see thread {thread.name!r}")
+        if thread.archived:
+            raise ClientRejected(f"thread {thread.name!r} is archived")
+        await self._add_to_thread(thread, member.user)
+
+    async def leave_thread(self, thread: Thread, *, user: User | Member) -> None:
+        """A user leaves a thread; the bot gets THREAD_MEMBERS_UPDATE with the members intent."""
+        member = self._member_of(user, thread.guild)
+        if member.user.id not in thread.members:
+            raise ClientRejected(f"{member.user.username} is not in thread {thread.name!r}")
+        await self._remove_from_thread(thread, member.user)
 
     async def delete_message(self, message: Message, *, user: User | Member) -> None:
         """A user deletes `message`: their own, or anyone's with Manage Messages. The bot gets MESSAGE_DELETE."""
@@ -499,13 +620,15 @@ class FakeDiscord:
         channel = self._guild_channel_of(messages[0])
         member = self._member_of(user, channel.guild)
         may_manage = channel.guild.permissions(member, channel) & Perm.MANAGE_MESSAGES
+        if isinstance(channel, Thread) and channel.archived:
+            raise ClientRejected(f"thread {channel.name!r} is archived")
         for message in messages:
             if message.channel is not channel or message.deleted or message.ephemeral:
                 raise ClientRejected(f"message {message.id} is not a visible message in #{channel.name}")
             if not may_manage and (event == "MESSAGE_DELETE_BULK" or message.author is not member.user):
                 raise ClientRejected(f"{member.user.username} cannot delete message {message.id} (Manage Messages)")
         for message in messages:
-            message.deleted = True
+            self._forget_message(message)
         if event == "MESSAGE_DELETE":
             payload: dict[str, Any] = {"id": str(messages[0].id)}
         else:
@@ -515,9 +638,9 @@ class FakeDiscord:
         self.changes.notify()
 
     @staticmethod
-    def _guild_channel_of(message: Message) -> Channel:
+    def _guild_channel_of(message: Message) -> GuildChannel:
         """Interactions are modelled in guilds only; the fake's DMs carry the bot's messages and nothing else."""
-        if not isinstance(message.channel, Channel):
+        if isinstance(message.channel, DMChannel):
             raise ClientRejected(f"message {message.id} is in a DM; interactions in DMs are not modelled")
         return message.channel
 
@@ -527,7 +650,9 @@ class FakeDiscord:
             raise ClientRejected(f"{target.username} is not a member of {guild.name}")
         return guild.members[target.id]
 
-    def _command_for(self, name: str, kind: int, member: Member, channel: Channel, bypass: bool) -> dict[str, Any]:
+    def _command_for(
+        self, name: str, kind: int, member: Member, channel: GuildChannel, bypass: bool
+    ) -> dict[str, Any]:
         guild = channel.guild
         command = self.commands.get((guild.id, name, kind)) or self.commands.get((None, name, kind))
         if command is None:
@@ -567,7 +692,7 @@ class FakeDiscord:
         schema: dict[str, Any],
         value: OptionValue,
         member: Member,
-        channel: Channel,
+        channel: GuildChannel,
         resolved: dict[str, dict[str, Any]],
     ) -> dict[str, Any]:
         kind, name = schema["type"], schema["name"]
@@ -587,7 +712,7 @@ class FakeDiscord:
         elif kind in (OPTION_ROLE, OPTION_MENTIONABLE) and isinstance(value, Role):
             resolved.setdefault("roles", {})[str(value.id)] = value.payload()
             wire = str(value.id)
-        elif kind == OPTION_CHANNEL and isinstance(value, Channel):
+        elif kind == OPTION_CHANNEL and isinstance(value, Channel | Thread):
             if schema.get("channel_types") and value.type not in schema["channel_types"]:
                 raise ClientRejected(f"option {name!r} does not accept channel type {value.type}")
             permissions = value.guild.permissions(member, value)
@@ -608,7 +733,7 @@ class FakeDiscord:
             raise ClientRejected(f"option {name!r}: {wire!r} is not one of the command's choices")
         return {"name": name, "type": kind, "value": wire}
 
-    def _resolve_user(self, target: User | Member, channel: Channel, resolved: dict[str, dict[str, Any]]) -> User:
+    def _resolve_user(self, target: User | Member, channel: GuildChannel, resolved: dict[str, dict[str, Any]]) -> User:
         user = target.user if isinstance(target, Member) else target
         resolved.setdefault("users", {})[str(user.id)] = user.payload()
         member = channel.guild.members.get(user.id)
@@ -624,11 +749,16 @@ class FakeDiscord:
         kind: int,
         data: dict[str, Any],
         member: Member,
-        channel: Channel,
+        channel: GuildChannel,
         *,
         locale: str,
         source_message: Message | None = None,
     ) -> InteractionRecord:
+        if isinstance(channel, Thread) and channel.archived:
+            raise ClientRejected(
+                f"thread {channel.name!r} is archived: interactions in archived threads are not modelled"
+                " (post a message to unarchive it first)"
+            )
         guild = channel.guild
         permissions = guild.permissions(member, channel)
         app_permissions = guild.permissions(guild.member(self.bot_user), channel)
@@ -845,6 +975,8 @@ class FakeDiscord:
         for guild in self.guilds.values():
             if channel_id in guild.channels:
                 return guild.channels[channel_id]
+            if channel_id in guild.threads:
+                return guild.threads[channel_id]
         for dm in self.dm_channels.values():
             if dm.id == channel_id:
                 return dm
@@ -869,11 +1001,16 @@ class FakeDiscord:
         if not permissions & Perm.VIEW_CHANNEL:
             raise missing_access()
         body, files = await read_body(request)
-        if not permissions & Perm.SEND_MESSAGES or (files and not permissions & Perm.ATTACH_FILES):
+        if not permissions & _send_permission(channel) or (files and not permissions & Perm.ATTACH_FILES):
             raise missing_permissions()
+        if isinstance(channel, Thread) and channel.locked and not channel.archived:
+            if not permissions & Perm.MANAGE_THREADS:
+                raise thread_locked()
         message = await self._create_message(
             channel, body, files, route=self._route_name(request), flags_allowed=SETTABLE_FLAGS & ~FLAG_EPHEMERAL
         )
+        if isinstance(channel, Thread):
+            await self._add_to_thread(channel, self.bot_user)  # posting in a thread joins it
         return json_response(message.payload())
 
     async def _get_channel_message(self, request: web.Request) -> web.Response:
@@ -920,6 +1057,7 @@ class FakeDiscord:
         message = self._channel_message(request, channel)
         if not self._bot_permissions(channel) & (Perm.PIN_MESSAGES | Perm.MANAGE_MESSAGES):
             raise missing_permissions()
+        _refuse_if_archived(channel)
         message.pinned = pinned
         message.pinned_at = iso_timestamp() if pinned else None
         last_pin = max((m.pinned_at for m in self.channel_messages(channel) if m.pinned_at), default=None)
@@ -934,6 +1072,317 @@ class FakeDiscord:
         if attachment is None:
             raise web.HTTPNotFound()
         return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
+
+    # -- threads ---------------------------------------------------------------------------------------------------
+
+    def _bot_sees(self, channel: GuildChannel) -> bool:
+        return bool(self._bot_permissions(channel) & Perm.VIEW_CHANNEL)
+
+    async def _open_thread(
+        self,
+        parent: Channel,
+        creator: User,
+        name: str,
+        *,
+        kind: int,
+        auto_archive_duration: int,
+        starter: Message | None = None,
+        invitable: bool = True,
+        rate_limit_per_user: int = 0,
+    ) -> Thread:
+        """Start a thread (its creator its first member) and tell the bot as Discord does."""
+        thread = Thread(
+            id=starter.id if starter is not None else new_snowflake(),  # a message's thread takes its id
+            parent=parent,
+            name=name,
+            owner_id=creator.id,
+            type=kind,
+            auto_archive_duration=auto_archive_duration,
+            invitable=invitable,
+            rate_limit_per_user=rate_limit_per_user,
+        )
+        thread.members[creator.id] = ThreadMember(creator)
+        parent.guild.threads[thread.id] = thread
+        await self._dispatch_thread_event("THREAD_CREATE", thread, newly_created=True)
+        if starter is not None:
+            thread.starter_message_id = starter.id
+            starter.thread = thread
+            starter.flags |= FLAG_HAS_THREAD
+            await self._dispatch_message_event("MESSAGE_UPDATE", starter)
+        elif kind == THREAD_PUBLIC:
+            notice = Message(
+                id=new_snowflake(),
+                channel=parent,
+                author=creator,
+                content=name,
+                type=MESSAGE_TYPE_THREAD_CREATED,
+                reference={"channel_id": str(thread.id), "guild_id": str(parent.guild.id)},
+            )
+            self._store_message(notice)
+            await self._dispatch_message_event("MESSAGE_CREATE", notice)
+        self.changes.notify()
+        return thread
+
+    async def _dispatch_thread_event(self, event: str, thread: Thread, *, newly_created: bool = False) -> None:
+        """THREAD_CREATE / THREAD_UPDATE (GUILDS intent) for a thread the bot can see, `member` if it joined."""
+        session = self.gateway.session
+        if session is None or not session.intents & INTENT_GUILDS or not self._bot_sees(thread):
+            return
+        payload = thread.payload(me=self.bot_user.id)
+        if newly_created:
+            payload["newly_created"] = True
+        await self.gateway.dispatch(event, payload)
+
+    async def _dispatch_thread_members_update(
+        self, thread: Thread, *, added: list[User] | None = None, removed: list[User] | None = None
+    ) -> None:
+        """Discord sends others' joins and leaves only with the GUILD_MEMBERS intent; the bot's own always."""
+        session = self.gateway.session
+        if session is None or not session.intents & INTENT_GUILDS:
+            return
+        added, removed = list(added or []), list(removed or [])
+        if not session.intents & INTENT_GUILD_MEMBERS:
+            added = [user for user in added if user is self.bot_user]
+            removed = [user for user in removed if user is self.bot_user]
+        concerns_bot = self.bot_user in added or self.bot_user in removed
+        if not (added or removed) or not (concerns_bot or self._bot_sees(thread)):
+            return
+        payload: dict[str, Any] = {
+            "id": str(thread.id),
+            "guild_id": str(thread.guild.id),
+            "member_count": thread.payload()["member_count"],
+        }
+        if added:
+            payload["added_members"] = [
+                thread.members[user.id].payload(thread.id)
+                | {"member": thread.guild.members[user.id].payload(), "presence": None}
+                for user in added
+            ]
+        if removed:
+            payload["removed_member_ids"] = [str(user.id) for user in removed]
+        await self.gateway.dispatch("THREAD_MEMBERS_UPDATE", payload)
+
+    async def _add_to_thread(self, thread: Thread, user: User) -> bool:
+        """Add a member (no-op if already one). The bot joining also gets THREAD_CREATE, as Discord sends it."""
+        if user.id in thread.members:
+            return False
+        thread.members[user.id] = ThreadMember(user)
+        await self._dispatch_thread_members_update(thread, added=[user])
+        if user is self.bot_user:
+            await self._dispatch_thread_event("THREAD_CREATE", thread)
+        self.changes.notify()
+        return True
+
+    async def _remove_from_thread(self, thread: Thread, user: User) -> bool:
+        if thread.members.pop(user.id, None) is None:
+            return False
+        await self._dispatch_thread_members_update(thread, removed=[user])
+        self.changes.notify()
+        return True
+
+    async def _set_archived(self, thread: Thread, archived: bool) -> None:
+        thread.archived = archived
+        thread.archive_timestamp = iso_timestamp()
+        await self._dispatch_thread_event("THREAD_UPDATE", thread)
+        self.changes.notify()
+
+    def _thread(self, request: web.Request) -> Thread:
+        channel = self._channel(request)
+        if not isinstance(channel, Thread):
+            raise invalid_channel_type()
+        if not self._bot_sees(channel):
+            raise missing_access()
+        return channel
+
+    def _thread_member_target(self, request: web.Request, thread: Thread) -> User:
+        raw = request.match_info["user_id"]
+        if raw == "@me":
+            return self.bot_user
+        user = self.users.get(int(raw)) if raw.isdigit() else None
+        if user is None or user.id not in thread.guild.members:
+            raise unknown_member()
+        return user
+
+    async def _parent_for_new_thread(self, request: web.Request) -> tuple[Channel, int]:
+        channel = self._channel(request)
+        if not isinstance(channel, Channel):
+            raise invalid_channel_type()
+        permissions = self._bot_permissions(channel)
+        if not permissions & Perm.VIEW_CHANNEL:
+            raise missing_access()
+        return channel, permissions
+
+    async def _start_thread_from_message(self, request: web.Request) -> web.Response:
+        """discord.py's `Message.create_thread`: a public thread with the message's id."""
+        channel, permissions = await self._parent_for_new_thread(request)
+        message = self._channel_message(request, channel)
+        if not permissions & Perm.CREATE_PUBLIC_THREADS:
+            raise missing_permissions()
+        body = await request.json()
+        errors = _thread_body_errors(body, name_required=True, type_required=False)
+        if errors:
+            raise invalid_form_body(errors)
+        if message.thread is not None:
+            raise thread_already_created()
+        thread = await self._open_thread(
+            channel,
+            self.bot_user,
+            body["name"].strip(),
+            kind=THREAD_PUBLIC,
+            auto_archive_duration=body.get("auto_archive_duration") or 1440,
+            starter=message,
+            rate_limit_per_user=body.get("rate_limit_per_user") or 0,
+        )
+        return json_response(thread.payload(me=self.bot_user.id))
+
+    async def _start_thread_without_message(self, request: web.Request) -> web.Response:
+        """discord.py's `TextChannel.create_thread` without a message (it asks for a *private* thread by default)."""
+        channel, permissions = await self._parent_for_new_thread(request)
+        body = await request.json()
+        errors = _thread_body_errors(body, name_required=True, type_required=True)
+        if errors:
+            raise invalid_form_body(errors)
+        kind = int(body["type"])
+        if not permissions & (Perm.CREATE_PRIVATE_THREADS if kind == THREAD_PRIVATE else Perm.CREATE_PUBLIC_THREADS):
+            raise missing_permissions()
+        thread = await self._open_thread(
+            channel,
+            self.bot_user,
+            body["name"].strip(),
+            kind=kind,
+            auto_archive_duration=body.get("auto_archive_duration") or 1440,
+            invitable=body.get("invitable") is not False,
+            rate_limit_per_user=body.get("rate_limit_per_user") or 0,
+        )
+        return json_response(thread.payload(me=self.bot_user.id))
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        if not self._bot_permissions(channel) & Perm.VIEW_CHANNEL:
+            raise missing_access()
+        if isinstance(channel, Thread):
+            return json_response(channel.payload(me=self.bot_user.id))
+        return json_response(channel.payload())
+
+    async def _edit_channel(self, request: web.Request) -> web.Response:
+        """Modify a thread (rename, archive, lock...); editing other channels is not modelled."""
+        if not isinstance(self._channel(request), Thread):
+            raise web.HTTPNotFound()  # recorded in `unmodelled`
+        thread = self._thread(request)
+        permissions = self._bot_permissions(thread)
+        body: dict[str, Any] = await request.json()
+        unarchiving = body.get("archived") is False
+        if thread.archived and not unarchiving:
+            raise thread_archived()
+        # Locking, invitability and slowmode take Manage Threads; the creator may rename, archive and set the
+        # archive duration; anyone who may post may unarchive a thread that is not locked.
+        may_manage = bool(permissions & Perm.MANAGE_THREADS)
+        needs_manage = any(key in body for key in ("locked", "invitable", "rate_limit_per_user"))
+        needs_manage |= thread.archived and thread.locked
+        if not needs_manage and thread.owner_id != self.bot_user.id:
+            needs_manage = not (set(body) <= {"archived"} and unarchiving)
+        if needs_manage and not may_manage:
+            raise missing_permissions()
+        if unarchiving and not permissions & Perm.SEND_MESSAGES_IN_THREADS and not may_manage:
+            raise missing_permissions()
+        errors = _thread_body_errors(body, name_required=False, type_required=False)
+        if errors:
+            raise invalid_form_body(errors)
+        if body.get("name") is not None:
+            thread.name = body["name"].strip()
+        if body.get("auto_archive_duration") is not None:
+            thread.auto_archive_duration = body["auto_archive_duration"]
+        if body.get("rate_limit_per_user") is not None:
+            thread.rate_limit_per_user = int(body["rate_limit_per_user"])
+        if "locked" in body:
+            thread.locked = bool(body["locked"])
+        if "invitable" in body and thread.private:
+            thread.invitable = bool(body["invitable"])
+        if "archived" in body and bool(body["archived"]) != thread.archived:
+            thread.archived = bool(body["archived"])
+            thread.archive_timestamp = iso_timestamp()
+        await self._dispatch_thread_event("THREAD_UPDATE", thread)
+        return json_response(thread.payload(me=self.bot_user.id))
+
+    async def _delete_channel(self, request: web.Request) -> web.Response:
+        """Delete a thread (Manage Threads); deleting other channels is not modelled."""
+        if not isinstance(self._channel(request), Thread):
+            raise web.HTTPNotFound()  # recorded in `unmodelled`
+        thread = self._thread(request)
+        if not self._bot_permissions(thread) & Perm.MANAGE_THREADS:
+            raise missing_permissions()
+        del thread.guild.threads[thread.id]
+        for message in self.messages.values():
+            if message.channel is thread:
+                message.deleted = True
+            elif message.thread is thread:
+                message.thread = None
+                message.flags &= ~FLAG_HAS_THREAD
+        session = self.gateway.session
+        if session is not None and session.intents & INTENT_GUILDS:
+            await self.gateway.dispatch(
+                "THREAD_DELETE",
+                {
+                    "id": str(thread.id),
+                    "guild_id": str(thread.guild.id),
+                    "parent_id": str(thread.parent.id),
+                    "type": thread.type,
+                },
+            )
+        return json_response(thread.payload())
+
+    async def _get_thread_members(self, request: web.Request) -> web.Response:
+        """Listing a thread's members needs the GUILD_MEMBERS intent switched on for the application."""
+        thread = self._thread(request)
+        if not self.enabled_privileged_intents & INTENT_GUILD_MEMBERS:
+            raise missing_access()
+        with_member = request.query.get("with_member") in ("1", "true", "True")
+        return json_response(
+            [self._thread_member_payload(thread, member, with_member) for member in thread.members.values()]
+        )
+
+    async def _get_thread_member(self, request: web.Request) -> web.Response:
+        thread = self._thread(request)
+        member = thread.members.get(self._thread_member_target(request, thread).id)
+        if member is None:
+            raise unknown_member()
+        with_member = request.query.get("with_member") in ("1", "true", "True")
+        return json_response(self._thread_member_payload(thread, member, with_member))
+
+    def _thread_member_payload(self, thread: Thread, member: ThreadMember, with_member: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = member.payload(thread.id)
+        if with_member:
+            payload["member"] = thread.guild.members[member.user.id].payload()
+        return payload
+
+    async def _add_thread_member_route(self, request: web.Request) -> web.Response:
+        """`Thread.join()` (@me) and `Thread.add_user()`: SEND_MESSAGES_IN_THREADS, and not archived."""
+        thread = self._thread(request)
+        permissions = self._bot_permissions(thread)
+        user = self._thread_member_target(request, thread)
+        if thread.archived:
+            raise thread_archived()
+        if not permissions & Perm.SEND_MESSAGES_IN_THREADS:
+            raise missing_permissions()
+        adding_other = user is not self.bot_user
+        if adding_other and thread.private and not thread.invitable and not permissions & Perm.MANAGE_THREADS:
+            raise missing_permissions()
+        await self._add_to_thread(thread, user)
+        return web.Response(status=204)
+
+    async def _remove_thread_member_route(self, request: web.Request) -> web.Response:
+        """`Thread.leave()` (@me) and `Thread.remove_user()`: Manage Threads, or the creator of a private thread."""
+        thread = self._thread(request)
+        permissions = self._bot_permissions(thread)
+        user = self._thread_member_target(request, thread)
+        if thread.archived:
+            raise thread_archived()
+        if user is not self.bot_user:
+            creator = thread.private and thread.owner_id == self.bot_user.id
+            if not (permissions & Perm.MANAGE_THREADS or creator):
+                raise missing_permissions()
+        await self._remove_from_thread(thread, user)
+        return web.Response(status=204)
 
     # -- REST: interactions ---------------------------------------------------------------------------------------
 
@@ -1063,6 +1512,7 @@ class FakeDiscord:
         interaction: InteractionRecord | None = None,
         error_path: tuple[str, ...] = (),
     ) -> Message:
+        _refuse_if_archived(channel)
         check_message_body(body, files, error_path=error_path)
         self._check_upload_size(files, channel.upload_limit)
         replied_to = self._reply_target(body, channel)
@@ -1085,7 +1535,7 @@ class FakeDiscord:
         if interaction is not None:
             self._mark_interaction_message(message, interaction)
         self._set_pings(message, body.get("allowed_mentions"))
-        self.messages[message.id] = message
+        self._store_message(message)
         self._record_write(message, "create", route, body, interaction)
         await self._dispatch_message_event("MESSAGE_CREATE", message)
         return message
@@ -1099,7 +1549,7 @@ class FakeDiscord:
             flags=FLAG_LOADING | (FLAG_EPHEMERAL if ephemeral else 0),
         )
         self._mark_interaction_message(message, record)
-        self.messages[message.id] = message
+        self._store_message(message)
         await self._dispatch_message_event("MESSAGE_CREATE", message)
         return message
 
@@ -1114,6 +1564,7 @@ class FakeDiscord:
         error_path: tuple[str, ...] = (),
     ) -> Message:
         """Discord's PATCH: only the fields present change; `attachments` lists what to keep."""
+        _refuse_if_archived(message.channel)
         check_message_body(body, files, error_path=error_path)
         self._check_upload_size(files, message.channel.upload_limit)
         content = message.content if "content" not in body else body["content"] or ""
@@ -1138,11 +1589,27 @@ class FakeDiscord:
     async def _delete_message(
         self, message: Message, *, route: str, interaction: InteractionRecord | None = None
     ) -> None:
-        message.deleted = True
+        _refuse_if_archived(message.channel)
+        self._forget_message(message)
         self._record_write(message, "delete", route, {}, interaction)
         if not message.ephemeral:
             payload = {"id": str(message.id)} | _channel_ids(message.channel)
             await self.gateway.dispatch_if_connected("MESSAGE_DELETE", payload)
+
+    def _store_message(self, message: Message) -> None:
+        """Keep a new message; in a thread, count it as Discord does (`message_count`, `total_message_sent`)."""
+        self.messages[message.id] = message
+        channel = message.channel
+        if isinstance(channel, Thread) and not message.ephemeral:
+            channel.message_count += 1
+            channel.total_message_sent += 1
+            channel.last_message_id = message.id
+
+    def _forget_message(self, message: Message) -> None:
+        message.deleted = True
+        channel = message.channel
+        if isinstance(channel, Thread) and not message.ephemeral:
+            channel.message_count = max(0, channel.message_count - 1)
 
     def _mark_interaction_message(self, message: Message, record: InteractionRecord) -> None:
         message.webhook_id = message.application_id = self.application_id
@@ -1257,6 +1724,8 @@ class FakeDiscord:
             return
         if not session.intents & INTENT_GUILD_MESSAGES:
             return
+        if isinstance(channel, Thread) and not self._bot_sees(channel):
+            return  # a private thread the bot is not in
         payload = message.payload() | {"guild_id": str(channel.guild.id)}
         member = channel.guild.members.get(message.author.id)
         if member is not None:
@@ -1306,9 +1775,47 @@ def pointed_at(fake: FakeDiscord) -> Iterator[None]:
 def _channel_ids(channel: AnyChannel) -> dict[str, str]:
     """`channel_id`, plus `guild_id` for a guild channel: a DM's gateway events carry no guild."""
     ids = {"channel_id": str(channel.id)}
-    if isinstance(channel, Channel):
+    if not isinstance(channel, DMChannel):
         ids["guild_id"] = str(channel.guild.id)
     return ids
+
+
+def _send_permission(channel: AnyChannel) -> Perm:
+    """SEND_MESSAGES has no effect in a thread: SEND_MESSAGES_IN_THREADS takes its place there."""
+    return Perm.SEND_MESSAGES_IN_THREADS if isinstance(channel, Thread) else Perm.SEND_MESSAGES
+
+
+def _refuse_if_archived(channel: AnyChannel) -> None:
+    if isinstance(channel, Thread) and channel.archived:
+        raise thread_archived()
+
+
+def _thread_body_errors(body: Mapping[str, Any], *, name_required: bool, type_required: bool) -> dict[str, Any]:
+    """Discord's checks on a thread's fields when it is started or edited."""
+    errors: dict[str, Any] = {}
+    name = body.get("name")
+    if name is None:
+        if name_required:
+            errors["name"] = field_error("BASE_TYPE_REQUIRED", "This field is required")
+    elif not isinstance(name, str) or not 1 <= len(name.strip()) <= THREAD_NAME_MAX:
+        errors["name"] = field_error("BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {THREAD_NAME_MAX} in length.")
+    duration = body.get("auto_archive_duration")
+    if duration is not None and duration not in AUTO_ARCHIVE_DURATIONS:
+        choices = ", ".join(str(choice) for choice in AUTO_ARCHIVE_DURATIONS)
+        errors["auto_archive_duration"] = field_error("BASE_TYPE_CHOICES", f"Value must be one of {{{choices}}}.")
+    slowmode = body.get("rate_limit_per_user")
+    if slowmode is not None and not 0 <= int(slowmode) <= RATE_LIMIT_PER_USER_MAX:
+        errors["rate_limit_per_user"] = field_error(
+            "NUMBER_TYPE_MAX", f"int value should be less than or equal to {RATE_LIMIT_PER_USER_MAX}."
+        )
+    if type_required:
+        kind = body.get("type")
+        if kind is None:
+            errors["type"] = field_error("BASE_TYPE_REQUIRED", "This field is required")
+        elif kind not in (THREAD_PUBLIC, THREAD_PRIVATE):
+            choices = f"{THREAD_PUBLIC}, {THREAD_PRIVATE}"
+            errors["type"] = field_error("BASE_TYPE_CHOICES", f"Value must be one of {{{choices}}}.")
+    return errors
 
 
 def _subcommands(options: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,8 +10,8 @@ What each one serves (storage/audit.py), at a million generations:
 - verdicts gain `guild_id` (copied from their request; the pipeline writes it from now on), so a guild's verdicts
   are one index range instead of a join through all of its requests:
   - verdicts (guild_id, decision, category, created_at, request_id): `/audit flagged [category]`;
-  - verdicts (guild_id, created_at, rail, decision, category): `/audit stats`, counts by rail and decision over a
-    period from the index alone;
+  - verdicts (guild_id, rail, decision, created_at): `/audit stats`, counts by rail and decision, in index order
+    (no sort), over a period, from the index alone;
 - reviews (review_message_id): `/audit message` on a review post.
 Deliveries by message id (`ix_deliveries_message_id`), verdicts by request and chain entries by record already
 have theirs (0001, 0004).
@@ -38,9 +38,7 @@ def upgrade() -> None:
         batch_op.create_index(
             'ix_verdicts_guild_decision', ['guild_id', 'decision', 'category', 'created_at', 'request_id'], unique=False
         )
-        batch_op.create_index(
-            'ix_verdicts_guild_created', ['guild_id', 'created_at', 'rail', 'decision', 'category'], unique=False
-        )
+        batch_op.create_index('ix_verdicts_guild_rail', ['guild_id', 'rail', 'decision', 'created_at'], unique=False)
     with op.batch_alter_table('reviews', schema=None) as batch_op:
         batch_op.create_index('ix_reviews_review_message_id', ['review_message_id'], unique=False)
 
@@ -49,7 +47,7 @@ def downgrade() -> None:
     with op.batch_alter_table('reviews', schema=None) as batch_op:
         batch_op.drop_index('ix_reviews_review_message_id')
     with op.batch_alter_table('verdicts', schema=None) as batch_op:
-        batch_op.drop_index('ix_verdicts_guild_created')
+        batch_op.drop_index('ix_verdicts_guild_rail')
         batch_op.drop_index('ix_verdicts_guild_decision')
         batch_op.drop_column('guild_id')
     with op.batch_alter_table('requests', schema=None) as batch_op:
