@@ -28,6 +28,7 @@ USAGE = (
     f"  /write KIND about SUBJECT [genre:X] [tone:Y] [length:{'|'.join(LENGTHS)}]   KIND is one of: {', '.join(KINDS)}\n"
     "  /continue [where it should go next]\n"
     "  /audit message|user|flagged|stats|export ...   (moderators' queries: /audit for details)\n"
+    "  /story start|join|leave|status|add|ai|vote|skip|undo|kick|recap|export|end ... [--as NAME]   (/story for details)\n"
     "  /help     /quit"
 )
 
@@ -42,6 +43,8 @@ def parse(line: str) -> TypedCommand:
         return TypedCommand(name)
     if name == "audit":  # parsed by bot.audit_commands.parse_audit, which explains its own usage
         return TypedCommand(name, text=rest.strip())
+    if name == "story":
+        return parse_story(rest)
     options = {key.lower(): value.strip('"') for key, value in _OPTION.findall(rest)}
     rest = _OPTION.sub("", rest).strip()
     if "length" in options and options["length"] not in LENGTHS:
@@ -58,3 +61,43 @@ def parse(line: str) -> TypedCommand:
             subject = subject[6:].strip()
         return TypedCommand(name, kind=kind, text=subject, options=options)
     raise CommandError(f"Unknown command /{name}. " + USAGE)
+
+
+# -- /story ------------------------------------------------------------------------------------------------------
+
+STORY_SUBCOMMANDS = ("start", "join", "leave", "status", "add", "ai", "vote", "skip", "undo", "kick", "recap", "export", "end")
+STORY_USAGE = (
+    "Story games (one story per channel; add --as NAME to play as another local player):\n"
+    '  /story start TITLE premise:"..." [mode:round-robin|free|vote] [rating:G|PG-13|M] [lines:"a, b"] [veils:"c"]\n'
+    "               [timeout:SECONDS] (round-robin turn timeout)\n"
+    "  /story join | leave | status | skip | undo | recap | export | end\n"
+    "  /story add TEXT            your turn\n"
+    "  /story ai [choices:1-3] [where it should go]   an AI turn; several choices go to a vote\n"
+    "  /story vote N | vote close\n"
+    "  /story kick NAME"
+)
+_STORY_OPTION = re.compile(r'(?<!\S)(premise|mode|rating|lines|veils|timeout|choices):("[^"]*"|\S+)', re.IGNORECASE)
+_AS = re.compile(r'(?<!\S)--as\s+("[^"]*"|\S+)')
+
+
+def parse_story(rest: str) -> TypedCommand:
+    """`/story SUB [text] [key:value ...] [--as NAME]` → name "story", kind SUB, options (with "as")."""
+    options: dict[str, str] = {}
+    found = _AS.search(rest)
+    if found:
+        options["as"] = found.group(1).strip('"').strip()
+        rest = rest[: found.start()] + rest[found.end() :]
+    sub, _, text = rest.strip().partition(" ")
+    sub = sub.lower()
+    if sub not in STORY_SUBCOMMANDS:
+        raise CommandError(STORY_USAGE if not sub else f"Unknown /story {sub}. " + STORY_USAGE)
+    if sub in ("start", "ai"):
+        options.update({key.lower(): value.strip('"') for key, value in _STORY_OPTION.findall(text)})
+        text = _STORY_OPTION.sub("", text)
+    text = " ".join(text.split()) if sub != "add" else text.strip()
+    for key in ("timeout", "choices"):
+        if key in options and not options[key].isdigit():
+            raise CommandError(f"{key} is a whole number.")
+    if sub == "vote" and text.lower() != "close" and not text.isdigit():
+        raise CommandError("Vote with the choice's number: /story vote 2 (or /story vote close).")
+    return TypedCommand("story", kind=sub, text=text, options=options)

@@ -69,6 +69,9 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
 
         await run_typed_audit(core, author, command.text, out)
         return None
+    if command.name == "story":
+        await run_story(core, author, command, out)
+        return None
     if command.name == "write":
         job = WriteJob(
             command="write",
@@ -142,3 +145,68 @@ def _read_line(stdin: TextIO, interactive: bool) -> str | None:
             return None
     line = stdin.readline()
     return line if line else None
+
+
+async def run_story(core: Core, author: Author, command: TypedCommand, out: TextIO) -> None:
+    """`/story ...` for one local player, or several named with `--as NAME` (the terminal's own user moderates)."""
+    from dataclasses import replace
+
+    from bot.story import StoryError, StoryService
+    from bot.story.service import local_user_id
+
+    service = StoryService(core)
+    moderator = True
+    name = command.options.get("as")
+    if name and name != author.user_name:
+        author = replace(author, user_id=local_user_id(name, author.user_name, author.user_id), user_name=name[:100])
+        moderator = False
+    sub, text, options = command.kind, command.text, command.options
+    try:
+        if sub == "start":
+            view = await service.start(
+                author, text, options.get("premise", ""), mode=options.get("mode", "round-robin"),
+                rating=options.get("rating"), lines=options.get("lines"), veils=options.get("veils"),
+                turn_timeout_s=int(options["timeout"]) if "timeout" in options else None,
+            )  # fmt: skip
+            out.write(f"Story {view.id} started.\n{view.describe()}\n")
+        elif sub in ("join", "leave", "status", "end"):
+            method = {"join": service.join, "leave": service.leave, "status": service.status}.get(sub)
+            view = await (method(author) if method else service.end(author, moderator=moderator))
+            out.write(view.describe() + "\n")
+        elif sub == "add":
+            result = await service.add_turn(author, text)
+            out.write(f"[{result.status}] {result.message}\n")
+        elif sub == "skip":
+            result = await service.skip(author, moderator=moderator)
+            out.write(f"[{result.status}] {result.message}\n")
+        elif sub == "undo":
+            result = await service.undo(author, moderator=moderator)
+            out.write(f"[{result.status}] {result.message}\n")
+        elif sub == "kick":
+            view = await service.status(author)
+            target = next((p for p in view.players if p.name.lower() == text.lower() and p.status == "active"), None)
+            if target is None:
+                raise StoryError(f"No active player called {text!r}.")
+            view = await service.kick(author, target.user_id, moderator=moderator)
+            out.write(f"{target.name} was removed from the story.\n{view.describe()}\n")
+        elif sub == "ai":
+
+            def sink_for(index: int) -> TerminalSink:
+                out.write(f"\n-- choice {index} --\n")
+                return TerminalSink(out)
+
+            choices = int(options["choices"]) if "choices" in options else None
+            result = await service.ai_turn(author, choices, text or None, moderator=moderator, sink_for=sink_for)
+            out.write(f"{result.message}\n")
+        elif sub == "vote":
+            closing = text.lower() == "close"
+            result = await (service.close_vote(author, moderator=moderator) if closing else service.vote(author, int(text)))
+            out.write(f"{result.message}\n")
+        elif sub == "recap":
+            outcome = await service.recap(author, TerminalSink(out))
+            out.write(f"[{outcome.status.value}]\n")
+        elif sub == "export":
+            out.write(await service.export(author))
+    except StoryError as error:
+        out.write(f"{error}\n")
+    out.flush()

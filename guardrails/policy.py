@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from guardrails.lines import clean_topics
 from guardrails.ratings import DEFAULT_RATING, Rating, effective_rating
 from guardrails.verdict import Verdict
 
@@ -46,6 +47,8 @@ class Policy:
     actions: tuple[tuple[str, Action], ...] = ()
     """Moderators' action per output rail, sorted; unset rails keep `DEFAULT_ACTIONS`."""
     review_channel_id: int | None = None
+    lines: tuple[str, ...] = ()
+    """Topics that must not appear (a story game's lines, `guardrails/lines.py`): judged on both stages."""
 
     @classmethod
     def build(
@@ -54,6 +57,7 @@ class Policy:
         thresholds: Mapping[str, float] | None = None,
         actions: Mapping[str, str] | None = None,
         review_channel_id: int | None = None,
+        lines: tuple[str, ...] = (),
     ) -> Policy:
         for category, value in (thresholds or {}).items():
             check_threshold(category, value)
@@ -64,6 +68,7 @@ class Policy:
             tuple(sorted((thresholds or {}).items())),
             tuple(sorted((actions or {}).items())),  # type: ignore[arg-type]
             review_channel_id,
+            clean_topics(lines),
         )
 
     def all_actions(self) -> dict[str, Action]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from guardrails.batching import MicroBatcher
+from guardrails.lines import LinesRail
 from guardrails.policy import CATEGORIES, Action, Policy
 from guardrails.ratings import rated_rail
 from guardrails.verdict import Stage, Verdict
+
+if TYPE_CHECKING:
+    from guardrails.encoder import SentenceEncoder
 
 DEFAULT_POLICY = Policy()
 
@@ -61,7 +65,8 @@ class RailStack:
 
     def for_policy(self, policy: Policy) -> RailStack:
         """The same models judging under `policy` (this stack is the default policy's), built once per policy."""
-        policy = Policy(policy.rating, policy.thresholds, policy.actions)  # the review channel does not judge
+        # The review channel does not judge.
+        policy = Policy(policy.rating, policy.thresholds, policy.actions, lines=policy.lines)
         if policy == self.policy:
             return self
         if policy not in self._variants:
@@ -74,9 +79,11 @@ class RailStack:
                 rail = rated_rail(rail, policy.rating)
                 return rail.with_thresholds(overrides) if overrides else rail
 
+            # A story game's lines are judged on what players type and on what the model writes.
+            lines = [LinesRail(policy.lines, _shared_encoder(self))] if policy.lines else []
             self._variants[policy] = RailStack(
-                [adjusted(rail, input_overrides) for rail in self.input_rails],
-                [adjusted(rail, output_overrides) for rail in self.output_rails],
+                [adjusted(rail, input_overrides) for rail in self.input_rails] + lines,
+                [adjusted(rail, output_overrides) for rail in self.output_rails] + lines,
                 policy=policy,
                 window_ms=self._window_ms,
             )
@@ -128,6 +135,15 @@ def _check_batch(rail: Rail, stage: Stage, items: list[Checked]) -> list[Verdict
         for position, verdict in zip(positions, verdicts, strict=True):
             results[position] = verdict
     return results  # type: ignore[return-value]
+
+
+def _shared_encoder(stack: RailStack) -> SentenceEncoder | None:
+    """The sentence encoder the stack's rails already share (the lines rail embeds on it), if any."""
+    for rail in stack.input_rails + stack.output_rails:
+        encoder = getattr(rail, "encoder", None) or getattr(getattr(rail, "backend", None), "encoder", None)
+        if encoder is not None:
+            return encoder
+    return None
 
 
 def policy_hash(policy: dict) -> str:

@@ -41,7 +41,7 @@ class Author:
 
 @dataclass(slots=True)
 class WriteJob:
-    command: str  # write | continue
+    command: str  # write | continue | story
     kind: str | None
     prompt: str | None
     """What the member typed: the subject for /write, a direction for /continue."""
@@ -53,9 +53,17 @@ class WriteJob:
     previous_checked: bool = False
     """True when `previous_text` is our own output that passed the rails; anything else passes the input rails."""
     parent_request_id: str | None = None
+    story: prompts.StoryContext | None = None
+    """For a story game's AI turn or recap (bot/story): what the engine sees; `prompt` is the players' direction."""
 
     def options(self) -> dict:
-        return {"genre": self.genre, "tone": self.tone, "length": self.length}
+        options = {"genre": self.genre, "tone": self.tone, "length": self.length}
+        if self.story is not None:  # provenance: the request's record (and so the chain) names session and turn
+            story = self.story
+            options.update(story_session=story.session_id, story_task=story.task, parent_turn=story.parent_turn)
+            if story.choice is not None:
+                options["choice"] = story.choice
+        return options
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +247,8 @@ class Pipeline:
     ) -> Outcome:
         # admit
         refusal = check_prompt(job.prompt, cleaned, self.max_prompt_chars, required=job.command == "write")
+        if refusal is None and job.command == "story" and job.story is None:
+            refusal = Refusal("no_story", "There is no story game here to continue.")
         if refusal is None and job.command == "continue" and not job.previous_text:
             refusal = Refusal("nothing_to_continue", "There is nothing of yours to continue yet: try `/write` first.")
         if refusal is None and not author.exempt_from_rate_limit:
@@ -305,6 +315,8 @@ class Pipeline:
         messages = self._render(job, cleaned, safer=attempt.number > 1)
         seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
         seed += attempt.number - 1  # a new attempt must not write the same text again
+        if job.story is not None and job.story.choice:
+            seed += 1000 * (job.story.choice - 1)  # a vote's choices must differ under a fixed seed too
         params = prompts.sampling_for(job.kind or "story", job.length, seed)
         self.recorder.generation(
             id=attempt.generation_id,
@@ -434,7 +446,9 @@ class Pipeline:
 
     @staticmethod
     def _render(job: WriteJob, cleaned: str, *, safer: bool = False) -> list[dict[str, str]]:
-        if job.command == "continue":
+        if job.command == "story" and job.story is not None:
+            messages = prompts.render_story(job.story, cleaned or None)
+        elif job.command == "continue":
             messages = prompts.render_continue(job.previous_text or "", job.kind, cleaned or None)
         else:
             ask = prompts.CreativeAsk(
@@ -526,6 +540,8 @@ def _explain(verdict: Verdict) -> str:
     """What the member reads when a rail stops a request."""
     if verdict.decision == "error":
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
+    if verdict.category == "line":  # a story game's line (guardrails/lines.py): name the topic, not a score
+        return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
     category = (verdict.category or verdict.rail).replace("_", " ")
     score = verdict.scores.get(verdict.category or "", 0.0)
     threshold = verdict.thresholds.get(verdict.category or "", 0.0)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from bot.engines.base import ChatMessages, SamplingParams
 
-TEMPLATE_VERSION = "2026-11-29.1"
+TEMPLATE_VERSION = "2026-11-29.2"
 
 Kind = Literal["story", "poem", "lyrics", "script", "character", "scene"]
 Length = Literal["short", "medium", "long"]
@@ -86,4 +86,88 @@ def render_continue(previous: str, kind: str | None, direction: str | None) -> C
     # Only the end of a long piece fits a small model's context, and the ending is what it continues.
     excerpt = previous[-3000:]
     user = f"{instruction}\n\n---\n{excerpt}\n---"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+# -- story games (bot/story) ------------------------------------------------------------------------------------
+
+STORY_PROMPT_CHARS = 3000
+"""The whole story prompt (system and user message) stays under this: a small model's context, and its attention."""
+_STORY_PREMISE_CHARS = 400
+_STORY_SUMMARY_CHARS = 700
+_STORY_TURN_CHARS = 600
+
+STORY_INSTRUCTION = (
+    "You are one of the players of a collaborative story. Write the next turn only: one or two paragraphs of prose "
+    "that follow on from the latest turn, in the same voice and tense. Do not repeat earlier turns, do not finish "
+    "the whole story, and do not speak to the players."
+)
+RECAP_INSTRUCTION = (
+    "Summarise the collaborative story so far for players who missed it: who is in it, what has happened and "
+    "where it stands now, in at most six sentences of plain prose. Invent nothing."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryContext:
+    """What the engine sees of a story game, and which session and turn a request belongs to (its provenance)."""
+
+    session_id: int
+    title: str
+    premise: str
+    task: str = "continue"  # continue | recap
+    summary: str | None = None
+    turns: tuple[tuple[str, str], ...] = ()
+    """(credit, text) of the kept turns the summary does not cover, oldest first: only the latest ones fit."""
+    lines: tuple[str, ...] = ()
+    veils: tuple[str, ...] = ()
+    rating: str = "PG-13"
+    parent_turn: int | None = None
+    """The number of the turn this request continues (the latest kept turn)."""
+    choice: int | None = None
+    """Which of the choices offered for a vote this request writes (1-3)."""
+
+
+def _clip(text: str, limit: int, *, keep_end: bool = False) -> str:
+    text = " ".join(text.split()) if "\n" not in text else text.strip()
+    if len(text) <= limit:
+        return text
+    return "…" + text[-(limit - 1) :] if keep_end else text[: limit - 1] + "…"
+
+
+def render_story(story: StoryContext, direction: str | None = None) -> ChatMessages:
+    """The next turn of a story game (or its recap) within `STORY_PROMPT_CHARS`: the premise, the rolling summary,
+    then as many of the latest turns as fit, newest kept whole first; the players' lines and veils in the
+    instruction."""
+    rules = [f"Content rating: {story.rating}."]
+    if story.lines:
+        rules.append(f"These must not appear at all, not even mentioned: {_clip('; '.join(story.lines), 400)}.")
+    if story.veils:
+        rules.append(
+            f"These may happen only off-screen (fade to black, no details): {_clip('; '.join(story.veils), 300)}."
+        )
+    instruction = RECAP_INSTRUCTION if story.task == "recap" else STORY_INSTRUCTION
+    if direction and story.task != "recap":
+        instruction += f" Where the players want it to go: {_clip(direction, 300)}."
+    head = [
+        f"{instruction} {' '.join(rules)}",
+        f"Title: {_clip(story.title, 100)}",
+        f"Premise: {_clip(story.premise, _STORY_PREMISE_CHARS)}",
+    ]
+    if story.summary:
+        head.append(f"The story so far, in brief: {_clip(story.summary, _STORY_SUMMARY_CHARS)}")
+    ask = "Write the summary now." if story.task == "recap" else "Write the next turn now."
+    fixed = len(SYSTEM_PROMPT) + sum(len(part) + 2 for part in head) + len(ask) + 40
+    budget = STORY_PROMPT_CHARS - fixed
+    shown: list[str] = []
+    for credit, text in reversed(story.turns):
+        entry = f"[{credit}] {_clip(text, _STORY_TURN_CHARS, keep_end=True)}"
+        if len(entry) + 1 > budget:
+            if not shown and budget > 80:  # the latest turn always shows, cut from its start if it must be
+                shown.append(f"[{credit}] {_clip(text, budget - len(credit) - 4, keep_end=True)}")
+            break
+        shown.append(entry)
+        budget -= len(entry) + 1
+    turns = "\n".join(reversed(shown)) if shown else "(no turns yet: begin the story)"
+    user = "\n\n".join(head) + f"\n\nLatest turns:\n---\n{turns}\n---\n{ask}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

@@ -1,0 +1,304 @@
+"""Story games (bot/story) below any front end: the real pipeline, rails and SQLite, a scripted OpenAI server."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.commands import CommandError, parse
+from bot.core.pipeline import Author
+from bot.core.prompts import STORY_PROMPT_CHARS, StoryContext, render_story
+from bot.story import StoryError, StoryService
+from storage.models import Request, StoryChoiceSet, StorySession, StoryTurn, StoryVote, Verdict
+from tests.test_pipeline import make_core, rows  # noqa: F401 - the fixture
+
+GUILD, CHANNEL = 7, 55
+ADA = Author("discord", 1, "ada", GUILD, CHANNEL, exempt_from_rate_limit=True)
+BO = replace(ADA, user_id=2, user_name="bo")
+CY = replace(ADA, user_id=3, user_name="cy")
+
+AI_1 = "The lighthouse lamp flickered twice. Somewhere below, a bell rang across the dark water."
+AI_2 = "Mira found a second key under the stair. It was warm, as if someone had just held it."
+AI_3 = "The fog lifted for a moment. Across the bay, a window lit up in the empty house."
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def _three_players(service: StoryService, **start) -> int:
+    view = await service.start(ADA, "The Lighthouse", "Two rivals are stranded in a lighthouse during a storm.", **start)
+    await service.join(BO)
+    await service.join(CY)
+    return view.id
+
+
+async def test_round_robin_from_start_to_export(make_core, openai_server):
+    openai_server.scripted_reply = AI_1
+    core = await make_core(openai_server)
+    clock = Clock()
+    service = StoryService(core, clock=clock)
+    session_id = await _three_players(service, turn_timeout_s=60, lines="spiders", veils="romance")
+
+    view = await service.status(BO)
+    assert [p.name for p in view.players] == ["ada", "bo", "cy"] and view.next_player == "ada"
+    with pytest.raises(StoryError, match="ada's turn"):
+        await service.add_turn(BO, "Bo grabbed the lantern.")
+    first = await service.add_turn(ADA, "Ada climbed the spiral stairs with the last dry match.")
+    assert first.status == "kept" and (await service.status(ADA)).next_player == "bo"
+    await service.add_turn(BO, "Bo followed, counting the steps out loud to annoy her.")
+    assert (await service.status(ADA)).next_player == "cy"
+
+    clock.advance(61)  # cy is away: the turn passes on at the front end's timer, or at the next call
+    assert await service.due() == [session_id]
+    expired = await service.expire(session_id)
+    assert expired.status == "skipped" and expired.turn.author_name == "cy"
+    assert await service.due() == []
+    view = await service.status(ADA)
+    assert view.next_player == "ada"
+    with pytest.raises(StoryError, match="ada's turn"):
+        await service.add_turn(CY, "Cy woke up too late.")
+
+    ai = await service.ai_turn(ADA)  # ada hands her turn to the AI
+    assert ai.kept is not None and ai.kept.text == AI_1 and ai.kept.author_id is None
+    assert (await service.status(ADA)).next_player == "bo"
+    sent = openai_server.chat_requests[-1].body["messages"]
+    prompt = sent[-1]["content"]
+    assert "Two rivals are stranded" in prompt and "counting the steps" in prompt
+    assert "must not appear at all, not even mentioned: spiders" in prompt and "off-screen" in prompt and "romance" in prompt
+    assert len(json.dumps(sent)) < STORY_PROMPT_CHARS + 200
+
+    [request] = await rows(core, Request, Request.id == ai.kept.request_id)
+    assert request.command == "story" and request.options["story_session"] == session_id
+    assert request.options["parent_turn"] == 2 and request.options["rating"] == "PG-13"
+    turns = await rows(core, StoryTurn, StoryTurn.session_id == session_id)
+    by_number = {t.number: t for t in turns}
+    assert [t.status for t in turns] == ["kept", "kept", "skipped", "kept"]
+    assert by_number[3].author_id == 3 and by_number[3].reason == "timeout"
+    assert by_number[4].parent_turn_id == by_number[2].id and by_number[2].parent_turn_id == by_number[1].id
+    assert by_number[2].request_id == request.parent_request_id, "the AI request links the member's turn it continues"
+    [human] = await rows(core, Request, Request.id == by_number[1].request_id)
+    assert (human.command, human.status, human.user_id) == ("story_turn", "delivered", 1)
+
+    ended = await service.end(ADA)
+    assert ended.status == "ended"
+    markdown = await service.export(ADA)
+    assert markdown.startswith("# The Lighthouse\n")
+    assert "**Premise:** Two rivals" in markdown and "**Rating:** PG-13" in markdown
+    assert "spiders" in markdown and "romance" in markdown
+    assert "— *ada*" in markdown and "— *bo*" in markdown and f"— *AI · request {ai.kept.request_id}*" in markdown
+    assert markdown.index("last dry match") < markdown.index("counting the steps") < markdown.index("bell rang")
+    assert "Cy woke up" not in markdown
+
+
+async def test_a_vote_on_three_choices_ties_to_the_earliest(make_core, openai_server):
+    openai_server.scripted_replies = [AI_1, AI_2, AI_3]
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    session_id = await _three_players(service, mode="free")
+    await service.add_turn(BO, "The storm shook the glass.")
+
+    ai = await service.ai_turn(CY, choices=3)
+    assert [c.text for c in ai.choices] == [AI_1, AI_2, AI_3] and ai.kept is None
+    assert [c.choice_index for c in ai.choices] == [1, 2, 3]
+    with pytest.raises(StoryError, match="vote is open"):
+        await service.add_turn(ADA, "Ada writes while the vote is open.")
+    assert (await service.vote(ADA, 3)).closed is False
+    with pytest.raises(StoryError, match="already voted"):
+        await service.vote(ADA, 2)
+    await service.vote(BO, 2)
+    result = await service.vote(CY, 1)
+    assert result.closed and result.chosen.text == AI_1, "one vote each: the tie goes to the earliest-generated choice"
+
+    turns = {t.choice_index: t for t in await rows(core, StoryTurn, StoryTurn.session_id == session_id) if t.choice_index}
+    assert {i: t.status for i, t in turns.items()} == {1: "kept", 2: "not_chosen", 3: "not_chosen"}
+    assert len({t.request_id for t in turns.values()}) == 3
+    [choice_set] = await rows(core, StoryChoiceSet, StoryChoiceSet.session_id == session_id)
+    assert (choice_set.status, choice_set.tie_break, choice_set.closed_by) == ("closed", "earliest", "all_voted")
+    assert len(await rows(core, StoryVote, StoryVote.choice_set_id == choice_set.id)) == 3
+    for turn in turns.values():
+        [request] = await rows(core, Request, Request.id == turn.request_id)
+        assert request.options["choice"] == turn.choice_index and request.options["story_session"] == session_id
+    markdown = await service.export(ADA)
+    assert AI_1 in markdown and AI_2 not in markdown and AI_3 not in markdown
+
+
+async def test_a_blocked_human_turn_is_refused_and_recorded(make_core, openai_server):
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    session_id = await _three_players(service, mode="free")
+    result = await service.add_turn(BO, "You are a worthless pathetic idiot and everyone hates you, you stupid piece of trash.")
+    assert result.status == "blocked" and "can't go into the story" in result.message and len(result.message) < 200
+    [turn] = await rows(core, StoryTurn, StoryTurn.session_id == session_id)
+    assert turn.status == "blocked" and turn.reason.startswith("input toxicity")
+    [request] = await rows(core, Request, Request.id == turn.request_id)
+    assert request.status == "blocked" and request.command == "story_turn"
+    verdicts = await rows(core, Verdict, Verdict.request_id == turn.request_id)
+    assert ("toxicity", "block") in {(v.rail, v.decision) for v in verdicts}
+    assert (await service.status(ADA)).turn_count == 0 and "idiot" not in await service.export(ADA)
+    assert openai_server.chat_requests == []
+
+
+async def test_a_line_is_respected_on_both_stages(make_core, openai_server):
+    openai_server.scripted_reply = "The keeper opened the door. A huge hairy spider crawled across the floor toward her."
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    session_id = await _three_players(service, mode="free", lines=["spiders", "drowning"])
+
+    ai = await service.ai_turn(ADA)
+    assert ai.kept is None and "lines" in ai.message and "spiders" in ai.message
+    [outcome] = ai.outcomes
+    assert outcome.status == "blocked"
+    blocked = [v for v in await rows(core, Verdict, Verdict.request_id == outcome.request_id) if v.decision == "block"]
+    assert [(v.stage, v.rail, v.category) for v in blocked] == [("output", "lines", "line")]
+    assert "'spiders'" in blocked[0].explanation and "spider" in blocked[0].sentence
+    [request] = await rows(core, Request, Request.id == outcome.request_id)
+    assert request.status_reason == "output lines: line"
+
+    paraphrase = await service.add_turn(BO, "The water closed over his head and he could not breathe.")
+    assert paraphrase.status == "blocked" and "drowning" in paraphrase.message, "the meaning match, no shared word"
+    fine = await service.add_turn(BO, "Bo lit the lamp and the room filled with warm light.")
+    assert fine.status == "kept"
+    assert await rows(core, StoryTurn, StoryTurn.session_id == session_id, StoryTurn.status == "kept")
+
+    # The lines are part of the policy hash; a session without lines judges under the channel's own hash.
+    [session] = await rows(core, StorySession, StorySession.id == session_id)
+    policy = service.policy_for(ADA, session)
+    assert core.rails.for_policy(policy).policy_hash != core.rails.policy_hash
+    assert core.rails.for_policy(replace(policy, lines=())).policy_hash == core.rails.policy_hash
+
+
+async def test_undo_and_kick(make_core, openai_server):
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    session_id = await _three_players(service)
+    await service.add_turn(ADA, "Ada lit the lamp.")
+    await service.add_turn(BO, "Bo dropped the oil can down the stairs.")
+    with pytest.raises(StoryError, match="host or a moderator"):
+        await service.undo(CY)
+    undone = await service.undo(ADA)
+    assert undone.turn.text.startswith("Bo dropped") and undone.status == "undone"
+    view = await service.status(ADA)
+    assert view.turn_count == 1 and view.next_player == "bo", "an undone turn returns to its writer"
+    await service.undo(CY, moderator=True)
+    view = await service.status(ADA)
+    assert view.turn_count == 0 and view.next_player == "ada"
+    await service.add_turn(ADA, "Ada lit the lamp again.")
+
+    with pytest.raises(StoryError, match="host or a moderator"):
+        await service.kick(CY, 2)
+    view = await service.kick(ADA, 2)
+    assert [(p.name, p.status) for p in view.players] == [("ada", "active"), ("bo", "kicked"), ("cy", "active")]
+    assert view.next_player == "cy", "the kicked player's turn passes on"
+    with pytest.raises(StoryError, match="Join the story"):
+        await service.add_turn(BO, "Bo sneaks back in.")
+    with pytest.raises(StoryError, match="removed you"):
+        await service.join(BO)
+    statuses = [t.status for t in await rows(core, StoryTurn, StoryTurn.session_id == session_id)]
+    assert statuses == ["undone", "undone", "kept"]
+
+
+async def test_a_new_service_on_the_same_database_continues_mid_vote(make_core, openai_server):
+    openai_server.scripted_replies = [AI_1, AI_2, AI_3]
+    core = await make_core(openai_server)
+    first = StoryService(core)
+    await _three_players(first, mode="vote")
+    ai = await first.ai_turn(ADA)  # vote mode: choices by default
+    assert [c.text for c in ai.choices] == [AI_1, AI_2, AI_3]
+    await first.vote(ADA, 2)
+    await first.vote(BO, 2)
+
+    restarted = await make_core(openai_server)  # the same SQLite file, a new process's worth of state
+    second = StoryService(restarted)
+    view = await second.status(CY)
+    assert view.vote is not None and view.vote.counts[2] == 2 and set(view.vote.voters) == {1, 2}
+    with pytest.raises(StoryError, match="already voted"):
+        await second.vote(BO, 1)
+    result = await second.vote(CY, 1)
+    assert result.closed and result.chosen.choice_index == 2
+    assert (await second.status(ADA)).turn_count == 1
+
+
+async def test_a_vote_past_its_deadline_closes_at_the_next_call(make_core, openai_server):
+    openai_server.scripted_replies = [AI_1, AI_2]
+    core = await make_core(openai_server)
+    clock = Clock()
+    service = StoryService(core, clock=clock)
+    await _three_players(service, mode="free", vote_timeout_s=120)
+    await service.ai_turn(BO, choices=2)
+    await service.vote(CY, 2)
+    clock.advance(121)
+    view = await service.status(ADA)
+    assert view.vote is None and view.turn_count == 1 and view.recent[-1].text == AI_2
+    with pytest.raises(StoryError, match="no vote open"):
+        await service.vote(ADA, 1)
+
+
+def test_the_story_prompt_stays_within_its_budget():
+    long_turns = tuple((f"p{n}", "The tide came in again and again. " * 40) for n in range(30))
+    story = StoryContext(1, "T" * 300, "premise " * 300, summary="summary " * 400, turns=long_turns, lines=("a" * 80,) * 20)
+    messages = render_story(story, "somewhere " * 100)
+    total = sum(len(m["content"]) for m in messages)
+    assert total <= STORY_PROMPT_CHARS
+    assert "p29" in messages[-1]["content"] and "p0]" not in messages[-1]["content"], "the latest turns fit, not the oldest"
+
+
+def test_story_commands_parse():
+    command = parse('/story start The Lighthouse premise:"two rivals, one lamp" mode:free lines:"spiders; drowning" --as bo')
+    assert (command.name, command.kind, command.text) == ("story", "start", "The Lighthouse")
+    assert command.options == {"as": "bo", "premise": "two rivals, one lamp", "mode": "free", "lines": "spiders; drowning"}
+    assert parse("/story add  The door creaked. --as cy").text == "The door creaked."
+    assert parse("/story ai choices:3 toward the storm").options == {"choices": "3"}
+    with pytest.raises(CommandError, match="Unknown /story"):
+        parse("/story dance")
+    with pytest.raises(CommandError, match="choice's number"):
+        parse("/story vote two")
+
+
+async def test_terminal_story_commands(make_core, openai_server):
+    from bot.local import run_command
+
+    openai_server.scripted_replies = [AI_1, AI_2, AI_3]
+    core = await make_core(openai_server)
+    me = Author("local", 1, "ada", 1, None, exempt_from_rate_limit=True)
+    out = io.StringIO()
+    script = [
+        '/story start The Lighthouse premise:"Two rivals are stranded in a lighthouse." lines:spiders',
+        "/story join --as bo",
+        "/story join --as cy",
+        "/story add Bo jumps the queue. --as bo",
+        "/story add Ada lit the lamp.",
+        "/story add Bo polished the lens. --as bo",
+        "/story skip --as cy",
+        "/story ai choices:3 toward the bell",
+        "/story vote 1",
+        "/story vote 2 --as bo",
+        "/story vote close --as bo",
+        "/story vote close",
+        "/story status",
+        "/story end",
+        "/story export",
+    ]
+    for line in script:
+        out.write(f"> {line}\n")
+        await run_command(core, me, parse(line), out)
+    text = out.getvalue()
+    assert "Story 1 started." in text and "Lines: spiders" in text
+    assert "It's ada's turn." in text
+    assert "cy's turn was skipped." in text
+    assert "-- choice 3 --" in text and "3 choices are up for a vote" in text
+    assert "Only the host or a moderator can close the vote" in text
+    assert "Vote closed: choice 1 is the next turn." in text
+    assert "— *ada*" in text and "— *bo*" in text and "— *AI · request " in text
+    assert text.index("Ada lit the lamp.") < text.index("Bo polished the lens.") < text.rindex(AI_1)
