@@ -57,6 +57,7 @@ CONTENT_COLUMNS: dict[str, frozenset[str]] = {
     "verdicts": frozenset({"sentence", "explanation"}),
     "deliveries": frozenset(),
     "reviews": frozenset({"text"}),
+    "story_turns": frozenset({"text", "author_name"}),  # not digested (turns are chained through their requests)
     "moderation_actions": frozenset(),
 }
 CONTENT_OPTIONS = frozenset({"genre", "tone"})

@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.chain import CONTENT_COLUMNS, ERASED, NO_GUILD, chain_fact, erased_marker, erased_options
-from storage.models import Generation, Request, RequestStatus, Review, Verdict, utcnow
+from storage.models import Generation, Request, RequestStatus, Review, StoryTurn, Verdict, utcnow
 from storage.policies import insert_action
 
 ERASABLE_STATUSES = tuple(s.value for s in RequestStatus if not s.is_open and s is not RequestStatus.HELD)
@@ -40,6 +40,7 @@ _TABLES: tuple[tuple[Table, str], ...] = (
     (Generation.__table__, "request_id"),
     (Verdict.__table__, "request_id"),
     (Review.__table__, "request_id"),
+    (StoryTurn.__table__, "request_id"),  # a story game's turn repeats its request's text and author
 )
 
 

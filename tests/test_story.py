@@ -302,3 +302,22 @@ async def test_terminal_story_commands(make_core, openai_server):
     assert "Vote closed: choice 1 is the next turn." in text
     assert "— *ada*" in text and "— *bo*" in text and "— *AI · request " in text
     assert text.index("Ada lit the lamp.") < text.index("Bo polished the lens.") < text.rindex(AI_1)
+
+
+async def test_a_players_forget_me_erases_their_turns_and_the_story_says_so(make_core, openai_server):
+    from storage.chain import verify
+    from storage.erasure import erase_user
+
+    core = await make_core(openai_server)
+    service = StoryService(core, clock=Clock())
+    await _three_players(service, mode="free")
+    await service.add_turn(BO, "Bo counted the steps out loud, forty-one, forty-two.")
+    await service.add_turn(ADA, "Ada lit the last dry match.")
+    await core.recorder.flush()
+
+    await erase_user(core.database, BO.user_id)
+
+    exported = await service.export(ADA)
+    assert "forty-one" not in exported and "[erased at its author's request]" in exported
+    assert "Ada lit the last dry match." in exported
+    assert (await verify(core.database)).intact

@@ -45,6 +45,7 @@ from guardrails.ratings import RATINGS
 from guardrails.stack import RailStack
 from guardrails.verdict import Verdict
 from storage import stories as q
+from storage.chain import ERASED
 from storage.models import PlayerStatus, RequestStatus, StoryMode, StoryStatus, TurnStatus, utcnow
 
 MAX_TITLE_CHARS = 200
@@ -202,9 +203,15 @@ def _topics(values: Sequence[str] | str | None) -> tuple[str, ...]:
     return clean_topics(values)
 
 
+ERASED_TEXT = "[erased at its author's request]"
+
+
 def _turn(row: Row) -> TurnView:
+    """A turn as players see it; erased text (storage/erasure.py) reads as such, in the story and the export."""
+    text = ERASED_TEXT if row.text.startswith(ERASED) else row.text
+    name = "a former player" if row.author_name.startswith(ERASED) else row.author_name
     return TurnView(
-        row.id, row.number, row.author_id, row.author_name, row.text, row.status, row.request_id, row.parent_turn_id,
+        row.id, row.number, row.author_id, name, text, row.status, row.request_id, row.parent_turn_id,
         row.choice_index, row.reason,
     )  # fmt: skip
 
@@ -705,7 +712,8 @@ class StoryService:
         kept = await q.turns(connection, session.id, TurnStatus.KEPT, after=session.summary_through if session.summary else 0)
         return StoryContext(
             session_id=session.id, title=session.title, premise=session.premise, task=task,
-            summary=session.summary, turns=tuple((_turn(row).credit if row.author_id is not None else AI_NAME, row.text) for row in kept),
+            summary=session.summary,
+            turns=tuple((view.credit if view.author_id is not None else AI_NAME, view.text) for view in map(_turn, kept)),
             lines=tuple(session.lines or ()), veils=tuple(session.veils or ()), rating=session.rating,
             parent_turn=parent.number if parent else None,
         )  # fmt: skip
