@@ -18,7 +18,8 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.models import ChainEntry, Delivery, Generation, Request, Review, Verdict
+from storage.chain import request_children
+from storage.models import ChainEntry, Delivery, Request, Review, Verdict
 
 NON_PASS: Final = ("block", "redact", "flag", "error")
 """Verdict decisions a moderator looks at: anything but pass (and skip)."""
@@ -158,7 +159,10 @@ class Record:
 
 
 def _plain_row(row: Any) -> dict[str, Any]:
-    values = dict(row._mapping)
+    return _aware_values(dict(row._mapping))
+
+
+def _aware_values(values: dict[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
         if isinstance(value, datetime):
             values[key] = aware(value)
@@ -177,15 +181,9 @@ async def _load_records(connection: AsyncConnection, guild: GuildScope, request_
     if not by_id:
         return []
     found = list(by_id)
-    for attribute, table, order in (
-        ("generations", Generation.__table__, (Generation.attempt, Generation.created_at, Generation.id)),
-        ("verdicts", Verdict.__table__, (Verdict.id,)),
-        ("deliveries", Delivery.__table__, (Delivery.id,)),
-        ("reviews", Review.__table__, (Review.id,)),
-    ):
-        rows = await connection.execute(select(table).where(table.c.request_id.in_(found)).order_by(*order))
-        for row in rows:
-            getattr(by_id[row.request_id], attribute).append(_plain_row(row))
+    for request_id, children in (await request_children(connection, found)).items():
+        for attribute, rows in children.items():
+            getattr(by_id[request_id], attribute).extend(_aware_values(row) for row in rows)
     chain_query = select(
         ChainEntry.record_id, ChainEntry.chain, ChainEntry.seq, ChainEntry.chain_hash, ChainEntry.created_at
     ).where(ChainEntry.kind == "request", ChainEntry.record_id.in_(found))

@@ -148,18 +148,26 @@ _CHILDREN: tuple[tuple[str, Table], ...] = (
 )
 
 
-async def request_records(connection: AsyncConnection, request_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The records of many requests (one query per table), as their digests see them: each request row with its
-    generations, verdicts, deliveries and reviews in a fixed order."""
-    ids = [row["id"] for row in request_rows]
-    records = {row["id"]: {"request": row_view("requests", row)} for row in request_rows}
-    for key, _ in _CHILDREN:
-        for record in records.values():
-            record[key] = []
+async def request_children(connection: AsyncConnection, ids: list[str]) -> dict[str, dict[str, list[dict]]]:
+    """The generations, verdicts, deliveries and reviews of many requests (one query per table), each list in a
+    fixed order: what a request's record is made of (here for its digest, in storage/audit.py for its card)."""
+    children: dict[str, dict[str, list[dict]]] = {request_id: {key: [] for key, _ in _CHILDREN} for request_id in ids}
     for key, table in _CHILDREN:
         order = (table.c.request_id, table.c.attempt, table.c.id) if key == "generations" else (table.c.request_id, table.c.id)
         for row in await _rows(connection, table, table.c.request_id.in_(ids), order=order):
-            records[row["request_id"]][key].append(row_view(table.name, row))
+            children[row["request_id"]][key].append(row)
+    return children
+
+
+async def request_records(connection: AsyncConnection, request_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The records of many requests, as their digests see them."""
+    children = await request_children(connection, [row["id"] for row in request_rows])
+    records = {}
+    for row in request_rows:
+        record: dict[str, Any] = {"request": row_view("requests", row)}
+        for key, table in _CHILDREN:
+            record[key] = [row_view(table.name, child) for child in children[row["id"]][key]]
+        records[row["id"]] = record
     return records
 
 
