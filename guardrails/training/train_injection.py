@@ -44,6 +44,7 @@ from guardrails.encoder import ENCODER_ID, SentenceEncoder
 from guardrails.injection import CATEGORY, DEFAULT_HEAD_PATH, InjectionHead, InjectionRail, match_rules, windows
 from guardrails.normalize import normalize
 from guardrails.training.embedding_cache import CachingEncoder
+from guardrails.training.generate_fiction import load_generated
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path("/work/shared/data/injection_train.csv")
@@ -70,6 +71,8 @@ WEIGHT_DECAY = 1e-2
 DROPOUT = 0.3
 FOLDS = 5
 WRITTEN_WEIGHT = 2.0
+NARRATIVE_WEIGHT = 1.0
+NARRATIVE_MIN_CHARS = 20
 THRESHOLD_GRID = np.round(np.arange(0.3, 0.951, 0.01), 3)
 MAX_ROLEPLAY_FP = 0.02
 MAX_OTHER_FP = 0.03
@@ -447,6 +450,19 @@ def build_split(data: Path) -> Split:
                     labels = [1 if attack in w else None for w in windows(hidden)]
                     if any(labels):
                         train.append(Doc(hidden, "block", "written:attack_hidden_in_long", group, labels, WRITTEN_WEIGHT))
+    # The bot's own narrative (guardrails/data/generated_fiction.txt): story text a member writes in a story game or
+    # gives to /continue is not an instruction, but a head trained on prompts read short third-person sentences as
+    # one (10.1% of 2,000 of these sentences blocked before they were trained on). Whole generations are held out.
+    for key, sentences in load_generated():
+        held = _held(f"generated:{key}", VALIDATION_SHARE)
+        for sentence in sentences:
+            if len(sentence) < NARRATIVE_MIN_CHARS:
+                continue
+            if held:
+                validation.append(Doc(sentence, "allow", "generated:narrative", f"generated:{key}"))
+            else:
+                labels = [0] * len(windows(sentence))
+                train.append(Doc(sentence, "allow", "generated:narrative", f"generated:{key}", labels, NARRATIVE_WEIGHT))
     # Near-duplicates across rows (the same jailbreak sentence in several prompts): nothing trained on is validated.
     trained = {normalize(d.text).lower() for d in train}
     kept = [d for d in validation if normalize(d.text).lower() not in trained]
