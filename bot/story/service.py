@@ -29,12 +29,12 @@ import asyncio
 import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.pipeline import Author, Outcome, Posted, Sink, WriteJob
@@ -116,6 +116,10 @@ class StoryView:
     vote: VoteView | None
     summary: str | None
     summary_through: int
+    channel_id: int | None = None
+    thread_id: int | None = None
+    status_message_id: int | None = None
+    """Where a front end shows the session (its thread, or its channel) and the status message it keeps there."""
 
     @property
     def next_player(self) -> str | None:
@@ -262,7 +266,10 @@ class StoryService:
         turn_timeout_s: int | None = None,
         vote_timeout_s: int = DEFAULT_VOTE_TIMEOUT_S,
         thread_id: int | None = None,
+        open_thread: Callable[[], Awaitable[int]] | None = None,
     ) -> StoryView:
+        """`open_thread`: called once the story passed every check, to open the place it is played in (a Discord
+        thread) and give its id; a refused start opens nothing."""
         title, premise = " ".join(title.split()), premise.strip()
         if not title:
             raise StoryError("A story needs a title: /story start TITLE premise:\"...\"")
@@ -280,6 +287,8 @@ class StoryService:
             raise StoryError(f"This channel allows stories up to {channel_rating}.")
         if turn_timeout_s is not None and turn_timeout_s < 10:
             raise StoryError("A turn timeout is at least 10 seconds.")
+        if open_thread is not None:
+            thread_id = await open_thread()
         guild_id, channel_id = self._place(author)
         place = thread_id if thread_id is not None else channel_id
         line_topics, veil_topics = _topics(lines), _topics(veils)
@@ -408,8 +417,21 @@ class StoryService:
             return await self._expire(connection, session) if session is not None else None
 
     async def due(self) -> Sequence[int]:
+        """Open sessions with a timer to apply: an idle round-robin turn, or a vote past its deadline."""
+        now = self.clock()
         async with self.database.connect() as connection:
-            return await q.due_sessions(connection, self.clock())
+            turns = await q.due_sessions(connection, now)
+            votes = select(q.choice_sets.c.session_id).where(
+                q.choice_sets.c.status == "open", q.choice_sets.c.deadline <= now
+            )
+            voting = (await connection.execute(votes)).scalars().all()
+        return sorted({*turns, *voting})
+
+    async def view(self, session_id: int) -> StoryView | None:
+        """A session as `status` shows it, by id (for a front end's timer), ended ones too."""
+        async with self.database.connect() as connection:
+            session = await q.session_by_id(connection, session_id)
+            return await self._view(connection, session) if session is not None else None
 
     async def undo(self, author: Author, *, moderator: bool = False) -> TurnResult:
         async with self._session(author) as sid, self._tx(sid) as (connection, session):
@@ -450,11 +472,7 @@ class StoryService:
                 await self._require_no_vote(connection, session)
                 if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id != author.user_id:
                     self._require_host(session, author, moderator, "call the AI out of turn")
-                count = choices if choices is not None else (MAX_CHOICES if session.mode == StoryMode.VOTE else 1)
-                if not 1 <= count <= MAX_CHOICES:
-                    raise StoryError(f"Ask for 1 to {MAX_CHOICES} choices.")
-                if session.mode == StoryMode.VOTE:
-                    count = max(count, 2)
+                count = self.choice_count(session.mode, choices)
                 parent = await q.latest_kept(connection, session.id)
                 base = await self._context(connection, session, "continue", parent)
                 story_author = replace(author, policy=self.policy_for(author, session))
@@ -502,6 +520,14 @@ class StoryService:
                 views = tuple(_turn(row) for row in await q.choices(connection, choice_set_id))
             message = f"{len(views)} choices are up for a vote: /story vote 1-{len(views)} (one vote each)."
             return AiResult(message, choices=views, outcomes=tuple(outcomes))
+
+    @staticmethod
+    def choice_count(mode: str, choices: int | None) -> int:
+        """How many continuations an AI turn writes: `choices` (1-3; default 1, 3 in vote mode, at least 2 there)."""
+        count = choices if choices is not None else (MAX_CHOICES if mode == StoryMode.VOTE else 1)
+        if not 1 <= count <= MAX_CHOICES:
+            raise StoryError(f"Ask for 1 to {MAX_CHOICES} choices.")
+        return max(count, 2) if mode == StoryMode.VOTE else count
 
     async def vote(self, author: Author, choice: int) -> VoteResult:
         async with self._session(author) as sid, self._tx(sid) as (connection, session):
@@ -685,7 +711,8 @@ class StoryService:
         choice_set = await q.open_choice_set(connection, session.id)
         if choice_set is not None:
             if _aware(choice_set.deadline) <= now:
-                await self._close(connection, session, choice_set, "deadline")
+                chosen = await self._close(connection, session, choice_set, "deadline")
+                return TurnResult("kept", f"The vote's time is up: choice {chosen.choice_index} is the next turn.", chosen)
             return None  # turn timers wait while a vote is open
         deadline = _aware(session.turn_deadline)
         if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id is not None and deadline is not None and deadline <= now:
@@ -768,7 +795,8 @@ class StoryService:
             host_id=session.host_id, host_name=session.host_name, turn_count=session.turn_count,
             next_player_id=session.next_player_id, turn_deadline=_aware(session.turn_deadline),
             players=tuple(PlayerView(p.user_id, p.name, p.status) for p in everyone), recent=tuple(recent), vote=vote,
-            summary=session.summary, summary_through=session.summary_through,
+            summary=session.summary, summary_through=session.summary_through, channel_id=session.channel_id,
+            thread_id=session.thread_id, status_message_id=session.status_message_id,
         )  # fmt: skip
 
 
