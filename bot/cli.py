@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -14,15 +13,10 @@ from bot.audit_cli import add_audit_commands
 from bot.config import Settings
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Third-party chatter that says nothing an operator acts on.
-    for noisy in ("httpx", "httpcore", "discord.gateway", "alembic", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _configure_logging(verbose: bool, settings: Settings) -> None:
+    from bot.logs import configure_logging
+
+    configure_logging(verbose=verbose, log_format=settings.log_format, secrets=settings.secrets())
 
 
 def _quiet_model_libraries() -> None:
@@ -125,9 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
-    _quiet_model_libraries()
     settings = Settings()
+    _configure_logging(args.verbose, settings)
+    _quiet_model_libraries()
     if getattr(args, "handler", None) is None:  # plain `storyloom` runs the bot
         args.handler, args.local = cmd_run, False
     return args.handler(args, settings)

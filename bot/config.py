@@ -62,11 +62,25 @@ class Settings(BaseSettings):
     stream_edit_interval_s: float = 1.0
     guild_id_for_local: int = 1
 
+    metrics_host: str = "127.0.0.1"
+    """Where `/metrics`, `/health` and `/ready` listen (bot/metrics.py)."""
+    metrics_port: int | None = Field(default=9108, ge=0, le=65535)
+    """0 or empty: no metrics server."""
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per line (time, level, logger, message, request_id when about a request)."""
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    """On SIGTERM/SIGINT: how long in-flight generations may finish before they are marked interrupted."""
+
     discord_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "STORYLOOM_DISCORD_TOKEN")
     )
     discord_sync_guild: int | None = None
     """Sync slash commands to one guild (instant) instead of globally (up to an hour)."""
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("engine_urls", mode="before")
     @classmethod
@@ -84,6 +98,21 @@ class Settings(BaseSettings):
     @property
     def effective_model_cache_dir(self) -> Path:
         return self.model_cache_dir or self.data_dir / "models"
+
+    def secrets(self) -> list[str]:
+        """Secret values that must never reach a log line: tokens, keys and database passwords."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        found = [value.get_secret_value() for value in (self.discord_token, self.engine_api_key) if value is not None]
+        for url in [self.database_url, *self.engine_urls]:
+            try:
+                password = make_url(url).password if url else None
+            except ArgumentError:
+                password = None
+            if password:
+                found.append(str(password))
+        return [secret for secret in found if secret]
 
     def masked(self) -> dict[str, Any]:
         """The effective settings for display: secrets masked, derived values filled in."""

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.core.app import Core
 from bot.delivery import NO_PINGS
 from bot.moderators import NotModerator
+from bot.shutdown import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class StoryloomBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.core = self._given_core or await Core.start(self.settings)
+        self.core.readiness["gateway"] = self.gateway_connected
         for cog in cog_modules():
             await self.load_extension(cog)
         if self.settings.discord_sync_guild:
@@ -78,6 +80,19 @@ class StoryloomBot(commands.Bot):
             await self.tree.sync(guild=guild)
         else:
             await self.tree.sync()
+
+    def gateway_connected(self) -> bool:
+        """Logged in, READY received, and the gateway socket open (a `/ready` check)."""
+        if self.is_closed() or not self.is_ready():
+            return False
+        socket = self.ws
+        return socket is not None and socket.open
+
+    async def shutdown(self) -> None:
+        """Refuse new requests, let open ones finish within `shutdown_grace_s`, then log out and close the core."""
+        if hasattr(self, "core"):
+            await self.core.drain()
+        await self.close()
 
     async def close(self) -> None:
         await super().close()
@@ -90,7 +105,19 @@ def run_discord(settings: Settings) -> int:
 
     async def _main() -> None:
         async with StoryloomBot(settings) as bot:
-            await bot.start(settings.discord_token.get_secret_value())
+            stopping: list[asyncio.Task[None]] = []
+
+            def stop() -> None:
+                stopping.append(asyncio.create_task(bot.shutdown(), name="shutdown"))
+
+            def hurry() -> None:
+                if hasattr(bot, "core"):
+                    bot.core.pipeline.hurry()
+
+            with StopSignals(stop, hurry).installed():
+                await bot.start(settings.discord_token.get_secret_value())
+                for task in stopping:
+                    await task
 
     try:
         asyncio.run(_main())

@@ -7,15 +7,21 @@ so scripts can drive it. The local user is the administrator of a local guild.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
+import logging
 import sys
+import threading
 from typing import TextIO
 
 from bot.commands import USAGE, CommandError, TypedCommand, parse
 from bot.config import Settings
 from bot.core.app import Core
 from bot.core.pipeline import Author, Outcome, Posted, WriteJob
+from bot.shutdown import StopSignals
 from storage.queries import last_output
+
+log = logging.getLogger(__name__)
 
 LOCAL_USER_ID = 1
 
@@ -100,6 +106,7 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
 
 
 async def run_local(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    """Serve typed commands until end of input, `/quit`, or SIGTERM/SIGINT (then drain: see `Core.drain`)."""
     interactive = stdin.isatty()
     if interactive:
         out.write("Storyloom: loading the model and guardrails…\n")
@@ -113,28 +120,76 @@ async def run_local(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO =
         channel_id=None,
         exempt_from_rate_limit=True,
     )
+    stopping = asyncio.Event()
+    signals = StopSignals(stopping.set, core.pipeline.hurry)
+    serve = asyncio.create_task(_serve(core, author, _LineReader(stdin, interactive), out, interactive), name="local")
+    stop = asyncio.create_task(stopping.wait())
     try:
-        if interactive:
-            out.write(f"Ready ({core.engine.name}: {core.engine.model_id}). {USAGE}\n")
-        while True:
-            line = await asyncio.to_thread(_read_line, stdin, interactive)
-            if line is None:
-                break
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            try:
-                command = parse(line)
-            except CommandError as error:
-                out.write(f"{error}\n")
-                continue
-            if command.name in ("quit", "exit"):
-                break
-            if not interactive:
-                out.write(f"> {line.strip()}\n")
-            await run_command(core, author, command, out)
+        with signals.installed():
+            await asyncio.wait((serve, stop), return_when=asyncio.FIRST_COMPLETED)
+            if serve.done():
+                serve.result()  # end of input or /quit; an error in serving is raised here
+            else:
+                await core.drain()  # a command in progress may finish within the grace; a new one is refused
+                serve.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serve
     finally:
+        stop.cancel()
+        serve.cancel()
         await core.close()
     return 0
+
+
+async def _serve(core: Core, author: Author, lines: _LineReader, out: TextIO, interactive: bool) -> None:
+    if interactive:
+        out.write(f"Ready ({core.engine.name}: {core.engine.model_id}). {USAGE}\n")
+    while True:
+        line = await lines.next()
+        if line is None:
+            break
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            command = parse(line)
+        except CommandError as error:
+            out.write(f"{error}\n")
+            continue
+        if command.name in ("quit", "exit"):
+            break
+        if not interactive:
+            out.write(f"> {line.strip()}\n")
+        await run_command(core, author, command, out)
+
+
+class _LineReader:
+    """Reads stdin on a daemon thread, one line per `next()`: a blocked read never holds up the process's exit."""
+
+    def __init__(self, stdin: TextIO, interactive: bool) -> None:
+        self._stdin = stdin
+        self._interactive = interactive
+        self._wanted = threading.Semaphore(0)
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read_forever, name="stdin", daemon=True).start()
+
+    async def next(self) -> str | None:
+        self._wanted.release()
+        return await self._queue.get()
+
+    def _read_forever(self) -> None:
+        while True:
+            self._wanted.acquire()
+            try:
+                line = _read_line(self._stdin, self._interactive)
+            except (OSError, ValueError):  # stdin closed under us
+                line = None
+            try:
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                return
+            if line is None:
+                return
 
 
 def _read_line(stdin: TextIO, interactive: bool) -> str | None:

@@ -6,6 +6,8 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Cores started by tests serve no metrics port unless a test asks for one (tests/test_observability.py).
+os.environ.setdefault("STORYLOOM_METRICS_PORT", "0")
 
 pytest_plugins = [
     "tests.plugins.models",

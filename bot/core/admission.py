@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from bot import metrics
+
 _MASS_MENTION = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
 
 
@@ -82,6 +84,7 @@ class Busy(Exception):
 
 
 BUSY = Refusal("busy", "I'm busy with other stories right now. Try again in a moment.")
+SHUTTING_DOWN = Refusal("shutting_down", "I'm shutting down for a moment and can't start new writing. Try again shortly.")
 
 
 class CapacityGate:
@@ -98,13 +101,17 @@ class CapacityGate:
         if self.waiting >= self._max_waiting:
             raise Busy
         self.waiting += 1
+        metrics.queue_changed(self.waiting, self.running)
         try:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
+            metrics.queue_changed(self.waiting, self.running)
         self.running += 1
+        metrics.queue_changed(self.waiting, self.running)
         try:
             yield
         finally:
             self.running -= 1
             self._slots.release()
+            metrics.queue_changed(self.waiting, self.running)

@@ -8,7 +8,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import metrics
 
 from bot.config import Settings
 from bot.core.pipeline import Pipeline
@@ -77,6 +80,12 @@ class Core:
     """Knowledge-base entries this core put in from its database; a shared stack must not keep them after close."""
     _retention: asyncio.Task[None] | None = field(default=None, init=False)
     """With `retention_days` set: erases old requests' content at start, then daily (storage/erasure.py)."""
+    engine_started: bool = field(default=True, init=False)
+    """False once the engine is being closed (a `/ready` check)."""
+    readiness: dict[str, metrics.Check] = field(default_factory=dict, init=False)
+    """What `/ready` asks: the database and the engine here; the Discord bot adds its gateway."""
+    metrics_server: metrics.MetricsServer | None = field(default=None, init=False)
+    _closed: bool = field(default=False, init=False)
 
     @classmethod
     async def start(
@@ -113,10 +122,34 @@ class Core:
             max_attempts=settings.max_attempts,
         )
         core = cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
+        core.readiness.update(database=core.database_reachable, engine=lambda: core.engine_started)
+        metrics.shutting_down(False)
         await core._load_guild_entries()
         if settings.retention_days is not None:
             core._retention = asyncio.create_task(core._prune_daily(settings.retention_days), name="retention")
+        if settings.metrics_port:
+            core.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, core.readiness)
+            try:
+                await core.metrics_server.start()
+            except BaseException:
+                await core.close()
+                raise
         return core
+
+    # -- health and shutdown ---------------------------------------------------------------------------------
+
+    async def database_reachable(self) -> bool:
+        async with self.database.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+
+    async def drain(self, grace_s: float | None = None) -> int:
+        """Stop taking requests (`/ready` answers 503), let open ones finish within the grace, interrupt the rest."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        metrics.shutting_down(True)
+        self.readiness["accepting"] = lambda: False
+        log.info("shutting down: waiting up to %.0f s for %d open requests", grace, self.pipeline.open_requests)
+        return await self.pipeline.drain(grace)
 
     # -- retention -------------------------------------------------------------------------------------------
 
@@ -165,12 +198,18 @@ class Core:
         return removed
 
     async def close(self) -> None:
+        """Flush the recorder, close the engine, the rails, the metrics server and the database. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.pipeline.draining = True
         if self._retention is not None:
             self._retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
         await self.recorder.close()
+        self.engine_started = False
         if self.owns_engine:
             await self.engine.close()
         if self.owns_rails:
@@ -179,4 +218,7 @@ class Core:
             kb = knowledge_base(self.rails)
             for entry_id in self._entry_ids if kb is not None else ():
                 kb.remove(entry_id)
+        if self.metrics_server is not None:
+            await self.metrics_server.close()
+            self.metrics_server = None
         await self.database.dispose()

@@ -11,13 +11,25 @@ import json
 import logging
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot import metrics
 from bot.core import prompts
-from bot.core.admission import BUSY, Busy, CapacityGate, RateLimiter, Refusal, check_prompt, clean_prompt
+from bot.core.admission import (
+    BUSY,
+    SHUTTING_DOWN,
+    Busy,
+    CapacityGate,
+    RateLimiter,
+    Refusal,
+    check_prompt,
+    clean_prompt,
+)
 from bot.engines.base import Engine, EngineError, Usage
+from bot.logs import REQUEST_ID
 from guardrails.policy import Action, Policy
 from guardrails.stack import DEFAULT_POLICY, RailStack
 from guardrails.verdict import Verdict
@@ -209,9 +221,70 @@ class Pipeline:
         self._policies_recorded: set[str] = set()
         self.reviews = reviews
         """Set by a front end that can put held outputs before moderators (the Discord bot); else hold blocks."""
+        self.draining = False
+        """Set by `drain`: new requests are refused ("shutting down") and recorded as such."""
+        self._open: dict[str, asyncio.Task[Any] | None] = {}
+        """Requests between arrival and outcome, with the task running each."""
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._hurry = asyncio.Event()
+
+    @property
+    def open_requests(self) -> int:
+        return len(self._open)
 
     async def run(self, author: Author, job: WriteJob, sink: Sink) -> Outcome:
         request_id = uuid.uuid4().hex
+        context = REQUEST_ID.set(request_id)  # every log line about this request carries its id
+        started = time.monotonic()
+        self._open[request_id] = asyncio.current_task()
+        self._idle.clear()
+        status = RequestStatus.FAILED
+        try:
+            outcome = await self._run_recorded(request_id, author, job, sink)
+            status = outcome.status
+            return outcome
+        except asyncio.CancelledError:
+            status = RequestStatus.INTERRUPTED
+            raise
+        finally:
+            self._open.pop(request_id, None)
+            if not self._open:
+                self._idle.set()
+            metrics.request_ended(job.command, status.value, time.monotonic() - started)
+            REQUEST_ID.reset(context)
+
+    async def drain(self, grace_s: float) -> int:
+        """Refuse new requests, give open ones up to `grace_s` (or until `hurry()`), then interrupt the rest.
+
+        Returns how many requests were interrupted; each is recorded `interrupted` ("shutdown").
+        """
+        self.draining = True
+        if self._open:
+            idle = asyncio.ensure_future(self._idle.wait())
+            hurry = asyncio.ensure_future(self._hurry.wait())
+            await asyncio.wait((idle, hurry), timeout=grace_s, return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+            hurry.cancel()
+        current = asyncio.current_task()
+        left = dict(self._open)
+        tasks = [task for task in left.values() if task is not None and task is not current and not task.done()]
+        for task in tasks:
+            task.cancel()  # `run` records each as interrupted as the cancellation passes through it
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
+        for request_id in list(self._open):  # a task that would not end in time: closed in the record all the same
+            self.recorder.request_status(request_id, RequestStatus.INTERRUPTED, "shutdown")
+            self._open.pop(request_id, None)
+        if left:
+            log.warning("shutdown: interrupted %d requests still open after %.1f s", len(left), grace_s)
+        return len(left)
+
+    def hurry(self) -> None:
+        """End `drain`'s grace period now (a second signal)."""
+        self._hurry.set()
+
+    async def _run_recorded(self, request_id: str, author: Author, job: WriteJob, sink: Sink) -> Outcome:
         cleaned = clean_prompt(job.prompt)
         rails = self.rails.for_policy(author.policy)
         policy_hash = rails.policy_hash
@@ -235,7 +308,7 @@ class Pipeline:
         try:
             return await self._run(request_id, author, job, cleaned, sink, rails)
         except asyncio.CancelledError:
-            self.recorder.request_status(request_id, RequestStatus.INTERRUPTED, "cancelled")
+            self.recorder.request_status(request_id, RequestStatus.INTERRUPTED, "shutdown" if self.draining else "cancelled")
             raise
         except Exception as error:  # the member gets a short message; the log and the record get the cause
             log.exception("request %s failed", request_id)
@@ -246,6 +319,8 @@ class Pipeline:
         self, request_id: str, author: Author, job: WriteJob, cleaned: str, sink: Sink, rails: RailStack
     ) -> Outcome:
         # admit
+        if self.draining:
+            return await self._reject(request_id, sink, SHUTTING_DOWN)
         refusal = check_prompt(job.prompt, cleaned, self.max_prompt_chars, required=job.command == "write")
         if refusal is None and job.command == "story" and job.story is None:
             refusal = Refusal("no_story", "There is no story game here to continue.")
@@ -255,8 +330,10 @@ class Pipeline:
             refusal = self.rate_limiter.check(author.user_id)
         if refusal is not None:
             return await self._reject(request_id, sink, refusal)
+        queued = time.monotonic()
         try:
             async with self.gate.slot():
+                metrics.queue_waited(time.monotonic() - queued)
                 return await self._generate(request_id, author, job, cleaned, sink, rails)
         except Busy:
             return await self._reject(request_id, sink, BUSY)
@@ -288,6 +365,7 @@ class Pipeline:
                 await self._write(request_id, author, job, cleaned, sink, rails, attempt, policy_hash)
             except EngineError as error:
                 log.warning("engine failed on %s: %s", request_id, error)
+                metrics.engine_error(self.engine.name)
                 message = "The writing engine is not answering right now. Please try again in a minute."
                 return await self._end(
                     request_id, sink, RequestStatus.FAILED, f"engine: {error}", message, verdicts=verdicts + attempt.verdicts
@@ -462,6 +540,7 @@ class Pipeline:
     def _record_verdicts(
         self, request_id: str, guild_id: int | None, generation_id: str | None, verdicts: list[Verdict], policy_hash: str
     ) -> None:
+        metrics.verdicts_recorded(verdicts)
         self.recorder.verdicts(
             {
                 "request_id": request_id,
@@ -488,6 +567,7 @@ class Pipeline:
         values: dict = {"raw_output": "".join(attempt.raw), "shown_output": attempt.shown}
         usage = attempt.usage
         if usage is not None:
+            metrics.generation_finished(self.engine.name, usage)
             values.update(
                 prompt_tokens=usage.prompt_tokens,
                 output_tokens=usage.output_tokens,
