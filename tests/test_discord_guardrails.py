@@ -280,3 +280,14 @@ async def test_the_servers_moderator_role_may_decide_held_pieces(
     (review,) = await records(storyloom, Review)
     assert (review.status, review.decided_by) == ("approved", helper.id)
     fake.assert_clean()
+
+
+async def test_a_thread_follows_its_parent_channels_settings(fake_discord, storyloom):
+    fake = fake_discord
+    await set_rating(fake, "G", fake.general)
+    thread = await fake.start_thread(fake.general, "side quest", user=fake.alice)
+    shown = (await guardrails(fake, "show", {}, channel=thread)).original.content
+    assert "Rating here: G" in shown and "channel: G" in shown
+    await guardrails(fake, "set", {"rail": "toxicity", "action": "redact"}, channel=thread)
+    assert "→ redact" in (await guardrails(fake, "show", {}, channel=fake.general)).original.content
+    fake.assert_clean()

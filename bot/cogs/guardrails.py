@@ -37,11 +37,22 @@ def age_restricted(channel: object) -> bool:
     return bool(getattr(channel, "nsfw", False) or getattr(getattr(channel, "parent", None), "nsfw", False))
 
 
+THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
+
+
+def settings_channel_id(interaction: discord.Interaction) -> int | None:
+    """Where this channel's settings live: a thread follows its parent channel."""
+    channel = interaction.channel
+    if getattr(channel, "type", None) in THREAD_TYPES:
+        return getattr(channel, "parent_id", None) or interaction.channel_id
+    return interaction.channel_id
+
+
 async def channel_policy(bot: StoryloomBot, interaction: discord.Interaction) -> Policy:
-    """The policy a request from this channel is judged under."""
+    """The policy a request from this channel (or thread) is judged under."""
     if interaction.guild_id is None:
         return Policy()
-    guild, channel = await stored_settings(bot.core.database, interaction.guild_id, interaction.channel_id)
+    guild, channel = await stored_settings(bot.core.database, interaction.guild_id, settings_channel_id(interaction))
     return resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
 
 
@@ -91,7 +102,7 @@ class GuardrailsCog(
 
     async def _here(self, interaction: discord.Interaction) -> tuple[dict[str, str], dict[str, str], Policy]:
         assert interaction.guild_id is not None
-        guild, channel = await stored_settings(self.bot.core.database, interaction.guild_id, interaction.channel_id)
+        guild, channel = await stored_settings(self.bot.core.database, interaction.guild_id, settings_channel_id(interaction))
         return guild, channel, resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -147,7 +158,7 @@ class GuardrailsCog(
         previous = await change_settings(
             self.bot.core.database,
             guild_id=interaction.guild_id,
-            channel_id=None if server else interaction.channel_id,
+            channel_id=None if server else settings_channel_id(interaction),
             changes=changes,
             user_id=interaction.user.id,
             policy_hash=new_hash,

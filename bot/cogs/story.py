@@ -20,16 +20,14 @@ from discord import app_commands
 from discord.ext import commands, tasks
 from sqlalchemy import select
 
-from bot.cogs.guardrails import RATING_CHOICES, age_restricted
+from bot.cogs.guardrails import RATING_CHOICES, THREAD_TYPES, channel_policy
 from bot.cogs.write import author_of
 from bot.core.pipeline import Author, Posted
 from bot.delivery import NO_PINGS, InteractionSink, split_for_discord
 from bot.moderators import is_moderator
 from bot.story import StoryError, StoryService
 from bot.story.service import MAX_CHOICES, StoryView, TurnResult
-from guardrails.policy import Policy, resolve_policy
 from storage.models import Delivery, StoryMode
-from storage.policies import stored_settings
 
 if TYPE_CHECKING:
     from bot.discord_bot import StoryloomBot
@@ -38,21 +36,10 @@ log = logging.getLogger(__name__)
 
 TIMER_INTERVAL_S = 15.0
 MODE_CHOICES = [app_commands.Choice(name=mode.value, value=mode.value) for mode in StoryMode]
-THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread)
 
 
 def _in_thread(channel: Any) -> bool:
     return getattr(channel, "type", None) in THREAD_TYPES
-
-
-async def story_policy(bot: StoryloomBot, interaction: discord.Interaction) -> Policy:
-    """The policy of the channel a story is played in: a thread is judged by its parent channel's settings."""
-    if interaction.guild_id is None:
-        return Policy()
-    channel = interaction.channel
-    channel_id = getattr(channel, "parent_id", None) if _in_thread(channel) else interaction.channel_id
-    guild, settings = await stored_settings(bot.core.database, interaction.guild_id, channel_id or interaction.channel_id)
-    return resolve_policy(guild, settings, age_restricted=age_restricted(channel))
 
 
 def status_text(view: StoryView) -> str:
@@ -186,7 +173,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
     # -- helpers -------------------------------------------------------------------------------------------------
 
     async def _author(self, interaction: discord.Interaction) -> Author:
-        return author_of(interaction, await story_policy(self.bot, interaction))
+        return author_of(interaction, await channel_policy(self.bot, interaction))
 
     async def _moderator(self, interaction: discord.Interaction) -> bool:
         return await is_moderator(self.bot.core, interaction)
