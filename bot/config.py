@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     )
     discord_sync_guild: int | None = None
     """Sync slash commands to one guild (instant) instead of globally (up to an hour)."""
+    message_content_intent: bool = False
+    """Request the privileged message-content intent (switch it on in the developer portal first), so a story
+    started with `messages:True` takes plain messages in its thread as turns."""
 
     @field_validator("metrics_port", mode="before")
     @classmethod

@@ -58,6 +58,8 @@ class StoryloomBot(commands.Bot):
         # A text bot never joins voice: the missing voice libraries are not worth a warning on every start.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()  # slash commands need no privileged intents
+        # Privileged: only when the operator switched it on in the developer portal (else Discord closes with 4014).
+        intents.message_content = settings.message_content_intent
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,

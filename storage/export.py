@@ -8,6 +8,8 @@ The PROV graph of one request:
     generation (Activity, one per attempt) ──used── prompt;  wasInformedBy request;
         wasAssociatedWith model (prov:SoftwareAgent), policy (storyloom:GuardrailPolicy) and member (requester)
     output (Entity, one per attempt) ──wasGeneratedBy── generation;  wasAttributedTo model;  wasDerivedFrom prompt
+    story turn (Entity, storyloom:StoryTurn) ──wasDerivedFrom── output of a story request that continues it (its
+        options name `story_session` and `parent_turn`); outputs and turns carry `storyloom:storySession`
 
 Content that was erased (storage/erasure.py) is exported as `[erased]`, with its digest in CSV/JSONL.
 """
@@ -241,6 +243,18 @@ class ProvDocument:
             str(d["message_id"]) for d in record.deliveries if d.get("message_id") is not None and d["kind"] != "notice"
         )
         last = record.generations[-1]["id"] if record.generations else None
+        options = request.get("options") or {}
+        session = options.get("story_session")
+        parent_turn = None
+        if session is not None and options.get("parent_turn") is not None and record.generations:
+            parent_turn = f"storyloom:story_{_local(str(session))}_turn_{_local(str(options['parent_turn']))}"
+            self.sections["entity"].setdefault(
+                parent_turn,
+                _attributes(
+                    prov_type=_qname("storyloom:StoryTurn"), storySession=str(session),
+                    turnNumber=options["parent_turn"], requestId=request.get("parent_request_id"),
+                ),
+            )  # fmt: skip
         for generation in record.generations:
             gid = generation["id"]
             model = self._agent(
@@ -281,11 +295,16 @@ class ProvDocument:
                     if v["decision"] in NON_PASS
                 ),
                 messageIds=messages if gid == last else None,
+                storySession=None if session is None else str(session),
             )
             generated = _time(generation.get("created_at"))
             self._relation("wasGeneratedBy", prov_entity=output, prov_activity=activity, prov_time=generated)
             self._relation("wasAttributedTo", prov_entity=output, prov_agent=model)
             self._relation("wasDerivedFrom", prov_generatedEntity=output, prov_usedEntity=prompt, prov_activity=activity)
+            if parent_turn is not None:  # an AI turn continues the story's turn before it
+                self._relation(
+                    "wasDerivedFrom", prov_generatedEntity=output, prov_usedEntity=parent_turn, prov_activity=activity
+                )
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"prefix": dict(PROV_PREFIXES)}

@@ -6,7 +6,9 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false,
+)  # fmt: skip
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -315,6 +317,8 @@ class StorySession(Base):
     veils: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(8), default=StoryStatus.OPEN)
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    take_messages: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Plain messages in its thread are turns too (Discord, with the message-content intent)."""
     turn_count: Mapped[int] = mapped_column(Integer, default=0)
     """Kept turns."""
     last_number: Mapped[int] = mapped_column(Integer, default=0)

@@ -123,6 +123,9 @@ async def test_a_three_player_story_from_start_to_export(fake_discord, cy, story
     # cy hands the turn to the AI: three choices, one Vote button each.
     asked = await story(fake, "ai", {"choices": 3, "direction": "toward the bell"}, user=cy, thread=thread, timeout=30)
     assert "3 choices are up for a vote" in asked.original.content
+    # A veil is respected: every AI turn is told what may happen only off-screen (the lines rail enforces lines).
+    sent = openai_server.chat_requests[-1].body["messages"][-1]["content"]
+    assert "off-screen" in sent and "romance" in sent and "spiders" in sent
     buttons = vote_buttons(fake, thread)
     assert sorted(buttons) == [1, 2, 3]
     assert [AI_1 in buttons[1][0].content, AI_2 in buttons[2][0].content, AI_3 in buttons[3][0].content] == [True] * 3
@@ -247,4 +250,63 @@ async def test_a_story_started_in_a_thread_is_played_there(fake_discord, storylo
     await fake.wait_for(lambda: fake.pinned(campfire))
     assert "**Embers**" in status_of(fake, campfire).content
     assert "Embers" in ephemeral(await story(fake, "status", user=fake.mod, thread=campfire))
+    fake.assert_clean()
+
+
+async def test_plain_messages_in_the_thread_are_turns_with_the_message_content_intent(
+    tmp_path, fake_discord, cy, default_rails, openai_server
+):
+    fake = fake_discord
+    settings = Settings(
+        data_dir=tmp_path, engine="openai", engine_urls=[openai_server.base_url], stream_edit_interval_s=0.2,
+        message_content_intent=True,
+    )  # fmt: skip
+    engine = OpenAIEngine.from_settings(settings)
+    await engine.start()
+    try:
+        core = await Core.start(settings, engine=engine, rails=default_rails)
+        bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
+        assert bot.intents.message_content
+        async with fake.run_bot(bot):
+            _, thread = await start_story(fake, messages=True)
+            assert "post here or /story add" in status_of(fake, thread).content
+            await story(fake, "join", user=cy, thread=thread)
+            bot_messages = len(fake.channel_messages(thread))
+
+            turn = await fake.post_message(thread, fake.alice, "Alice climbed the spiral stairs with the last dry match.")
+            await fake.wait_for(lambda: "1 turns" in status_of(fake, thread).content)
+            assert "Whose turn: cy" in status_of(fake, thread).content
+            [kept] = await records(core, StoryTurn)
+            assert (kept.text, kept.author_id, kept.status) == (turn.content, fake.alice.id, "kept")
+
+            early = await fake.post_message(thread, fake.alice, "Alice kept talking out of turn.")
+            await fake.wait_for(lambda: any(m.replied_to is early for m in fake.channel_messages(thread)))
+            reply = next(m for m in fake.channel_messages(thread) if m.replied_to is early)
+            assert reply.author is fake.bot_user and reply.content == "It's cy's turn." and not early.deleted
+            assert not any(write.could_ping for write in reply.writes), "the refusal pings nobody"
+
+            await fake.post_message(thread, cy, "/story status")  # a command typed as text: not a turn
+            await fake.post_message(fake.general, cy, "Meanwhile, in the general channel.")  # not the session's thread
+            await fake.post_message(thread, cy, "The storm rattled the windows while Cy trimmed the wick.")
+            await fake.wait_for(lambda: "2 turns" in status_of(fake, thread).content)
+            turns = await records(core, StoryTurn)
+            assert [t.text for t in turns] == [turn.content, "The storm rattled the windows while Cy trimmed the wick."]
+            replies = [m for m in fake.channel_messages(thread) if m.replied_to is not None]
+            assert len(replies) == 1 and len(fake.channel_messages(thread)) == bot_messages + 5
+        await core.close()
+    finally:
+        await engine.close()
+    assert not any(write.could_ping for write in fake.writes)
+    fake.assert_clean()
+
+
+async def test_a_story_taking_messages_is_refused_without_the_intent(fake_discord, storyloom):
+    fake = fake_discord
+    r = await fake.slash(
+        "story", {"title": "The Lighthouse", "premise": PREMISE, "messages": True}, subcommand="start", user=fake.alice
+    )
+    await r.wait_done()
+    notice = ephemeral(r)
+    assert "message content intent" in notice and "STORYLOOM_MESSAGE_CONTENT_INTENT" in notice and len(notice) < 300
+    assert fake.threads_of(fake.general) == []
     fake.assert_clean()

@@ -13,7 +13,7 @@ from bot.commands import CommandError, parse
 from bot.core.pipeline import Author
 from bot.core.prompts import STORY_PROMPT_CHARS, StoryContext, render_story
 from bot.story import StoryError, StoryService
-from storage.models import Request, StoryChoiceSet, StorySession, StoryTurn, StoryVote, Verdict
+from storage.models import Generation, Request, StoryChoiceSet, StorySession, StoryTurn, StoryVote, Verdict
 from tests.test_pipeline import make_core, rows  # noqa: F401 - the fixture
 
 GUILD, CHANNEL = 7, 55
@@ -321,3 +321,39 @@ async def test_a_players_forget_me_erases_their_turns_and_the_story_says_so(make
     assert "forty-one" not in exported and "[erased at its author's request]" in exported
     assert "Ada lit the last dry match." in exported
     assert (await verify(core.database)).intact
+
+
+async def test_an_ai_turn_is_derived_from_the_turn_it_continues_in_prov(make_core, openai_server):
+    from prov import model as prov_model  # the W3C PROV reference implementation for Python
+
+    from storage.audit import iter_records
+    from storage.export import export_bytes
+
+    openai_server.scripted_reply = AI_1
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    session_id = (await service.start(ADA, "The Lighthouse", "Two rivals are stranded in a lighthouse.", mode="free")).id
+    human = await service.add_turn(ADA, "Ada climbed the spiral stairs with the last dry match.")
+    ai = await service.ai_turn(ADA)
+    assert ai.kept is not None and ai.kept.number == 2
+    await core.recorder.flush()
+
+    data, count = await export_bytes(iter_records(core.database, GUILD), "prov-json")
+    assert count == 2  # the member's turn and the AI's
+    document = prov_model.ProvDocument.deserialize(content=data.decode(), format="json")
+    entities = {str(e.identifier): e for e in document.get_records(prov_model.ProvEntity)}
+    turn_id = f"storyloom:story_{session_id}_turn_1"
+    turn = entities[turn_id]
+    assert {str(v) for v in turn.get_attribute("storyloom:storySession")} == {str(session_id)}
+    assert {str(v) for v in turn.get_attribute("prov:type")} == {"storyloom:StoryTurn"}
+    assert set(turn.get_attribute("storyloom:requestId")) == {human.turn.request_id}
+    derivations = [
+        (str(d.get_attribute("prov:generatedEntity").pop()), str(d.get_attribute("prov:usedEntity").pop()))
+        for d in document.get_records(prov_model.ProvDerivation)
+    ]
+    outputs = [used_by for used_by, used in derivations if used == turn_id]
+    [generation] = await rows(core, Generation, Generation.request_id == ai.kept.request_id)
+    assert outputs == [f"storyloom:output_{generation.id}"]
+    output = entities[outputs[0]]
+    assert {str(v) for v in output.get_attribute("storyloom:storySession")} == {str(session_id)}
+    assert all(used in entities for _, used in derivations), "every derivation names a declared entity"

@@ -40,20 +40,23 @@ def age_restricted(channel: object) -> bool:
 THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
 
 
-def settings_channel_id(interaction: discord.Interaction) -> int | None:
-    """Where this channel's settings live: a thread follows its parent channel."""
-    channel = interaction.channel
+def settings_channel_id(channel: object, channel_id: int | None) -> int | None:
+    """Where a channel's settings live: a thread follows its parent channel."""
     if getattr(channel, "type", None) in THREAD_TYPES:
-        return getattr(channel, "parent_id", None) or interaction.channel_id
-    return interaction.channel_id
+        return getattr(channel, "parent_id", None) or channel_id
+    return channel_id
+
+
+async def policy_in(bot: StoryloomBot, guild_id: int | None, channel: object, channel_id: int | None) -> Policy:
+    """The policy a request (or a plain message) in this channel or thread is judged under."""
+    if guild_id is None:
+        return Policy()
+    guild, settings = await stored_settings(bot.core.database, guild_id, settings_channel_id(channel, channel_id))
+    return resolve_policy(guild, settings, age_restricted=age_restricted(channel))
 
 
 async def channel_policy(bot: StoryloomBot, interaction: discord.Interaction) -> Policy:
-    """The policy a request from this channel (or thread) is judged under."""
-    if interaction.guild_id is None:
-        return Policy()
-    guild, channel = await stored_settings(bot.core.database, interaction.guild_id, settings_channel_id(interaction))
-    return resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
+    return await policy_in(bot, interaction.guild_id, interaction.channel, interaction.channel_id)
 
 
 def _shown(value: str | None) -> str:
@@ -102,7 +105,8 @@ class GuardrailsCog(
 
     async def _here(self, interaction: discord.Interaction) -> tuple[dict[str, str], dict[str, str], Policy]:
         assert interaction.guild_id is not None
-        guild, channel = await stored_settings(self.bot.core.database, interaction.guild_id, settings_channel_id(interaction))
+        where = settings_channel_id(interaction.channel, interaction.channel_id)
+        guild, channel = await stored_settings(self.bot.core.database, interaction.guild_id, where)
         return guild, channel, resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -158,7 +162,7 @@ class GuardrailsCog(
         previous = await change_settings(
             self.bot.core.database,
             guild_id=interaction.guild_id,
-            channel_id=None if server else settings_channel_id(interaction),
+            channel_id=None if server else settings_channel_id(interaction.channel, interaction.channel_id),
             changes=changes,
             user_id=interaction.user.id,
             policy_hash=new_hash,

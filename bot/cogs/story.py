@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 from sqlalchemy import select
 
-from bot.cogs.guardrails import RATING_CHOICES, THREAD_TYPES, channel_policy
+from bot.cogs.guardrails import RATING_CHOICES, THREAD_TYPES, channel_policy, policy_in
 from bot.cogs.write import author_of
 from bot.core.pipeline import Author, Posted
 from bot.delivery import NO_PINGS, InteractionSink, split_for_discord
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL_S = 15.0
+NO_MESSAGE_CONTENT = (
+    "I can't read plain messages here: the bot runs without the message content intent (the operator switches it "
+    "on in the developer portal and sets STORYLOOM_MESSAGE_CONTENT_INTENT=true). Start without messages, and use "
+    "/story add."
+)
 MODE_CHOICES = [app_commands.Choice(name=mode.value, value=mode.value) for mode in StoryMode]
 
 
@@ -62,7 +67,8 @@ def status_text(view: StoryView) -> str:
     lines.append(f"Lines: {', '.join(view.lines) or 'none'}")
     lines.append(f"Veils: {', '.join(view.veils) or 'none'}")
     if view.status == "open":
-        lines.append("-# /story join · /story add · /story ai · /story status · /story export")
+        posting = "post here or /story add" if view.take_messages else "/story add"
+        lines.append(f"-# /story join · {posting} · /story ai · /story status · /story export")
     return "\n".join(lines)[:2000]
 
 
@@ -222,6 +228,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
         lines="Topics that must never appear, separated by commas",
         veils="Topics that may happen only off-screen, separated by commas",
         timeout="Seconds before an idle round-robin turn passes on",
+        messages="Plain messages in the story's thread are turns too (needs the message content intent)",
     )
     @app_commands.choices(mode=MODE_CHOICES, rating=RATING_CHOICES)
     async def start(
@@ -234,7 +241,11 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
         lines: app_commands.Range[str, 0, 500] | None = None,
         veils: app_commands.Range[str, 0, 500] | None = None,
         timeout: app_commands.Range[int, 10, 86400] | None = None,
+        messages: bool = False,
     ) -> None:
+        if messages and not self.bot.intents.message_content:
+            await self._say(interaction, NO_MESSAGE_CONTENT)
+            return
         await interaction.response.defer(thinking=True)
         author = await self._author(interaction)
         in_thread = _in_thread(interaction.channel)
@@ -254,7 +265,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
                 author, title, premise, mode=mode.value if mode else StoryMode.ROUND_ROBIN,
                 rating=rating.value if rating else None, lines=lines, veils=veils, turn_timeout_s=timeout,
                 thread_id=interaction.channel_id if in_thread else None,
-                open_thread=None if in_thread else open_thread,
+                open_thread=None if in_thread else open_thread, take_messages=messages,
             )  # fmt: skip
         except StoryError as error:
             await self._refuse(interaction, error)
@@ -370,6 +381,42 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
             return
         await self._say(interaction, result.message, ephemeral=False)
         await self._refresh_here(interaction)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A member's plain message in a session thread that takes messages is their turn, by `/story add`'s rules.
+        A refusal is a short reply that pings nobody; the message stays. Bots, commands and other places are ignored."""
+        channel = message.channel
+        if message.author.bot or message.guild is None or not _in_thread(channel):
+            return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        text = message.content.strip()
+        addressed = text.startswith("<@") and self.bot.user in message.mentions
+        if not text or text.startswith(("/", "!")) or addressed:
+            return  # no content (no intent, or only attachments), or meant as a command
+        if not await self.service.takes_messages(message.guild.id, channel.id):
+            return
+        policy = await policy_in(self.bot, message.guild.id if message.guild else None, message.channel, message.channel.id)
+        author = Author(
+            interface="discord", user_id=message.author.id, user_name=str(message.author),
+            guild_id=message.guild.id, channel_id=channel.id, policy=policy,
+        )  # fmt: skip
+        try:
+            result = await self.service.add_turn(author, text)
+            refusal = None if result.status == "kept" else result.message
+        except StoryError as error:
+            refusal = str(error)
+        if refusal is not None:
+            try:
+                await message.reply(refusal[:300], allowed_mentions=NO_PINGS, mention_author=False)
+            except discord.HTTPException as error:
+                log.info("could not answer a refused story message: %s", error)
+            return
+        try:
+            await self.refresh(await self.service.status(author))
+        except StoryError:
+            pass
 
     async def _refresh_here(self, interaction: discord.Interaction) -> None:
         try:

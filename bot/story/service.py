@@ -120,6 +120,8 @@ class StoryView:
     thread_id: int | None = None
     status_message_id: int | None = None
     """Where a front end shows the session (its thread, or its channel) and the status message it keeps there."""
+    take_messages: bool = False
+    """Plain messages in its thread are turns too (a front end that reads them: Discord with message content)."""
 
     @property
     def next_player(self) -> str | None:
@@ -267,6 +269,7 @@ class StoryService:
         vote_timeout_s: int = DEFAULT_VOTE_TIMEOUT_S,
         thread_id: int | None = None,
         open_thread: Callable[[], Awaitable[int]] | None = None,
+        take_messages: bool = False,
     ) -> StoryView:
         """`open_thread`: called once the story passed every check, to open the place it is played in (a Discord
         thread) and give its id; a refused start opens nothing."""
@@ -308,6 +311,7 @@ class StoryService:
                 next_player_id=author.user_id if mode == StoryMode.ROUND_ROBIN else None,
                 turn_deadline=self._deadline(turn_timeout_s) if mode == StoryMode.ROUND_ROBIN else None,
                 turn_timeout_s=turn_timeout_s, vote_timeout_s=vote_timeout_s, summary_through=0,
+                take_messages=take_messages,
             )  # fmt: skip
             await q.add_player(connection, session_id, author.user_id, author.user_name)
             return await self._view(connection, await q.session_by_id(connection, session_id))
@@ -359,6 +363,12 @@ class StoryService:
                 connection, session.id, status=StoryStatus.ENDED, ended_at=self.clock(), next_player_id=None, turn_deadline=None
             )
             return await self._view(connection, await q.session_by_id(connection, session.id))
+
+    async def takes_messages(self, guild_id: int, place_id: int) -> bool:
+        """Whether the open session played in `place_id` (a thread) takes plain messages as turns."""
+        async with self.database.connect() as connection:
+            session = await q.open_session_at(connection, guild_id, place_id)
+        return bool(session is not None and session.take_messages)
 
     async def set_status_message(self, session_id: int, message_id: int | None) -> None:
         """For a front end that keeps one status message per session up to date."""
@@ -797,6 +807,7 @@ class StoryService:
             players=tuple(PlayerView(p.user_id, p.name, p.status) for p in everyone), recent=tuple(recent), vote=vote,
             summary=session.summary, summary_through=session.summary_through, channel_id=session.channel_id,
             thread_id=session.thread_id, status_message_id=session.status_message_id,
+            take_messages=bool(session.take_messages),
         )  # fmt: skip
 
 
