@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.audit import Page, Record, RequestSummary, Stats, aware
+from storage.audit import Page, Record, RequestSummary, Stats
+from storage.models import aware
 from storage.chain import ERASED
 
 PAGE_CHARS = 1900

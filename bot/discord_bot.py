@@ -96,6 +96,11 @@ class StoryloomBot(commands.Bot):
             await self.core.drain()
         await self.close()
 
+    def messageable(self, channel_id: int, guild_id: int | None = None) -> discord.abc.Messageable:
+        """A channel to post in by id: the cached one, or a partial one (sending needs no cache, e.g. a thread or
+        a channel the gateway has not shown since a restart)."""
+        return self.get_channel(channel_id) or self.get_partial_messageable(channel_id, guild_id=guild_id)  # type: ignore[return-value]
+
     async def close(self) -> None:
         await super().close()
         if self._given_core is None and hasattr(self, "core"):

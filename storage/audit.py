@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.chain import request_children
-from storage.models import ChainEntry, Delivery, Request, Review, Verdict
+from storage.models import ChainEntry, Delivery, Request, Review, Verdict, aware
 
 NON_PASS: Final = ("block", "redact", "flag", "error")
 """Verdict decisions a moderator looks at: anything but pass (and skip)."""
@@ -56,13 +56,6 @@ def _chain_of(guild: GuildScope) -> int | None:
     if isinstance(guild, _AllGuilds):
         return None
     return NO_GUILD_CHAIN if guild is None else guild
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; they were written in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 # -- parsing what moderators type ----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from storage.models import (
     RequestStatus,
     Review,
     Verdict,
+    aware,
     utcnow,
 )
 
@@ -89,8 +90,7 @@ def content_digest(value: str | None) -> str | None:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):  # SQLite hands back naive UTC, PostgreSQL aware: one spelling for both
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+        return aware(value).astimezone(UTC).isoformat(timespec="microseconds")
     raise TypeError(f"{type(value).__name__} has no canonical form")
 
 

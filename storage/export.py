@@ -24,7 +24,8 @@ from collections.abc import AsyncIterable, Callable
 from datetime import datetime
 from typing import Any, Final, TextIO
 
-from storage.audit import NON_PASS, Record, aware
+from storage.audit import NON_PASS, Record
+from storage.models import aware
 from storage.chain import ERASED
 
 FORMATS: Final = ("csv", "jsonl", "prov-json")

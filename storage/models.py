@@ -16,6 +16,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without their zone; they were written in UTC (PostgreSQL keeps the zone)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 class RequestStatus(enum.StrEnum):
     PENDING = "pending"
     GENERATING = "generating"

@@ -40,9 +40,13 @@ def age_restricted(channel: object) -> bool:
 THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
 
 
+def in_thread(channel: object) -> bool:
+    return getattr(channel, "type", None) in THREAD_TYPES
+
+
 def settings_channel_id(channel: object, channel_id: int | None) -> int | None:
     """Where a channel's settings live: a thread follows its parent channel."""
-    if getattr(channel, "type", None) in THREAD_TYPES:
+    if in_thread(channel):
         return getattr(channel, "parent_id", None) or channel_id
     return channel_id
 

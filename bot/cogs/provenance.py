@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
 from sqlalchemy import select
 
-from storage.models import Delivery, Request
+from storage.models import Delivery, Request, aware
 
 if TYPE_CHECKING:
     from bot.discord_bot import StoryloomBot
@@ -55,7 +55,7 @@ class ProvenanceCog(commands.Cog, name="Provenance"):
             rows = (await connection.execute(query)).all()
         if not rows:
             return None
-        latest = max(_utc(row.created_at) for row in rows)
+        latest = max(aware(row.created_at) for row in rows)
         return Delivered(rows[0].request_id, latest, any(row.kind == "deleted" for row in rows))
 
     def _record(self, delivered: Delivered, channel_id: int, message_id: int, kind: str) -> None:
@@ -75,7 +75,7 @@ class ProvenanceCog(commands.Cog, name="Provenance"):
         delivered = await self._delivered(payload.message_id, payload.guild_id)
         if delivered is None or delivered.deleted:
             return
-        edited_at = _utc(datetime.fromisoformat(edited))
+        edited_at = aware(datetime.fromisoformat(edited))
         if edited_at <= delivered.latest + timedelta(seconds=OWN_EDIT_GRACE_S):
             return
         self._record(delivered, payload.channel_id, payload.message_id, "edited")
@@ -97,10 +97,6 @@ class ProvenanceCog(commands.Cog, name="Provenance"):
             return
         self._deleted.add(message_id)
         self._record(delivered, channel_id, message_id, "deleted")
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def setup(bot: StoryloomBot) -> None:

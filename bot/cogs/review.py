@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
@@ -89,9 +89,6 @@ class ReviewCog(commands.Cog, name="Review"):
         if self.bot.core.pipeline.reviews is self:
             self.bot.core.pipeline.reviews = None
 
-    def _channel(self, channel_id: int, guild_id: int) -> Any:
-        return self.bot.get_channel(channel_id) or self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
-
     # -- the pipeline's ReviewDesk ------------------------------------------------------------------------------
 
     async def hold(self, held: Held) -> bool:
@@ -127,7 +124,7 @@ class ReviewCog(commands.Cog, name="Review"):
         else:
             body = held.text
         try:
-            message = await self._channel(review_channel_id, author.guild_id).send(
+            message = await self.bot.messageable(review_channel_id, author.guild_id).send(
                 f"{header}\n\n{body}", view=review_view(review_id), files=files, allowed_mentions=NO_PINGS
             )
         except discord.HTTPException as error:
@@ -179,7 +176,7 @@ class ReviewCog(commands.Cog, name="Review"):
         """Post the piece in the channel it was asked in, addressed (and only that ping) to its author."""
         intro = f"<@{author_id}>, a moderator approved your piece:\n\n"
         parts = split_for_discord(intro + text, disclosure(request_id))
-        channel = self._channel(channel_id, guild_id)
+        channel = self.bot.messageable(channel_id, guild_id)
         author_only = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(author_id)])
         try:
             for index, part in enumerate(parts):

@@ -20,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 from sqlalchemy import select
 
-from bot.cogs.guardrails import RATING_CHOICES, THREAD_TYPES, channel_policy, policy_in
+from bot.cogs.guardrails import RATING_CHOICES, channel_policy, in_thread, policy_in
 from bot.cogs.write import author_of
 from bot.core.pipeline import Author, Posted
 from bot.delivery import NO_PINGS, InteractionSink, split_for_discord
@@ -41,10 +41,6 @@ NO_MESSAGE_CONTENT = (
     "/story add."
 )
 MODE_CHOICES = [app_commands.Choice(name=mode.value, value=mode.value) for mode in StoryMode]
-
-
-def _in_thread(channel: Any) -> bool:
-    return getattr(channel, "type", None) in THREAD_TYPES
 
 
 def status_text(view: StoryView) -> str:
@@ -201,14 +197,11 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
                 pass
         await self._say(interaction, str(error))
 
-    def _place(self, channel_id: int, guild_id: int | None) -> Any:
-        return self.bot.get_channel(channel_id) or self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
-
     async def refresh(self, view: StoryView | None) -> None:
         """Edit the session's pinned status message to match `view`."""
         if view is None or view.status_message_id is None:
             return
-        channel = self._place(view.thread_id or view.channel_id or 0, None)
+        channel = self.bot.messageable(view.thread_id or view.channel_id or 0, None)
         try:
             await channel.get_partial_message(view.status_message_id).edit(content=status_text(view), allowed_mentions=NO_PINGS)
         except discord.HTTPException as error:
@@ -248,7 +241,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
             return
         await interaction.response.defer(thinking=True)
         author = await self._author(interaction)
-        in_thread = _in_thread(interaction.channel)
+        here_in_thread = in_thread(interaction.channel)
         opened: list[Any] = []
 
         async def open_thread() -> int:
@@ -264,8 +257,8 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
             view = await self.service.start(
                 author, title, premise, mode=mode.value if mode else StoryMode.ROUND_ROBIN,
                 rating=rating.value if rating else None, lines=lines, veils=veils, turn_timeout_s=timeout,
-                thread_id=interaction.channel_id if in_thread else None,
-                open_thread=None if in_thread else open_thread, take_messages=messages,
+                thread_id=interaction.channel_id if here_in_thread else None,
+                open_thread=None if here_in_thread else open_thread, take_messages=messages,
             )  # fmt: skip
         except StoryError as error:
             await self._refuse(interaction, error)
@@ -277,7 +270,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
         except discord.HTTPException as error:
             log.info("could not pin the status of story %s: %s", view.id, error)
         await self.service.set_status_message(view.id, status.id)
-        if in_thread:
+        if here_in_thread:
             await interaction.edit_original_response(
                 content=f"📖 **{view.title}** starts here: /story join to play.", allowed_mentions=NO_PINGS
             )
@@ -387,7 +380,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
         """A member's plain message in a session thread that takes messages is their turn, by `/story add`'s rules.
         A refusal is a short reply that pings nobody; the message stays. Bots, commands and other places are ignored."""
         channel = message.channel
-        if message.author.bot or message.guild is None or not _in_thread(channel):
+        if message.author.bot or message.guild is None or not in_thread(channel):
             return
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
@@ -555,7 +548,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
             first.setdefault(row.request_id, row)
         for row in first.values():
             index = by_request[row.request_id]
-            channel = self._place(row.channel_id, None)
+            channel = self.bot.messageable(row.channel_id, None)
             try:
                 await channel.get_partial_message(row.message_id).edit(
                     view=vote_view(before.vote.choice_set_id, index or 0, closed=True, chosen=index == chosen)
@@ -592,7 +585,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
             await self._refresh_id(session_id)
 
     async def _announce(self, before: StoryView, result: TurnResult) -> None:
-        channel = self._place(before.thread_id or before.channel_id or 0, None)
+        channel = self.bot.messageable(before.thread_id or before.channel_id or 0, None)
         try:
             await channel.send(result.message, allowed_mentions=NO_PINGS)
         except discord.HTTPException as error:

@@ -31,7 +31,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -46,7 +46,7 @@ from guardrails.stack import RailStack
 from guardrails.verdict import Verdict
 from storage import stories as q
 from storage.chain import ERASED
-from storage.models import PlayerStatus, RequestStatus, StoryMode, StoryStatus, TurnStatus, utcnow
+from storage.models import PlayerStatus, RequestStatus, StoryMode, StoryStatus, TurnStatus, aware, utcnow
 
 MAX_TITLE_CHARS = 200
 MAX_PREMISE_CHARS = 1000
@@ -192,13 +192,6 @@ class QuietSink:
     async def refuse(self, message: str, footer: str) -> list[Posted]:
         self.refused = message
         return []
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives datetimes back without their zone; they were written in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def _topics(values: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -720,11 +713,11 @@ class StoryService:
         now = self.clock()
         choice_set = await q.open_choice_set(connection, session.id)
         if choice_set is not None:
-            if _aware(choice_set.deadline) <= now:
+            if aware(choice_set.deadline) <= now:
                 chosen = await self._close(connection, session, choice_set, "deadline")
                 return TurnResult("kept", f"The vote's time is up: choice {chosen.choice_index} is the next turn.", chosen)
             return None  # turn timers wait while a vote is open
-        deadline = _aware(session.turn_deadline)
+        deadline = aware(session.turn_deadline)
         if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id is not None and deadline is not None and deadline <= now:
             turn = await self._skip_current(connection, session, "timeout")
             return TurnResult("skipped", f"{turn.author_name}'s turn timed out and passed on.", turn)
@@ -797,13 +790,13 @@ class StoryService:
             counts = {option.choice_index: 0 for option in options}
             for v in cast:
                 counts[by_turn[v.turn_id]] += 1
-            deadline = _aware(choice_set.deadline)
+            deadline = aware(choice_set.deadline)
             vote = VoteView(choice_set.id, deadline, options, counts, tuple(v.user_id for v in cast))  # type: ignore[arg-type]
         return StoryView(
             id=session.id, title=session.title, premise=session.premise, mode=session.mode, rating=session.rating,
             lines=tuple(session.lines or ()), veils=tuple(session.veils or ()), status=session.status,
             host_id=session.host_id, host_name=session.host_name, turn_count=session.turn_count,
-            next_player_id=session.next_player_id, turn_deadline=_aware(session.turn_deadline),
+            next_player_id=session.next_player_id, turn_deadline=aware(session.turn_deadline),
             players=tuple(PlayerView(p.user_id, p.name, p.status) for p in everyone), recent=tuple(recent), vote=vote,
             summary=session.summary, summary_through=session.summary_through, channel_id=session.channel_id,
             thread_id=session.thread_id, status_message_id=session.status_message_id,
