@@ -152,6 +152,8 @@ async def request_children(connection: AsyncConnection, ids: list[str]) -> dict[
     """The generations, verdicts, deliveries and reviews of many requests (one query per table), each list in a
     fixed order: what a request's record is made of (here for its digest, in storage/audit.py for its card)."""
     children: dict[str, dict[str, list[dict]]] = {request_id: {key: [] for key, _ in _CHILDREN} for request_id in ids}
+    if not ids:
+        return children
     for key, table in _CHILDREN:
         order = (table.c.request_id, table.c.attempt, table.c.id) if key == "generations" else (table.c.request_id, table.c.id)
         for row in await _rows(connection, table, table.c.request_id.in_(ids), order=order):
@@ -263,13 +265,16 @@ async def chain_requests(connection: AsyncConnection, request_ids: Iterable[str]
     ids = list(dict.fromkeys(request_ids))
     if not ids:
         return []
-    guilds = dict((await connection.execute(select(Request.id, Request.guild_id).where(Request.id.in_(ids)))).all())
-    ordered = sorted((i for i in ids if i in guilds), key=lambda i: NO_GUILD if guilds[i] is None else guilds[i])
-    links = []
-    for request_id in ordered:
-        if (link := await chain_request(connection, request_id)) is not None:
-            links.append(link)
-    return links
+    # Open requests (most of a batch while generations stream) are skipped by the query itself, and the ended
+    # ones are read together: one query per table, not one request at a time.
+    rows = await _rows(connection, Request.__table__, Request.id.in_(ids), Request.status.in_(CLOSED_STATUSES))
+    position = {request_id: n for n, request_id in enumerate(ids)}
+    rows.sort(key=lambda row: (NO_GUILD if row["guild_id"] is None else row["guild_id"], position[row["id"]]))
+    records = await request_records(connection, rows)
+    return [
+        await append(connection, row["guild_id"], "request", row["id"], record_digest(records[row["id"]]))
+        for row in rows
+    ]
 
 
 async def chain_moderation(connection: AsyncConnection, action_id: int, guild_id: int | None) -> Link:
