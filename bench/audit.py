@@ -2,16 +2,22 @@
 
 Each query runs `--runs` times with a different guild, member or message each time; the table gives p50 and p95
 in milliseconds. The baseline in the same run is the cheapest possible lookup (a request by primary key), so the
-ratios hold on a noisy machine. `verify` walks every chain and re-digests every record once.
+ratios hold on a noisy machine.
 
-    python -m bench.audit [--generations 1000000] [--runs 40] [--skip-verify] [--json]
+`verify` walks chains and re-digests every record once. At a million generations the whole database takes
+minutes (301 s measured on 2026-11-29 at 952,466 entries), so by default it verifies one guild's chain (1/20 of
+the rows, as `storyloom audit verify --guild` does) and gives the whole database's time scaled by entries as
+`verify_full_estimate_s`; `--verify full` measures the whole database, `--verify skip` none.
+
+`--quick` builds (or reuses) a 2,000-generation database under data/bench instead.
+
+    python -m bench audit [--generations 1000000] [--runs 40] [--verify guild|full|skip] [--quick] [--json] [--save]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
 import time
@@ -21,15 +27,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.audit_db import DEFAULT_PATH, ensure
+from bench.harness import percentile as _percentile
+from bench.harness import table
 from storage.audit import Target, count_requests, list_requests, provenance, provenance_for, stats
 from storage.chain import verify
 from storage.db import create_engine, upgrade
-from storage.models import Delivery, Request
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from storage.models import ChainEntry, Delivery, Request
 
 
 async def _timed(runs: int, make: Callable[[int], Awaitable[object]]) -> dict[str, float]:
@@ -41,8 +44,12 @@ async def _timed(runs: int, make: Callable[[int], Awaitable[object]]) -> dict[st
     return {"p50_ms": statistics.median(samples), "p95_ms": _percentile(samples, 0.95)}
 
 
-async def main(args: argparse.Namespace) -> dict:
-    path = ensure(args.path, args.generations)
+async def measure(args: argparse.Namespace) -> dict:
+    if args.quick:
+        args.generations, args.runs = 2000, 5
+        if args.path == DEFAULT_PATH:
+            args.path = DEFAULT_PATH.with_name("audit-quick.sqlite3")
+    path = await asyncio.to_thread(ensure, args.path, args.generations)
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     await upgrade(engine)  # indexes added since the database was built
     rng = random.Random(7)
@@ -83,12 +90,17 @@ async def main(args: argparse.Namespace) -> dict:
     worst = max((r["p95_ms"], name) for name, r in results.items() if not name.startswith("baseline"))
     out["p95_ms"], out["worst_query"] = worst
     out["worst_over_baseline"] = worst[0] / max(results["baseline: request by id"]["p95_ms"], 1e-6)
-    if not args.skip_verify:
+    if args.verify != "skip":
+        async with engine.connect() as connection:
+            total = await connection.scalar(select(func.count()).select_from(ChainEntry))
+        guild = None if args.verify == "full" else sorted(guilds)[0]
         started = time.perf_counter()
-        report = await verify(engine)
+        report = await verify(engine, guild)
         out["verify_s"] = time.perf_counter() - started
+        out["verify_scope"] = "whole database" if guild is None else f"guild {guild}"
         out["verify_entries"] = report.entries
         out["verify_intact"] = report.intact
+        out["verify_full_estimate_s"] = out["verify_s"] * total / max(report.entries, 1)
     await engine.dispose()
     return out
 
@@ -98,25 +110,28 @@ async def _by_id(engine, request_id: str) -> object:  # noqa: ANN001 - AsyncEngi
         return (await connection.execute(select(Request).where(Request.id == request_id))).first()
 
 
-def run() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path", type=Path, default=DEFAULT_PATH)
     parser.add_argument("--generations", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=40)
-    parser.add_argument("--skip-verify", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    out = asyncio.run(main(args))
-    print(f"audit queries on {out['generations']:,} generations (SQLite), {args.runs} runs each")
-    print(f"{'query':<32}{'p50 ms':>10}{'p95 ms':>10}")
-    for name, result in out["queries"].items():
-        print(f"{name:<32}{result['p50_ms']:>10.1f}{result['p95_ms']:>10.1f}")
-    print(f"worst p95: {out['p95_ms']:.1f} ms ({out['worst_query']}), {out['worst_over_baseline']:.0f}x the baseline")
+    parser.add_argument("--verify", choices=["guild", "full", "skip"], default="guild")
+
+
+def report(out: dict) -> str:
+    rows = [[name, r["p50_ms"], r["p95_ms"]] for name, r in out["queries"].items()]
+    text = f"audit queries on {out['generations']:,} generations (SQLite)\n" + table(["query", "p50 ms", "p95 ms"], rows)
+    text += f"\nworst p95: {out['p95_ms']:.1f} ms ({out['worst_query']}), {out['worst_over_baseline']:.0f}x the baseline"
     if "verify_s" in out:
-        print(f"verify: {out['verify_entries']:,} entries in {out['verify_s']:.0f} s, intact={out['verify_intact']}")
-    if args.json:
-        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in out.items() if k != "queries"}))
+        text += (
+            f"\nverify ({out['verify_scope']}): {out['verify_entries']:,} entries in {out['verify_s']:.1f} s, "
+            f"intact={out['verify_intact']}; whole database ~{out['verify_full_estimate_s']:.0f} s"
+        )
+    return text
 
 
-if __name__ == "__main__":
-    run()
+if __name__ == "__main__":  # `python -m bench.audit` is `python -m bench audit`
+    import sys
+
+    from bench.harness import main
+
+    main("audit", sys.argv[1:])

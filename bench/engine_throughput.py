@@ -17,30 +17,13 @@ from pathlib import Path
 
 import torch
 
+from bench.loopback import TOPICS
 from bot.config import Settings
 from bot.engines.base import SamplingParams
 from bot.engines.transformers_engine import TransformersEngine
 
 CONCURRENCY = (1, 8, 16)
 NEW_TOKENS = 128
-TOPICS = [
-    "a lighthouse keeper who collects storms",
-    "a dragon who bakes bread for a mountain village",
-    "the last train of the night",
-    "a robot learning to paint",
-    "two rival chess players stranded on an island",
-    "a library that rearranges itself",
-    "a cat who runs a small post office",
-    "a city where it never stops snowing",
-    "a clockmaker who can repair time",
-    "a ghost afraid of people",
-    "a violin found in an attic",
-    "a river that flows backwards once a year",
-    "an astronaut's first day back on Earth",
-    "a garden that grows memories",
-    "a fox who wants to be a detective",
-    "a ship made of paper",
-]
 PARAMS = SamplingParams(max_tokens=NEW_TOKENS, temperature=0.0, repetition_penalty=1.1)
 
 

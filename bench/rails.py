@@ -1,4 +1,4 @@
-"""The default output-rail stack on 600-character creative outputs: outputs/s batched and one at a time.
+"""The default output-rail stack on 600-character creative outputs: outputs/s, and rail time over generation time.
 
 Three ways of feeding the same stack (toxicity + misinformation, one shared encoder), each on outputs it has not
 seen before (the encoder keeps recent embeddings, so a repeated text would cost nothing):
@@ -10,20 +10,25 @@ seen before (the encoder keeps recent embeddings, so a repeated text would cost 
 Outputs are the bot's own held-out generations (`guardrails/data/generated_fiction.txt`), joined and cut to
 ~600 characters.
 
-    python -m bench.rails [--outputs 192] [--json]
+Rails over generation: the embedded engine (SmolLM2 on this machine's CPU) writes `--generated` new outputs of
+about 600 characters, 16 at a time, and the time that took is compared with the time the same stack takes on
+those same outputs checked as the pipeline checks them (sentence by sentence, 16 requests at once), both in
+this run. On this machine both compete for the same two cores; a GPU deployment would not share them.
+
+    python -m bench rails [--outputs 192] [--generated 32] [--quick] [--json] [--save]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from pathlib import Path
 
 from bot.config import Settings
 from bot.core.app import load_rails
 from bot.core.pipeline import SentenceChunker
+from bench.harness import table
 from guardrails.stack import RailStack
 
 FICTION = Path(__file__).resolve().parents[1] / "guardrails" / "data" / "generated_fiction.txt"
@@ -75,10 +80,43 @@ async def streamed(stack: RailStack, outputs: list[str]) -> float:
     return len(outputs) / (time.perf_counter() - started)
 
 
-async def main(args: argparse.Namespace) -> dict:
+async def generated_outputs(count: int, max_tokens: int) -> tuple[list[str], float, int]:
+    """`count` new outputs from the embedded engine, 16 at a time: texts, seconds taken, output tokens."""
+    import tempfile
+
+    from bench.loopback import bench_settings, engine_request
+    from bot.engines import create_engine
+    from bot.engines.base import SamplingParams
+
+    with tempfile.TemporaryDirectory() as directory:
+        engine = create_engine(bench_settings(Path(directory), "transformers"))
+    await engine.start()
+    try:
+        await engine.complete(*engine_request(40_000, "short"), "warm")
+
+        def request(i: int) -> tuple:
+            messages, params = engine_request(50_000 + i, "short")
+            return messages, SamplingParams(**{**params.as_dict(), "max_tokens": max_tokens, "seed": 1000 + i})
+
+        texts, tokens = [], 0
+        started = time.perf_counter()
+        for start in range(0, count, STREAMS):
+            done = await asyncio.gather(
+                *(engine.complete(*request(i), f"rails-bench-{i}") for i in range(start, min(count, start + STREAMS)))
+            )
+            texts += [text for text, _ in done]
+            tokens += sum(usage.output_tokens for _, usage in done)
+        return texts, time.perf_counter() - started, tokens
+    finally:
+        await engine.close()
+
+
+async def measure(args: argparse.Namespace) -> dict:
+    n = 16 if args.quick else args.outputs
+    generated = 4 if args.quick else args.generated
     stack = await asyncio.to_thread(load_rails, Settings())
-    outputs = creative_outputs(args.outputs * 2 + args.outputs // 4 + 16)
-    n, single = args.outputs, max(16, args.outputs // 4)
+    outputs = creative_outputs(n * 2 + n // 4 + 16)
+    single = max(16, n // 4)
     warm, outputs = outputs[:16], outputs[16:]
     try:
         await batched(stack, warm)  # loads lazily built matrices and warms the threads
@@ -87,28 +125,51 @@ async def main(args: argparse.Namespace) -> dict:
             "one_at_a_time_per_s": await one_at_a_time(stack, outputs[n : n + single]),
             "streamed_per_s": await streamed(stack, outputs[n + single : 2 * n + single]),
         }
+        texts, generation_s, tokens = await generated_outputs(generated, 40 if args.quick else args.max_tokens)
+        rails_streamed_s = len(texts) / await streamed(stack, texts)
+        rails_batched_s = len(texts) / await batched(stack, [text + " " for text in texts])  # not cached: a new text
     finally:
         await stack.close()
     results["batched_over_one_at_a_time"] = results["outputs_per_s"] / results["one_at_a_time_per_s"]
     results["outputs"] = n
     results["chars_per_output"] = round(sum(map(len, outputs[:n])) / n)
+    results["generated"] = {
+        "outputs": len(texts), "chars_per_output": round(sum(map(len, texts)) / max(len(texts), 1)),
+        "output_tokens": tokens, "generation_s": generation_s, "rails_streamed_s": rails_streamed_s,
+        "rails_batched_s": rails_batched_s,
+    }  # fmt: skip
+    results["rails_over_generation"] = rails_streamed_s / generation_s
+    results["rails_batched_over_generation"] = rails_batched_s / generation_s
     return results
 
 
-def run() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", type=int, default=192)
-    parser.add_argument("--json", action="store_true", help="end with one JSON object")
-    args = parser.parse_args()
-    results = asyncio.run(main(args))
-    print(f"default output rails on {results['outputs']} outputs of ~{results['chars_per_output']} characters")
-    print(f"{'batched':<16}{results['outputs_per_s']:>10.1f} outputs/s")
-    print(f"{'one at a time':<16}{results['one_at_a_time_per_s']:>10.1f} outputs/s")
-    print(f"{'streamed (16)':<16}{results['streamed_per_s']:>10.1f} outputs/s (sentence by sentence)")
-    print(f"batched / one at a time: {results['batched_over_one_at_a_time']:.2f}")
-    if args.json:
-        print(json.dumps({key: round(value, 3) if isinstance(value, float) else value for key, value in results.items()}))
+    parser.add_argument("--generated", type=int, default=32, help="outputs the embedded engine writes for the ratio")
+    parser.add_argument("--max-tokens", type=int, default=160, help="per generated output (about 600 characters)")
 
 
-if __name__ == "__main__":
-    run()
+def report(results: dict) -> str:
+    g = results["generated"]
+    return (
+        f"default output rails on {results['outputs']} outputs of ~{results['chars_per_output']} characters\n"
+        + table(
+            ["feeding", "outputs/s"],
+            [["batched", results["outputs_per_s"]], ["one at a time", results["one_at_a_time_per_s"]],
+             ["streamed (16, sentence by sentence)", results["streamed_per_s"]]],
+        )  # fmt: skip
+        + f"\nbatched / one at a time: {results['batched_over_one_at_a_time']:.2f}\n"
+        + f"the embedded engine wrote {g['outputs']} outputs (~{g['chars_per_output']} characters, {g['output_tokens']} "
+        + f"tokens) in {g['generation_s']:.1f} s, 16 at a time; the rails on those outputs: "
+        + f"{g['rails_streamed_s']:.2f} s sentence by sentence, {g['rails_batched_s']:.2f} s batched\n"
+        + f"rails / generation: {results['rails_over_generation']:.3f} (streamed), "
+        + f"{results['rails_batched_over_generation']:.3f} (batched)"
+    )
+
+
+if __name__ == "__main__":  # `python -m bench.rails` is `python -m bench rails`
+    import sys
+
+    from bench.harness import main
+
+    main("rails", sys.argv[1:])

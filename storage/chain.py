@@ -19,6 +19,7 @@ against the rows as they are now.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ CONTENT_COLUMNS: dict[str, frozenset[str]] = {
     "story_turns": frozenset({"text", "author_name"}),  # not digested (turns are chained through their requests)
     "moderation_actions": frozenset(),
 }
+# Columns added after records were first chained: NULL there is left out of the digest, so the records chained
+# before the column existed still verify.
+ADDED_COLUMNS: dict[str, frozenset[str]] = {"generations": frozenset({"replicas"}), "requests": frozenset({"instance"})}
 CONTENT_OPTIONS = frozenset({"genre", "tone"})
 """Free text members type into /write's options: part of the request's `options`, treated like content."""
 CLOSED_STATUSES = tuple(status.value for status in RequestStatus if not status.is_open)
@@ -105,7 +109,12 @@ def canonical(value: Any) -> bytes:
 def row_view(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """A row as it enters a digest: content fields (and the free-text options) by their digest."""
     content = CONTENT_COLUMNS[table]
-    view = {key: content_digest(value) if key in content else value for key, value in row.items()}
+    added = ADDED_COLUMNS.get(table, frozenset())
+    view = {
+        key: content_digest(value) if key in content else value
+        for key, value in row.items()
+        if not (value is None and key in added)
+    }
     if table == "requests" and isinstance(view.get("options"), dict):
         view["options"] = _options(view["options"], content_digest)
     return view
@@ -219,6 +228,14 @@ async def append(
 ) -> Link:
     """Add an entry at the end of `chain`, inside the caller's transaction (which should already have written,
     so SQLite holds its write lock before the head is read)."""
+    return (await append_many(connection, chain, [(kind, record_id, digest)]))[0]
+
+
+async def append_many(
+    connection: AsyncConnection, chain: int | None, entries: list[tuple[str, str, str]]
+) -> list[Link]:
+    """Add `(kind, record_id, digest)` entries, in order, at the end of one chain: one head read and one write each
+    for entries, head and checkpoints, however many entries (the recorder chains a whole batch this way)."""
     chain = NO_GUILD if chain is None else chain
     head_table = ChainHead.__table__
     dialect = connection.dialect.name
@@ -235,18 +252,23 @@ async def append(
         ).one()
     else:  # pragma: no cover - other databases are not supported by the migrations either
         raise NotImplementedError(dialect)
-    leaf = leaf_hash(kind, record_id, digest)
-    seq, chained = head.seq + 1, link_hash(head.chain_hash, leaf)
-    await connection.execute(
-        insert(ChainEntry.__table__).values(
-            chain=chain, seq=seq, kind=kind, record_id=record_id, record_digest=digest, leaf_hash=leaf,
-            chain_hash=chained, created_at=utcnow(),
-        )  # fmt: skip
-    )
+    seq, chained, now = head.seq, head.chain_hash, utcnow()
+    rows, checkpoints, links = [], [], []
+    for kind, record_id, digest in entries:
+        leaf = leaf_hash(kind, record_id, digest)
+        seq, chained = seq + 1, link_hash(chained, leaf)
+        rows.append(dict(chain=chain, seq=seq, kind=kind, record_id=record_id, record_digest=digest, leaf_hash=leaf,
+                         chain_hash=chained, created_at=now))  # fmt: skip
+        if seq % CHECKPOINT_EVERY == 0:
+            checkpoints.append(dict(chain=chain, seq=seq, chain_hash=chained))
+        links.append(Link(chain, seq, chained))
+    if not rows:
+        return links
+    await connection.execute(insert(ChainEntry.__table__), rows)
     await connection.execute(update(head_table).where(head_table.c.chain == chain).values(seq=seq, chain_hash=chained))
-    if seq % CHECKPOINT_EVERY == 0:
-        await connection.execute(insert(ChainCheckpoint.__table__).values(chain=chain, seq=seq, chain_hash=chained))
-    return Link(chain, seq, chained)
+    if checkpoints:
+        await connection.execute(insert(ChainCheckpoint.__table__), checkpoints)
+    return links
 
 
 async def chain_request(connection: AsyncConnection, request_id: str) -> Link | None:
@@ -271,10 +293,11 @@ async def chain_requests(connection: AsyncConnection, request_ids: Iterable[str]
     position = {request_id: n for n, request_id in enumerate(ids)}
     rows.sort(key=lambda row: (NO_GUILD if row["guild_id"] is None else row["guild_id"], position[row["id"]]))
     records = await request_records(connection, rows)
-    return [
-        await append(connection, row["guild_id"], "request", row["id"], record_digest(records[row["id"]]))
-        for row in rows
-    ]
+    links: list[Link] = []
+    for guild_id, same in itertools.groupby(rows, key=lambda row: row["guild_id"]):  # sorted by chain: one append each
+        entries = [("request", row["id"], record_digest(records[row["id"]])) for row in same]
+        links += await append_many(connection, guild_id, entries)
+    return links
 
 
 async def chain_moderation(connection: AsyncConnection, action_id: int, guild_id: int | None) -> Link:

@@ -1,0 +1,16 @@
+"""`python -m bench NAME [--quick] [--json] [--save] [options]`: run one benchmark (see bench/harness.py).
+
+NAME is one of pipeline, rails, loop, provenance, audit, streaming; `python -m bench NAME -h`
+lists its options. `python -m bench.audit_db` builds the million-generation database the audit benchmark reads;
+`python -m bench.engine_throughput` compares the engine with batched `generate` (its own script).
+"""
+
+import sys
+
+from bench.harness import BENCHMARKS, main
+
+if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+    print(__doc__.strip())
+    print("benchmarks:", ", ".join(BENCHMARKS))
+    raise SystemExit(0 if len(sys.argv) >= 2 else 2)
+main(sys.argv[1], sys.argv[2:])

@@ -1,0 +1,103 @@
+"""Each benchmark runs end to end in its tiny `--quick` mode and ends with one JSON object holding its keys as numbers.
+
+Run as `python -m bench NAME --quick --json` in a child process, as a person would; the figures of a quick run
+mean nothing, only that every part of the benchmark works. Those that load models are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", name, "--quick", "--json", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    last = completed.stdout.strip().splitlines()[-1]
+    out = json.loads(last)
+    assert out["benchmark"] == name and out["date"] and out["machine"] and out["command"].startswith("python -m bench")
+    return out
+
+
+def assert_numbers(out: dict, *keys: str) -> None:
+    for key in keys:
+        assert isinstance(out[key], (int, float)) and not isinstance(out[key], bool), (key, out.get(key))
+        assert math.isfinite(out[key]) and out[key] >= 0, (key, out[key])
+
+
+@pytest.fixture
+def model_cache(engine_model_cache_dir: Path, prepared_model_dir: Path) -> dict[str, str]:
+    """The child process finds the shipped model where the test session converted it."""
+    return {"STORYLOOM_MODEL_CACHE_DIR": str(engine_model_cache_dir)}
+
+
+def test_provenance_writes_records_and_the_raw_baseline() -> None:
+    out = run_bench("provenance")
+    assert_numbers(out, "records_per_s", "ratio_to_raw", "raw_records_per_s")
+    assert out["chain_entries"] == out["records"] == 200  # every record ended and was chained
+
+
+def test_audit_queries_and_verify_on_a_small_database(tmp_path: Path) -> None:
+    out = run_bench("audit", "--path", str(tmp_path / "audit.sqlite3"))
+    assert_numbers(out, "p95_ms", "verify_s", "verify_full_estimate_s")
+    assert out["verify_intact"] is True and out["verify_entries"] > 0
+
+
+def test_unknown_benchmark_is_named() -> None:
+    completed = subprocess.run([sys.executable, "-m", "bench", "nope"], cwd=REPO, capture_output=True, text=True)
+    assert completed.returncode != 0 and "unknown benchmark 'nope'" in completed.stderr
+
+
+@pytest.mark.slow
+def test_pipeline_against_the_raw_engine(model_cache: dict[str, str]) -> None:
+    out = run_bench("pipeline", env=model_cache)
+    assert out["engine"] == "transformers"
+    assert_numbers(out, "ratio_c1", "ratio_c2")
+    assert out["levels"]["2"]["pipeline"]["delivered"] == 2
+
+
+@pytest.mark.slow
+def test_rails_outputs_per_second_and_share_of_generation(model_cache: dict[str, str]) -> None:
+    out = run_bench("rails", env=model_cache)
+    assert_numbers(out, "outputs_per_s", "rails_over_generation")
+
+
+@pytest.mark.slow
+def test_loop_lag_with_requests_in_flight() -> None:
+    out = run_bench("loop")
+    assert_numbers(out, "lag_p50_ms", "lag_p99_ms")
+    assert out["delivered"] == out["requests"]
+
+
+@pytest.mark.slow
+def test_streaming_first_visible_text(model_cache: dict[str, str]) -> None:
+    out = run_bench("streaming", env=model_cache)
+    assert_numbers(out, "first_visible_ms", "added_by_pipeline_p50_ms")
+
+
+def test_vllm_is_named_when_missing() -> None:
+    pytest.importorskip("bench.loopback")
+    from bench.loopback import vllm_installed
+
+    if vllm_installed():
+        pytest.skip("vLLM is installed here")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "pipeline", "--quick", "--engine", "vllm"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode != 0 and "vLLM is not installed" in completed.stderr
