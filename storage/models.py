@@ -61,6 +61,8 @@ class Request(Base):
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING)
     status_reason: Mapped[str | None] = mapped_column(String(200))
     policy_hash: Mapped[str | None] = mapped_column(String(64))
+    instance: Mapped[str | None] = mapped_column(String(64))
+    """The bot process that took the request (`Settings.effective_instance`), where several share the database."""
 
     __table_args__ = (
         Index("ix_requests_guild_created", "guild_id", "created_at"),
@@ -93,6 +95,9 @@ class Generation(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(16))
     time_to_first_token_ms: Mapped[float | None] = mapped_column(Float)
     total_ms: Mapped[float | None] = mapped_column(Float)
+    replicas: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """The engine replicas the generation went through when one failed ([{"replica", "error", "shown_chars"}, ...,
+    {"replica"} that finished]); NULL when the first replica served it all, or the engine has no replicas."""
 
 
 class Verdict(Base):
@@ -337,6 +342,10 @@ class StorySession(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     summary_through: Mapped[int] = mapped_column(Integer, default=0)
     """The turn number the summary covers up to."""
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped by every change to the session; the bump is each change's first statement, so it takes the row's
+    write lock (PostgreSQL) or the database's (SQLite) and bot processes sharing the database change a session one
+    at a time (storage/stories.py: `claim`)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()

@@ -79,7 +79,8 @@ class FakeOpenAIServer:
     hang_s: float = 0.0
     """Wait this long before answering a chat request (a stuck replica; the client's read timeout fires)."""
     drop_after_tokens: int | None = None
-    """Abort the connection after streaming this many tokens (a replica that crashes mid-reply)."""
+    """Abort the connection after streaming this many tokens, or after the last one if fewer (a replica that crashes
+    mid-reply)."""
     reject_unknown_fields: bool = False
     """Answer 400 to fields outside STANDARD_CHAT_FIELDS, as the OpenAI API does."""
     send_usage: bool = True
@@ -88,6 +89,8 @@ class FakeOpenAIServer:
     """Answer every chat request with this text, one word per token, instead of the seeded words."""
     scripted_replies: list[str] = field(default_factory=list)
     """Replies for the next chat requests, one each in turn, before `scripted_reply` applies again."""
+    healthy: bool = True
+    """False: `/health` answers 503 (vLLM's answer when its engine is dead), chat requests are still served."""
 
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
     in_flight: int = field(default=0, init=False)
@@ -135,7 +138,7 @@ class FakeOpenAIServer:
         return await handler(request)
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.Response()
+        return web.Response() if self.healthy else web.Response(status=503)
 
     async def _models(self, request: web.Request) -> web.Response:
         model = {"id": self.model_id, "object": "model", "created": int(time.time()), "owned_by": "vllm"}
@@ -155,6 +158,9 @@ class FakeOpenAIServer:
                 return _error(400, f"Unrecognized request argument supplied: {', '.join(unknown)}")
             if body.get("model") != self.model_id:
                 return _error(404, f"The model `{body.get('model')}` does not exist.")
+            if body.get("continue_final_message") and body.get("add_generation_prompt", True):
+                # vLLM's own check: a final message cannot be continued after a fresh assistant turn's opening.
+                return _error(400, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
             if body.get("stream"):
                 return await self._stream_reply(request, body)
             return self._whole_reply(body)
@@ -167,14 +173,22 @@ class FakeOpenAIServer:
 
     def _reply(self, body: dict[str, Any]) -> tuple[list[str], str, dict[str, int]]:
         max_tokens = int(body.get("max_tokens") or self.reply_token_count)
-        script_text = self.scripted_replies.pop(0) if self.scripted_replies else self.scripted_reply
+        messages = body["messages"]
+        # `continue_final_message` (vLLM): the final assistant message is the start of the reply, which goes on
+        # from there. This server's reply is a function of the prompt before it, so the whole text comes out the
+        # same as a reply that was never interrupted.
+        prefix = ""
+        if body.get("continue_final_message") and messages and messages[-1].get("role") == "assistant":
+            prefix, messages = str(messages[-1].get("content") or ""), messages[:-1]
+        script_text = self.scripted_replies.pop(0) if self.scripted_replies and not prefix else self.scripted_reply
         if script_text is not None:
             words = script_text.split(" ")
             script = [words[0]] + [f" {word}" for word in words[1:]]
-            tokens, finish_reason = script[:max_tokens], "length" if max_tokens < len(script) else "stop"
         else:
-            tokens = reply_tokens(body["messages"], body.get("seed"), min(max_tokens, self.reply_token_count))
-            finish_reason = "length" if max_tokens < self.reply_token_count else "stop"
+            script = reply_tokens(messages, body.get("seed"), self.reply_token_count)
+        done = _tokens_in(script, prefix)
+        script = script[done:]
+        tokens, finish_reason = script[:max_tokens], "length" if max_tokens < len(script) else "stop"
         prompt_tokens = prompt_token_count(body["messages"])
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
                  "total_tokens": prompt_tokens + len(tokens)}
@@ -213,12 +227,29 @@ class FakeOpenAIServer:
                 return response
             await asyncio.sleep(self.token_delay_s)
             await send(chunk({"content": token}, finish_reason if index == len(tokens) - 1 else None))
+        if self.drop_after_tokens is not None and self.drop_after_tokens >= len(tokens):
+            assert request.transport is not None  # dies after the last token, before the end of the stream
+            request.transport.abort()
+            return response
         if include_usage:
             await send({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
                         "model": self.model_id, "choices": [], "usage": usage})
         await send("[DONE]")
         await response.write_eof()
         return response
+
+
+def _tokens_in(tokens: list[str], prefix: str) -> int:
+    """How many of `tokens` the text `prefix` is made of (a reply to continue must have been cut between tokens)."""
+    text = ""
+    for count, token in enumerate(tokens):
+        if text == prefix:
+            return count
+        text += token
+    if text == prefix:
+        return len(tokens)
+    raise web.HTTPBadRequest(text=json.dumps({"error": {"message": "final message is not a prefix of this reply"}}),
+                             content_type="application/json")
 
 
 def _error(status: int, message: str) -> web.Response:

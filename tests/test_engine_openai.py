@@ -35,7 +35,8 @@ async def engine_factory() -> AsyncIterator[EngineFactory]:
 
     def build(replicas: list[FakeOpenAIServer | str], model: str = "fake/smollm2", **options: Any) -> OpenAIEngine:
         urls = [replica if isinstance(replica, str) else replica.base_url for replica in replicas]
-        options = {"connect_timeout_s": 1.0, "read_timeout_s": 2.0} | options
+        # Short timeouts, so that faults show quickly; health checks only where a test asks for them.
+        options = {"connect_timeout_s": 1.0, "read_timeout_s": 2.0, "health_interval_s": 0} | options
         engine = OpenAIEngine(urls, model, **options)
         engines.append(engine)
         return engine
@@ -198,21 +199,101 @@ async def test_replica_back_after_cooloff_gets_requests_again(
     assert served_by == {flaky.base_url, steady.base_url}
 
 
-async def test_failure_after_tokens_raises_instead_of_regenerating(
+async def test_a_replica_dying_mid_reply_is_continued_on_another(
     openai_server_factory: OpenAIServerFactory, engine_factory: EngineFactory
 ) -> None:
     dropping, spare = await openai_server_factory(drop_after_tokens=3), await openai_server_factory()
     engine = engine_factory([dropping, spare])
+    await engine.start()
+
+    deltas, usage = await collect(engine)
+
+    first_three = "".join(reply_tokens(MESSAGES, PARAMS.seed, 12)[:3])
+    assert "".join(delta.text for delta in deltas) == expected_text(), "one text, as if never interrupted"
+    assert len(deltas) == 12 and usage.output_tokens == 12 and usage.finish_reason == "stop"
+    [continuation] = spare.chat_requests
+    assert continuation.body["messages"] == [*MESSAGES, {"role": "assistant", "content": first_three}]
+    assert continuation.body["continue_final_message"] is True and continuation.body["add_generation_prompt"] is False
+    assert continuation.body["max_tokens"] == PARAMS.max_tokens - 3 and continuation.body["seed"] == PARAMS.seed
+    failed, finished = usage.extra["replicas"]
+    assert (failed["replica"], failed["shown_chars"]) == (dropping.base_url, len(first_three))
+    assert finished == {"replica": spare.base_url} and usage.extra["replica"] == spare.base_url
+
+
+async def test_a_reply_cut_off_everywhere_raises_with_what_was_shown(
+    openai_server_factory: OpenAIServerFactory, engine_factory: EngineFactory
+) -> None:
+    # The second replica is a server without vLLM's extensions: it cannot continue a reply, so it is not asked to
+    # start a new one in its place either (the member has seen the start of this one).
+    dropping = await openai_server_factory(drop_after_tokens=3)
+    plain = await openai_server_factory(reject_unknown_fields=True)
+    engine = engine_factory([dropping, plain])
     received: list[str] = []
 
-    with pytest.raises(EngineError, match="after streaming 3 chunks") as raised:
+    with pytest.raises(EngineError) as raised:
         async for event in engine.stream(MESSAGES, PARAMS, "req-drop"):
             assert isinstance(event, Delta)
             received.append(event.text)
 
     assert "".join(received) == "".join(reply_tokens(MESSAGES, PARAMS.seed, 12)[:3])
-    assert dropping.base_url in str(raised.value)
-    assert spare.chat_requests == []
+    message = str(raised.value)
+    assert message.startswith(f"all 2 engine replicas failed after streaming {len(''.join(received))} characters")
+    assert dropping.base_url in message and f"{plain.base_url}: cannot continue" in message
+
+
+async def test_a_replica_dying_on_each_token_is_continued_twice(
+    openai_server_factory: OpenAIServerFactory, engine_factory: EngineFactory
+) -> None:
+    replicas = [await openai_server_factory(drop_after_tokens=4) for _ in range(2)] + [await openai_server_factory()]
+    engine = engine_factory(replicas)
+
+    deltas, usage = await collect(engine)
+
+    assert "".join(delta.text for delta in deltas) == expected_text() and usage.output_tokens == 12
+    assert [entry["replica"] for entry in usage.extra["replicas"]] == [replica.base_url for replica in replicas]
+    assert [entry.get("shown_chars", 0) > 0 for entry in usage.extra["replicas"]] == [True, True, False]
+
+
+async def test_a_replica_failing_its_health_check_is_skipped_until_it_passes(
+    openai_server_factory: OpenAIServerFactory, engine_factory: EngineFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    sick, well = await openai_server_factory(), await openai_server_factory()
+    engine = engine_factory([sick, well], health_interval_s=0.05)
+    await engine.start()
+    caplog.set_level(logging.INFO, logger="bot.engines.openai_engine")
+
+    sick.healthy = False
+    await wait_for(lambda: f"{sick.base_url} is down until its health check passes" in caplog.text)
+    served_by = [(await collect(engine))[1].extra["replica"] for _ in range(4)]
+    assert served_by == [well.base_url] * 4 and sick.chat_requests == []
+
+    sick.healthy = True
+    await wait_for(lambda: f"{sick.base_url} is healthy again" in caplog.text)
+    served_by = [(await collect(engine))[1].extra["replica"] for _ in range(4)]
+    assert sorted(served_by) == sorted([sick.base_url, well.base_url] * 2)
+    health_checks = [request for request in sick.requests if request.path == "/health"]
+    assert len(health_checks) >= 2
+
+
+async def test_a_replica_that_stopped_answering_health_checks_is_still_tried_when_nothing_else_is_up(
+    openai_server_factory: OpenAIServerFactory, engine_factory: EngineFactory, refused_base_url: str
+) -> None:
+    # The health check can be wrong (a proxy's /health, a slow answer): a request is never refused on its word alone.
+    sick = await openai_server_factory(healthy=False)
+    engine = engine_factory([refused_base_url, sick], health_interval_s=0.05)
+    await engine.start()
+    await asyncio.sleep(0.2)
+
+    deltas, usage = await collect(engine)
+
+    assert "".join(delta.text for delta in deltas) == expected_text() and usage.extra["replica"] == sick.base_url
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 async def test_all_replicas_down_raises_a_summary_without_secrets(
@@ -350,3 +431,17 @@ async def test_fake_server_answers_without_streaming_too(openai_server: FakeOpen
     body = response.json()
     assert body["choices"][0]["message"]["content"] == expected_text()
     assert body["usage"]["completion_tokens"] == 12
+
+
+async def test_a_replica_dying_on_the_last_token_ends_the_reply_without_another_request(
+    openai_server_factory: OpenAIServerFactory, engine_factory: EngineFactory
+) -> None:
+    dropping, spare = await openai_server_factory(drop_after_tokens=5), await openai_server_factory()
+    engine = engine_factory([dropping, spare])
+
+    deltas, usage = await collect(engine, SamplingParams(max_tokens=5, seed=7))
+
+    assert "".join(delta.text for delta in deltas) == expected_text(count=5) and usage.output_tokens == 5
+    assert usage.finish_reason == "length" and spare.chat_requests == []
+    [failed] = usage.extra["replicas"]
+    assert failed["replica"] == dropping.base_url and failed["shown_chars"] == len(expected_text(count=5))

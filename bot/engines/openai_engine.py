@@ -2,9 +2,14 @@
 
 Requests go to one or more replicas (`engine_urls`), round-robin per request. A replica that fails before the
 first token (connection refused, timeout, HTTP 5xx, a dropped stream) is marked down for a short cool-off and
-the request moves on to the next replica, invisibly to the user. A replica that fails *after* tokens were
-streamed raises `EngineError`: the text already shown to the user cannot be silently re-generated elsewhere (a
-new sample would not continue it), so the caller decides what to tell the user.
+the request moves on to the next replica, invisibly to the user. Each replica's `/health` is also polled in the
+background: one that fails it is skipped until it answers again (it is still tried last, if every other fails).
+
+A replica that fails *after* text was streamed does not lose the request either: the next replica is asked to
+continue the same text (vLLM's `continue_final_message`, with the text so far as a final assistant message), so the
+member sees one piece that goes on where it stopped. A replica that cannot continue (a server without the vLLM
+extensions) is skipped for that. Every replica a request went through is in `Usage.extra["replicas"]`, which the
+pipeline records with the generation.
 
 `repetition_penalty` is a vLLM extension. It is sent only when it is not 1.0; a server that answers 400 naming
 it (the OpenAI API does) gets the request again without it, and that replica is not sent it again.
@@ -40,6 +45,7 @@ logger = logging.getLogger(__name__)
 # count (see `_needs_discovery`); the name actually served is read from `GET /models`.
 LOCAL_MODEL_ALIASES = frozenset({"smollm2"})
 PROBE_TIMEOUT_S = 5.0
+HEALTH_TIMEOUT_S = 3.0
 ERROR_DETAIL_MAX_CHARS = 200
 # Status codes that say "this replica cannot serve now", not "this request is wrong": worth another replica.
 FAILOVER_STATUSES = frozenset({408, 429})
@@ -58,10 +64,18 @@ class _Replica:
     down_until: float = 0.0
     """`time.monotonic()` until which the replica is skipped while others are up."""
     accepts_extras: bool = True
-    """False once the replica rejected a vLLM-only sampling field."""
+    """False once the replica rejected a vLLM-only field: it can serve new requests but not continue one."""
+    healthy: bool = True
+    """False while its last `/health` check failed."""
 
     def is_up(self, now: float) -> bool:
-        return self.down_until <= now
+        return self.healthy and self.down_until <= now
+
+    @property
+    def health_url(self) -> str:
+        """vLLM serves `/health` beside `/v1`, at the server's root."""
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        return f"{root}/health"
 
 
 class OpenAIEngine(Engine):
@@ -79,9 +93,11 @@ class OpenAIEngine(Engine):
         read_timeout_s: float = 60.0,
         cooloff_s: float = 15.0,
         max_connections: int = 128,
+        health_interval_s: float = 10.0,
     ) -> None:
         """`base_urls` end in `/v1` (e.g. `http://gpu-1:8000/v1`); `read_timeout_s` bounds the wait for each chunk,
-        the first one included (so it must cover queueing and prefill under load)."""
+        the first one included (so it must cover queueing and prefill under load). `health_interval_s`: how often
+        each replica's `/health` is checked once started (0: never)."""
         if not base_urls:
             raise ValueError("the openai engine needs at least one base URL (STORYLOOM_ENGINE_URLS)")
         self.model_id = model
@@ -90,6 +106,8 @@ class OpenAIEngine(Engine):
         self._replicas = [_Replica(url.rstrip("/"), _display_url(url.rstrip("/"))) for url in base_urls]
         self._round_robin = itertools.count()
         self._cooloff_s = cooloff_s
+        self._health_interval_s = health_interval_s
+        self._health_task: asyncio.Task[None] | None = None
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._api_key = secret or None
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -103,11 +121,36 @@ class OpenAIEngine(Engine):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIEngine:
-        return cls(settings.engine_urls, settings.model, api_key=settings.engine_api_key)
+        return cls(
+            settings.engine_urls,
+            settings.model,
+            api_key=settings.engine_api_key,
+            health_interval_s=settings.engine_health_interval_s,
+        )
 
     async def start(self) -> None:
-        """Probe every replica's `GET /models` at once; log which are up and mark the others down. Never fails."""
+        """Probe every replica's `GET /models` at once; log which are up and mark the others down. Never fails.
+        Then check each replica's `/health` every `health_interval_s` in the background."""
         await asyncio.gather(*(self._probe(replica) for replica in self._replicas))
+        if self._health_interval_s > 0 and self._health_task is None:
+            self._health_task = asyncio.create_task(self._watch_health(), name="engine-health")
+
+    async def _watch_health(self) -> None:
+        while True:
+            await asyncio.sleep(self._health_interval_s)
+            await asyncio.gather(*(self._check_health(replica) for replica in self._replicas))
+
+    async def _check_health(self, replica: _Replica) -> None:
+        try:
+            response = await self._client.get(replica.health_url, timeout=min(HEALTH_TIMEOUT_S, self._health_interval_s * 2))
+            reason = None if response.status_code == 200 else f"/health answered HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            reason = f"/health: {self._reason(exc)}"
+        if reason is None and not replica.healthy:
+            logger.info("engine replica %s is healthy again", replica.label)
+        elif reason is not None and replica.healthy:
+            logger.warning("engine replica %s is down until its health check passes: %s", replica.label, reason)
+        replica.healthy = reason is None
 
     async def _probe(self, replica: _Replica) -> None:
         try:
@@ -120,6 +163,10 @@ class OpenAIEngine(Engine):
             self._resolve_model(served)
 
     async def close(self) -> None:
+        task, self._health_task = self._health_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self._client.aclose()
 
     async def stream(
@@ -137,14 +184,25 @@ class OpenAIEngine(Engine):
         if params.seed is not None:
             payload["seed"] = params.seed
         extras = {"repetition_penalty": params.repetition_penalty} if params.repetition_penalty != 1.0 else {}
-        failovers: list[dict[str, str]] = []
+        failovers: list[dict[str, Any]] = []
+        shown = ""  # text already streamed to the caller, by replicas that then failed
+        tokens_before = 0  # their output tokens (one per streamed chunk, as vLLM sends them)
+        first_token_at: float | None = None
         for replica in self._replicas_in_order():
+            if shown and not replica.accepts_extras:
+                failovers.append({"replica": replica.label, "error": "cannot continue a reply (no vLLM extensions)"})
+                continue
+            body = payload if not shown else _continuation(payload, messages, shown, params.max_tokens - tokens_before)
             try:
-                response = await self._open_stream(replica, payload, extras, request_id)
+                response = await self._open_stream(replica, body, extras, request_id)
             except (httpx.TransportError, _ReplicaFailure) as exc:
                 self._fail_over(replica, exc, failovers)
                 continue
-            first_token_at: float | None = None
+            except EngineError as exc:
+                if not shown:
+                    raise
+                failovers.append({"replica": replica.label, "error": f"cannot continue the reply: {exc}"})
+                continue
             text_chunks = 0
             usage: dict[str, Any] | None = None
             finish_reason: FinishReason = "stop"
@@ -161,34 +219,53 @@ class OpenAIEngine(Engine):
                             if first_token_at is None:
                                 first_token_at = time.perf_counter()
                             text_chunks += 1
+                            shown += text
                             yield Delta(text)
             except (httpx.TransportError, _ReplicaFailure) as exc:
-                if not text_chunks:
-                    self._fail_over(replica, exc, failovers)
-                    continue
-                self._mark_down(replica, self._reason(exc))
-                raise EngineError(
-                    f"engine replica {replica.label} failed after streaming {text_chunks} chunks "
-                    f"({self._reason(exc)}); the partial text cannot be regenerated"
-                ) from exc
+                self._fail_over(replica, exc, failovers, shown_chars=len(shown))
+                tokens_before += text_chunks
+                if tokens_before >= params.max_tokens:  # it died on its last token: nothing is left to write
+                    yield self._usage(None, failovers, None, tokens_before, "length", started, first_token_at)
+                    return
+                continue
             finally:
                 await response.aclose()
             replica.down_until = 0.0
-            extra: dict[str, Any] = {"replica": replica.label, "failovers": failovers, "model": self.model_id}
-            if usage is None:
-                # The server sent no usage chunk: each streamed chunk is about one token (vLLM sends one per token).
-                extra["usage_estimated"] = True
-            yield Usage(
-                prompt_tokens=int(usage["prompt_tokens"]) if usage else 0,
-                output_tokens=int(usage["completion_tokens"]) if usage else text_chunks,
-                finish_reason=finish_reason,
-                time_to_first_token_s=None if first_token_at is None else first_token_at - started,
-                total_time_s=time.perf_counter() - started,
-                extra=extra,
-            )
+            output_tokens = tokens_before + (int(usage["completion_tokens"]) if usage else text_chunks)
+            yield self._usage(replica, failovers, usage, output_tokens, finish_reason, started, first_token_at)
             return
         summary = "; ".join(f"{failure['replica']}: {failure['error']}" for failure in failovers)
-        raise EngineError(f"all {len(self._replicas)} engine replicas failed ({summary})")
+        after = f" after streaming {len(shown)} characters" if shown else ""
+        raise EngineError(f"all {len(self._replicas)} engine replicas failed{after} ({summary})")
+
+    def _usage(
+        self,
+        finished: _Replica | None,
+        failovers: list[dict[str, Any]],
+        usage: dict[str, Any] | None,
+        output_tokens: int,
+        finish_reason: FinishReason,
+        started: float,
+        first_token_at: float | None,
+    ) -> Usage:
+        """`finished`: the replica that finished the reply; None when the last one died on the reply's last token."""
+        label = finished.label if finished is not None else failovers[-1]["replica"]
+        extra: dict[str, Any] = {"replica": label, "failovers": failovers, "model": self.model_id}
+        if failovers:
+            # What the generation's record keeps: every replica tried, in order, the one that finished last.
+            extra["replicas"] = [*failovers, *([{"replica": label}] if finished is not None else [])]
+        if usage is None:
+            # The server sent no usage chunk: each streamed chunk is about one token (vLLM sends one per token).
+            extra["usage_estimated"] = True
+        return Usage(
+            # After a failover mid-stream: the continuing replica's prompt, which includes the text it continued.
+            prompt_tokens=int(usage["prompt_tokens"]) if usage else 0,
+            output_tokens=output_tokens,
+            finish_reason=finish_reason,
+            time_to_first_token_s=None if first_token_at is None else first_token_at - started,
+            total_time_s=time.perf_counter() - started,
+            extra=extra,
+        )
 
     def _replicas_in_order(self) -> list[_Replica]:
         """This request's rotation of the replicas, those in cool-off last (tried only if all others fail)."""
@@ -263,10 +340,15 @@ class OpenAIEngine(Engine):
         self._model_resolved = True
         logger.info("engine model %r is served as %r", self._configured_model, self.model_id)
 
-    def _fail_over(self, replica: _Replica, exc: Exception, failovers: list[dict[str, str]]) -> None:
+    def _fail_over(
+        self, replica: _Replica, exc: Exception, failovers: list[dict[str, Any]], shown_chars: int = 0
+    ) -> None:
         reason = self._reason(exc)
         self._mark_down(replica, reason)
-        failovers.append({"replica": replica.label, "error": reason})
+        failover: dict[str, Any] = {"replica": replica.label, "error": reason}
+        if shown_chars:
+            failover["shown_chars"] = shown_chars  # text had been shown: the next replica continues it
+        failovers.append(failover)
 
     def _mark_down(self, replica: _Replica, reason: str) -> None:
         now = time.monotonic()
@@ -296,6 +378,17 @@ async def _sse_chunks(response: httpx.Response) -> AsyncIterator[dict[str, Any]]
             raise _ReplicaFailure("malformed stream chunk") from exc
         if isinstance(chunk, dict):
             yield chunk
+
+
+def _continuation(payload: dict[str, Any], messages: ChatMessages, shown: str, max_tokens: int) -> dict[str, Any]:
+    """The request that asks another replica to go on with `shown`: vLLM renders the final assistant message
+    without closing it (`continue_final_message`, no generation prompt) and the model writes what follows."""
+    return payload | {
+        "messages": [*messages, {"role": "assistant", "content": shown}],
+        "max_tokens": max_tokens,
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+    }
 
 
 def _needs_discovery(model: str) -> bool:

@@ -127,7 +127,7 @@ class VLLMEngine(Engine):
         output_tokens = 0
         first_token_at: float | None = None
         finish_reason: FinishReason = "stop"
-        outputs = self._engine.generate({"prompt_token_ids": prompt_ids}, sampling, request_id=engine_request_id)
+        outputs = self._engine.generate(self._engine_input(prompt_ids), sampling, request_id=engine_request_id)
         async with aclosing(outputs):  # closing vLLM's generator early aborts the request in the engine core
             async for output in outputs:
                 completion = output.outputs[0]
@@ -145,6 +145,17 @@ class VLLMEngine(Engine):
             time_to_first_token_s=None if first_token_at is None else first_token_at - started,
             total_time_s=time.perf_counter() - started,
         )
+
+
+    def _engine_input(self, prompt_ids: list[int]) -> Any:
+        """The prompt as vLLM's renderer makes it: since 0.32 a raw prompt passed to `generate()` is deprecated (it
+        logs so on the first request). A vLLM without `renderer.render_cmpl` takes the raw token ids."""
+        prompt = {"prompt_token_ids": prompt_ids}
+        render = getattr(getattr(self._engine, "renderer", None), "render_cmpl", None)
+        if render is None:
+            return prompt
+        (rendered,) = render([prompt])
+        return rendered
 
 
 def _cpu_list(cpus: set[int]) -> str:

@@ -2,7 +2,9 @@
 
 Frames are plain JSON text: discord.py only inflates binary frames, so the zlib stream it asks for is not needed.
 A session outlives its socket, as Discord's does: what is dispatched while the socket is down is replayed when
-the client RESUMEs.
+the client RESUMEs. Sharding as Discord does it: an IDENTIFY with `shard: [id, count]` opens a session of its own that
+gets only the guilds with `(guild_id >> 22) % count == id` (and direct messages on shard 0); one bot's shards, or
+several bot processes, each hold one.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ class GatewaySession:
     sequence: int = 0
     sent: list[dict[str, Any]] = field(default_factory=list)
 
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether this session's shard gets the guild's events (direct messages, `None`, go to shard 0)."""
+        if not self.shard:
+            return True
+        shard_id, count = self.shard
+        return (guild_id >> 22) % count == shard_id if guild_id is not None else shard_id == 0
+
 
 class Gateway:
     def __init__(self, fake: FakeDiscord, heartbeat_interval_ms: int) -> None:
@@ -50,6 +59,8 @@ class Gateway:
 
     def reset(self) -> None:
         self.session: GatewaySession | None = None
+        """The latest IDENTIFY's session (with sharding, `sessions` holds every shard's)."""
+        self.sessions: list[GatewaySession] = []
         self.identifies = 0
         self.resumes = 0
         self.heartbeats = 0
@@ -79,8 +90,9 @@ class Gateway:
                     self.presence = data
                 self.fake.changes.notify()
         finally:
-            if self.session is not None and self.session.ws is ws:
-                self.session.ws = None
+            for session in self.sessions:
+                if session.ws is ws:
+                    session.ws = None
             self.fake.changes.notify()
         return ws
 
@@ -96,12 +108,20 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS & ~fake.enabled_privileged_intents:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
+        shard = data.get("shard")
+        if shard is not None and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
+            await ws.close(code=4010, message=b"Invalid shard.")
+            return
         self.identifies += 1
-        self.session = GatewaySession(session_id=uuid.uuid4().hex, intents=intents, shard=data.get("shard"), ws=ws)
+        session = GatewaySession(session_id=uuid.uuid4().hex, intents=intents, shard=shard, ws=ws)
+        # A new IDENTIFY replaces the session of the same shard (a client that could not resume); other shards stay.
+        self.sessions = [kept for kept in self.sessions if kept.shard and shard and kept.shard != shard] + [session]
+        self.session = session
+        guilds = [guild for guild in fake.guilds.values() if session.owns(guild.id)]
         ready: dict[str, Any] = {
             "v": 10,
             "user": fake.current_user_payload(),
-            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in fake.guilds.values()],
+            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in guilds],
             "session_id": self.session.session_id,
             "resume_gateway_url": fake.gateway_url,
             "application": {"id": str(fake.application_id), "flags": fake.application_flags()},
@@ -110,19 +130,21 @@ class Gateway:
             "user_settings": {},
             "presences": [],
         }
-        if self.session.shard is not None:
-            ready["shard"] = self.session.shard
-        await self.dispatch("READY", ready)
+        if session.shard is not None:
+            ready["shard"] = session.shard
+        await self.dispatch("READY", ready, session=session)
         if intents & INTENT_GUILDS:
-            for guild in fake.guilds.values():
+            for guild in guilds:
                 # Without the presences intent Discord lists only the bot itself; the rest come by chunking.
                 everyone = intents & INTENT_GUILD_PRESENCES
                 members = list(guild.members.values()) if everyone else [guild.member(fake.bot_user)]
-                await self.dispatch("GUILD_CREATE", guild.payload(members=members, bot_user_id=fake.bot_user.id))
+                await self.dispatch(
+                    "GUILD_CREATE", guild.payload(members=members, bot_user_id=fake.bot_user.id), session=session
+                )
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
-        session = self.session
-        if session is None or data.get("session_id") != session.session_id or data.get("token") != self.fake.token:
+        session = next((known for known in self.sessions if known.session_id == data.get("session_id")), None)
+        if session is None or data.get("token") != self.fake.token:
             await ws.send_str(json.dumps({"op": OP_INVALID_SESSION, "d": False}))
             return
         session.ws = ws
@@ -130,7 +152,7 @@ class Gateway:
         for frame in [frame for frame in session.sent if frame["s"] > seen]:
             await ws.send_str(json.dumps(frame))
         self.resumes += 1
-        await self.dispatch("RESUMED", {})
+        await self.dispatch("RESUMED", {}, session=session)
 
     async def _send_member_chunk(self, data: dict[str, Any]) -> None:
         guild = self.fake.guilds.get(int(data["guild_id"]))
@@ -154,8 +176,14 @@ class Gateway:
         }
         await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        session = self.require_session()
+    async def dispatch(self, event: str, data: dict[str, Any], *, session: GatewaySession | None = None) -> None:
+        """Send to `session`, or to the session whose shard owns the event's guild."""
+        if session is None:
+            guild_id = data.get("guild_id")
+            owners = [known for known in self.sessions if known.owns(int(guild_id) if guild_id else None)]
+            if self.sessions and not owners:
+                return  # the shard that owns this guild is not connected: no one receives it
+            session = owners[-1] if owners else self.require_session()
         session.sequence += 1
         frame = {"op": OP_DISPATCH, "t": event, "s": session.sequence, "d": data}
         session.sent.append(frame)
