@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.commands import shorten
 from bot.audit_render import PLAIN, card_lines, list_lines, requests_table, stats_lines, stats_tables
 from storage.audit import (
     ALL_GUILDS,
@@ -119,7 +120,7 @@ def parse_audit(text: str) -> AuditQuery:
         elif action == "flagged" and query.category is None:
             query.category = normalise_category(token)
         else:
-            raise AuditUsageError(f"I don't understand `{token}` here.\n" + AUDIT_USAGE)
+            raise AuditUsageError(f"I don't understand `{shorten(token)}` here.\n" + AUDIT_USAGE)
     if query.fmt not in FORMATS:
         raise AuditUsageError(f"Export formats: {', '.join(FORMATS)}.")
     try:

@@ -32,7 +32,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return run_discord(settings)
     from bot.local import run_local
 
-    return asyncio.run(run_local(settings))
+    return asyncio.run(run_local(settings, freeze_heap=True))
 
 
 def cmd_config_show(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,6 +11,11 @@ _OPTION = re.compile(r'(?<!\S)(genre|tone|length):("[^"]*"|\S+)', re.IGNORECASE)
 LENGTHS = ("short", "medium", "long")
 
 
+def shorten(word: str, limit: int = 40) -> str:
+    """A word of the member's quoted back in a message: bounded, whatever they typed."""
+    return word if len(word) <= limit else word[: limit - 1] + "…"
+
+
 class CommandError(ValueError):
     """The line is not a command we know; the message says how to write it."""
 
@@ -60,7 +65,7 @@ def parse(line: str) -> TypedCommand:
         if subject.lower().startswith("about "):
             subject = subject[6:].strip()
         return TypedCommand(name, kind=kind, text=subject, options=options)
-    raise CommandError(f"Unknown command /{name}. " + USAGE)
+    raise CommandError(f"Unknown command /{shorten(name)}. " + USAGE)
 
 
 # -- /story ------------------------------------------------------------------------------------------------------
@@ -90,7 +95,7 @@ def parse_story(rest: str) -> TypedCommand:
     sub, _, text = rest.strip().partition(" ")
     sub = sub.lower()
     if sub not in STORY_SUBCOMMANDS:
-        raise CommandError(STORY_USAGE if not sub else f"Unknown /story {sub}. " + STORY_USAGE)
+        raise CommandError(STORY_USAGE if not sub else f"Unknown /story {shorten(sub)}. " + STORY_USAGE)
     if sub in ("start", "ai"):
         options.update({key.lower(): value.strip('"') for key, value in _STORY_OPTION.findall(text)})
         text = _STORY_OPTION.sub("", text)

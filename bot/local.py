@@ -16,7 +16,7 @@ from typing import TextIO
 
 from bot.commands import USAGE, CommandError, TypedCommand, parse
 from bot.config import Settings
-from bot.core.app import Core
+from bot.core.app import Core, freeze_startup_heap
 from bot.core.pipeline import Author, Outcome, Posted, WriteJob
 from bot.shutdown import StopSignals
 from storage.queries import last_output
@@ -105,13 +105,19 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
     return outcome
 
 
-async def run_local(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    """Serve typed commands until end of input, `/quit`, or SIGTERM/SIGINT (then drain: see `Core.drain`)."""
+async def run_local(
+    settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout, *, freeze_heap: bool = False
+) -> int:
+    """Serve typed commands until end of input, `/quit`, or SIGTERM/SIGINT (then drain: see `Core.drain`).
+
+    `freeze_heap`: the process's own entry point (see `freeze_startup_heap`)."""
     interactive = stdin.isatty()
     if interactive:
         out.write("Storyloom: loading the model and guardrails…\n")
         out.flush()
     core = await Core.start(settings)
+    if freeze_heap:
+        freeze_startup_heap()
     author = Author(
         interface="local",
         user_id=LOCAL_USER_ID,

@@ -490,7 +490,8 @@ def split_units(text: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------
 # Someone real on the receiving end: a Discord mention, or (in generated text) the reader addressed as "you" in
 # the narrator's own voice. Characters' lines inside quotation marks address other characters.
-_MENTION = re.compile(r"<@[!&]?\d+>|(?<![\w.])@(?:everyone|here|[A-Za-z0-9_.]{2,32})\b")
+# A zero-width space after the @ is how the bot defuses mentions it passes on (bot/core/admission.defuse).
+_MENTION = re.compile(r"<@\u200b?[!&]?\d+>|(?<![\w.])@\u200b?(?:everyone|here|[A-Za-z0-9_.]{2,32})\b")
 _QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]')
 _SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves)\b", re.IGNORECASE)
 

@@ -1,6 +1,11 @@
 """Shared fixtures. Each feature's fixtures live in `tests/plugins/<feature>.py`."""
 
+import logging
 import os
+
+import pytest
+
+from bot.logs import NOISY_LOGGERS
 
 # No test may reach a model hub: everything loads from shipped packages or from files the tests build.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,3 +23,17 @@ pytest_plugins = [
     "tests.plugins.bot",
     "tests.plugins.database",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """A test that runs the CLI in-process configures logging (root handlers on its captured stderr, libraries
+    quieted): put it back, so later tests neither write to a closed stream nor miss the quieted lines."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    quieted = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, was in quieted.items():
+        logging.getLogger(name).setLevel(was)

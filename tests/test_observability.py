@@ -103,7 +103,7 @@ async def test_health_and_ready(core, server, tmp_path):
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         ready = await client.get(f"{server.url}/ready")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True, "checks": {"database": True, "engine": True}}
+        assert ready.json() == {"ready": True, "checks": {"database": True, "engine": True, "records": True}}
 
         core.engine_started = False
         not_started = await client.get(f"{server.url}/ready")
@@ -117,7 +117,7 @@ async def test_health_and_ready(core, server, tmp_path):
             await core.database.dispose()
             core.database = real
         assert gone.status_code == 503
-        assert gone.json()["checks"] == {"database": False, "engine": True}
+        assert gone.json()["checks"] == {"database": False, "engine": True, "records": True}
 
         assert (await client.get(f"{server.url}/ready")).status_code == 200
         await core.drain(0)  # shutting down: no longer ready, still alive

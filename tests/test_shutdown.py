@@ -39,8 +39,12 @@ async def metrics(url: str) -> dict[tuple[str, tuple], float]:
     }
 
 
-async def run_until_signalled(tmp_path, server, sig: signal.Signals, grace_s: float) -> tuple[int, str, str, dict]:
-    """Start `storyloom local`, have it serve one refusal then a slow generation, signal it mid-generation."""
+async def run_until_signalled(
+    tmp_path, server, sig: signal.Signals, grace_s: float
+) -> tuple[int, str, str, dict, float]:
+    """Start `storyloom local`, have it serve one refusal then a slow generation, signal it mid-generation.
+
+    Returns the exit status, stdout, stderr, the metrics seen before the signal, and seconds from signal to exit."""
     port = free_port()
     env = {
         **os.environ,
@@ -76,12 +80,14 @@ async def run_until_signalled(tmp_path, server, sig: signal.Signals, grace_s: fl
             await asyncio.sleep(0.05)
         assert seen.get(("storyloom_generations_in_flight", ())) == 1 and server.in_flight, "no generation in flight"
         process.send_signal(sig)
+        signalled = time.monotonic()
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        stopped_in = time.monotonic() - signalled
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-    return process.returncode, stdout.decode(), stderr.decode(), seen
+    return process.returncode, stdout.decode(), stderr.decode(), seen, stopped_in
 
 
 def records(tmp_path) -> tuple[list[tuple], list[tuple]]:
@@ -101,7 +107,7 @@ def check_common(returncode: int, stderr: str, seen: dict) -> None:
 
 async def test_sigterm_lets_the_generation_in_flight_finish_and_exits_zero(tmp_path, openai_server):
     openai_server.token_delay_s = 0.1  # about 1.2 s of generation: well within the grace
-    returncode, stdout, stderr, seen = await run_until_signalled(tmp_path, openai_server, signal.SIGTERM, 20)
+    returncode, stdout, stderr, seen, _ = await run_until_signalled(tmp_path, openai_server, signal.SIGTERM, 20)
     check_common(returncode, stderr, seen)
     assert "[delivered]" in stdout
     requests, generations = records(tmp_path)
@@ -111,10 +117,9 @@ async def test_sigterm_lets_the_generation_in_flight_finish_and_exits_zero(tmp_p
 
 async def test_sigint_past_the_grace_marks_the_generation_interrupted_and_exits_zero(tmp_path, openai_server):
     openai_server.token_delay_s = 1.0  # 12 s of generation: far past a 0.5 s grace
-    started = time.monotonic()
-    returncode, stdout, stderr, seen = await run_until_signalled(tmp_path, openai_server, signal.SIGINT, 0.5)
+    returncode, stdout, stderr, seen, stopped_in = await run_until_signalled(tmp_path, openai_server, signal.SIGINT, 0.5)
     check_common(returncode, stderr, seen)
-    assert time.monotonic() - started < 12 + 10, "the process did not wait for the generation"
+    assert stopped_in < 10, "the process waited for the generation, not for the grace"
     assert "[delivered]" not in stdout and "Traceback" not in stderr
     requests, generations = records(tmp_path)
     assert [(status, reason) for _, status, reason in requests] == [("rejected", "empty"), ("interrupted", "shutdown")]
@@ -161,3 +166,52 @@ async def test_the_discord_bot_drains_then_logs_out(tmp_path, fake_discord, defa
     finally:
         await core.close()
         await engine.close()
+
+
+@pytest.mark.slow
+async def test_a_discord_mode_process_finishes_the_reply_then_logs_out_on_sigterm(tmp_path, fake_discord, openai_server):
+    """`storyloom run` with a token, a real process on the loopback Discord (as through a REST and gateway proxy)."""
+    openai_server.token_delay_s = 0.1  # about 1.2 s of generation: well within the grace
+    port = free_port()
+    env = {
+        **os.environ,
+        "DISCORD_TOKEN": fake_discord.token,
+        "STORYLOOM_DISCORD_API_URL": fake_discord.api_base,
+        "STORYLOOM_DISCORD_GATEWAY_URL": fake_discord.gateway_url,
+        "STORYLOOM_DATA_DIR": str(tmp_path),
+        "STORYLOOM_ENGINE": "openai",
+        "STORYLOOM_ENGINE_URLS": openai_server.base_url,
+        "STORYLOOM_TOXICITY_BACKEND": "embedded",
+        "STORYLOOM_METRICS_PORT": str(port),
+        "STORYLOOM_LOG_FORMAT": "json",
+        "STORYLOOM_SHUTDOWN_GRACE_S": "20",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        ready = None
+        deadline = time.monotonic() + 90
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline and process.returncode is None:
+                try:
+                    ready = (await client.get(f"http://127.0.0.1:{port}/ready")).status_code
+                except httpx.HTTPError:
+                    ready = None
+                if ready == 200:
+                    break
+                await asyncio.sleep(0.1)
+        assert ready == 200, "the bot never became ready on the loopback Discord"
+        record = await fake_discord.slash("write", {"kind": "poem", "about": "a lighthouse keeper"}, user=fake_discord.alice)
+        await fake_discord.wait_for(lambda: bool(openai_server.in_flight), timeout=30)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-3000:]
+    assert "request `" in record.original.content  # the whole reply with its disclosure line, after the signal
+    assert fake_discord.gateway.sessions and all(session.ws is None for session in fake_discord.gateway.sessions)
+    with sqlite3.connect(tmp_path / "storyloom.sqlite3") as database:
+        assert database.execute("SELECT status FROM requests").fetchall() == [("delivered",)]

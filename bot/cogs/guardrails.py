@@ -82,9 +82,12 @@ class GuardrailsCog(
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        # default_permissions only hides the command in Discord's client; the bot enforces it itself.
-        permissions = getattr(interaction.user, "guild_permissions", None)
-        if permissions is None or not permissions.manage_guild:
+        # default_permissions only hides the command in Discord's client; the bot enforces it itself, from the
+        # permissions Discord resolved for this interaction (the member cache may not know a role granted just now).
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        permissions = interaction.permissions
+        if not permissions.manage_guild:
             raise app_commands.MissingPermissions(["manage_guild"])
         return True
 

@@ -10,9 +10,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.guardrails import channel_policy
+from bot.core.admission import Refusal
 from bot.core.pipeline import Author, WriteJob
 from bot.core.prompts import KINDS
-from bot.delivery import NO_PINGS, InteractionSink
+from bot.delivery import InteractionSink
 from guardrails.policy import Policy
 from storage.queries import PastOutput, last_output, output_for_message
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 _MESSAGE_LINK = re.compile(r"(?:channels/(?:\d+|@me)/(\d+)/)?(\d{15,21})\s*$")
 
+NOT_FOUND = Refusal("message_not_found", "I can't find that message here. Use a link to a message in this server.")
 KIND_CHOICES = [app_commands.Choice(name=name, value=name) for name in KINDS]
 LENGTH_CHOICES = [app_commands.Choice(name=name, value=name) for name in ("short", "medium", "long")]
 
@@ -82,14 +84,6 @@ class WriteCog(commands.Cog, name="Write"):
     ) -> None:
         await interaction.response.defer(thinking=True)
         previous = await self._find_previous(interaction, message)
-        if previous is None and message:
-            await interaction.delete_original_response()
-            await interaction.followup.send(
-                "I can't find that message here. Use a link to a message in this server.",
-                ephemeral=True,
-                allowed_mentions=NO_PINGS,
-            )
-            return
         job = WriteJob(
             command="continue",
             kind=previous.kind if previous else None,
@@ -98,6 +92,8 @@ class WriteCog(commands.Cog, name="Write"):
             previous_checked=bool(previous and previous.request_id),
             parent_request_id=(previous.request_id or None) if previous else None,
         )
+        if previous is None and message:  # refused through the pipeline, so the attempt is recorded too
+            job.refused = NOT_FOUND
         await self._run(interaction, job)
 
     async def _find_previous(self, interaction: discord.Interaction, message: str | None) -> PastOutput | None:

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 
 from bot import metrics
 
-_MASS_MENTION = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
+_MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)  # no \b: "@everyonee" must not be the way around
+_USER_OR_ROLE_MENTION = re.compile(r"<@([!&]?\d+)>")
+# Server invites, also spelled to slip past a filter ("discord . gg/x", "discord[.]gg/x", "discord dot gg/x").
+_INVITE = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:discord(?:app)?\.com/invite|discord\s*(?:\.|\[\.\]|\(\.\)|dot)\s*(?:gg|me|io|li)"
+    r"|dsc\.gg|invite\.gg)\s*/\s*[\w-]+",
+    re.IGNORECASE,
+)
+# [text](url): the text can pretend to be another address; the member should see where a link goes.
+_MASKED_LINK = re.compile(r"\[([^\]\n]{0,200})\]\(\s*<?(https?://[^\s)>]+)>?\s*\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +34,7 @@ class Refusal:
 
 
 def clean_prompt(text: str | None) -> str:
-    """Drop invisible format characters and control characters, fold whitespace, defuse mass mentions.
+    """Drop invisible format characters and control characters, fold whitespace, defuse mentions and invites.
 
     The prompt is shown back to the member and sent to the model; zero-width spam is not content, and
     `@everyone` must never reach a message even as text a later edit could make live.
@@ -40,7 +49,19 @@ def clean_prompt(text: str | None) -> str:
         kept.append(char)
     cleaned = re.sub(r"[ \t]+", " ", "".join(kept))
     cleaned = re.sub(r"\n{3,}", "\n\n", cleaned).strip()
-    return _MASS_MENTION.sub(lambda m: "@\u200b" + m.group(1), cleaned)
+    return defuse(cleaned)
+
+
+def defuse(text: str) -> str:
+    """Text that can ping no one and invite nowhere, even pasted elsewhere or edited later by another client.
+
+    `@everyone`/`@here` and `<@id>`/`<@&id>` get a zero-width space after the `@` (shown as written, never a
+    mention); server invites become "[invite removed]"; a masked link shows its address. Idempotent.
+    """
+    text = _MASS_MENTION.sub(lambda m: "@\u200b" + m.group(1), text)
+    text = _USER_OR_ROLE_MENTION.sub(lambda m: "<@\u200b" + m.group(1) + ">", text)
+    text = _INVITE.sub("[invite removed]", text)
+    return _MASKED_LINK.sub(lambda m: f"{m.group(1)} (<{m.group(2)}>)" if m.group(1) else f"<{m.group(2)}>", text)
 
 
 def check_prompt(raw: str | None, cleaned: str, max_chars: int, *, required: bool = True) -> Refusal | None:
@@ -56,6 +77,18 @@ def check_prompt(raw: str | None, cleaned: str, max_chars: int, *, required: boo
             "too_long",
             f"Your prompt is {len(cleaned):,} characters; the limit is {max_chars:,}. Please shorten it.",
         )
+    return None
+
+
+MAX_OPTION_CHARS = 100
+"""Genre and tone: a word or a phrase (Discord's options allow 100; the terminal mode types them freely)."""
+
+
+def check_options(genre: str | None, tone: str | None) -> Refusal | None:
+    for name, value in (("genre", genre), ("tone", tone)):
+        length = len(clean_prompt(value))
+        if length > MAX_OPTION_CHARS:
+            return Refusal("too_long", f"The {name} is {length:,} characters; the limit is {MAX_OPTION_CHARS}.")
     return None
 
 
@@ -84,6 +117,10 @@ class Busy(Exception):
 
 
 BUSY = Refusal("busy", "I'm busy with other stories right now. Try again in a moment.")
+RECORDS_UNAVAILABLE = Refusal(
+    "records_unavailable",
+    "I can't save my records right now, so I'm not writing anything new. Please try again in a few minutes.",
+)
 SHUTTING_DOWN = Refusal("shutting_down", "I'm shutting down for a moment and can't start new writing. Try again shortly.")
 
 

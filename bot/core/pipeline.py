@@ -20,21 +20,25 @@ from bot import metrics
 from bot.core import prompts
 from bot.core.admission import (
     BUSY,
+    RECORDS_UNAVAILABLE,
     SHUTTING_DOWN,
     Busy,
     CapacityGate,
     RateLimiter,
     Refusal,
+    check_options,
     check_prompt,
     clean_prompt,
+    defuse,
 )
 from bot.engines.base import Engine, EngineError, Usage
 from bot.logs import REQUEST_ID
 from guardrails.policy import Action, Policy
 from guardrails.stack import DEFAULT_POLICY, RailStack
+from guardrails.veils import FADE
 from guardrails.verdict import Verdict
 from storage.models import RequestStatus
-from storage.recorder import Recorder
+from storage.recorder import Recorder, RecorderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,9 @@ class WriteJob:
     parent_request_id: str | None = None
     story: prompts.StoryContext | None = None
     """For a story game's AI turn or recap (bot/story): what the engine sees; `prompt` is the players' direction."""
+    refused: Refusal | None = None
+    """Set by a front end that already knows the request cannot go ahead (a /continue target not found here):
+    the pipeline records the attempt and tells the member, like any other refusal."""
 
     def options(self) -> dict:
         options = {"genre": self.genre, "tone": self.tone, "length": self.length}
@@ -209,6 +216,7 @@ class Pipeline:
         seed: int | None = None,
         max_attempts: int = 3,
         reviews: ReviewDesk | None = None,
+        record_wait_s: float = 15.0,
     ) -> None:
         self.engine = engine
         self.rails = rails
@@ -218,6 +226,8 @@ class Pipeline:
         self.gate = CapacityGate(max_concurrent, max_queued)
         self.seed = seed
         self.max_attempts = max_attempts
+        self.record_wait_s = record_wait_s
+        """How long text may wait for its verdict rows to be committed before the request fails instead."""
         self._policies_recorded: set[str] = set()
         self.reviews = reviews
         """Set by a front end that can put held outputs before moderators (the Discord bot); else hold blocks."""
@@ -310,6 +320,9 @@ class Pipeline:
         except asyncio.CancelledError:
             self.recorder.request_status(request_id, RequestStatus.INTERRUPTED, "shutdown" if self.draining else "cancelled")
             raise
+        except RecorderUnavailable:  # this text's verdict rows are not on disk: it is not shown
+            message = "I can't save my records right now, so I stopped and posted nothing more. Please try again later."
+            return await self._end(request_id, sink, RequestStatus.FAILED, "records unavailable", message)
         except Exception as error:  # the member gets a short message; the log and the record get the cause
             log.exception("request %s failed", request_id)
             message = "Something went wrong on my side and nothing was posted. Please try again."
@@ -321,7 +334,10 @@ class Pipeline:
         # admit
         if self.draining:
             return await self._reject(request_id, sink, SHUTTING_DOWN)
-        refusal = check_prompt(job.prompt, cleaned, self.max_prompt_chars, required=job.command == "write")
+        if not self.recorder.healthy:  # what it would show could not be recorded: refuse (the refusal waits in memory)
+            return await self._reject(request_id, sink, RECORDS_UNAVAILABLE)
+        refusal = job.refused or check_prompt(job.prompt, cleaned, self.max_prompt_chars, required=job.command == "write")
+        refusal = refusal or check_options(job.genre, job.tone)
         if refusal is None and job.command == "story" and job.story is None:
             refusal = Refusal("no_story", "There is no story game here to continue.")
         if refusal is None and job.command == "continue" and not job.previous_text:
@@ -345,6 +361,11 @@ class Pipeline:
         policy_hash = rails.policy_hash
         # input rails
         inputs = [cleaned] if cleaned else []
+        # genre and tone reach the model too: they pass the same checks as the prompt (an injection in "tone")
+        options = (("Genre", clean_prompt(job.genre)), ("Tone", clean_prompt(job.tone)))
+        described = " ".join(f"{name}: {value}." for name, value in options if value)
+        if described:
+            inputs.append(described)
         if job.previous_text and not job.previous_checked:
             inputs.append(job.previous_text)
         for text in inputs:
@@ -427,7 +448,8 @@ class Pipeline:
             if not attempt.stopped and rest.strip():
                 await self._judge(rails, request_id, author, attempt, rest, chunk_index, policy_hash, sink)
             if attempt.action in (None, "redact") and attempt.shown.strip():
-                attempt.shown = attempt.shown.strip() + fact_check_notes(attempt.verdicts)
+                # defused again as a whole: a mention or invite may have been cut between two chunks
+                attempt.shown = defuse(attempt.shown.strip() + fact_check_notes(attempt.verdicts))
         finally:
             # Stops the engine's work at once when a chunk failed (or anything else ended the loop early).
             await stream.aclose()
@@ -461,7 +483,10 @@ class Pipeline:
         attempt.written += chunk
         if attempt.action == "hold":
             return  # held outputs are written to the end for the moderator, and shown to no one meanwhile
-        if action == "redact":
+        # A story's veil (guardrails/veils.py): the sentence fades out, a run of them as one fade. A fade is the
+        # story going as the players asked, not a hole in it: it does not count towards MAX_REDACTIONS.
+        fade = action == "redact" and failing is not None and failing.category == "veil"
+        if action == "redact" and not fade:
             attempt.redactions += 1
             if attempt.redactions > MAX_REDACTIONS:
                 action = "block"
@@ -472,9 +497,11 @@ class Pipeline:
             attempt.action = attempt.action or "redact"
             attempt.failed = attempt.failed or failing
             trailing = chunk[len(chunk.rstrip()) :]
-            attempt.shown += REDACTED + (trailing or " ")
+            if not (fade and attempt.shown.rstrip().endswith(FADE)):
+                attempt.shown += (FADE if fade else REDACTED) + (trailing or " ")
         else:
-            attempt.shown += chunk
+            attempt.shown += defuse(chunk)  # judged as written; shown unable to ping or invite (engine output)
+        await self._recorded()
         await sink.show(attempt.shown)
 
     async def _conclude(
@@ -484,7 +511,7 @@ class Pipeline:
         usage = attempt.usage
         failed = attempt.failed
         if attempt.action == "hold" and failed is not None:
-            held = Held(request_id, author, attempt.written.strip(), failed)
+            held = Held(request_id, author, defuse(attempt.written.strip()), failed)
             if self.reviews is not None and author.policy.review_channel_id is not None and await self.reviews.hold(held):
                 self.recorder.request_status(request_id, RequestStatus.HELD, _reason(failed))
                 message = (
@@ -515,6 +542,7 @@ class Pipeline:
             )
 
         # deliver
+        await self._recorded()
         for posted in await sink.deliver(final, disclosure(request_id)):
             self._record_posted(request_id, posted)
         self.recorder.request_status(request_id, RequestStatus.DELIVERED)
@@ -530,12 +558,21 @@ class Pipeline:
             messages = prompts.render_continue(job.previous_text or "", job.kind, cleaned or None)
         else:
             ask = prompts.CreativeAsk(
-                kind=job.kind or "story", about=cleaned, genre=job.genre, tone=job.tone, length=job.length
+                kind=job.kind or "story", about=cleaned, genre=clean_prompt(job.genre) or None,
+                tone=clean_prompt(job.tone) or None, length=job.length,
             )
             messages = prompts.render_write(ask)
         if safer:
             messages[-1] = {**messages[-1], "content": f"{messages[-1]['content']}\n\n{SAFER_INSTRUCTION}"}
         return messages
+
+    async def _recorded(self) -> None:
+        """Wait until every row enqueued so far (this text's verdicts among them) is committed: nothing is shown
+        that is not on disk with its verdicts, so even a process killed the next instant leaves them behind."""
+        try:
+            await asyncio.wait_for(self.recorder.flush(), self.record_wait_s)
+        except TimeoutError:
+            raise RecorderUnavailable(f"nothing committed within {self.record_wait_s:.0f} s") from None
 
     def _record_verdicts(
         self, request_id: str, guild_id: int | None, generation_id: str | None, verdicts: list[Verdict], policy_hash: str
@@ -577,6 +614,8 @@ class Pipeline:
                 else usage.time_to_first_token_s * 1000,
                 total_ms=usage.total_time_s * 1000,
             )
+            if usage.extra.get("replicas"):  # an engine replica failed and another took over (openai engine)
+                values["replicas"] = usage.extra["replicas"]
         else:
             values["finish_reason"] = "cancelled"
         self.recorder.generation_update(attempt.generation_id, **values)
