@@ -49,6 +49,9 @@ class Policy:
     review_channel_id: int | None = None
     lines: tuple[str, ...] = ()
     """Topics that must not appear (a story game's lines, `guardrails/lines.py`): judged on both stages."""
+    veils: tuple[str, ...] = ()
+    """Topics that may happen only off-screen (a story game's veils, `guardrails/veils.py`): judged on both stages;
+    in output a sentence showing one fades out, a player's turn showing one is refused."""
 
     @classmethod
     def build(
@@ -58,6 +61,7 @@ class Policy:
         actions: Mapping[str, str] | None = None,
         review_channel_id: int | None = None,
         lines: tuple[str, ...] = (),
+        veils: tuple[str, ...] = (),
     ) -> Policy:
         for category, value in (thresholds or {}).items():
             check_threshold(category, value)
@@ -69,6 +73,7 @@ class Policy:
             tuple(sorted((actions or {}).items())),  # type: ignore[arg-type]
             review_channel_id,
             clean_topics(lines),
+            clean_topics(veils),
         )
 
     def all_actions(self) -> dict[str, Action]:
@@ -80,6 +85,8 @@ class Policy:
             return "block"  # a rail that could not judge fails closed; a refused prompt is refused
         if verdict.decision in ("pass", "skip"):
             return None
+        if verdict.category == "veil":
+            return "redact"  # the sentence fades out and the story goes on (guardrails/veils.py says why)
         action = self.all_actions().get(verdict.rail, "block")
         if verdict.decision == "flag" and action == "note":
             return None  # shown, with the correction below it (bot.core.pipeline.fact_check_notes)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, Self
 
@@ -11,12 +13,16 @@ from guardrails.batching import MicroBatcher
 from guardrails.lines import LinesRail
 from guardrails.policy import CATEGORIES, Action, Policy
 from guardrails.ratings import rated_rail
+from guardrails.veils import VeilsRail
 from guardrails.verdict import Stage, Verdict
 
 if TYPE_CHECKING:
     from guardrails.encoder import SentenceEncoder
 
 DEFAULT_POLICY = Policy()
+MAX_VARIANTS = 256
+"""Policy variants kept built (`RailStack.for_policy`): every story session with its own lines or veils makes one,
+so the least recently used are let go past this many (a session that comes back builds its own again)."""
 
 
 class Rail(Protocol):
@@ -48,12 +54,19 @@ class RailStack:
         *,
         policy: Policy = DEFAULT_POLICY,
         window_ms: float = 3.0,
+        max_variants: int = MAX_VARIANTS,
     ) -> None:
         self.input_rails = list(input_rails)
         self.output_rails = list(output_rails)
         self.policy = policy
         self._window_ms = window_ms
-        self._variants: dict[Policy, RailStack] = {}
+        self._variants: OrderedDict[Policy, RailStack] = OrderedDict()
+        self._max_variants = max_variants
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._in_flight = 0
+        self._retired: RailStack | None = None
+        """The stack that evicted this variant (its closing tasks are awaited by that stack's `close`)."""
+        self._closing: asyncio.Event | None = None
         self._batchers: dict[tuple[Stage, int], MicroBatcher[Checked, Verdict]] = {}
         for stage, rails in (("input", self.input_rails), ("output", self.output_rails)):
             for index, rail in enumerate(rails):
@@ -64,12 +77,15 @@ class RailStack:
                 )
 
     def for_policy(self, policy: Policy) -> RailStack:
-        """The same models judging under `policy` (this stack is the default policy's), built once per policy."""
+        """The same models judging under `policy` (this stack is the default policy's), built once per policy and
+        kept while among the `max_variants` most recently used."""
         # The review channel does not judge.
-        policy = Policy(policy.rating, policy.thresholds, policy.actions, lines=policy.lines)
+        policy = Policy(policy.rating, policy.thresholds, policy.actions, lines=policy.lines, veils=policy.veils)
         if policy == self.policy:
             return self
-        if policy not in self._variants:
+        if policy in self._variants:
+            self._variants.move_to_end(policy)
+        else:
             output_overrides = dict(policy.thresholds)
             # Prompts keep their own looser toxicity line (guardrails/toxicity.py: for_prompts); a moderator's
             # toxicity thresholds judge what the model writes. Injection is scored on prompts only.
@@ -80,14 +96,52 @@ class RailStack:
                 return rail.with_thresholds(overrides) if overrides else rail
 
             # A story game's lines are judged on what players type and on what the model writes.
-            lines = [LinesRail(policy.lines, _shared_encoder(self))] if policy.lines else []
+            story: list[Rail] = [LinesRail(policy.lines, _shared_encoder(self))] if policy.lines else []
+            # And its veils: shown on-screen, a sentence fades out (output) or a turn is refused (input).
+            if policy.veils:
+                story.append(VeilsRail(policy.veils, _shared_encoder(self)))
             self._variants[policy] = RailStack(
-                [adjusted(rail, input_overrides) for rail in self.input_rails] + lines,
-                [adjusted(rail, output_overrides) for rail in self.output_rails] + lines,
+                [adjusted(rail, input_overrides) for rail in self.input_rails] + story,
+                [adjusted(rail, output_overrides) for rail in self.output_rails] + story,
                 policy=policy,
                 window_ms=self._window_ms,
             )
+            while len(self._variants) > self._max_variants:
+                _, evicted = self._variants.popitem(last=False)
+                self._retire(evicted)
         return self._variants[policy]
+
+    @property
+    def variants(self) -> int:
+        """How many policy variants are built now (at most `max_variants`)."""
+        return len(self._variants)
+
+    def _retire(self, stack: RailStack) -> None:
+        """Let an evicted variant go: its batchers close once no check is running on it. A request that took it
+        before the eviction still finishes on it (checks wait out a close, then the batchers serve again), and
+        it is closed again after that request's last check."""
+        stack._retired = self
+        stack._close_later()
+
+    def _close_later(self) -> None:
+        owner = self._retired or self
+        try:
+            task = asyncio.get_running_loop().create_task(self._close_idle(), name="rail-variant-retire")
+        except RuntimeError:  # no loop (built outside async code): nothing is serving, nothing to close
+            return
+        owner._retiring.add(task)
+        task.add_done_callback(owner._retiring.discard)
+
+    async def _close_idle(self) -> None:
+        if self._in_flight or self._closing is not None:
+            return  # the last check to finish schedules the close again
+        self._closing = asyncio.Event()
+        try:
+            for batcher in self._batchers.values():
+                await batcher.close()
+        finally:
+            self._closing.set()
+            self._closing = None
 
     def rated(self, rating: str) -> RailStack:
         return self.for_policy(Policy.build(rating))  # type: ignore[arg-type]
@@ -111,8 +165,16 @@ class RailStack:
         """Every rail of the stage on one text, judged for `guild_id`; one verdict per rail, passes included."""
         rails = self.input_rails if stage == "input" else self.output_rails
         verdicts: list[Verdict] = []
-        for index in range(len(rails)):
-            verdicts.extend(await self._batchers[(stage, index)].submit([(text, guild_id)]))
+        self._in_flight += 1
+        try:
+            while self._closing is not None:  # a retired variant closing its batchers: they serve again after
+                await self._closing.wait()
+            for index in range(len(rails)):
+                verdicts.extend(await self._batchers[(stage, index)].submit([(text, guild_id)]))
+        finally:
+            self._in_flight -= 1
+            if self._retired is not None and self._in_flight == 0:  # evicted while this check ran: close it now
+                self._close_later()
         return verdicts
 
     async def close(self) -> None:
@@ -120,6 +182,8 @@ class RailStack:
             await batcher.close()
         for stack in self._variants.values():
             await stack.close()
+        if self._retiring:
+            await asyncio.gather(*list(self._retiring), return_exceptions=True)
 
 
 def _check_batch(rail: Rail, stage: Stage, items: list[Checked]) -> list[Verdict]:

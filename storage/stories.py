@@ -55,6 +55,18 @@ async def open_session_at(
     return (await connection.execute(statement)).first()
 
 
+async def claim(connection: AsyncConnection, session_id: int) -> int | None:
+    """Take the session for this transaction: bump its version as the transaction's first write, which holds
+    the row's lock on PostgreSQL and the database's write lock on SQLite (WAL: a deferred transaction whose first
+    statement writes waits for the other writer, then reads what it committed) until commit. Another bot process
+    claiming the same session waits here, then sees this transaction's changes. Returns the new version, or None
+    when there is no such session."""
+    result = await connection.execute(
+        update(sessions).where(sessions.c.id == session_id).values(version=sessions.c.version + 1).returning(sessions.c.version)
+    )
+    return result.scalar_one_or_none()
+
+
 async def session_by_id(connection: AsyncConnection, session_id: int) -> Row | None:
     return (await connection.execute(select(sessions).where(sessions.c.id == session_id))).first()
 
@@ -184,9 +196,11 @@ async def add_vote(connection: AsyncConnection, choice_set_id: int, user_id: int
     await _insert(connection, votes_t, choice_set_id=choice_set_id, user_id=user_id, turn_id=turn_id, created_at=utcnow())
 
 
-async def close_choice_set(connection: AsyncConnection, choice_set_id: int, chosen_turn_id: int | None, closed_by: str) -> None:
-    await connection.execute(
+async def close_choice_set(connection: AsyncConnection, choice_set_id: int, chosen_turn_id: int | None, closed_by: str) -> bool:
+    """Close an open set (compare-and-swap on its status): False when it was closed already, by anyone."""
+    result = await connection.execute(
         update(choice_sets)
-        .where(choice_sets.c.id == choice_set_id)
+        .where(choice_sets.c.id == choice_set_id, choice_sets.c.status == "open")
         .values(status="closed", chosen_turn_id=chosen_turn_id, closed_at=utcnow(), closed_by=closed_by)
     )
+    return result.rowcount == 1

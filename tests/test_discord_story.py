@@ -4,6 +4,7 @@ across a restart), the vote deadline timer, and the export as a file."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from bot.config import Settings
 from bot.core.app import Core
 from bot.discord_bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
-from storage.models import StoryTurn, utcnow
+from storage.models import StorySession, StoryTurn, utcnow
 from tests.fakediscord import FAST_CLIENT_OPTIONS, ClientRejected
 from tests.plugins.bot import records
 
@@ -36,6 +37,13 @@ async def story(fake, subcommand: str, options: dict | None = None, *, user, thr
     r = await fake.slash("story", options or {}, subcommand=subcommand, user=user, channel=thread)
     await r.wait_done(lambda r: r.acknowledged and done(r), timeout=timeout)
     return r
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    """Wait for something that is not a change on the fake Discord (the timer loop's own count)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
 
 
 def done(r) -> bool:
@@ -105,6 +113,8 @@ async def test_a_three_player_story_from_start_to_export(fake_discord, cy, story
 
     # A line is respected: the AI's continuation about spiders never reaches the thread.
     crossed = await story(fake, "ai", user=fake.alice, thread=thread)
+    # The streamed preview of the first sentence counts as "shown" until the refusal replaces it (seen under load).
+    await crossed.wait_done(lambda r: any(m.ephemeral for m in r.messages), timeout=15)
     notice = ephemeral(crossed)
     assert "spiders" in notice and "line" in notice
     assert not any("hairy spider" in m.content for m in fake.channel_messages(thread) if not m.deleted)
@@ -309,4 +319,82 @@ async def test_a_story_taking_messages_is_refused_without_the_intent(fake_discor
     notice = ephemeral(r)
     assert "message content intent" in notice and "STORYLOOM_MESSAGE_CONTENT_INTENT" in notice and len(notice) < 300
     assert fake.threads_of(fake.general) == []
+    fake.assert_clean()
+
+
+async def test_an_idle_round_robin_turn_passes_on_through_the_timer_loop(tmp_path, fake_discord, cy, default_rails, openai_server):
+    """The cog's `tasks.loop` (not a direct call) passes an idle turn on: a 10 s timeout, the service's clock moved
+    past it, the loop's interval shortened so the test need not wait 15 s. It passes once, not at every tick."""
+    fake = fake_discord
+    settings = Settings(
+        data_dir=tmp_path, engine="openai", engine_urls=[openai_server.base_url], stream_edit_interval_s=0.2
+    )
+    engine = OpenAIEngine.from_settings(settings)
+    await engine.start()
+    try:
+        core = await Core.start(settings, engine=engine, rails=default_rails)
+        bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
+        async with fake.run_bot(bot):
+            _, thread = await start_story(fake, timeout=10)
+            await story(fake, "join", user=cy, thread=thread)
+            assert "Whose turn: alice" in status_of(fake, thread).content
+            cog = bot.get_cog("Story")
+            cog.service.clock = lambda: utcnow() + timedelta(seconds=11)  # alice has been idle past her 10 s
+            cog.timers.change_interval(seconds=0.1)  # wakes the sleeping loop (or sets its pace before its first run)
+            before = cog.timers.current_loop
+            await fake.wait_for(lambda: any("alice's turn timed out and passed on" in m.content for m in fake.channel_messages(thread)))
+            await fake.wait_for(lambda: "Whose turn: cy" in status_of(fake, thread).content)
+            await until(lambda: cog.timers.current_loop >= before + 5)  # more ticks: nothing else is due
+            timed_out = [m for m in fake.channel_messages(thread) if "timed out" in m.content]
+            assert len(timed_out) == 1 and "Whose turn: cy" in status_of(fake, thread).content
+            turn = await story(fake, "add", {"text": "Cy caught the lantern as it fell."}, user=cy, thread=thread)
+            assert "— *cy*" in turn.original.content
+            turns = await records(core, StoryTurn)
+            assert [(t.author_name, t.status, t.reason) for t in turns] == [("alice", "skipped", "timeout"), ("cy", "kept", None)]
+        await core.close()
+    finally:
+        await engine.close()
+    assert not any(write.could_ping for write in fake.writes)
+    fake.assert_clean()
+
+
+async def test_skip_recap_and_leave_through_discord(fake_discord, cy, storyloom, openai_server):
+    """`/story skip` (your own turn; the host passes another's; a player cannot), `/story recap` (streamed, kept as
+    the rolling summary), `/story leave` by the host (the host role passes to the longest-standing player)."""
+    fake = fake_discord
+    recap_text = "So far: Alice climbed to the lamp room while the storm rose, and Cy kept watch below."
+    openai_server.scripted_replies = [recap_text]
+    _, thread = await start_story(fake)
+    await story(fake, "join", user=cy, thread=thread)
+    await story(fake, "join", user=fake.mod, thread=thread)
+    assert "Players: alice (host), cy, mod" in status_of(fake, thread).content
+
+    assert "Nothing to recap yet." == ephemeral(await story(fake, "recap", user=cy, thread=thread))
+    skipped = await story(fake, "skip", user=fake.alice, thread=thread)
+    assert skipped.original.content == "alice's turn was skipped." and not skipped.original.ephemeral
+    await fake.wait_for(lambda: "Whose turn: cy" in status_of(fake, thread).content)
+    await story(fake, "add", {"text": "Cy kept watch below while the storm rose."}, user=cy, thread=thread)
+    await fake.wait_for(lambda: "Whose turn: mod" in status_of(fake, thread).content)
+    refused = await story(fake, "skip", user=cy, thread=thread)
+    assert ephemeral(refused) == "Only the host or a moderator can skip another player's turn."
+    passed = await story(fake, "skip", user=fake.alice, thread=thread)
+    assert passed.original.content == "mod's turn was skipped."
+    await fake.wait_for(lambda: "Whose turn: alice" in status_of(fake, thread).content)
+
+    recap = await story(fake, "recap", user=cy, thread=thread, timeout=30)
+    assert recap_text in recap.original.content and "AI-generated by Storyloom" in recap.original.content
+    assert "Cy kept watch below" in openai_server.chat_requests[-1].body["messages"][-1]["content"]
+    [session] = await records(storyloom, StorySession)
+    assert session.summary == recap_text and session.summary_through == 2
+
+    left = await story(fake, "leave", user=fake.alice, thread=thread)
+    assert left.original.content == "alice left the story."
+    await fake.wait_for(lambda: "Players: cy (host), mod" in status_of(fake, thread).content)
+    assert "Whose turn: cy" in status_of(fake, thread).content, "the leaver's turn passed on too"
+    assert "Join the story first" in ephemeral(await story(fake, "add", {"text": "Alice again."}, user=fake.alice, thread=thread))
+    ended = await story(fake, "end", user=cy, thread=thread)  # cy is the host now
+    assert "has ended after 1 turns" in ended.original.content
+    turns = await records(storyloom, StoryTurn)
+    assert [(t.author_name, t.status) for t in turns] == [("alice", "skipped"), ("cy", "kept"), ("mod", "skipped")]
+    assert not any(write.could_ping for write in fake.writes)
     fake.assert_clean()

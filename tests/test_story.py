@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from dataclasses import replace
@@ -357,3 +358,140 @@ async def test_an_ai_turn_is_derived_from_the_turn_it_continues_in_prov(make_cor
     output = entities[outputs[0]]
     assert {str(v) for v in output.get_attribute("storyloom:storySession")} == {str(session_id)}
     assert all(used in entities for _, used in derivations), "every derivation names a declared entity"
+
+
+async def test_the_rail_variants_per_policy_are_bounded_least_recently_used_first():
+    """Every session's lines make a policy variant; past the bound the least recently used one is let go (its
+    batchers closed once nothing runs on it), and a check already holding it still finishes."""
+    from guardrails.lines import LinesRail
+    from guardrails.policy import Policy
+    from guardrails.stack import MAX_VARIANTS, RailStack
+
+    assert MAX_VARIANTS == 256
+    base = RailStack([LinesRail(["unused"])], [LinesRail(["unused"])], max_variants=3)
+    policies = [Policy.build(lines=(f"topic{n}",)) for n in range(5)]
+    first = [base.for_policy(p) for p in policies[:3]]
+    assert base.variants == 3 and base.for_policy(policies[0]) is first[0], "built once, and now the most recent"
+    held = first[1]  # a request took this variant before it is evicted: its check must still finish
+    checking = asyncio.create_task(held.check("input", "topic1 everywhere"))
+    base.for_policy(policies[3])  # evicts policies[1], the least recently used
+    assert base.variants == 3 and held._retired and not first[0]._retired
+    verdicts = await checking
+    assert [v.decision for v in verdicts] == ["pass", "block"] and "topic1" in verdicts[1].explanation, (
+        "an evicted variant still judges what it was given"
+    )
+    await asyncio.sleep(0)
+    await asyncio.gather(*list(base._retiring))
+    assert all(b._task is None for b in held._batchers.values()), "closed after its last check"
+    base.for_policy(policies[4])  # evicts policies[2]
+    assert base.for_policy(policies[1]) is not held, "an evicted policy is built again when it comes back"
+    assert base.variants == 3
+    for n in range(600):
+        base.for_policy(Policy.build(lines=(f"many{n}",)))
+    assert base.variants == 3
+    await base.close()
+
+
+async def test_two_bot_processes_on_one_database_take_turns_on_a_session(make_core, openai_server, database_url):
+    """Two services, each with its own core (its own engine pool, recorder, in-process locks), as two bot processes
+    sharing one database: the same turn sent to both at once is kept once, a vote closed by both at once closes
+    once. Each change claims the session row first (storage/stories.py `claim`)."""
+    openai_server.scripted_replies = [AI_1, AI_2]
+    first = StoryService(await make_core(openai_server, database_url=database_url))
+    second = StoryService(await make_core(openai_server, database_url=database_url))
+    session_id = await _three_players(first)
+
+    both = await asyncio.gather(
+        first.add_turn(ADA, "Ada climbed the spiral stairs with the last dry match."),
+        second.add_turn(ADA, "Ada climbed the spiral stairs with the last dry match."),
+        return_exceptions=True,
+    )
+    kept = [r for r in both if not isinstance(r, BaseException)]
+    refused = [r for r in both if isinstance(r, StoryError)]
+    assert len(kept) == 1 and kept[0].status == "kept", both
+    assert len(refused) == 1 and "bo's turn" in str(refused[0])
+    view = await second.status(CY)
+    assert view.turn_count == 1 and view.next_player == "bo"
+
+    ai = await first.ai_turn(BO, choices=2)
+    assert len(ai.choices) == 2
+    await second.vote(CY, 2)
+    closes = await asyncio.gather(first.close_vote(ADA), second.close_vote(ADA), return_exceptions=True)
+    closed = [r for r in closes if not isinstance(r, BaseException)]
+    assert len(closed) == 1 and closed[0].chosen.text == AI_2, closes
+    assert [str(r) for r in closes if isinstance(r, StoryError)] == ["There is no vote open."]
+    view = await first.status(ADA)
+    assert view.turn_count == 2 and view.vote is None and view.next_player == "cy"
+    core = first.core
+    turns = await rows(core, StoryTurn, StoryTurn.session_id == session_id)
+    assert sorted(t.status for t in turns) == ["kept", "kept", "not_chosen"]
+    [choice_set] = await rows(core, StoryChoiceSet, StoryChoiceSet.session_id == session_id)
+    assert choice_set.closed_by == "host"
+    [session] = await rows(core, StorySession, StorySession.id == session_id)
+    assert session.version >= 6, "every change bumped the session's version"
+
+
+VEILED = (
+    "The raiders broke through the gate at dawn. Blood sprayed from the stump where his arm had been. "
+    "His severed head rolled across the floor, spraying blood. Mira dragged the lantern behind the wall and waited."
+)
+
+
+async def test_a_veil_fades_an_on_screen_sentence_and_refuses_an_on_screen_turn(make_core, openai_server):
+    """A veil: the veiled thing may happen off-screen only. The AI's sentence that shows it becomes the fade-out
+    marker and the story goes on; a player's turn that shows it is refused; a turn that only refers to it is kept."""
+    from guardrails.veils import FADE
+
+    openai_server.scripted_reply = VEILED
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    session_id = await _three_players(service, mode="free", veils="gore")
+
+    ai = await service.ai_turn(ADA)
+    assert ai.kept is not None, ai.message
+    assert "Blood sprayed" not in ai.kept.text and "severed" not in ai.kept.text
+    assert ai.kept.text.count(FADE) == 1, "a run of cut sentences is one fade"
+    assert ai.kept.text.startswith("The raiders broke through the gate at dawn.") and "Mira dragged the lantern" in ai.kept.text
+    [outcome] = ai.outcomes
+    verdicts = await rows(core, Verdict, Verdict.request_id == outcome.request_id, Verdict.rail == "veils")
+    faded = [v for v in verdicts if v.decision == "redact"]
+    assert len(faded) == 2 and faded[0].category == "veil" and "Blood sprayed" in faded[0].sentence
+    assert faded[0].scores["depiction"] >= faded[0].thresholds["depiction"]
+    assert faded[0].scores["veil"] >= faded[0].thresholds["topic"] and faded[0].version.startswith("veils-1/1.0+")
+    assert {v.decision for v in verdicts} == {"pass", "redact"}, "every chunk has its veil verdict, passes too"
+    [request] = await rows(core, Request, Request.id == outcome.request_id)
+    assert request.status == "delivered"
+
+    shown = await service.add_turn(BO, "Blood sprayed from the stump where his arm had been, and he screamed.")
+    assert shown.status == "blocked" and "gore" in shown.message and "off-screen" in shown.message
+    assert shown.turn.reason == "input veils: veil"
+    told = await service.add_turn(BO, "The battle was over by noon, and nobody wanted to describe it.")
+    assert told.status == "kept", "referring to a veiled thing is how a veil is kept"
+    turns = await rows(core, StoryTurn, StoryTurn.session_id == session_id)
+    assert [t.status for t in turns] == ["kept", "blocked", "kept"]
+    # The veils are in the policy hash, so every verdict names the policy that had them.
+    [session] = await rows(core, StorySession, StorySession.id == session_id)
+    policy = service.policy_for(ADA, session)
+    assert policy.veils == ("gore",) and core.rails.for_policy(policy).policy_hash != core.rails.policy_hash
+
+
+async def test_the_veils_rail_tells_showing_from_telling(default_rails):
+    """The measured behaviour, on sentences the head was not trained on: shown on-screen is cut, referred to
+    passes, an unrelated scene passes; without an encoder a word match alone cuts."""
+    from guardrails.stack import _shared_encoder
+    from guardrails.veils import VeilsRail
+
+    rail = VeilsRail(["gore"], _shared_encoder(default_rails))
+    texts = [
+        "His severed head rolled across the floor, spraying blood.",
+        "The coroner listed the injuries in a report that no one at the inn would read.",
+        "The water poured into her mouth as she kicked and sank, lungs burning.",  # on-screen, but not veiled
+        "Mira lit the lantern and climbed to the top of the lighthouse.",
+    ]
+    verdicts = await asyncio.to_thread(rail.check, texts, "output")
+    assert [v.decision for v in verdicts] == ["block", "pass", "pass", "pass"], [v.scores for v in verdicts]
+    assert "'gore'" in verdicts[0].explanation and verdicts[0].scores["depiction"] > 0.5 > verdicts[1].scores["depiction"]
+    assert verdicts[2].scores["depiction"] > 0.5, "shown on-screen; it passes because it is not what is veiled"
+    assert all(v.rail == "veils" and set(v.thresholds) == {"topic", "depiction"} for v in verdicts)
+    words = VeilsRail(["drowning"])
+    assert [v.decision for v in words.check(["He was drowning.", "The river was cold."], "input")] == ["block", "pass"]

@@ -9,16 +9,19 @@ Rules:
 - Modes: `round-robin` (players in join order; the current player writes, skips, or hands the turn to the AI;
   with a `turn_timeout_s` an idle turn passes to the next player), `free` (any player, any time) and `vote`
   (any player, any time; AI turns always come as choices the players vote on).
-- Human turns pass the input rails at the session's rating, with the session's lines (`guardrails/lines.py`).
+- Human turns pass the input rails at the session's rating, with the session's lines (`guardrails/lines.py`) and
+  veils (`guardrails/veils.py`: a turn that shows a veiled topic on-screen is refused; one that refers to it passes).
   A blocked turn is refused with a short reason and recorded (a `blocked` turn, and a provenance request with its
   verdicts). Kept human turns are provenance requests too (`command = "story_turn"`), so the hash chain covers
   who wrote what.
 - AI turns go through the real pipeline (`WriteJob(command="story")`): its output rails run with the session's
-  lines. Each request's options name the session and the turn it continues; each turn row links its parent.
+  lines and veils (a sentence showing a veiled topic fades out: `guardrails.veils.FADE`). Each request's options name the session and the turn it continues; each turn row links its parent.
 - Votes: one vote per active player per choice set, until the set's deadline. A set closes when every active
   player has voted, when the deadline has passed (at the next call), or when the host or a moderator closes it.
   The most votes win; a tie (no votes at all included) goes to the earliest-generated choice, i.e. the lowest
   choice number (tie-break rule "earliest", stored with the set). The others are kept as `not_chosen`.
+- Several bot processes may share the database: every change claims the session row first (`storage.stories.claim`)
+  and re-checks what it relies on (whose turn, an open vote) under that claim; closing a vote is a compare-and-swap.
 - Undo (host or moderator) takes back the latest kept turn; in round-robin a member's undone turn returns the turn
   to them.
 """
@@ -224,6 +227,12 @@ def _refusal(verdict: Verdict) -> str:
         return "I couldn't check that turn just now; please try again in a moment."
     if verdict.category == "line":
         return f"That turn crosses one of this story's lines ({verdict.explanation}). Try it another way."
+    if verdict.category == "veil":  # players keep veiled things off-screen too, as at a table
+        topic = verdict.explanation.split("'")[1] if "'" in verdict.explanation else "a veiled topic"
+        return (
+            f"That turn shows {topic} on-screen, and this story keeps it off-screen (a veil). Let it happen "
+            "between scenes: cut away, or tell it afterwards."
+        )
     category = (verdict.category or verdict.rail).replace("_", " ")
     return f"That turn can't go into the story ({category}). Dark fiction is welcome; abuse is not."
 
@@ -240,8 +249,8 @@ class StoryService:
 
     @staticmethod
     def policy_for(author: Author, session: Row) -> Policy:
-        """The channel's policy at the session's rating, with the session's lines on both stages."""
-        return replace(author.policy, rating=session.rating, lines=tuple(session.lines or ()))
+        """The channel's policy at the session's rating, with the session's lines and veils on both stages."""
+        return replace(author.policy, rating=session.rating, lines=tuple(session.lines or ()), veils=tuple(session.veils or ()))
 
     def rails_for(self, policy: Policy) -> RailStack:
         return self.core.rails.for_policy(policy)
@@ -343,7 +352,7 @@ class StoryService:
             return await self._view(connection, await q.session_by_id(connection, session.id))
 
     async def status(self, author: Author) -> StoryView:
-        async with self._session(author) as sid, self._tx(sid) as (connection, session):
+        async with self._session(author) as sid, self._tx(sid, claim=False) as (connection, session):
             return await self._view(connection, session)
 
     async def end(self, author: Author, *, moderator: bool = False) -> StoryView:
@@ -377,15 +386,14 @@ class StoryService:
         if len(text) > MAX_TURN_CHARS:
             raise StoryError(f"A turn is at most {MAX_TURN_CHARS:,} characters; yours is {len(text):,}.")
         async with self._session(author) as sid:
-            async with self._tx(sid) as (connection, session):
-                await self._require_player(connection, session, author.user_id)
-                await self._require_no_vote(connection, session)
-                if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id != author.user_id:
-                    raise StoryError(f"It's {await self._name(connection, session, session.next_player_id)}'s turn.")
+            async with self._tx(sid, claim=False) as (connection, session):
+                await self._may_write(connection, session, author)
                 rails = self.rails_for(self.policy_for(author, session))
             verdicts = await rails.check("input", text, author.guild_id)  # off the transaction: rails take time
             failed = next((v for v in verdicts if v.failed), None)
             async with self._tx(sid) as (connection, session):
+                # Another bot process may have moved the story on while the rails ran: checked again, claimed.
+                await self._may_write(connection, session, author)
                 parent = await q.latest_kept(connection, session.id)
                 request_id = self._record_human_turn(author, session, parent, text, rails, verdicts, failed)
                 number = await q.next_number(connection, session.id)
@@ -416,8 +424,10 @@ class StoryService:
     async def expire(self, session_id: int) -> TurnResult | None:
         """Pass an idle round-robin turn whose deadline has passed (a front end's timer, or any later call)."""
         async with self._lock(session_id), self.database.begin() as connection:
+            if await q.claim(connection, session_id) is None:
+                return None
             session = await q.session_by_id(connection, session_id)
-            return await self._expire(connection, session) if session is not None else None
+            return await self._expire(connection, session)
 
     async def due(self) -> Sequence[int]:
         """Open sessions with a timer to apply: an idle round-robin turn, or a vote past its deadline."""
@@ -470,11 +480,8 @@ class StoryService:
         """Ask the pipeline for `choices` continuations (1-3; 3 in vote mode). One is kept at once; several go to
         a vote. Generated one after another, so "earliest-generated" is choice 1."""
         async with self._session(author) as sid:
-            async with self._tx(sid) as (connection, session):
-                await self._require_player(connection, session, author.user_id)
-                await self._require_no_vote(connection, session)
-                if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id != author.user_id:
-                    self._require_host(session, author, moderator, "call the AI out of turn")
+            async with self._tx(sid, claim=False) as (connection, session):
+                await self._may_call_ai(connection, session, author, moderator)
                 count = self.choice_count(session.mode, choices)
                 parent = await q.latest_kept(connection, session.id)
                 base = await self._context(connection, session, "continue", parent)
@@ -497,6 +504,13 @@ class StoryService:
                 reason = outcomes[-1].message if outcomes else ""
                 return AiResult(f"No continuation passed this time. {reason}".strip(), outcomes=tuple(outcomes))
             async with self._tx(sid) as (connection, session):
+                try:  # another bot process may have moved the story on while the engine wrote
+                    await self._may_call_ai(connection, session, author, moderator)
+                    if (await q.latest_kept(connection, session.id) or parent) != parent:
+                        raise StoryError("a turn was added meanwhile")
+                except StoryError as error:
+                    message = f"The story moved on while the AI was writing ({error}); its text was not added."
+                    return AiResult(message, outcomes=tuple(outcomes))
                 parent_id = parent.id if parent else None
                 if len(passed) == 1:
                     advance = session.mode == StoryMode.ROUND_ROBIN and session.next_player_id == author.user_id
@@ -567,7 +581,7 @@ class StoryService:
     async def recap(self, author: Author, sink: Sink | None = None) -> Outcome:
         """A summary of the story so far through the pipeline; when it passes it becomes the rolling summary."""
         async with self._session(author) as sid:
-            async with self._tx(sid) as (connection, session):
+            async with self._tx(sid, claim=False) as (connection, session):
                 latest = await q.latest_kept(connection, session.id)
                 if latest is None:
                     raise StoryError("Nothing to recap yet.")
@@ -579,8 +593,9 @@ class StoryService:
             )  # fmt: skip
             outcome = await self.core.pipeline.run(replace(author, policy=policy), job, sink or QuietSink())
             if outcome.status == RequestStatus.DELIVERED:
-                async with self._tx(sid) as (connection, session):
-                    await q.update_session(connection, session.id, summary=outcome.text, summary_through=latest.number)
+                with contextlib.suppress(StoryError):  # ended meanwhile (another process): the recap was still shown
+                    async with self._tx(sid) as (connection, session):
+                        await q.update_session(connection, session.id, summary=outcome.text, summary_through=latest.number)
             return outcome
 
     async def export(self, author: Author | None = None, *, session_id: int | None = None) -> str:
@@ -617,18 +632,47 @@ class StoryService:
         if found is None:
             raise StoryError('There is no story running here: /story start TITLE premise:"..."')
         async with self._lock(found.id):
-            async with self.database.begin() as connection:
-                session = await q.session_by_id(connection, found.id)
-                if session is None or session.status != StoryStatus.OPEN:
-                    raise StoryError("That story has ended.")
-                await self._expire(connection, session)
+            if await self._timer_due(found):
+                async with self.database.begin() as connection:
+                    await q.claim(connection, found.id)
+                    await self._expire(connection, await q.session_by_id(connection, found.id))
             yield found.id
 
     @contextlib.asynccontextmanager
-    async def _tx(self, session_id: int) -> AsyncIterator[tuple[AsyncConnection, Row]]:
-        """One short transaction on the session (never held across the rails or the engine)."""
+    async def _tx(self, session_id: int, *, claim: bool = True) -> AsyncIterator[tuple[AsyncConnection, Row]]:
+        """One short transaction on the session (never held across the rails or the engine). With `claim` (any
+        change) the session is claimed first (`storage.stories.claim`): a second bot process on the same database
+        waits for this transaction, then reads what it wrote, so checks made here hold until commit."""
         async with self.database.begin() as connection:
-            yield connection, await q.session_by_id(connection, session_id)
+            if claim:
+                await q.claim(connection, session_id)
+            session = await q.session_by_id(connection, session_id)
+            if session is None or session.status != StoryStatus.OPEN:
+                raise StoryError("That story has ended.")
+            yield connection, session
+
+    async def _timer_due(self, session: Row) -> bool:
+        """Whether a timer of the session is due (read without claiming; `_expire` decides under the claim)."""
+        now = self.clock()
+        deadline = aware(session.turn_deadline)
+        if session.mode == StoryMode.ROUND_ROBIN and deadline is not None and deadline <= now:
+            return True
+        async with self.database.connect() as connection:
+            choice_set = await q.open_choice_set(connection, session.id)
+        return choice_set is not None and aware(choice_set.deadline) <= now
+
+    async def _may_write(self, connection: AsyncConnection, session: Row, author: Author) -> None:
+        """A member may add a turn now: they play, no vote is open, and in round-robin it is their turn."""
+        await self._require_player(connection, session, author.user_id)
+        await self._require_no_vote(connection, session)
+        if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id != author.user_id:
+            raise StoryError(f"It's {await self._name(connection, session, session.next_player_id)}'s turn.")
+
+    async def _may_call_ai(self, connection: AsyncConnection, session: Row, author: Author, moderator: bool) -> None:
+        await self._require_player(connection, session, author.user_id)
+        await self._require_no_vote(connection, session)
+        if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id != author.user_id:
+            self._require_host(session, author, moderator, "call the AI out of turn")
 
     def _deadline(self, timeout_s: int | None) -> datetime | None:
         return self.clock() + timedelta(seconds=timeout_s) if timeout_s else None
@@ -730,9 +774,10 @@ class StoryService:
         for vote in await q.votes(connection, choice_set.id):
             counts[vote.turn_id] = counts.get(vote.turn_id, 0) + 1
         chosen = min(options, key=lambda row: (-counts[row.id], row.choice_index))
+        if not await q.close_choice_set(connection, choice_set.id, chosen.id, closed_by):
+            raise StoryError("That vote has closed already.")  # rolls this transaction back: nothing counted twice
         await q.set_turn_status(connection, [chosen.id], TurnStatus.KEPT)
         await q.set_turn_status(connection, [row.id for row in options if row.id != chosen.id], TurnStatus.NOT_CHOSEN)
-        await q.close_choice_set(connection, choice_set.id, chosen.id, closed_by)
         session = await q.session_by_id(connection, session.id)
         advance = session.mode == StoryMode.ROUND_ROBIN and session.next_player_id == choice_set.requested_by
         await self._kept(connection, session, advance=advance)
