@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 
 from storage.models import Delivery, Request, RequestStatus, utcnow
 
@@ -54,6 +54,7 @@ class RestartNotice(commands.Cog):
                 Request.updated_at >= utcnow() - RECENT,
                 ~exists().where(Delivery.request_id == Request.id),
             )
+            .where(or_(Request.instance == core.recorder.instance, Request.instance.is_(None)))  # as mark_interrupted
             .order_by(Request.created_at)
             .limit(MAX_NOTICES)
         )
