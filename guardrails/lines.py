@@ -74,7 +74,36 @@ def topic_patterns(topic: str) -> list[re.Pattern[str]]:
     return [re.compile(_word_pattern(w), re.IGNORECASE) for w in words]
 
 
-class LinesRail:
+class TopicRail:
+    """What a session's lines and veils rails share: each text is cut into sentences, every sentence of a batch is
+    scored at once (`_score`), and each text judged from its sentences' scores (`_judge`). Fails closed."""
+
+    name: str
+
+    def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
+        started = time.perf_counter()
+        try:
+            per_text = [[(unit, normalize(unit)) for unit in split_units(text)] for text in texts]
+            scored = self._score([n for units in per_text for _, n in units if n])
+        except Exception as exc:  # fail closed: the policy turns "error" into a block
+            log.exception("%s rail failed", self.name)
+            latency = (time.perf_counter() - started) * 1000
+            explanation = f"{self.name} rail failed: {type(exc).__name__}: {exc}"
+            return [self._verdict(stage, "error", latency, explanation=explanation) for _ in texts]
+        latency = (time.perf_counter() - started) * 1000
+        return [self._judge(units, scored, stage, latency) for units in per_text]
+
+    def _score(self, sentences: list[str]) -> dict:
+        raise NotImplementedError
+
+    def _judge(self, units: list[tuple[str, str]], scored: dict, stage: Stage, latency: float) -> Verdict:
+        raise NotImplementedError
+
+    def _verdict(self, stage: Stage, decision: str, latency: float, **fields) -> Verdict:  # noqa: ANN003
+        raise NotImplementedError
+
+
+class LinesRail(TopicRail):
     """Blocks text that touches one of a session's lines. Works on both stages."""
 
     name = "lines"
@@ -101,19 +130,7 @@ class LinesRail:
             "encoder_precision": getattr(self.encoder, "precision", None),
         }
 
-    def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
-        started = time.perf_counter()
-        try:
-            per_text = [[(unit, normalize(unit)) for unit in split_units(text)] for text in texts]
-            cosines = self._cosines([n for units in per_text for _, n in units if n])
-        except Exception as exc:  # fail closed: the policy turns "error" into a block
-            log.exception("lines rail failed")
-            latency = (time.perf_counter() - started) * 1000
-            return [self._verdict(stage, "error", latency, explanation=f"lines rail failed: {type(exc).__name__}: {exc}") for _ in texts]
-        latency = (time.perf_counter() - started) * 1000
-        return [self._judge(units, cosines, stage, latency) for units in per_text]
-
-    def _cosines(self, sentences: list[str]) -> dict[str, np.ndarray]:
+    def _score(self, sentences: list[str]) -> dict[str, np.ndarray]:
         if self.encoder is None or not sentences or not self.topics:
             return {}
         unique = list(dict.fromkeys(sentences))

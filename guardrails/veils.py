@@ -25,8 +25,6 @@ Without an encoder only the word match runs, and a word match alone cuts (no dep
 from __future__ import annotations
 
 import functools
-import logging
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,15 +32,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from guardrails.heads import mlp_probabilities, read_head
-from guardrails.lines import WORD_SCORE, clean_topics, topic_patterns
-from guardrails.normalize import normalize
-from guardrails.toxicity import split_units
+from guardrails.lines import WORD_SCORE, TopicRail, clean_topics, topic_patterns
 from guardrails.verdict import Stage, Verdict
 
 if TYPE_CHECKING:
     from guardrails.encoder import SentenceEncoder
 
-log = logging.getLogger(__name__)
 
 CATEGORY = "veil"
 DEFAULT_HEAD_PATH = Path(__file__).parent / "models" / "veil_head.npz"
@@ -90,7 +85,7 @@ def judge_sentence(
     return best if topic_scores[best] >= topic_threshold and depiction >= depiction_threshold else None
 
 
-class VeilsRail:
+class VeilsRail(TopicRail):
     """Cuts sentences that show a veiled topic on-screen; lets through those that only refer to it."""
 
     name = "veils"
@@ -116,18 +111,6 @@ class VeilsRail:
             "action": "fade",
             "encoder_precision": getattr(self.encoder, "precision", None),
         }
-
-    def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
-        started = time.perf_counter()
-        try:
-            per_text = [[(unit, normalize(unit)) for unit in split_units(text)] for text in texts]
-            scored = self._score([n for units in per_text for _, n in units if n])
-        except Exception as exc:  # fail closed: the policy turns "error" into a block
-            log.exception("veils rail failed")
-            latency = (time.perf_counter() - started) * 1000
-            return [self._verdict(stage, "error", latency, explanation=f"veils rail failed: {type(exc).__name__}: {exc}") for _ in texts]
-        latency = (time.perf_counter() - started) * 1000
-        return [self._judge(units, scored, stage, latency) for units in per_text]
 
     def _score(self, sentences: list[str]) -> dict[str, tuple[np.ndarray | None, float | None]]:
         """Per sentence: the cosine to each topic and the depiction probability (None without an encoder)."""
