@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.commands import shorten
 from bot.audit_render import PLAIN, card_lines, list_lines, requests_table, stats_lines, stats_tables
+from bot.commands import shorten
 from storage.audit import (
     ALL_GUILDS,
     GuildScope,

@@ -66,7 +66,6 @@ def guild_entry_id(row_id: int) -> str:
     return f"db-{row_id}"
 
 
-
 def freeze_startup_heap() -> None:
     """Move everything alive after start-up (models, modules, discord.py and SQLAlchemy state) out of the garbage
     collector's reach. Its full passes over those millions of objects stalled the event loop for 270-655 ms under
@@ -74,6 +73,7 @@ def freeze_startup_heap() -> None:
     by `Core.start`, which tests call many times in one process."""
     gc.collect()
     gc.freeze()
+
 
 @dataclass
 class Core:

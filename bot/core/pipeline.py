@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot import metrics
@@ -315,6 +315,8 @@ class Pipeline:
             parent_request_id=job.parent_request_id,
             policy_hash=policy_hash,
         )
+        # Recorded as typed; from here on genre and tone are what the rails judge and the model reads.
+        job = replace(job, genre=clean_prompt(job.genre) or None, tone=clean_prompt(job.tone) or None)
         try:
             return await self._run(request_id, author, job, cleaned, sink, rails)
         except asyncio.CancelledError:
@@ -362,7 +364,7 @@ class Pipeline:
         # input rails
         inputs = [cleaned] if cleaned else []
         # genre and tone reach the model too: they pass the same checks as the prompt (an injection in "tone")
-        options = (("Genre", clean_prompt(job.genre)), ("Tone", clean_prompt(job.tone)))
+        options = (("Genre", job.genre), ("Tone", job.tone))
         described = " ".join(f"{name}: {value}." for name, value in options if value)
         if described:
             inputs.append(described)
@@ -558,8 +560,7 @@ class Pipeline:
             messages = prompts.render_continue(job.previous_text or "", job.kind, cleaned or None)
         else:
             ask = prompts.CreativeAsk(
-                kind=job.kind or "story", about=cleaned, genre=clean_prompt(job.genre) or None,
-                tone=clean_prompt(job.tone) or None, length=job.length,
+                kind=job.kind or "story", about=cleaned, genre=job.genre, tone=job.tone, length=job.length
             )
             messages = prompts.render_write(ask)
         if safer:

@@ -146,7 +146,6 @@ class VLLMEngine(Engine):
             total_time_s=time.perf_counter() - started,
         )
 
-
     def _engine_input(self, prompt_ids: list[int]) -> Any:
         """The prompt as vLLM's renderer makes it: since 0.32 a raw prompt passed to `generate()` is deprecated (it
         logs so on the first request). A vLLM without `renderer.render_cmpl` takes the raw token ids."""
