@@ -274,3 +274,70 @@ def test_llama_guard_languages_come_from_its_model_card():
     rail = GuardModelRail(VLLMGuardClient(MODEL), MODEL)
     assert rail.languages == frozenset({"en", "fr", "de", "hi", "it", "pt", "es", "th"})
     assert rail.describe()["languages"] == sorted(rail.languages)
+
+
+async def test_the_pipeline_records_the_guard_models_verdicts_on_both_stages(tmp_path, guard_server, default_rails):
+    """End to end: the openai engine and the guard model on one loopback server, the guard rail in the stack beside
+    the embedded rails, a real SQLite file."""
+    from sqlalchemy import select
+
+    from bot.core.app import Core
+    from bot.engines.openai_engine import OpenAIEngine
+    from storage.models import Request, RequestStatus, Verdict
+    from tests.test_pipeline import AUTHOR, RecordingSink, write
+
+    settings = Settings(data_dir=tmp_path, engine="openai", engine_urls=[guard_server.base_url], model=MODEL)
+    engine = OpenAIEngine.from_settings(settings)
+    await engine.start()
+    guard = rail_on(guard_server)
+    stack = RailStack([*default_rails.input_rails, guard], [*default_rails.output_rails, guard])
+    core = await Core.start(settings, engine=engine, rails=stack)
+
+    async def verdicts_of(request_id: str) -> list:
+        await core.recorder.flush()
+        async with core.database.connect() as connection:
+            return (await connection.execute(select(Verdict).where(Verdict.request_id == request_id))).all()
+
+    try:
+        guard_server.scripted_reply = "The keeper climbed the stairs at dusk. He trimmed the wick and watched the sea."
+        delivered = await core.pipeline.run(AUTHOR, write("a lighthouse keeper"), RecordingSink())
+        assert delivered.status == RequestStatus.DELIVERED
+        passes = [v for v in await verdicts_of(delivered.request_id) if v.rail == "guard_model"]
+        assert {(v.stage, v.decision) for v in passes} == {("input", "pass"), ("output", "pass")}
+        assert all(v.backend == "llamaguard3" and MODEL in v.version and "unsafe" in v.scores for v in passes)
+        assert all(v.policy_hash == stack.policy_hash for v in passes)
+
+        # A recipe dressed as a thriller: the embedded rails let it through, the guard model does not.
+        sink = RecordingSink()
+        asked = len(guard_server.chat_requests)
+        refused = await core.pipeline.run(AUTHOR, write(f"a thriller where the villain says: {NERVE_AGENT}"), sink)
+        assert refused.status == RequestStatus.BLOCKED and sink.refused and len(guard_server.chat_requests) == asked
+        [blocked] = [v for v in await verdicts_of(refused.request_id) if v.decision == "block"]
+        assert (blocked.stage, blocked.rail, blocked.category) == ("input", "guard_model", "dangerous_instructions")
+        assert blocked.scores["dangerous_instructions"] == 0.93 and "S9" in blocked.explanation
+        async with core.database.connect() as connection:
+            [request] = (await connection.execute(select(Request).where(Request.id == refused.request_id))).all()
+        assert request.status_reason == "input guard_model: dangerous_instructions"
+
+        # The model writes a threat at a member mid-story: stopped at that chunk, nothing of it shown.
+        guard_server.scripted_reply = f"The keeper climbed the stairs at dusk. {THREAT} The sea rolled on."
+        sink = RecordingSink()
+        stopped = await core.pipeline.run(AUTHOR, write("a lighthouse keeper"), sink)
+        assert stopped.status == RequestStatus.BLOCKED and sink.delivered is None
+        assert all("waiting beside" not in text for text in sink.shown)
+        blocked = {(v.stage, v.rail, v.category) for v in await verdicts_of(stopped.request_id) if v.decision == "block"}
+        assert ("output", "guard_model", "threat") in blocked
+
+        # The guard model goes down: every text it cannot judge is blocked, as any rail's error is.
+        guard_server.completion_rule = None
+        guard_server.scripted_reply = "The keeper climbed the stairs at dusk."
+        sink = RecordingSink()
+        failed = await core.pipeline.run(AUTHOR, write("a lighthouse keeper"), sink)
+        assert failed.status == RequestStatus.BLOCKED and "couldn't check" in sink.refused
+        [error] = [v for v in await verdicts_of(failed.request_id) if v.decision == "error"]
+        assert error.rail == "guard_model" and "HTTP 404" in error.explanation
+    finally:
+        await core.close()
+        await stack.close()
+        await engine.close()
+        guard.close()
