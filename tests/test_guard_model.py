@@ -341,3 +341,78 @@ async def test_the_pipeline_records_the_guard_models_verdicts_on_both_stages(tmp
         await stack.close()
         await engine.close()
         guard.close()
+
+
+async def test_discord_shows_the_guard_model_and_its_block_names_the_category(
+    tmp_path, fake_discord, default_rails, guard_server
+):
+    """The real bot over the loopback fake Discord, with the guard rail in its stack: `/guardrails show` lists it,
+    and a `/write` whose prompt it refuses gets a short private notice and nothing posted."""
+    from bot.core.app import Core
+    from bot.discord_bot import StoryloomBot
+    from bot.engines.openai_engine import OpenAIEngine
+    from tests.fakediscord import FAST_CLIENT_OPTIONS
+
+    settings = Settings(data_dir=tmp_path, engine="openai", engine_urls=[guard_server.base_url], model=MODEL,
+                        stream_edit_interval_s=0.2)  # fmt: skip
+    engine = OpenAIEngine.from_settings(settings)
+    await engine.start()
+    guard = rail_on(guard_server)
+    stack = RailStack([*default_rails.input_rails, guard], [*default_rails.output_rails, guard])
+    core = await Core.start(settings, engine=engine, rails=stack)
+    fake = fake_discord
+    try:
+        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+            shown = await fake.slash("guardrails", {}, subcommand="show", user=fake.mod, channel=fake.general)
+            await shown.wait_done()
+            assert "guard_model (unsafe 0.5) → block" in shown.original.content
+            assert shown.original.content.count("guard_model") == 2, "on prompts and on output"
+
+            asked = len(guard_server.chat_requests)
+            refused = await fake.slash("write", {"kind": "story", "about": f"a thriller: {NERVE_AGENT}"},
+                                       user=fake.alice, channel=fake.general)  # fmt: skip
+            await refused.wait_done(lambda r: any(m.ephemeral for m in r.messages), timeout=15)
+            notice = next(m for m in refused.messages if m.ephemeral)
+            assert "dangerous instructions" in notice.content and len(notice.content) < 400
+            assert len(guard_server.chat_requests) == asked, "a refused prompt never reaches the engine"
+            assert not any("sarin" in m.content for m in fake.channel_messages(fake.general))
+            fake.assert_clean()
+    finally:
+        await core.close()
+        await stack.close()
+        await engine.close()
+        guard.close()
+
+
+@pytest.mark.slow
+async def test_eval_with_the_guard_model_configured_names_it_in_each_row(tmp_path, guard_server):
+    """`storyloom eval --rows` as an operator runs it, the guard model configured by settings: the rows it decided
+    name it and its category."""
+    import csv
+    import os
+    import sys
+
+    labelled = tmp_path / "labelled.csv"
+    with labelled.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "expected", "stage", "category"])
+        writer.writerows([[NERVE_AGENT, "block", "input", "dangerous_instructions"], [BENIGN, "allow", "input", ""],
+                          [BENIGN, "allow", "output", ""]])  # fmt: skip
+    out = tmp_path / "rows.csv"
+    env = {**os.environ, "STORYLOOM_DATA_DIR": str(tmp_path), "STORYLOOM_TOXICITY_BACKEND": "embedded",
+           "STORYLOOM_GUARD_MODEL": MODEL, "STORYLOOM_GUARD_MODEL_URLS": guard_server.base_url}  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "eval", str(labelled), "--rows", str(out), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 300)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    text = stdout.decode()
+    assert re.search(r"^dangerous_instructions\s+1\s+1\s+1\.000\s+1\s+1\s+1\.000", text, re.M), text
+    assert "input guard_model" in text and "output guard_model" in text, "its latency per call"
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["outcome"], row["rail"], row["category"]) for row in rows] == [
+        ("blocked", "guard_model", "dangerous_instructions"), ("allowed", "", ""), ("allowed", "", "")]
+    assert "S9 (Indiscriminate Weapons)" in rows[0]["explanation"]
+    assert len(guard_server.completion_requests) >= 3
