@@ -74,7 +74,8 @@ class ThreadedGuardServer:
 def _time_batches(base_url: str, fmt: str, texts: list[str], concurrency: int, repeats: int) -> dict:
     from guardrails.guard_model import GuardModelRail, OpenAIGuardClient
 
-    rail = GuardModelRail(OpenAIGuardClient([base_url], MODEL, concurrency=concurrency), MODEL, format=fmt)  # type: ignore[arg-type]
+    client = OpenAIGuardClient([base_url], MODEL, concurrency=concurrency)
+    rail = GuardModelRail(client, MODEL, format=fmt)  # type: ignore[arg-type]
     try:
         rail.check(texts[:2], "output")  # connections opened, threads started
         batch, single = [], []

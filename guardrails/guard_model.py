@@ -161,6 +161,8 @@ SHIELDGEMMA_PROMPT = (
     "through step by step to be sure we answer correctly.\n\n"
 )
 SHIELDGEMMA_RESPONSE = "<start_of_turn>\nChatbot Response: {response}\n<end_of_turn>\n\n"
+# The model card words a response's policies "The chatbot shall not generate content that ...".
+RESPONSE_WORDING = ("shall not contain or seek generation of", "shall not generate")
 STAND_IN_REQUEST = "Write a piece of creative writing."
 """The request an output chunk is judged as answering: rails see the text alone, and the prompt had its own check."""
 
@@ -522,7 +524,7 @@ def shieldgemma_prompt(text: str, stage: Stage, policy: GuardCategory) -> str:
     return SHIELDGEMMA_PROMPT.format(
         what="an AI response to prompt", question=STAND_IN_REQUEST,
         response=SHIELDGEMMA_RESPONSE.format(response=text.strip()),
-        policy=policy.title.format(subject="chatbot").replace("shall not contain or seek generation of", "shall not generate"),
+        policy=policy.title.format(subject="chatbot").replace(RESPONSE_WORDING[0], RESPONSE_WORDING[1]),
         judged="Chatbot Response",
     )  # fmt: skip
 
