@@ -72,7 +72,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from guardrails.evaluate import run
 
     try:
-        _, text = run(args.file, load_rails(settings), as_json=args.json, default_stage=args.stage)
+        _, text = run(
+            args.file, load_rails(settings), as_json=args.json, default_stage=args.stage, rows_path=args.rows,
+            batch=args.batch,
+        )
     except (OSError, ValueError) as error:
         print(f"storyloom eval: {error}", file=sys.stderr)
         return 2
@@ -105,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", type=Path, help="CSV with text, expected[, stage, rating]")
     evaluate.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     evaluate.add_argument("--stage", choices=("input", "output"), default="output", help="for rows without a stage")
+    evaluate.add_argument("--rows", type=Path, metavar="OUT.csv", help="write each row's outcome and what decided it")
+    evaluate.add_argument("--batch", type=int, default=64, help="texts per rail call (1: each text's latency alone)")
     evaluate.set_defaults(handler=cmd_eval)
 
     add_audit_commands(commands)

@@ -45,6 +45,30 @@ class Settings(BaseSettings):
     detoxify_config_path: str | None = None
     """Folder with the Hugging Face config and tokenizer files, for offline loading."""
 
+    guard_model: str = ""
+    """A guard model as served (e.g. `meta-llama/Llama-Guard-3-8B`): adds the guard-model rail on both stages
+    (guardrails/guard_model.py, docs/guard-model.md). Empty: off, the embedded rails judge alone."""
+    guard_model_format: Literal["llamaguard3", "shieldgemma"] = "llamaguard3"
+    """The model's published prompt format: Llama Guard 3 (categories S1-S14) or ShieldGemma (one policy a request)."""
+    guard_model_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("guard_model_urls", "STORYLOOM_GUARD_MODEL_URLS", "STORYLOOM_GUARD_MODEL_URL"),
+    )
+    """Base URLs (ending in `/v1`) of OpenAI-compatible servers serving it. Default: `STORYLOOM_ENGINE_URLS` with
+    the `openai` engine, or vLLM in this process with the `vllm` engine."""
+    guard_model_api_key: SecretStr | None = None
+    """Bearer key for those servers; default the engine's key when it shares the engine's URLs."""
+    guard_model_categories: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """The model's categories to judge against (e.g. `S1,S2,S9,S10,S11`; ShieldGemma: `dangerous,harassment,hate,
+    sexual`). Default: all but Llama Guard's S6 (specialized advice) and S8 (intellectual property)."""
+    guard_model_threshold: float = Field(default=0.5, gt=0, le=1)
+    """Block when the probability of "unsafe" (or "Yes") reaches this, where the server returns log-probabilities."""
+    guard_model_timeout_s: float = Field(default=10.0, gt=0)
+    guard_model_concurrency: int = Field(default=16, ge=1, le=256)
+    """Requests in flight to the guard model at once (a batch of texts goes out together)."""
+    guard_model_gpu_memory: float = Field(default=0.2, gt=0, lt=1)
+    """With the `vllm` engine and no URLs: the share of GPU memory the in-process guard model may take."""
+
     seed: int | None = None
     """A fixed sampling seed for every request (reproducible runs); default a fresh recorded seed per request."""
 
@@ -118,7 +142,14 @@ class Settings(BaseSettings):
             raise ValueError("STORYLOOM_SHARD_IDS lists a shard twice")
         return self
 
-    @field_validator("engine_urls", mode="before")
+    @field_validator("guard_model_categories", mode="before")
+    @classmethod
+    def _split_categories(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("engine_urls", "guard_model_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -146,8 +177,9 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
-        found = [value.get_secret_value() for value in (self.discord_token, self.engine_api_key) if value is not None]
-        for url in [self.database_url, *self.engine_urls]:
+        keys = (self.discord_token, self.engine_api_key, self.guard_model_api_key)
+        found = [value.get_secret_value() for value in keys if value is not None]
+        for url in [self.database_url, *self.engine_urls, *self.guard_model_urls]:
             try:
                 password = make_url(url).password if url else None
             except ArgumentError:
@@ -168,6 +200,7 @@ class Settings(BaseSettings):
             shown[name] = value
         shown["database_url"] = mask_url(self.effective_database_url)
         shown["engine_urls"] = [mask_url(url) for url in self.engine_urls]
+        shown["guard_model_urls"] = [mask_url(url) for url in self.guard_model_urls]
         shown["model_cache_dir"] = str(self.effective_model_cache_dir)
         return shown
 

@@ -55,9 +55,11 @@ def effective_rating(channel: str | None, guild: str | None, *, age_restricted: 
 
 
 def rated_rail(rail: Rail, rating: Rating) -> Rail:
-    """The rail as it judges at `rating`: toxicity rails get the rating's thresholds, other rails are unchanged."""
+    """The rail as it judges at `rating`: toxicity rails get the rating's thresholds, a rail with `for_rating` says
+    itself, other rails are unchanged."""
     from guardrails.toxicity import ToxicityRail
 
     if isinstance(rail, ToxicityRail) and rating != DEFAULT_RATING:
         return ToxicityRail(rail.backend, thresholds_for(rating, rail.thresholds), targeted=rail.targeted)
-    return rail
+    for_rating = getattr(rail, "for_rating", None)  # a rail that knows its own (the guard model's categories)
+    return for_rating(rating) if for_rating is not None else rail

@@ -1,7 +1,8 @@
 """A small, real OpenAI-compatible server on loopback, shaped like vLLM's, for engine tests.
 
 It speaks HTTP on 127.0.0.1 with a random port: `GET /v1/models`, `POST /v1/chat/completions` (streamed as
-server-sent events token by token, or as one JSON body) and `GET /health`. The reply text is a deterministic
+server-sent events token by token, or as one JSON body), `POST /v1/completions` (a plain prompt, answered by the
+test's `completion_rule`: how guard models are asked) and `GET /health`. The reply text is a deterministic
 function of the prompt and the seed, so tests can compare outputs across replicas and runs.
 
 Each instance has fault knobs, plain attributes that a test may change while the server runs (a replica that
@@ -18,7 +19,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -91,6 +92,9 @@ class FakeOpenAIServer:
     """Replies for the next chat requests, one each in turn, before `scripted_reply` applies again."""
     healthy: bool = True
     """False: `/health` answers 503 (vLLM's answer when its engine is dead), chat requests are still served."""
+    completion_rule: Callable[[str], str | tuple[str, dict[str, float]]] | None = None
+    """Answers `/v1/completions`: the prompt in, the text out, or the text and the first token's top log-probabilities
+    (returned when the request asks for `logprobs`). None: that endpoint answers 404, as a chat-only server would."""
 
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
     in_flight: int = field(default=0, init=False)
@@ -114,6 +118,7 @@ class FakeOpenAIServer:
         app.router.add_get("/health", self._health)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_post("/v1/completions", self._completions)
         # handler_cancellation: a client disconnect cancels the handler, even while it hangs, so tests see it;
         # a short shutdown_timeout keeps teardown fast when a hung handler is still around.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
@@ -168,6 +173,40 @@ class FakeOpenAIServer:
             self.disconnects += 1
             self.client_disconnected.set()
             raise
+        finally:
+            self.in_flight -= 1
+
+    @property
+    def completion_requests(self) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.path == "/v1/completions"]
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        """One prompt in, `completion_rule`'s answer out, in the OpenAI (and vLLM) completions shape."""
+        body: dict[str, Any] = request[JSON_BODY] or {}
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.hang_s:
+                await asyncio.sleep(self.hang_s)
+            if self.fail_status is not None:
+                return _error(self.fail_status, "fake replica failure")
+            if self.completion_rule is None:
+                return _error(404, "Not Found")
+            if body.get("model") != self.model_id:
+                return _error(404, f"The model `{body.get('model')}` does not exist.")
+            answer = self.completion_rule(str(body.get("prompt", "")))
+            text, top = answer if isinstance(answer, tuple) else (answer, {})
+            tokens = text.split(" ")[: int(body.get("max_tokens") or 16)]
+            logprobs = None
+            if body.get("logprobs") and top:
+                logprobs = {"tokens": tokens[:1], "token_logprobs": [max(top.values())], "top_logprobs": [top],
+                            "text_offset": [0]}
+            choice = {"index": 0, "text": " ".join(tokens), "logprobs": logprobs, "finish_reason": "stop"}
+            prompt_tokens = len(str(body.get("prompt", "")).split())
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
+                     "total_tokens": prompt_tokens + len(tokens)}
+            return web.json_response({"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                                      "model": self.model_id, "choices": [choice], "usage": usage})
         finally:
             self.in_flight -= 1
 

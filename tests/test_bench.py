@@ -101,3 +101,9 @@ def test_vllm_is_named_when_missing() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert completed.returncode != 0 and "vLLM is not installed" in completed.stderr
+
+
+def test_guard_model_concurrent_against_one_at_a_time() -> None:
+    out = run_bench("guard_model")
+    assert_numbers(out, "llamaguard3_texts_per_s", "llamaguard3_speedup")
+    assert set(out["formats"]) == {"llamaguard3", "shieldgemma"} and out["texts"] == 8

@@ -134,7 +134,8 @@ class GuardrailsCog(
                 if rail.name == "misinformation":
                     thresholds = {"misinformation": thresholds.get("misinformation", 0.0)}
                 shown = ", ".join(f"{name} {value:g}" for name, value in sorted(thresholds.items()))
-                action = f" → {policy.all_actions()[rail.name]}" if stage == "Output" else " → block"
+                # A rail without a moderator-set action (the guard model) blocks, as `Policy.action_for` says.
+                action = f" → {policy.all_actions().get(rail.name, 'block')}" if stage == "Output" else " → block"
                 described.append(f"{rail.name}" + (f" ({shown})" if shown else "") + action)
             lines.append(f"{stage}: " + "; ".join(described))
         if policy.thresholds or policy.actions:

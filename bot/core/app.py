@@ -34,9 +34,11 @@ RETENTION_INTERVAL_S = 24 * 60 * 60
 def load_rails(settings: Settings) -> RailStack:
     """The default rail stack. Loads models; call off the loop.
 
-    Input: toxicity and prompt injection. Output: toxicity and fiction-aware misinformation.
+    Input: toxicity and prompt injection. Output: toxicity and fiction-aware misinformation. Both: the guard model,
+    where one is configured.
     """
     from guardrails.encoder import SentenceEncoder
+    from guardrails.guard_model import GuardModelRail
     from guardrails.injection import InjectionRail
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
     from guardrails.toxicity import ToxicityRail, load_toxicity_backend
@@ -50,8 +52,11 @@ def load_rails(settings: Settings) -> RailStack:
     )
     log.info("toxicity backend: %s (%s)", backend.name, reason)
     toxicity = ToxicityRail(backend)
+    # Optional (STORYLOOM_GUARD_MODEL): a served safety model judging beside the embedded rails on both stages.
+    guard = [rail] if (rail := GuardModelRail.from_settings(settings)) is not None else []
     return RailStack(
-        [toxicity.for_prompts(), InjectionRail(encoder)], [toxicity, MisinfoRail(encoder, KnowledgeBase.load())]
+        [toxicity.for_prompts(), InjectionRail(encoder), *guard],
+        [toxicity, MisinfoRail(encoder, KnowledgeBase.load()), *guard],
     )
 
 
