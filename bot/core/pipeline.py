@@ -656,22 +656,41 @@ def _reason(verdict: Verdict) -> str:
     return f"{verdict.stage} {verdict.rail}: {verdict.category or verdict.decision}"
 
 
+WHY: dict[str, str] = {
+    "injection": "it tries to change, reveal or switch off my instructions",
+    "threat": "it reads as a threat",
+    "identity_attack": "it attacks people for who they are",
+    "insult": "it insults someone",
+    "toxicity": "it reads as abuse",
+    "severe_toxicity": "it reads as severe abuse",
+    "obscene": "its language is stronger than this channel allows",
+    "sexual_explicit": "it is more sexually explicit than this channel allows",
+    "self_harm": "it encourages self-harm",
+    "dangerous_instructions": "it asks for usable instructions for serious real-world harm",
+    "misinformation": "it states a false real-world claim as fact",
+}
+"""Why a rail stopped a text, by the category that decided, in words a member reads (one clause)."""
+
+_AIMED_AT_REAL_PERSON = "aimed at a real person"
+
+
 def _explain(verdict: Verdict) -> str:
-    """What the member reads when a rail stops a request."""
+    """What the member reads when a rail stops a request: the rail's reason in one short sentence, then its figures."""
     if verdict.decision == "error":
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
     if verdict.category == "line":  # a story game's line (guardrails/lines.py): name the topic, not a score
         return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
-    category = (verdict.category or verdict.rail).replace("_", " ")
-    score = verdict.scores.get(verdict.category or "", 0.0)
-    threshold = verdict.thresholds.get(verdict.category or "", 0.0)
-    measured = f"{category}: {score:.2f}, limit {threshold:.2f}"
+    category = verdict.category or verdict.rail
+    why = WHY.get(category, f"the {verdict.rail} check stopped it ({category.replace('_', ' ')})")
+    if _AIMED_AT_REAL_PERSON in (verdict.explanation or "") and verdict.rail == "toxicity":
+        why += ", aimed at a real person"
+    score = verdict.scores.get(category, 0.0)
+    threshold = verdict.thresholds.get(category, 0.0)
+    measured = f"{category.replace('_', ' ')}: {score:.2f}, limit {threshold:.2f}" if category in verdict.scores else ""
+    figures = f" ({measured})" if measured else ""
     if verdict.stage == "input":
-        return (
-            f"I can't write from that prompt ({measured}). "
-            "Dark fiction is welcome; abuse aimed at real people is not."
-        )
+        return f"I can't write from that prompt: {why}{figures}."
     return (
-        f"I stopped writing because the text crossed this channel's line ({measured}). "
+        f"I stopped writing because the text crossed this channel's line: {why}{figures}. "
         "Nothing was posted; try a different prompt."
     )
