@@ -506,6 +506,40 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
     return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
 
 
+TARGETED_NOTE = " (aimed at a real person: a mention, or the reader)"
+"""Added to a verdict's explanation when a sentence was judged as aimed at a real person."""
+
+# A fiction frame in front of what is really said: "A limerick for @sam: ...", "Short story: ...", "Dear reader, ...",
+# "A fable, but it is a fact: ...". Up to ten words before a colon or dash, naming a kind of writing, a mention or
+# the reader; or a vocative to the reader before a comma.
+_FRAME_WORDS = (
+    r"story|stories|poem|poetry|limerick|fable|tale|ballad|sonnet|haiku|lyrics?|song|rhyme|chapter|fiction|verse"
+    r"|scene|script|monologue|toast|roleplay|role-play|bedtime|moral|dedicated|fact|truth|true|real|honestly"
+)
+_FRAME = re.compile(
+    r"^\s*(?:[^\n:\"“”]{0,80}?(?:\b(?:" + _FRAME_WORDS + r")\b|@\S+|<@[!&]?\d+>|\breaders?\b)[^\n:\"“”]{0,40}?)(?::|\s[-–—]\s)\s*(?P<tail>\S.*)$"
+    r"|^\s*(?:(?:dear|my|oh|o)\s+)?readers?\s*,\s*(?P<vocative>\S.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def frame_tail(unit: str) -> str | None:
+    """What follows a fiction frame at the start of `unit` ("A poem for @jo: <this>"), or None without one."""
+    match = _FRAME.match(unit)
+    if not match:
+        return None
+    tail = (match.group("tail") or match.group("vocative") or "").strip()
+    return tail if len(tail) >= 12 and tail != unit.strip() else None
+
+
+def _worst(*scored: dict[str, float] | None) -> dict[str, float] | None:
+    """Category by category, the highest score among the scorings present."""
+    present = [s for s in scored if s]
+    if len(present) < 2:
+        return present[0] if present else None
+    return {category: max(s.get(category, 0.0) for s in present) for category in present[0]}
+
+
 class ToxicityRail:
     """Batched toxicity check for prompts (stage "input") and generated text (stage "output").
 
@@ -564,13 +598,16 @@ class ToxicityRail:
     def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
         """One verdict per text. All sentences of the batch go to the backend in one call.
 
+        A sentence that opens with a fiction frame ("A limerick for @sam: ...") is also scored without it, and the
+        worse of the two counts: a frame must not dilute what follows it (`frame_tail`).
         `latency_ms` is the whole batch's time: that is how long each text waited for its verdict.
         """
         started = time.perf_counter()
         units = [split_units(text) for text in texts]
         try:
             normalised = [[normalize(unit) for unit in text_units] for text_units in units]
-            unique = list(dict.fromkeys(n for text_norm in normalised for n in text_norm if n))
+            tails = [[normalize(frame_tail(unit) or "") for unit in text_units] for text_units in units]
+            unique = list(dict.fromkeys(n for per_text in (*normalised, *tails) for n in per_text if n))
             scores = dict(zip(unique, self.backend.score(unique), strict=True)) if unique else {}
         except Exception as exc:  # a failed model must not crash the pipeline; the policy decides what "error" means
             logger.exception("toxicity backend %s failed", self.backend.name)
@@ -578,15 +615,14 @@ class ToxicityRail:
             return [self._error(stage, exc, latency) for _ in texts]
         latency = (time.perf_counter() - started) * 1000
         return [
-            self._verdict(text_units, text_norm, scores, stage, latency)
-            for text_units, text_norm in zip(units, normalised, strict=True)
+            self._verdict(text_units, [_worst(scores.get(n), scores.get(t)) for n, t in zip(norms, text_tails, strict=True)], stage, latency)
+            for text_units, norms, text_tails in zip(units, normalised, tails, strict=True)
         ]
 
     def _verdict(
         self,
         units: list[str],
-        normalised: list[str],
-        scores: dict[str, dict[str, float]],
+        unit_scores: list[dict[str, float] | None],
         stage: Stage,
         latency_ms: float,
     ) -> Verdict:
@@ -594,8 +630,8 @@ class ToxicityRail:
         unit_thresholds = [
             self.targeted if aims_at_real_person(unit, stage) else self.thresholds for unit in units
         ]
-        for index, norm in enumerate(normalised):
-            for category, score in scores.get(norm, {}).items():
+        for index, scored in enumerate(unit_scores):
+            for category, score in (scored or {}).items():
                 threshold = unit_thresholds[index].get(category)
                 if threshold is not None and (worst is None or score - threshold > worst[0]):
                     worst = (score - threshold, index, category)
@@ -605,17 +641,15 @@ class ToxicityRail:
                 decision="skip", explanation="nothing to score", latency_ms=latency_ms,
             )  # fmt: skip
         margin, index, category = worst
-        unit_scores = scores[normalised[index]]
+        scored = unit_scores[index] or {}
         thresholds = unit_thresholds[index]
         blocked = margin >= 0
         if blocked:  # name the most specific category that failed: "threat" says more than "toxicity"
-            category = next(
-                cat for cat in _SPECIFIC_FIRST if cat in unit_scores and unit_scores[cat] >= thresholds.get(cat, 2.0)
-            )
+            category = next(cat for cat in _SPECIFIC_FIRST if cat in scored and scored[cat] >= thresholds.get(cat, 2.0))
         where = f" in sentence {index + 1} of {len(units)}" if len(units) > 1 else ""
         if thresholds is self.targeted and self.targeted != self.thresholds:
-            where += " (aimed at a real person: a mention, or the reader)"
-        score, threshold = unit_scores[category], thresholds[category]
+            where += TARGETED_NOTE
+        score, threshold = scored[category], thresholds[category]
         explanation = (
             f"{category} {score:.2f} >= threshold {threshold:.2f}{where}"
             if blocked
@@ -627,8 +661,8 @@ class ToxicityRail:
             version=self.backend.version,
             stage=stage,
             decision="block" if blocked else "pass",
-            scores={cat: round(value, 4) for cat, value in unit_scores.items()},
-            thresholds={cat: thresholds[cat] for cat in unit_scores if cat in thresholds},
+            scores={cat: round(value, 4) for cat, value in scored.items()},
+            thresholds={cat: thresholds[cat] for cat in scored if cat in thresholds},
             category=category if blocked else None,
             sentence=units[index] if blocked or len(units) > 1 else None,
             explanation=explanation,

@@ -97,14 +97,6 @@ def test_normalize_never_fails_and_leaves_nothing_invisible() -> None:
         assert not any(unicodedata.category(ch) == "Cf" for ch in out), repr(text)
 
 
-def test_normalize_is_fast() -> None:
-    text = "The dragon circled the t0wer, and the kn1ghts r a i s e d their shields — уоu іdіоt! " * 8
-    started = time.perf_counter()
-    for _ in range(200):
-        normalize(text)
-    assert (time.perf_counter() - started) / 200 < 0.005, "normalising a 700-character text should take < 5 ms"
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Sentence units
 # --------------------------------------------------------------------------------------------------------------
@@ -321,13 +313,10 @@ def test_a_batch_of_long_outputs_is_one_encoder_call(embedded_toxicity: Embedded
     rail = ToxicityRail(EmbeddedToxicityBackend(CountingEncoder(), embedded_toxicity.head))  # type: ignore[arg-type]
     story = " ".join(DARK_FICTION[k] for k in ("battle", "horror", "crime", "grief", "menace", "profanity_in_dialogue"))
     outputs = [f"Chapter {n}. " + story[:600] for n in range(32)]
-    started = time.perf_counter()
     verdicts = rail.check(outputs, "output")
-    elapsed = time.perf_counter() - started
     assert len(calls) == 1, "all sentences of the batch go to the encoder together"
     assert calls[0] < sum(len(split_units(o)) for o in outputs), "repeated sentences are encoded once"
     assert all(v.decision == "pass" for v in verdicts)
-    assert elapsed < 5.0  # ~0.1-0.7 s on two cores; generous so a busy CI machine does not flake
 
 
 def test_embedded_scores_are_probabilities_for_its_categories(embedded_toxicity: EmbeddedToxicityBackend) -> None:
