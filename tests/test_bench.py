@@ -101,3 +101,25 @@ def test_vllm_is_named_when_missing() -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert completed.returncode != 0 and "vLLM is not installed" in completed.stderr
+
+
+@pytest.mark.slow
+def test_gpu_sim_pipeline_in_front_of_a_fast_engine() -> None:
+    """The simulated GPU engine in its own process, the whole pipeline on the CPU encoder (the path tested here)."""
+    out = run_bench("gpu_sim", "--encoder-device", "cpu")
+    assert_numbers(out, "ratio_c2", "cpu_ms_per_token_c2", "lag_p99_ms_c2", "ratio_c4", "peak_rss_mib")
+    assert out["encoder_device"] == "cpu (cpu)"
+    for level in ("2", "4"):
+        pipeline = out["levels"][level]["pipeline"]
+        assert pipeline["delivered"] == pipeline["requests"] == int(level)
+        assert pipeline["tokens"] == out["levels"][level]["engine"]["tokens"] == 160 * int(level)  # `short`: 160 each
+    assert sum(out["profile"]["loop_ms_per_token_by_stage"].values()) > 0
+
+
+def test_story_tokens_are_token_sized_and_lose_nothing() -> None:
+    from bench.gpu_sim import story_tokens
+
+    text = 'The keeper climbed the stairs at dusk, "unbelievably" tired. He trimmed the wick.\n\nIt was 1899.'
+    tokens = story_tokens(text)
+    assert "".join(tokens) == text
+    assert max(len(token) for token in tokens) <= 6 and 2 <= len(text) / len(tokens) <= 6
