@@ -157,16 +157,22 @@ def _thread_cpu_s(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_thread() -> dict[str, float]:
-    """CPU seconds so far: the loop's (main) thread, the database drivers' threads, and everything else in the
-    process (the rails' model in executor threads and torch's own threads)."""
+def cpu_by_thread() -> dict[str, dict[int, float]]:
+    """CPU seconds so far by thread: the loop's (main) thread, the database drivers' threads, and everything else
+    in the process (the rails' model in executor threads and torch's own threads, under one key)."""
     from aiosqlite.core import _connection_worker_thread
 
-    process = time.process_time()
     loop = time.thread_time()
     drivers = [t for t in threading.enumerate() if getattr(t, "_target", None) is _connection_worker_thread]
-    database = sum(_thread_cpu_s(t.native_id) for t in drivers if t.native_id is not None)
-    return {"loop": loop, "recording_db_thread": database, "model_and_other": process - loop - database}
+    database = {t.native_id: _thread_cpu_s(t.native_id) for t in drivers if t.native_id is not None}
+    return {"loop": {0: loop}, "recording_db_thread": database, "process": {0: time.process_time()}}
+
+
+def cpu_spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds between two `cpu_by_thread` readings (a driver thread started in between counts from zero)."""
+    spent = {name: sum(value - before[name].get(tid, 0.0) for tid, value in after[name].items()) for name in after}
+    spent["model_and_other"] = spent.pop("process") - spent["loop"] - spent["recording_db_thread"]
+    return spent
 
 
 async def _ticker(stop: asyncio.Event, lags: list[float]) -> None:
@@ -189,7 +195,7 @@ async def _pipeline(bot: Bot, indices: list[int], length: str) -> dict:
     delivered = [d for d in done if d.delivered and d.request_id]
     tokens = await output_tokens(bot.core, [d.request_id for d in delivered])
     wall = max(d.done_at for d in done) - min(d.dispatched_at for d in done)
-    cpu = {name: (after[name] - before[name]) * 1000 / max(tokens, 1) for name in before}
+    cpu = {name: seconds * 1000 / max(tokens, 1) for name, seconds in cpu_spent(before, after).items()}
     return {
         "tokens_per_s": tokens / wall, "tokens": tokens, "delivered": len(delivered), "requests": len(done),
         "wall_s": wall, "cpu_ms_per_token": cpu["loop"] + cpu["recording_db_thread"],
