@@ -19,7 +19,6 @@ against the rows as they are now.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -308,8 +307,8 @@ async def chain_requests(
     writers that each lock several heads must take them in one global order, or each can wait for the other's
     (PostgreSQL's deadlock detector then aborts one of them).
 
-    `known`: records of ended requests whose every row the caller wrote and still holds (the recorder's,
-    `record_of`), exactly as they are in the database: chained without reading them back."""
+    `known`: digest views of ended requests whose every row the caller wrote and still holds (the recorder's
+    mirrors), exactly as they are in the database: chained without reading them back."""
     ids = list(dict.fromkeys(request_ids))
     if not ids:
         return []
