@@ -24,6 +24,7 @@ from sqlalchemy import JSON, Float, Table, bindparam, func, insert, select, upda
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage import audit_counters
 from storage.chain import CLOSED_STATUSES, chain_requests, record_view
 from storage.models import Delivery, Generation, PolicyVersion, Request, RequestStatus, Verdict, utcnow
 
@@ -242,6 +243,7 @@ class Recorder:
         assigned = self._mirror(ops)
         try:
             async with self._engine.begin() as connection:
+                deltas = await _counted(connection, ops)
                 for group in _grouped(ops):
                     if isinstance(group[0], _Insert):
                         table = group[0].table
@@ -260,6 +262,7 @@ class Recorder:
                 # from the rows in memory where this recorder wrote them all, else as read back.
                 known = self._ended_records(touched)
                 await chain_requests(connection, touched, known)
+                await audit_counters.apply(connection, deltas)
         except BaseException:
             for request_id in touched:  # what the database holds of them is no longer sure: read back when they end
                 self._forget(request_id)
@@ -462,6 +465,36 @@ def _as_stored(table: Table, row: dict[str, Any], *, complete: bool = True) -> d
             else:
                 stored[name] = default
     return stored
+
+
+async def _counted(connection: AsyncConnection, ops: list[_Op]) -> audit_counters.Deltas:
+    """What `ops` change in the audit counters; read before they are written (the statuses they replace, the
+    latest non-pass verdicts of the requests they flag)."""
+    deltas = audit_counters.Deltas()
+    arrived: dict[str, dict[str, Any]] = {}
+    final_status: dict[str, str] = {}
+    non_pass: list[dict[str, Any]] = []
+    for op in ops:
+        if op.table is Request.__table__:
+            if isinstance(op, _Insert):
+                arrived[op.row["id"]] = op.row
+            elif "status" in op.values:
+                final_status[op.key] = op.values["status"]
+        elif op.table is Verdict.__table__ and isinstance(op, _Insert):
+            deltas.verdict(op.row)
+            if op.row["decision"] in audit_counters.NON_PASS:
+                non_pass.append(op.row)
+    for request_id, row in arrived.items():
+        status = final_status.pop(request_id, row["status"])
+        deltas.request(row.get("guild_id"), row["created_at"], status, row["user_id"])
+    if final_status:
+        query = select(Request.id, Request.guild_id, Request.created_at, Request.status).where(
+            Request.id.in_(list(final_status))
+        )
+        for request_id, guild_id, created_at, status in await connection.execute(query):
+            deltas.moved(guild_id, created_at, status, final_status[request_id])
+    await audit_counters.flagged_moves(connection, deltas, non_pass)
+    return deltas
 
 
 def _touched_requests(ops: list[_Op]) -> list[str]:
