@@ -233,7 +233,17 @@ async def counted_stats(
         )
         query = select(func.count(func.distinct(Request.user_id))).where(*in_requests, ~counted_later)
         members += int((await connection.execute(query)).scalar_one())
-        in_verdicts = [verdict_scope, Verdict.created_at >= start, Verdict.created_at < end]
+        # The guild's rails and decisions named (all there are, from the counters) so the verdicts of the window
+        # are ranges of ix_verdicts_guild_rail (guild, rail, decision, created_at), not the guild's whole index.
+        query = select(AuditVerdictCount.rail, AuditVerdictCount.decision).distinct()
+        known = (await connection.execute(query.where(_scope(AuditVerdictCount.guild_id, guild, every_guild)))).all()
+        in_verdicts = [
+            verdict_scope,
+            Verdict.rail.in_(sorted({rail for rail, _ in known})),
+            Verdict.decision.in_(sorted({decision for _, decision in known})),
+            Verdict.created_at >= start,
+            Verdict.created_at < end,
+        ]
         query = select(Verdict.rail, Verdict.decision, Verdict.category, func.count()).where(*in_verdicts)
         for rail, decision, category, n in await connection.execute(
             query.group_by(Verdict.rail, Verdict.decision, Verdict.category)
