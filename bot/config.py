@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     toxicity_backend: Literal["auto", "detoxify", "embedded"] = "auto"
     encoder_precision: Literal["auto", "float32", "bfloat16"] = "auto"
     """The shared sentence encoder's arithmetic: `auto` is bfloat16 where the CPU has AMX (2.6x faster), else float32."""
+    encoder_device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the shared sentence encoder runs: `auto` is a CUDA GPU when torch sees one, else the CPU."""
     detoxify_checkpoint: str | None = None
     """A checkpoint path, or a detoxify model type (`original`, `unbiased`, ...) to download when the network allows."""
     detoxify_config_path: str | None = None

@@ -18,6 +18,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.audit_counters import counted_stats
 from storage.chain import request_children
 from storage.models import ChainEntry, Delivery, Request, Review, Verdict, aware
 
@@ -365,32 +366,23 @@ class Stats:
 
 
 async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | None = None, top: int = 8) -> Stats:
-    where = _request_filter(guild, since=since)
-    in_verdicts = [_in_scope(Verdict.guild_id, guild)] + ([Verdict.created_at >= since] if since is not None else [])
+    """From the counters kept as rows arrive (storage/audit_counters.py): a few rows, however many requests."""
+    every_guild = isinstance(guild, _AllGuilds)
     result = Stats(since=since)
     async with database.connect() as connection:
-        totals = (
-            await connection.execute(
-                select(func.count(), func.count(func.distinct(Request.user_id))).select_from(Request).where(*where)
-            )
-        ).one()
-        result.requests, result.members = int(totals[0]), int(totals[1])
-        by_status = select(Request.status, func.count()).where(*where).group_by(Request.status)
-        result.by_status = dict(
-            sorted(((status, int(n)) for status, n in await connection.execute(by_status)), key=lambda item: -item[1])
+        counted = await counted_stats(
+            connection,
+            None if every_guild else guild,  # type: ignore[arg-type]
+            every_guild=every_guild,
+            since=since,
+            request_scope=_in_scope(Request.guild_id, guild),
+            verdict_scope=_in_scope(Verdict.guild_id, guild),
         )
-        by_rail = select(Verdict.rail, Verdict.decision, func.count()).where(*in_verdicts).group_by(Verdict.rail, Verdict.decision)
-        result.by_rail = {(rail, decision): int(n) for rail, decision, n in await connection.execute(by_rail)}
-        count = func.count().label("n")
-        categories = (
-            select(Verdict.category, count)
-            .where(*in_verdicts, Verdict.decision.in_(NON_PASS), Verdict.category.is_not(None))
-            .group_by(Verdict.category)
-            .order_by(count.desc(), Verdict.category)
-            .limit(top)
-        )
-        result.top_categories = [(category, int(n)) for category, n in await connection.execute(categories)]
-        result.flagged_requests = await _count_flagged(connection, guild, since=since)
+    result.requests, result.members = sum(counted.by_status.values()), counted.members
+    result.by_status = dict(sorted(counted.by_status.items(), key=lambda item: (-item[1], item[0])))
+    result.by_rail = counted.by_rail
+    result.top_categories = counted.categories[:top]
+    result.flagged_requests = counted.flagged_requests
     return result
 
 

@@ -19,14 +19,13 @@ against the rows as they are now.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.models import (
@@ -173,13 +172,16 @@ async def request_children(connection: AsyncConnection, ids: list[str]) -> dict[
 async def request_records(connection: AsyncConnection, request_rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The records of many requests, as their digests see them."""
     children = await request_children(connection, [row["id"] for row in request_rows])
-    records = {}
-    for row in request_rows:
-        record: dict[str, Any] = {"request": row_view("requests", row)}
-        for key, table in _CHILDREN:
-            record[key] = [row_view(table.name, child) for child in children[row["id"]][key]]
-        records[row["id"]] = record
-    return records
+    return {row["id"]: record_view(row, children[row["id"]]) for row in request_rows}
+
+
+def record_view(request_row: Mapping[str, Any], children: Mapping[str, list[Mapping[str, Any]]]) -> dict[str, Any]:
+    """A request's record as its digest sees it, from its row and its children's (each list in `request_children`'s
+    order; a missing list is empty)."""
+    record: dict[str, Any] = {"request": row_view("requests", request_row)}
+    for key, table in _CHILDREN:
+        record[key] = [row_view(table.name, child) for child in children.get(key, ())]
+    return record
 
 
 async def request_record(
@@ -237,35 +239,53 @@ async def append_many(
     """Add `(kind, record_id, digest)` entries, in order, at the end of one chain: one head read and one write each
     for entries, head and checkpoints, however many entries (the recorder chains a whole batch this way)."""
     chain = NO_GUILD if chain is None else chain
+    return (await append_chains(connection, {chain: entries}))[chain]
+
+
+async def append_chains(
+    connection: AsyncConnection, entries_by_chain: Mapping[int, list[tuple[str, str, str]]]
+) -> dict[int, list[Link]]:
+    """`append_many` on several chains at once, in the same five statements whatever the number of chains: heads
+    created where missing, all read and locked in ascending chain order (one global order, so two writers that
+    lock several heads cannot each wait for the other), then every entry, head and checkpoint written."""
+    chains = sorted(chain for chain, entries in entries_by_chain.items() if entries)
+    links: dict[int, list[Link]] = {chain: [] for chain in entries_by_chain}
+    if not chains:
+        return links
     head_table = ChainHead.__table__
     dialect = connection.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        await connection.execute(
-            upsert(head_table).values(chain=chain, seq=0, chain_hash=GENESIS).on_conflict_do_nothing()
-        )
-        head = (
-            await connection.execute(select(head_table).where(head_table.c.chain == chain).with_for_update())
-        ).one()
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as upsert
     else:  # pragma: no cover - other databases are not supported by the migrations either
         raise NotImplementedError(dialect)
-    seq, chained, now = head.seq, head.chain_hash, utcnow()
-    rows, checkpoints, links = [], [], []
-    for kind, record_id, digest in entries:
-        leaf = leaf_hash(kind, record_id, digest)
-        seq, chained = seq + 1, link_hash(chained, leaf)
-        rows.append(dict(chain=chain, seq=seq, kind=kind, record_id=record_id, record_digest=digest, leaf_hash=leaf,
-                         chain_hash=chained, created_at=now))  # fmt: skip
-        if seq % CHECKPOINT_EVERY == 0:
-            checkpoints.append(dict(chain=chain, seq=seq, chain_hash=chained))
-        links.append(Link(chain, seq, chained))
-    if not rows:
-        return links
+    await connection.execute(
+        upsert(head_table).on_conflict_do_nothing(), [dict(chain=chain, seq=0, chain_hash=GENESIS) for chain in chains]
+    )
+    heads = await connection.execute(
+        select(head_table).where(head_table.c.chain.in_(chains)).order_by(head_table.c.chain).with_for_update()
+    )
+    now = utcnow()
+    rows, checkpoints, moved = [], [], []
+    for head in heads:
+        seq, chained = head.seq, head.chain_hash
+        for kind, record_id, digest in entries_by_chain[head.chain]:
+            leaf = leaf_hash(kind, record_id, digest)
+            seq, chained = seq + 1, link_hash(chained, leaf)
+            rows.append(dict(chain=head.chain, seq=seq, kind=kind, record_id=record_id, record_digest=digest,
+                             leaf_hash=leaf, chain_hash=chained, created_at=now))  # fmt: skip
+            if seq % CHECKPOINT_EVERY == 0:
+                checkpoints.append(dict(chain=head.chain, seq=seq, chain_hash=chained))
+            links[head.chain].append(Link(head.chain, seq, chained))
+        moved.append({"head_chain": head.chain, "seq": seq, "chain_hash": chained})
     await connection.execute(insert(ChainEntry.__table__), rows)
-    await connection.execute(update(head_table).where(head_table.c.chain == chain).values(seq=seq, chain_hash=chained))
+    await connection.execute(
+        update(head_table).where(head_table.c.chain == bindparam("head_chain")).values(
+            seq=bindparam("seq"), chain_hash=bindparam("chain_hash")
+        ),
+        moved,
+    )
     if checkpoints:
         await connection.execute(insert(ChainCheckpoint.__table__), checkpoints)
     return links
@@ -279,25 +299,37 @@ async def chain_request(connection: AsyncConnection, request_id: str) -> Link | 
     return await append(connection, record["request"]["guild_id"], "request", request_id, record_digest(record))
 
 
-async def chain_requests(connection: AsyncConnection, request_ids: Iterable[str]) -> list[Link]:
+async def chain_requests(
+    connection: AsyncConnection, request_ids: Iterable[str], known: Mapping[str, dict[str, Any]] | None = None
+) -> list[Link]:
     """Chain each of these requests that has ended, chain by chain in ascending chain order (a request's guild;
     the order of one chain's requests is kept). A transaction holds each head it locked until it commits, so two
     writers that each lock several heads must take them in one global order, or each can wait for the other's
-    (PostgreSQL's deadlock detector then aborts one of them)."""
+    (PostgreSQL's deadlock detector then aborts one of them).
+
+    `known`: digest views of ended requests whose every row the caller wrote and still holds (the recorder's
+    mirrors), exactly as they are in the database: chained without reading them back."""
     ids = list(dict.fromkeys(request_ids))
     if not ids:
         return []
-    # Open requests (most of a batch while generations stream) are skipped by the query itself, and the ended
-    # ones are read together: one query per table, not one request at a time.
-    rows = await _rows(connection, Request.__table__, Request.id.in_(ids), Request.status.in_(CLOSED_STATUSES))
+    known = known or {}
+    records = {request_id: known[request_id] for request_id in ids if request_id in known}
+    unknown = [request_id for request_id in ids if request_id not in records]
+    rows = [record["request"] for record in records.values()]
+    if unknown:
+        # Open requests (most of a batch while generations stream) are skipped by the query itself, and the ended
+        # ones are read together: one query per table, not one request at a time.
+        read = await _rows(connection, Request.__table__, Request.id.in_(unknown), Request.status.in_(CLOSED_STATUSES))
+        rows += read
+        records.update(await request_records(connection, read))
     position = {request_id: n for n, request_id in enumerate(ids)}
     rows.sort(key=lambda row: (NO_GUILD if row["guild_id"] is None else row["guild_id"], position[row["id"]]))
-    records = await request_records(connection, rows)
-    links: list[Link] = []
-    for guild_id, same in itertools.groupby(rows, key=lambda row: row["guild_id"]):  # sorted by chain: one append each
-        entries = [("request", row["id"], record_digest(records[row["id"]])) for row in same]
-        links += await append_many(connection, guild_id, entries)
-    return links
+    by_chain: dict[int, list[tuple[str, str, str]]] = {}
+    for row in rows:  # sorted by chain: one append each, all chains in one go
+        chain = NO_GUILD if row["guild_id"] is None else row["guild_id"]
+        by_chain.setdefault(chain, []).append(("request", row["id"], record_digest(records[row["id"]])))
+    appended = await append_chains(connection, by_chain)
+    return [link for chain in sorted(appended) for link in appended[chain]]
 
 
 async def chain_moderation(connection: AsyncConnection, action_id: int, guild_id: int | None) -> Link:

@@ -67,6 +67,7 @@ async def mark_interrupted(engine: AsyncEngine, instance: str | None = None) -> 
 
     With `instance`, only that bot process's own requests (and those from before processes were named): where
     several processes share the database, one starting must not close what the others are still writing."""
+    from storage import audit_counters
     from storage.chain import chain_requests
 
     open_statuses = [RequestStatus.PENDING, RequestStatus.GENERATING]
@@ -74,9 +75,14 @@ async def mark_interrupted(engine: AsyncEngine, instance: str | None = None) -> 
     if instance is not None:
         query = query.where(or_(Request.instance == instance, Request.instance.is_(None)))
     async with engine.begin() as connection:
-        request_ids = (await connection.execute(query)).scalars().all()
-        if not request_ids:
+        rows = (await connection.execute(query.add_columns(Request.guild_id, Request.created_at, Request.status))).all()
+        if not rows:
             return 0
+        request_ids = [row.id for row in rows]
+        deltas = audit_counters.Deltas()
+        for row in rows:
+            deltas.moved(row.guild_id, row.created_at, row.status, RequestStatus.INTERRUPTED)
+        await audit_counters.apply(connection, deltas)
         await connection.execute(
             update(Request)
             .where(Request.id.in_(request_ids))

@@ -14,16 +14,18 @@ long outage. A row the database refuses as such (a broken foreign key) is logged
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import JSON, Float, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.chain import chain_requests
+from storage import audit_counters
+from storage.chain import CLOSED_STATUSES, chain_requests, record_view
 from storage.models import Delivery, Generation, PolicyVersion, Request, RequestStatus, Verdict, utcnow
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,13 @@ class _Update:
 
 
 _Op = _Insert | _Update
+
+MAX_MIRRORED = 50_000
+"""Open requests whose rows the recorder keeps in memory to chain them without reading them back; past this many
+(a stuck database, a flood) the rest are read back when they end, as after a restart."""
+_CHILD_KEYS = {Generation.__table__: "generations", Verdict.__table__: "verdicts", Delivery.__table__: "deliveries"}
+_RETURNING_IDS = (Verdict.__table__, Delivery.__table__)
+"""Tables whose ids the database assigns: read back from the insert itself (RETURNING), for the mirrors."""
 
 
 class Recorder:
@@ -78,6 +87,12 @@ class Recorder:
         self._in_hand: list[_Op] = []
         """The batch the writer is committing (or retrying): written by `close` if the writer is stopped first."""
         self._flushes: set[asyncio.Future[None]] = set()
+        self._mirrors: dict[str, dict[str, Any]] = {}
+        """Open requests' rows as the database holds them ({"request": row, "generations": {id: row}, "verdicts": [...],
+        "deliveries": [...]}), kept from their first insert so an ended request is chained from memory."""
+        self._generation_request: dict[str, str] = {}
+        self.chained_from_memory = 0
+        """Ended requests chained from the rows in memory (the rest were read back)."""
         """`flush` calls waiting: told at once when the database starts refusing writes."""
 
     def start(self) -> None:
@@ -224,19 +239,125 @@ class Recorder:
     async def _write(self, ops: list[_Op]) -> None:
         if not ops:
             return
-        async with self._engine.begin() as connection:
-            for group in _grouped(ops):
-                if isinstance(group[0], _Insert):
-                    statement = _insert_if_absent(connection, group[0].table) if group[0].if_absent else insert(group[0].table)
-                    await connection.execute(statement, [op.row for op in group])
-                else:  # one executemany; the SET clause comes from the columns named in the rows
-                    table = group[0].table
-                    statement = update(table).where(table.c.id == bindparam("row_key"))
-                    await connection.execute(statement, [{"row_key": op.key, **op.values} for op in group])
-            # In the same transaction: a request that has ended is chained as it now is (chains in a fixed order).
-            await chain_requests(connection, _touched_requests(ops))
+        touched = _touched_requests(ops)
+        assigned = self._mirror(ops)
+        try:
+            async with self._engine.begin() as connection:
+                deltas = await _counted(connection, ops)
+                for group in _grouped(ops):
+                    if isinstance(group[0], _Insert):
+                        table = group[0].table
+                        if group[0].if_absent:
+                            statement = _insert_if_absent(connection, table)
+                            await connection.execute(statement, [op.row for op in group])
+                        elif table in _RETURNING_IDS:  # ids the database assigns, for the mirrors
+                            await self._insert_with_ids(connection, table, group, assigned)
+                        else:
+                            await connection.execute(insert(table), [op.row for op in group])
+                    else:  # one executemany; the SET clause comes from the columns named in the rows
+                        table = group[0].table
+                        statement = update(table).where(table.c.id == bindparam("row_key"))
+                        await connection.execute(statement, [{"row_key": op.key, **op.values} for op in group])
+                # In the same transaction: a request that has ended is chained as it now is (chains in a fixed order),
+                # from the rows in memory where this recorder wrote them all, else as read back.
+                known = self._ended_records(touched)
+                await chain_requests(connection, touched, known)
+                await audit_counters.apply(connection, deltas)
+        except BaseException:
+            for request_id in touched:  # what the database holds of them is no longer sure: read back when they end
+                self._forget(request_id)
+            raise
+        self.chained_from_memory += len(known)
+        for request_id in touched:
+            mirror = self._mirrors.get(request_id)
+            if mirror is not None and mirror["request"]["status"] in CLOSED_STATUSES:
+                self._forget(request_id)  # chained; anything later (a review, an edit) is read back
         self.rows_written += len(ops)
         self.commits += 1
+
+    # -- the rows in memory, for chaining ended requests without reading them back ----------------------------
+
+    async def _insert_with_ids(
+        self, connection: AsyncConnection, table: Table, group: list[_Op], assigned: dict[int, dict[str, Any]]
+    ) -> None:
+        """Insert the group and give its mirrored rows the ids the database assigned them. PostgreSQL: RETURNING in
+        the rows' order. SQLite: one writer at a time, and this transaction holds the write lock, so the rows take
+        the ids after the largest one, in order; checked by the count, and where it does not hold (ids reused after
+        a delete of the last row) the rows' requests are read back when they end instead."""
+        rows = [op.row for op in group]  # type: ignore[union-attr]
+        if connection.dialect.name == "postgresql":
+            result = await connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+            ids = list(result.scalars().all())
+        else:
+            largest = select(func.coalesce(func.max(table.c.id), 0))
+            before = (await connection.execute(largest)).scalar_one()
+            await connection.execute(insert(table), rows)
+            after = (await connection.execute(largest)).scalar_one()
+            if after - before != len(rows):
+                for op in group:
+                    self._forget(op.row["request_id"])  # type: ignore[union-attr]
+                return
+            ids = list(range(before + 1, after + 1))
+        for op, row_id in zip(group, ids, strict=True):
+            if (mirrored := assigned.get(id(op))) is not None:
+                mirrored["id"] = row_id
+
+    def _mirror(self, ops: list[_Op]) -> dict[int, dict[str, Any]]:
+        """Apply `ops`, in order, to the open requests' rows in memory; the inserted rows still waiting for the id
+        the database gives them, by `id(op)`."""
+        waiting: dict[int, dict[str, Any]] = {}
+        for op in ops:
+            table = op.table
+            if isinstance(op, _Insert):
+                if op.if_absent:
+                    continue
+                if table is Request.__table__:
+                    if len(self._mirrors) < MAX_MIRRORED:
+                        self._mirrors[op.row["id"]] = {
+                            "request": _as_stored(table, op.row), "generations": {}, "verdicts": [], "deliveries": [],
+                        }  # fmt: skip
+                elif table in _CHILD_KEYS and (mirror := self._mirrors.get(op.row["request_id"])) is not None:
+                    row = _as_stored(table, op.row)
+                    if table is Generation.__table__:
+                        mirror["generations"][row["id"]] = row
+                        self._generation_request[row["id"]] = op.row["request_id"]
+                    else:
+                        mirror[_CHILD_KEYS[table]].append(row)
+                        waiting[id(op)] = row
+            elif table is Request.__table__:
+                if (mirror := self._mirrors.get(op.key)) is not None:
+                    mirror["request"].update(_as_stored(table, op.values, complete=False))
+            elif table is Generation.__table__:
+                request_id = self._generation_request.get(op.key)
+                mirror = self._mirrors.get(request_id) if request_id is not None else None
+                if mirror is not None and op.key in mirror["generations"]:
+                    mirror["generations"][op.key].update(_as_stored(table, op.values, complete=False))
+        return waiting
+
+    def _ended_records(self, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The digest views of those requests that have ended with all their rows in memory. A held request is read
+        back: its review row is written by the review desk (storage/reviews.py), not here."""
+        records = {}
+        for request_id in request_ids:
+            mirror = self._mirrors.get(request_id)
+            if mirror is None:
+                continue
+            status = mirror["request"]["status"]
+            if status not in CLOSED_STATUSES or status == RequestStatus.HELD:
+                continue
+            children = {
+                "generations": sorted(mirror["generations"].values(), key=lambda row: (row["attempt"], row["id"])),
+                "verdicts": sorted(mirror["verdicts"], key=lambda row: row["id"]),
+                "deliveries": sorted(mirror["deliveries"], key=lambda row: row["id"]),
+            }
+            records[request_id] = record_view(mirror["request"], children)
+        return records
+
+    def _forget(self, request_id: str) -> None:
+        mirror = self._mirrors.pop(request_id, None)
+        if mirror is not None:
+            for generation_id in mirror["generations"]:
+                self._generation_request.pop(generation_id, None)
 
     async def _commit(self, ops: list[_Op]) -> None:
         """Write `ops`, retrying for as long as the database cannot take writes; a bad batch is split row by row."""
@@ -293,6 +414,87 @@ def _insert_if_absent(connection: AsyncConnection, table: Table) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     return dialect_insert(table).on_conflict_do_nothing()
+
+
+_PLAIN, _JSON, _FLOAT = 0, 1, 2
+_NO_DEFAULT = object()
+
+
+def _plan(table: Table) -> list[tuple[str, int, Any, bool]]:
+    """Per column: name, how its value comes back, its default (`_NO_DEFAULT`: the database's own id), callable."""
+    plan = []
+    for column in table.columns:
+        kind = _JSON if isinstance(column.type, JSON) else _FLOAT if isinstance(column.type, Float) else _PLAIN
+        if column.primary_key and column.autoincrement is True:
+            default, is_callable = _NO_DEFAULT, False
+        elif column.default is None:
+            default, is_callable = None, False
+        else:
+            default, is_callable = column.default.arg, column.default.is_callable  # type: ignore[union-attr]
+        plan.append((column.name, kind, default, is_callable))
+    return plan
+
+
+_PLANS = {table: _plan(table) for table in (Request.__table__, Generation.__table__, Verdict.__table__, Delivery.__table__)}
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column's value as it comes back: a flat dict of scalars under text keys (scores, options, params)
+    unchanged, anything else through an encode and decode."""
+    if type(value) is dict and all(type(key) is str and isinstance(item, _SCALARS) for key, item in value.items()):
+        return dict(value)
+    return json.loads(json.dumps(value))
+
+
+def _as_stored(table: Table, row: dict[str, Any], *, complete: bool = True) -> dict[str, Any]:
+    """`row` as the database hands it back: every column (`complete`; a missing one at its default, the database's
+    own ids left out until it assigns them), JSON as it decodes, floats as floats."""
+    stored: dict[str, Any] = {}
+    for name, kind, default, is_callable in _PLANS[table]:
+        if name in row:
+            value = row[name]
+            if value is not None and kind:
+                value = _decoded(value) if kind == _JSON else float(value)
+            stored[name] = value
+        elif complete and default is not _NO_DEFAULT:
+            if is_callable:  # the same value goes to the database (a default of `utcnow` would differ)
+                stored[name] = row[name] = default(None)
+            else:
+                stored[name] = default
+    return stored
+
+
+async def _counted(connection: AsyncConnection, ops: list[_Op]) -> audit_counters.Deltas:
+    """What `ops` change in the audit counters; read before they are written (the statuses they replace, the
+    latest non-pass verdicts of the requests they flag)."""
+    deltas = audit_counters.Deltas()
+    arrived: dict[str, dict[str, Any]] = {}
+    final_status: dict[str, str] = {}
+    non_pass: list[dict[str, Any]] = []
+    for op in ops:
+        if op.table is Request.__table__:
+            if isinstance(op, _Insert):
+                arrived[op.row["id"]] = op.row
+            elif "status" in op.values:
+                final_status[op.key] = op.values["status"]
+        elif op.table is Verdict.__table__ and isinstance(op, _Insert):
+            deltas.verdict(op.row)
+            if op.row["decision"] in audit_counters.NON_PASS:
+                non_pass.append(op.row)
+    for request_id, row in arrived.items():
+        status = final_status.pop(request_id, row["status"])
+        deltas.request(row.get("guild_id"), row["created_at"], status, row["user_id"])
+    if final_status:
+        query = select(Request.id, Request.guild_id, Request.created_at, Request.status).where(
+            Request.id.in_(list(final_status))
+        )
+        for request_id, guild_id, created_at, status in await connection.execute(query):
+            deltas.moved(guild_id, created_at, status, final_status[request_id])
+    await audit_counters.flagged_moves(connection, deltas, non_pass)
+    return deltas
 
 
 def _touched_requests(ops: list[_Op]) -> list[str]:

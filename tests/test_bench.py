@@ -56,6 +56,9 @@ def test_audit_queries_and_verify_on_a_small_database(tmp_path: Path) -> None:
     out = run_bench("audit", "--path", str(tmp_path / "audit.sqlite3"))
     assert_numbers(out, "p95_ms", "verify_s", "verify_full_estimate_s")
     assert out["verify_intact"] is True and out["verify_entries"] > 0
+    full = run_bench("audit", "--path", str(tmp_path / "audit.sqlite3"), "--verify", "full")
+    assert_numbers(full, "verify_full_s")
+    assert full["verify_scope"] == "whole database" and full["verify_entries"] > out["verify_entries"]
 
 
 def test_unknown_benchmark_is_named() -> None:
@@ -107,3 +110,25 @@ def test_guard_model_concurrent_against_one_at_a_time() -> None:
     out = run_bench("guard_model")
     assert_numbers(out, "llamaguard3_texts_per_s", "llamaguard3_speedup")
     assert set(out["formats"]) == {"llamaguard3", "shieldgemma"} and out["texts"] == 8
+
+
+@pytest.mark.slow
+def test_gpu_sim_pipeline_in_front_of_a_fast_engine() -> None:
+    """The simulated GPU engine in its own process, the whole pipeline on the CPU encoder (the path tested here)."""
+    out = run_bench("gpu_sim", "--encoder-device", "cpu")
+    assert_numbers(out, "ratio_c2", "cpu_ms_per_token_c2", "lag_p99_ms_c2", "ratio_c4", "peak_rss_mib")
+    assert out["encoder_device"] == "cpu (cpu)"
+    for level in ("2", "4"):
+        pipeline = out["levels"][level]["pipeline"]
+        assert pipeline["delivered"] == pipeline["requests"] == int(level)
+        assert pipeline["tokens"] == out["levels"][level]["engine"]["tokens"] == 160 * int(level)  # `short`: 160 each
+    assert sum(out["profile"]["loop_ms_per_token_by_stage"].values()) > 0
+
+
+def test_story_tokens_are_token_sized_and_lose_nothing() -> None:
+    from bench.gpu_sim import story_tokens
+
+    text = 'The keeper climbed the stairs at dusk, "unbelievably" tired. He trimmed the wick.\n\nIt was 1899.'
+    tokens = story_tokens(text)
+    assert "".join(tokens) == text
+    assert max(len(token) for token in tokens) <= 6 and 2 <= len(text) / len(tokens) <= 6

@@ -147,3 +147,55 @@ async def test_the_command_exits_non_zero_naming_the_first_broken_entry(chained_
     result = audit_verify(url, "--guild", "7")
     assert result.returncode == 1 and "BROKEN: chain 7 entry " in result.stderr, result.stderr
     assert audit_verify(url, "--guild", "8").returncode == 0, "another guild's chain is not affected"
+
+
+async def test_requests_chained_from_memory_digest_as_read_back(database):
+    """The recorder chains an ended request from the rows it wrote, without reading them back: each digest must be
+    the one the rows in the database give (what `verify` recomputes), whatever the values' types on the way in
+    (an int in a float column, a StrEnum, nested JSON); a held request (its review row written elsewhere) and one
+    whose mirror was lost are read back."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from storage.chain import record_digest, request_record
+    from storage.models import ChainEntry, RequestStatus
+    from storage.recorder import Recorder
+
+    recorder = Recorder(database, instance="test")
+    recorder.start()
+    ids = [uuid.uuid4().hex for _ in range(4)]
+    for n, request_id in enumerate(ids):
+        generation_id = uuid.uuid4().hex
+        recorder.request_arrived(
+            id=request_id, interface="discord", guild_id=7 if n < 3 else None, channel_id=10, user_id=5,
+            user_name="member", command="write", kind="story", options={"genre": "noir", "length": "short", "n": n},
+            prompt=f"a lighthouse {n}", parent_request_id=None, policy_hash="f" * 64,
+        )  # fmt: skip
+        recorder.verdicts([{"request_id": request_id, "guild_id": 7, "generation_id": None, "stage": "input",
+                            "rail": "toxicity", "backend": "embedded", "version": "1", "decision": "pass",
+                            "scores": {"toxicity": 0.25, "insult": 1}, "thresholds": {"toxicity": 0.8},
+                            "latency_ms": 3}])  # fmt: skip
+        await recorder.flush()  # the request's first rows in one commit, the rest in later ones
+        recorder.request_status(request_id, RequestStatus.GENERATING)
+        recorder.generation(id=generation_id, request_id=request_id, engine="openai", model_id="m", seed=n,
+                            params={"max_tokens": 160, "stop": ["\n\n"], "nested": {"a": [1, 2.5]}},
+                            template_version="t", rendered_prompt="[]")  # fmt: skip
+        recorder.generation_update(generation_id, raw_output="Text.", shown_output="Text.", output_tokens=2,
+                                   total_ms=2400, time_to_first_token_ms=40, replicas=None)  # fmt: skip
+        recorder.delivery(request_id=request_id, channel_id=10, message_id=10**17 + n, kind="message")
+        status = (RequestStatus.DELIVERED, RequestStatus.BLOCKED, RequestStatus.HELD, RequestStatus.DELIVERED)[n]
+        if n == 3:
+            recorder._forget(request_id)  # as after a failed commit: read back when it ends
+        recorder.request_status(request_id, status, "because" if n == 1 else None)
+    await recorder.flush()
+    assert recorder.chained_from_memory == 2  # delivered and blocked; the held one and the forgotten one read back
+    async with database.connect() as connection:
+        for request_id in ids:
+            digest = (await connection.execute(
+                select(ChainEntry.record_digest).where(ChainEntry.record_id == request_id)
+            )).scalar_one()  # fmt: skip
+            assert digest == record_digest(await request_record(connection, request_id)), request_id
+    await recorder.close()
+    report = await verify(database)
+    assert report.intact, report.broken

@@ -37,3 +37,24 @@ def test_bfloat16_embeddings_match_float32(sentence_encoder):
     float32 = SentenceEncoder(sentence_encoder.path, precision="float32").encode(texts)
     bfloat16 = SentenceEncoder(sentence_encoder.path, precision="bfloat16").encode(texts)
     assert (float32 * bfloat16).sum(axis=1).min() > 0.999
+
+
+def test_encoder_device_setting_cpu_and_auto(sentence_encoder, monkeypatch):
+    """`STORYLOOM_ENCODER_DEVICE`: `cpu` runs on the CPU with the same embeddings; `auto` takes a GPU only where torch
+    sees one; `cuda` without one is refused in plain words, not a torch traceback at the first sentence."""
+    import pytest
+    import torch
+
+    from bot.config import Settings
+    from guardrails.encoder import SentenceEncoder, resolve_device
+
+    monkeypatch.setenv("STORYLOOM_ENCODER_DEVICE", "cpu")
+    assert Settings().encoder_device == "cpu"
+    texts = ["The dragon circled the tower twice before landing.", "Short."]
+    on_cpu = SentenceEncoder(sentence_encoder.path, device="cpu", precision=sentence_encoder.precision)
+    assert on_cpu.device == "cpu"
+    assert np.allclose(on_cpu.encode(texts), sentence_encoder.encode(texts), atol=1e-5)
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            resolve_device("cuda")

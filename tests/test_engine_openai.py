@@ -445,3 +445,19 @@ async def test_a_replica_dying_on_the_last_token_ends_the_reply_without_another_
     assert usage.finish_reason == "length" and spare.chat_requests == []
     [failed] = usage.extra["replicas"]
     assert failed["replica"] == dropping.base_url and failed["shown_chars"] == len(expected_text(count=5))
+
+
+async def test_settings_size_the_pool_for_every_concurrent_generation(openai_server_factory: OpenAIServerFactory) -> None:
+    """Each streaming request holds a connection for its whole reply: with 160 generations allowed at once (past
+    the default pool of 128), all 160 stream together and none fails for want of a connection."""
+    server = await openai_server_factory(token_delay_s=0.05)
+    settings = Settings(engine="openai", engine_urls=server.base_url, model="fake/smollm2", max_concurrent_generations=160,
+                        engine_health_interval_s=0)  # fmt: skip
+    engine = OpenAIEngine.from_settings(settings)
+    try:
+        results = await asyncio.gather(*(engine.complete(MESSAGES, PARAMS, f"req-{n}") for n in range(160)))
+    finally:
+        await engine.close()
+
+    assert [text for text, _ in results] == [expected_text()] * 160
+    assert server.max_in_flight == 160

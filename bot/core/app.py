@@ -43,7 +43,7 @@ def load_rails(settings: Settings) -> RailStack:
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
     from guardrails.toxicity import ToxicityRail, load_toxicity_backend
 
-    encoder = SentenceEncoder(precision=settings.encoder_precision)
+    encoder = SentenceEncoder(precision=settings.encoder_precision, device=settings.encoder_device)
     backend, reason = load_toxicity_backend(
         settings.toxicity_backend,
         detoxify_checkpoint=settings.detoxify_checkpoint,

@@ -126,6 +126,10 @@ class OpenAIEngine(Engine):
             settings.model,
             api_key=settings.engine_api_key,
             health_interval_s=settings.engine_health_interval_s,
+            # Every generation in flight holds a connection; health checks and model probes need some too. Found
+            # by `python -m bench gpu_sim` at 256 concurrent: a pool of 128 failed requests and marked a healthy
+            # replica down (its /health check timed out waiting for a connection).
+            max_connections=max(128, settings.max_concurrent_generations + 8 * len(settings.engine_urls)),
         )
 
     async def start(self) -> None:
