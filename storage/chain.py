@@ -64,7 +64,10 @@ CONTENT_COLUMNS: dict[str, frozenset[str]] = {
 }
 # Columns added after records were first chained: NULL there is left out of the digest, so the records chained
 # before the column existed still verify.
-ADDED_COLUMNS: dict[str, frozenset[str]] = {"generations": frozenset({"replicas"}), "requests": frozenset({"instance"})}
+ADDED_COLUMNS: dict[str, frozenset[str]] = {
+    "generations": frozenset({"replicas"}),
+    "requests": frozenset({"instance", "lease_id"}),
+}
 CONTENT_OPTIONS = frozenset({"genre", "tone"})
 """Free text members type into /write's options: part of the request's `options`, treated like content."""
 CLOSED_STATUSES = tuple(status.value for status in RequestStatus if not status.is_open)
@@ -388,6 +391,9 @@ async def _verify_chain(
         previous, expected_seq = entry.chain_hash, expected_seq + 1
         latest[(entry.kind, entry.record_id)] = (entry.seq, entry.record_digest)
     last_seq = expected_seq - 1
+    if head is None and last_seq == 0:
+        report.chains -= 1  # a guild that never had a record: nothing to check, nothing broken
+        return
     if head is None or (head.seq, head.chain_hash) != (last_seq, previous):
         report.broken.append(Broken(chain, last_seq + 1, "entries after this point were removed (head mismatch)"))
         return
