@@ -495,3 +495,38 @@ async def test_the_veils_rail_tells_showing_from_telling(default_rails):
     assert all(v.rail == "veils" and set(v.thresholds) == {"topic", "depiction"} for v in verdicts)
     words = VeilsRail(["drowning"])
     assert [v.decision for v in words.check(["He was drowning.", "The river was cold."], "input")] == ["block", "pass"]
+
+
+@pytest.mark.parametrize(
+    ("field", "start", "says"),
+    [
+        ("title", ("You worthless pathetic idiot, everyone hates you", "Two rivals share a lighthouse."), "That title"),
+        ("premise", ("The Lighthouse", "You are a worthless pathetic idiot and everyone hates you, you stupid trash."), "That premise"),
+        ("premise", ("The Lighthouse", "A nest of spiders hatches in the lamp room."), "That premise crosses one of this story's lines"),
+        ("title", ("Spiders in the Lamp Room", "Two rivals share a lighthouse."), "That title crosses one of this story's lines"),
+    ],
+)
+async def test_a_refused_start_is_recorded_and_names_the_field_that_failed(make_core, openai_server, field, start, says):
+    from storage.audit import list_requests
+
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    with pytest.raises(StoryError) as refused:
+        await service.start(ADA, *start, lines="spiders")
+    assert str(refused.value).startswith(says) and len(str(refused.value)) < 200
+    [request] = await rows(core, Request)
+    assert (request.command, request.status, request.user_id) == ("story_start", "blocked", ADA.user_id)
+    assert request.status_reason.startswith(f"{field}: input ") and request.options["refused_field"] == field
+    assert start[0] in request.prompt and start[1] in request.prompt
+    assert any(v.decision == "block" for v in await rows(core, Verdict, Verdict.request_id == request.id))
+    flagged = await list_requests(core.database, GUILD, flagged=True)
+    assert [row.id for row in flagged.rows] == [request.id], "a moderator finds it under audit flagged"
+    assert await rows(core, StorySession) == []
+
+
+async def test_an_accepted_start_is_a_delivered_request_naming_its_session(make_core, openai_server):
+    core = await make_core(openai_server)
+    session_id = await _three_players(StoryService(core), lines="spiders", veils="romance")
+    [request] = await rows(core, Request, Request.command == "story_start")
+    assert request.status == "delivered" and request.options["story_session"] == session_id
+    assert "Lines: spiders" in request.prompt and "Veils: romance" in request.prompt
