@@ -15,6 +15,10 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
 
     async def _erase() -> ErasureResult:
         engine = create_engine(settings.effective_database_url)
+        if settings.chain_head_log is not None:  # the erasure's chain entries are new heads too
+            from storage.head_log import attach
+
+            attach(engine, settings.chain_head_log)
         try:
             return await erase_user(engine, args.user, args.guild, compact=args.compact)
         finally:

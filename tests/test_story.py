@@ -340,7 +340,7 @@ async def test_an_ai_turn_is_derived_from_the_turn_it_continues_in_prov(make_cor
     await core.recorder.flush()
 
     data, count = await export_bytes(iter_records(core.database, GUILD), "prov-json")
-    assert count == 2  # the member's turn and the AI's
+    assert count == 3  # the story's start (a request since it is judged), the member's turn and the AI's
     document = prov_model.ProvDocument.deserialize(content=data.decode(), format="json")
     entities = {str(e.identifier): e for e in document.get_records(prov_model.ProvEntity)}
     turn_id = f"storyloom:story_{session_id}_turn_1"

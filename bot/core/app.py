@@ -19,7 +19,7 @@ from bot.core.pipeline import Pipeline
 from bot.engines.base import Engine
 from guardrails.stack import RailStack
 from storage.db import create_engine as create_db_engine
-from storage import leases
+from storage import head_log, leases
 from storage.db import mark_interrupted, upgrade
 from storage.policies import add_misinfo_entry, misinfo_entries, remove_misinfo_entry
 from storage.recorder import Recorder
@@ -110,6 +110,8 @@ class Core:
         Tests pass an already started `engine` and `rails` so models load once per session.
         """
         database = create_db_engine(settings.effective_database_url)
+        if settings.chain_head_log is not None:
+            head_log.attach(database, settings.chain_head_log)
         await upgrade(database)
         lease = await leases.acquire(database, settings.effective_instance)
         interrupted = await mark_interrupted(database, settings.effective_instance, lease)
