@@ -530,3 +530,22 @@ async def test_an_accepted_start_is_a_delivered_request_naming_its_session(make_
     [request] = await rows(core, Request, Request.command == "story_start")
     assert request.status == "delivered" and request.options["story_session"] == session_id
     assert "Lines: spiders" in request.prompt and "Veils: romance" in request.prompt
+
+
+async def test_a_start_refused_for_its_form_is_recorded_as_rejected(make_core, openai_server):
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    with pytest.raises(StoryError, match="needs a premise"):
+        await service.start(ADA, "The Lighthouse", "   ")
+    with pytest.raises(StoryError, match="up to PG-13"):
+        await service.start(ADA, "The Lighthouse", "Two rivals.", rating="M")
+    await service.start(ADA, "The Lighthouse", "Two rivals.")
+    with pytest.raises(StoryError, match="already running"):
+        await service.start(BO, "Another", "Three friends.")
+    recorded = sorted((r.created_at, r.status, r.status_reason or "", r.user_id) for r in await rows(core, Request))
+    assert [(status, reason[:24], user) for _, status, reason, user in recorded] == [
+        ("rejected", "A story needs a premise:", ADA.user_id),
+        ("rejected", "This channel allows stor", ADA.user_id),
+        ("delivered", "", ADA.user_id),
+        ("rejected", "a story is already runni", BO.user_id),
+    ]

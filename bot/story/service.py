@@ -63,6 +63,9 @@ AI_NAME = "AI"
 class StoryError(Exception):
     """A refusal for the member: not their turn, no session here, a vote is open, ..."""
 
+    recorded: bool = False
+    """True once the refusal is a provenance request (a refused start)."""
+
 
 @dataclass(frozen=True, slots=True)
 class PlayerView:
@@ -240,6 +243,11 @@ def _refusal(verdict: Verdict) -> str:
 _FIELD_WORDS = {"title": "That title", "premise": "That premise"}
 
 
+def _recorded(error: StoryError) -> StoryError:
+    error.recorded = True
+    return error
+
+
 def _start_refusal(field_name: str, verdict: Verdict) -> str:
     """A refused start says which of the member's fields failed (they may have typed four)."""
     words = _FIELD_WORDS[field_name]
@@ -266,7 +274,22 @@ class StoryService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
-    async def start(
+    async def start(self, author: Author, title: str, premise: str, **options: Any) -> StoryView:
+        """Start a story (`_start`); every refusal is recorded as a request too, `rejected` for input that cannot
+        be a story (no title, too long, a rating the channel does not allow...) with the message as its reason."""
+        try:
+            return await self._start(author, title, premise, **options)
+        except StoryError as error:
+            if not error.recorded:
+                lines, veils = _topics(options.get("lines")), _topics(options.get("veils"))
+                self._record_start(
+                    author, " ".join(title.split())[: MAX_TITLE_CHARS + 1], premise.strip()[: MAX_PREMISE_CHARS + 1],
+                    lines, veils, str(options.get("rating") or author.policy.rating)[:8], [], None, None,
+                    status=RequestStatus.REJECTED, reason=str(error),
+                )  # fmt: skip
+            raise
+
+    async def _start(
         self,
         author: Author,
         title: str,
@@ -318,12 +341,12 @@ class StoryService:
             failed = next((v for v in verdicts if v.failed), None)
             if failed is not None:  # recorded like any refusal (audit flagged shows it), naming the field
                 self._record_start(author, title, premise, line_topics, veil_topics, rating, checked, failed, field_name)
-                raise StoryError(_start_refusal(field_name, failed))
+                raise _recorded(StoryError(_start_refusal(field_name, failed)))
         async with self._lock(("place", guild_id, place)), self.database.begin() as connection:
             if await q.open_session_at(connection, guild_id, place) is not None:
                 self._record_start(author, title, premise, line_topics, veil_topics, rating, checked, None, None,
                                    status=RequestStatus.REJECTED, reason="a story is already running here")  # fmt: skip
-                raise StoryError("A story is already running here: /story status, or /story end it first.")
+                raise _recorded(StoryError("A story is already running here: /story status, or /story end it first."))
             session_id = await q.create_session(
                 connection, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id, host_id=author.user_id,
                 host_name=author.user_name[:100], title=title, premise=premise, mode=mode, rating=rating,
