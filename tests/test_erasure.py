@@ -281,3 +281,54 @@ async def test_erasure_reaches_every_copy_and_the_files_on_disk(make_core, opena
     for gone in (*HOST_WORDS, "Threnody-Ox", "Zarvethia", HOST_NAME):
         assert not holding(after, gone), f"{gone!r} is still on disk"
     assert holding(after, "Ada held the lantern"), "another member's words stay"
+
+
+async def test_a_reply_to_an_erased_piece_loses_the_quote_but_keeps_its_own_words(populated, openai_server):
+    from bot.core.pipeline import WriteJob
+
+    core = populated
+    [ada_first] = [r for r in await all_rows(core, Request, Request.user_id == AUTHOR.user_id, Request.guild_id == 7) if r.status == "delivered"]
+    [ada_output] = await all_rows(core, Generation, Generation.request_id == ada_first.id)
+    openai_server.scripted_reply = BENIGN
+    job = WriteJob(
+        command="continue", kind="story", prompt="a storm arrives", previous_text=ada_output.shown_output,
+        previous_checked=True, parent_request_id=ada_first.id,
+    )  # fmt: skip
+    reply = await core.pipeline.run(BOB, job, RecordingSink())
+    await core.recorder.flush()
+    [bob_generation] = await all_rows(core, Generation, Generation.request_id == reply.request_id)
+    assert ada_output.shown_output[-40:] in bob_generation.rendered_prompt
+
+    await erase_user(core.database, AUTHOR.user_id)
+
+    [bob_generation] = await all_rows(core, Generation, Generation.request_id == reply.request_id)
+    assert bob_generation.rendered_prompt.startswith(ERASED), "Bob's prompt quoted Ada's piece"
+    assert not bob_generation.shown_output.startswith(ERASED), "Bob's own output stays"
+    [bob_request] = await all_rows(core, Request, Request.id == reply.request_id)
+    assert bob_request.prompt == "a storm arrives" and bob_request.user_name == "bob"
+    await assert_intact(core)
+
+
+async def test_retention_erases_stories_that_ended_before_the_cutoff(make_core, openai_server):
+    from bot.story import StoryService
+    from storage.models import StoryPlayer, StorySession
+    from tests.test_story import BO
+
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    await service.start(BO, "The Quillon Vault", "A vault under the harbour.", lines="spiders")
+    await service.end(BO)
+    await service.start(replace(BO, channel_id=56), "Still Young", "A newer story.")
+    await service.end(replace(BO, channel_id=56))
+    async with core.database.begin() as connection:
+        await connection.execute(update(StorySession).where(StorySession.title == "The Quillon Vault").values(ended_at=utcnow() - timedelta(days=40)))
+
+    result = await prune_older_than(core.database, 30)
+
+    assert result.stories == 1
+    titles = sorted(row.title for row in await all_rows(core, StorySession))
+    assert titles[0] == "Still Young" and titles[1].startswith(ERASED)
+    old = next(row for row in await all_rows(core, StorySession) if row.title.startswith(ERASED))
+    assert old.lines[0].startswith(ERASED) and old.premise.startswith(ERASED)
+    assert [row.name.startswith(ERASED) for row in await all_rows(core, StoryPlayer, StoryPlayer.session_id == old.id)] == [True]
+    await assert_intact(core)

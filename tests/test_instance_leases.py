@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from storage.db import mark_interrupted
@@ -100,3 +103,47 @@ async def test_other_names_requests_are_left_to_their_own_processes(make_core, o
     assert await statuses(main) == {"theirs": "generating"}
     restarted = await make_core(openai_server, database_url=database_url, instance="shards-1")
     assert await statuses(restarted) == {"theirs": "interrupted"}
+
+
+@pytest.mark.slow
+async def test_two_terminal_processes_with_default_settings_on_one_database(tmp_path, openai_server):
+    """The report's case: a long `/write` in one `storyloom local`, `echo /audit stats | storyloom local` beside it on
+    the same database. The second must not mark the first one's live request interrupted; the first delivers, and
+    the record says only that."""
+    from tests.test_faults import local_env
+    from tests.test_pipeline import BENIGN
+
+    openai_server.scripted_reply, openai_server.token_delay_s = " ".join([BENIGN] * 3), 0.1
+    env = local_env(tmp_path, openai_server)
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "local", env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        first.stdin.write(b"/write story about a lighthouse keeper\n")
+        await first.stdin.drain()
+        shown = ""
+        while "He trimmed the wick" not in shown:  # generating now
+            shown += (await asyncio.wait_for(first.stdout.read(256), 90)).decode()
+        openai_server.token_delay_s = 1.0  # the first one stays mid-generation while the second starts and answers
+        second = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "local", env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, beside = await asyncio.wait_for(second.communicate(b"/audit stats\n"), 120)
+        assert second.returncode == 0, beside.decode()[-3000:]
+        assert "as interrupted" not in beside.decode()
+        with sqlite3.connect(tmp_path / "storyloom.sqlite3") as connection:
+            [(status,)] = connection.execute("SELECT status FROM requests WHERE command = 'write'").fetchall()
+        assert status == "generating", "the live request was left alone"
+        openai_server.token_delay_s = 0.005
+        first.stdin.close()
+        out, _ = await asyncio.wait_for(first.communicate(), 120)
+        assert "[delivered]" in shown + out.decode()
+    finally:
+        if first.returncode is None:
+            first.kill()
+            await first.wait()
+    with sqlite3.connect(tmp_path / "storyloom.sqlite3") as connection:
+        rows = connection.execute("SELECT status, coalesce(status_reason, '') FROM requests WHERE command = 'write'").fetchall()
+    assert rows == [("delivered", "")]
