@@ -35,6 +35,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.chain import CONTENT_COLUMNS, ERASED, NO_GUILD, chain_fact, erased_marker, erased_options
@@ -214,7 +215,14 @@ async def scrub(engine: AsyncEngine, tables: list[str], *, compact: bool = False
     if engine.dialect.name == "sqlite":
         for attempt in range(attempts):
             async with engine.connect() as connection:
-                busy, _, _ = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+                # A pending TRUNCATE checkpoint holds back every writer (the recorder): wait briefly, retry later.
+                await connection.exec_driver_sql("PRAGMA busy_timeout=100")
+                try:
+                    busy, _, _ = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+                except OperationalError:  # "database is locked": as busy
+                    busy = 1
+                finally:
+                    await connection.exec_driver_sql("PRAGMA busy_timeout=30000")  # as storage/db.py sets it
             if not busy:
                 return True
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
