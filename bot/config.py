@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     """The shards this process runs (e.g. `0,1` of `STORYLOOM_SHARD_COUNT=4`): several processes with disjoint ids
     split the guilds, guild `g` going to shard `(g >> 22) % shard_count`. Default: all of them."""
+    chain_head_log: Path | None = None
+    """Append each new hash-chain head to this file, outside the database (storage/head_log.py), so that cutting
+    off the newest records shows against it: `storyloom audit verify --expect-heads-from FILE`."""
     instance: str = Field(default="", max_length=64)
     """This bot process's name where several share one database: on start it marks as interrupted only the requests
     its own previous run left open. Default: `shards-<ids>` with shard ids, else `main`."""

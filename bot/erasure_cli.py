@@ -15,8 +15,12 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
 
     async def _erase() -> ErasureResult:
         engine = create_engine(settings.effective_database_url)
+        if settings.chain_head_log is not None:  # the erasure's chain entries are new heads too
+            from storage.head_log import attach
+
+            attach(engine, settings.chain_head_log)
         try:
-            return await erase_user(engine, args.user, args.guild)
+            return await erase_user(engine, args.user, args.guild, compact=args.compact)
         finally:
             await engine.dispose()
 
@@ -30,6 +34,9 @@ def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
         print(f"nothing left to erase for user {args.user} in {where}")
     if result.in_progress:
         print(f"{result.in_progress} requests still open or held for review were left; run again once they end")
+    if result.stories_in_progress:
+        print(f"{result.stories_in_progress} story games still running were left (their lines and veils guard them); "
+              "run again once they end")  # fmt: skip
     print("digests stay: `storyloom audit verify` still passes")
     return 0
 
@@ -41,4 +48,9 @@ def add_erase_command(actions: argparse._SubParsersAction) -> None:
     )
     erase.add_argument("--user", type=int, required=True, help="the member's Discord user id")
     erase.add_argument("--guild", type=int, default=None, help="only this guild (0: outside any guild); default all")
+    erase.add_argument(
+        "--compact", action="store_true",
+        help="PostgreSQL: rewrite the touched tables (VACUUM FULL) so old row versions leave the files now; "
+        "writes to them wait meanwhile",
+    )  # fmt: skip
     erase.set_defaults(handler=cmd_erase)

@@ -12,11 +12,13 @@ Two layers, on each sentence of the text (`guardrails.toxicity.split_units`), no
   sentences about a one-word topic score 0.44-0.52 against it, unrelated story sentences at most 0.28.
 
 Either layer blocks: the verdict's category is "line", its explanation names the matched topic, and its scores
-carry `line` (the highest cosine) and `line:<topic>` per topic. Without an encoder only the word match runs.
+carry `line` (the highest cosine) and `line:<n>` per topic (its position in the list: a topic is a member's words,
+which verdicts must not keep). Without an encoder only the word match runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -52,6 +54,11 @@ def clean_topics(topics: Sequence[str]) -> tuple[str, ...]:
     """Topics as a policy keeps them: trimmed, lower-cased, de-duplicated, empty ones dropped, bounded."""
     cleaned = (" ".join(topic.split()).lower()[:MAX_TOPIC_CHARS] for topic in topics)
     return tuple(dict.fromkeys(topic for topic in cleaned if topic))[:MAX_TOPICS]
+
+
+def topic_digests(topics: Sequence[str]) -> list[str]:
+    """Each topic's SHA-256 (hex), in order: how a policy names its lines and veils (see `describe`)."""
+    return [hashlib.sha256(topic.encode()).hexdigest() for topic in topics]
 
 
 def _word_pattern(word: str) -> str:
@@ -126,7 +133,9 @@ class LinesRail(TopicRail):
             "backend": self.backend_name,
             "version": self.version,
             "thresholds": {CATEGORY: self.threshold},
-            "topics": list(self.topics),
+            # A topic is a member's words (a story's line), and policy versions are stored for good: the policy
+            # names each by its SHA-256 (the same policy, the same hash), so erasing the story erases the words.
+            "topic_digests": topic_digests(self.topics),
             "encoder_precision": getattr(self.encoder, "precision", None),
         }
 
@@ -152,7 +161,9 @@ class LinesRail(TopicRail):
                     best[topic] = score
                 if hit is None and score >= self.threshold:
                     hit = (topic, unit, "word match" if worded else f"meaning match {score:.2f}")
-        scores = {CATEGORY: round(max(best.values()), 4), **{f"{CATEGORY}:{t}": round(s, 4) for t, s in best.items()}}
+        # Per topic by its position in the story's list (`line:1`...): verdicts are chained as they are, so the
+        # topic's own words must not be in them (the explanation, a content field, names it and can be erased).
+        scores = {CATEGORY: round(max(best.values()), 4), **{f"{CATEGORY}:{n}": round(s, 4) for n, s in enumerate(best.values(), 1)}}
         if hit is None:
             return self._verdict(stage, "pass", latency, scores=scores, explanation=f"no line touched (< {self.threshold:.2f})")
         topic, sentence, how = hit

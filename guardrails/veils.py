@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from guardrails.heads import mlp_probabilities, read_head
-from guardrails.lines import WORD_SCORE, TopicRail, clean_topics, topic_patterns
+from guardrails.lines import WORD_SCORE, TopicRail, clean_topics, topic_digests, topic_patterns
 from guardrails.verdict import Stage, Verdict
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class VeilsRail(TopicRail):
             "backend": self.backend_name,
             "version": self.version,
             "thresholds": dict(self.thresholds),
-            "topics": list(self.topics),
+            "topic_digests": topic_digests(self.topics),  # as the lines rail: no member's words in a policy version
             "action": "fade",
             "encoder_precision": getattr(self.encoder, "precision", None),
         }
@@ -144,7 +144,7 @@ class VeilsRail(TopicRail):
                 hit = (self.topics[veiled], unit, scores[veiled], depiction)
         scores_out = {
             CATEGORY: round(max(best.values()), 4), "depiction": round(most_depicting, 4),
-            **{f"{CATEGORY}:{t}": round(s, 4) for t, s in best.items()},
+            **{f"{CATEGORY}:{n}": round(s, 4) for n, s in enumerate(best.values(), 1)},  # by position, as lines
         }  # fmt: skip
         if hit is None:
             return self._verdict(stage, "pass", latency, scores=scores_out, explanation="no veiled topic shown on-screen")

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage import head_log
 from storage.models import (
     ChainCheckpoint,
     ChainEntry,
@@ -49,7 +50,7 @@ CHECKPOINT_EVERY = 1000
 VERIFY_BATCH = 500
 ERASED = "erased:sha256:"
 NO_GUILD = 0
-"""The chain of requests from outside any guild (the terminal mode)."""
+"""The chain of requests from outside any guild (direct messages; the terminal mode records as guild 1)."""
 
 # Text that belongs to members or to the model: it enters a digest as its own SHA-256, so it can be erased.
 CONTENT_COLUMNS: dict[str, frozenset[str]] = {
@@ -63,7 +64,10 @@ CONTENT_COLUMNS: dict[str, frozenset[str]] = {
 }
 # Columns added after records were first chained: NULL there is left out of the digest, so the records chained
 # before the column existed still verify.
-ADDED_COLUMNS: dict[str, frozenset[str]] = {"generations": frozenset({"replicas"}), "requests": frozenset({"instance"})}
+ADDED_COLUMNS: dict[str, frozenset[str]] = {
+    "generations": frozenset({"replicas"}),
+    "requests": frozenset({"instance", "lease_id"}),
+}
 CONTENT_OPTIONS = frozenset({"genre", "tone"})
 """Free text members type into /write's options: part of the request's `options`, treated like content."""
 CLOSED_STATUSES = tuple(status.value for status in RequestStatus if not status.is_open)
@@ -288,6 +292,7 @@ async def append_chains(
     )
     if checkpoints:
         await connection.execute(insert(ChainCheckpoint.__table__), checkpoints)
+    head_log.note(connection, links[-1])  # to the file outside the database, where configured, once committed
     return links
 
 
@@ -363,16 +368,54 @@ class Report:
     records: int = 0
     broken: list[Broken] = field(default_factory=list)
     heads: dict[int, Link] = field(default_factory=dict)
+    pinned: list[Link] = field(default_factory=list)
+    """The expected heads (`verify(expect=...)`) found in place."""
 
     @property
     def intact(self) -> bool:
         return not self.broken
 
 
+async def current_heads(engine: AsyncEngine, guild_id: int | None = None) -> list[Link]:
+    """Each chain's head as the database has it now (one guild's, or all), by chain."""
+    query = select(ChainHead.__table__).order_by(ChainHead.chain)
+    if guild_id is not None:
+        query = query.where(ChainHead.chain == guild_id)
+    async with engine.connect() as connection:
+        return [Link(row.chain, row.seq, row.chain_hash) for row in await connection.execute(query)]
+
+
+def parse_pin(text: str) -> tuple[int | None, int | None, str]:
+    """`CHAIN:SEQ:HASH` (as `storyloom audit head` prints it) or a bare HASH: (chain, seq, hash); ValueError if
+    neither."""
+    parts = text.strip().split(":")
+    chain_hash = parts[-1].lower()
+    if len(chain_hash) != 64 or any(c not in "0123456789abcdef" for c in chain_hash) or len(parts) not in (1, 3):
+        raise ValueError(f"{text!r} is not a chain head (CHAIN:SEQ:HASH as `storyloom audit head` prints it, or HASH)")
+    if len(parts) == 1:
+        return None, None, chain_hash
+    try:
+        chain, seq = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise ValueError(f"{text!r}: CHAIN and SEQ are numbers") from None
+    if seq < 1 or not 0 <= chain < 2**63:
+        raise ValueError(f"{text!r}: SEQ starts at 1 and CHAIN is a guild id")
+    return chain, seq, chain_hash
+
+
 async def verify(
-    engine: AsyncEngine, guild_id: int | None = None, *, progress: Callable[[int], None] | None = None
+    engine: AsyncEngine,
+    guild_id: int | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    expect: Iterable[str] = (),
 ) -> Report:
-    """Walk the chains (one guild's, or all) and compare every record's latest digest with its rows now."""
+    """Walk the chains (one guild's, or all) and compare every record's latest digest with its rows now.
+
+    `expect`: heads written down earlier (`parse_pin`): each must still be in its chain, at its place; the chain
+    may have grown since. A chain cut off behind one (its newest entries deleted with their records, the head row
+    put back) verifies on its own, but not against a head kept elsewhere."""
+    pins = [parse_pin(text) for text in expect]
     report = Report()
     async with engine.connect() as connection:
         heads_query = select(ChainHead.__table__)
@@ -384,6 +427,8 @@ async def verify(
             await _verify_chain(connection, chain, heads.get(chain), report, progress)
         await _find_unchained(connection, guild_id, report)
         await _check_policy_versions(connection, report)
+        for pinned in pins:
+            await _check_pin(connection, guild_id, pinned, report)
     report.broken.sort(key=lambda b: (b.chain, b.seq if b.seq is not None else float("inf")))
     return report
 
@@ -420,6 +465,9 @@ async def _verify_chain(
         previous, expected_seq = entry.chain_hash, expected_seq + 1
         latest[(entry.kind, entry.record_id)] = (entry.seq, entry.record_digest)
     last_seq = expected_seq - 1
+    if head is None and last_seq == 0:
+        report.chains -= 1  # a guild that never had a record: nothing to check, nothing broken
+        return
     if head is None or (head.seq, head.chain_hash) != (last_seq, previous):
         report.broken.append(Broken(chain, last_seq + 1, "entries after this point were removed (head mismatch)"))
         return
@@ -440,6 +488,31 @@ async def _verify_chain(
                     report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were deleted"))
                 elif record_digest(record) != digest:
                     report.broken.append(Broken(chain, seq, f"{kind} {record_id}: its rows were changed after entry {seq}"))
+
+
+async def _check_pin(
+    connection: AsyncConnection, guild_id: int | None, pinned: tuple[int | None, int | None, str], report: Report
+) -> None:
+    chain, seq, chain_hash = pinned
+    query = select(ChainEntry.chain, ChainEntry.seq).where(ChainEntry.chain_hash == chain_hash)
+    if chain is not None:
+        query = query.where(ChainEntry.chain == chain, ChainEntry.seq == seq)
+    elif guild_id is not None:
+        query = query.where(ChainEntry.chain == guild_id)
+    found = (await connection.execute(query.limit(1))).first()
+    shown = head_log.pin(chain, seq, chain_hash) if chain is not None else chain_hash
+    if found is not None:
+        report.pinned.append(Link(found.chain, found.seq, chain_hash))
+        return
+    if chain is None:
+        report.broken.append(Broken(guild_id or NO_GUILD, None, f"the expected head {shown} is in no chain"))
+        return
+    last = (await connection.execute(select(func.max(ChainEntry.seq)).where(ChainEntry.chain == chain))).scalar()
+    if last is None or last < seq:
+        why = f"the chain now ends at entry {last or 0}: entries were cut off"
+    else:
+        why = f"entry {seq} is not the one expected: the history was rewritten"
+    report.broken.append(Broken(chain, seq, f"expected head {shown}: {why}"))
 
 
 async def _check_policy_versions(connection: AsyncConnection, report: Report) -> None:

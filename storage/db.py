@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from storage.models import Request, RequestStatus, utcnow
+from storage.models import InstanceLease, Request, RequestStatus, utcnow
+
+if TYPE_CHECKING:
+    from storage.leases import Lease
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -62,31 +66,37 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(_upgrade_on, url, revision)
 
 
-async def mark_interrupted(engine: AsyncEngine, instance: str | None = None) -> int:
-    """Close requests a previous process left open: a crash leaves a marked, chained request, never a silent gap.
+async def mark_interrupted(
+    engine: AsyncEngine, instance: str | None = None, lease: Lease | None = None, *, at_start: bool = True
+) -> int:
+    """Close requests a process that is gone left open: a crash leaves a marked, chained request, never a gap.
 
-    With `instance`, only that bot process's own requests (and those from before processes were named): where
-    several processes share the database, one starting must not close what the others are still writing."""
+    With `instance`, only requests of that name (sharding: each shard's process closes its own), and only those
+    whose own process is gone: its lease dead or released (storage/leases.py), so a second process of the same name
+    starting beside a live one leaves the live one's requests alone. `lease`: the caller's own. Without `instance`,
+    every open request but the caller's."""
     from storage import audit_counters
     from storage.chain import chain_requests
+    from storage.leases import orphaned_requests
 
-    open_statuses = [RequestStatus.PENDING, RequestStatus.GENERATING]
-    query = select(Request.id).where(Request.status.in_(open_statuses))
-    if instance is not None:
-        query = query.where(or_(Request.instance == instance, Request.instance.is_(None)))
     async with engine.begin() as connection:
-        rows = (await connection.execute(query.add_columns(Request.guild_id, Request.created_at, Request.status))).all()
-        if not rows:
-            return 0
-        request_ids = [row.id for row in rows]
-        deltas = audit_counters.Deltas()
-        for row in rows:
-            deltas.moved(row.guild_id, row.created_at, row.status, RequestStatus.INTERRUPTED)
-        await audit_counters.apply(connection, deltas)
-        await connection.execute(
-            update(Request)
-            .where(Request.id.in_(request_ids))
-            .values(status=RequestStatus.INTERRUPTED, status_reason="process stopped", updated_at=utcnow())
-        )
-        await chain_requests(connection, request_ids)
+        request_ids, dead = await orphaned_requests(connection, instance, lease, at_start=at_start)
+        if request_ids:
+            rows = (
+                await connection.execute(
+                    select(Request.guild_id, Request.created_at, Request.status).where(Request.id.in_(request_ids))
+                )
+            ).all()
+            deltas = audit_counters.Deltas()
+            for row in rows:
+                deltas.moved(row.guild_id, row.created_at, row.status, RequestStatus.INTERRUPTED)
+            await audit_counters.apply(connection, deltas)
+            await connection.execute(
+                update(Request)
+                .where(Request.id.in_(request_ids))
+                .values(status=RequestStatus.INTERRUPTED, status_reason="process stopped", updated_at=utcnow())
+            )
+            await chain_requests(connection, request_ids)
+        if dead:
+            await connection.execute(delete(InstanceLease).where(InstanceLease.id.in_(dead)))
     return len(request_ids)

@@ -63,6 +63,9 @@ class Request(Base):
     policy_hash: Mapped[str | None] = mapped_column(String(64))
     instance: Mapped[str | None] = mapped_column(String(64))
     """The bot process that took the request (`Settings.effective_instance`), where several share the database."""
+    lease_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    """The lease (`instance_leases`) of the very process that took it: two processes of one name never share one,
+    so a process starting closes only requests whose own process is gone (storage/leases.py)."""
 
     __table_args__ = (
         Index("ix_requests_guild_created", "guild_id", "created_at"),
@@ -308,6 +311,25 @@ class ChainHead(Base):
     chain: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_hash: Mapped[str] = mapped_column(String(64))
+
+
+class InstanceLease(Base):
+    """One running bot process: held while it runs (renewed every `storage.leases.RENEW_S`), deleted on a clean
+    stop. A lease that is not renewed within its time, or whose process is gone from this machine, is dead."""
+
+    __tablename__ = "instance_leases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    """The host name, for people reading the table."""
+    machine: Mapped[str] = mapped_column(String(200))
+    """Boot id and PID namespace: processes with the same value can check each other's pid directly."""
+    pid: Mapped[int] = mapped_column(Integer)
+    process_start: Mapped[str | None] = mapped_column(String(32))
+    """The process's start time as the kernel counts it, so a reused pid is not taken for the process."""
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    renewed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ChainCheckpoint(Base):

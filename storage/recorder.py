@@ -66,10 +66,13 @@ class Recorder:
         retry_initial_s: float = 0.05,
         retry_max_s: float = 2.0,
         instance: str | None = None,
+        lease_id: str | None = None,
     ) -> None:
-        """`instance`: the bot process's name, stamped on every request it records (see `mark_interrupted`)."""
+        """`instance`: the bot process's name, and `lease_id` its own lease, stamped on every request it records
+        (see `mark_interrupted`)."""
         self._engine = engine
         self.instance = instance
+        self.lease_id = lease_id
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Op | asyncio.Future[None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -105,6 +108,8 @@ class Recorder:
         now = utcnow()
         if self.instance is not None:
             row.setdefault("instance", self.instance)
+        if self.lease_id is not None:
+            row.setdefault("lease_id", self.lease_id)
         row.setdefault("status", RequestStatus.PENDING)
         row.setdefault("options", {})
         row.setdefault("created_at", now)

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -199,3 +200,101 @@ async def test_requests_chained_from_memory_digest_as_read_back(database):
     await recorder.close()
     report = await verify(database)
     assert report.intact, report.broken
+
+
+# -- a guild without records; heads kept outside the database ------------------------------------------------------
+
+
+def audit(url: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "audit", *args], env={**os.environ, "STORYLOOM_DATABASE_URL": url, **env},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+async def test_a_guild_without_records_verifies_as_no_records(chained_db):
+    for guild in ("12345", "99"):
+        result = audit_verify(chained_db.url, "--guild", guild)
+        assert result.returncode == 0 and "no records for guild" in result.stdout, (result.stdout, result.stderr)
+        assert "BROKEN" not in result.stderr
+        head = audit(chained_db.url, "head", "--guild", guild)
+        assert head.returncode == 0 and head.stdout.strip() == f"no records for guild {guild}"
+
+
+async def test_the_terminal_guild_and_chain_zero_agree_with_the_docs(make_core, openai_server, tmp_path):
+    """The terminal mode records as guild 1 (README); chain 0 holds what is outside any guild, empty here."""
+    from bot.config import Settings
+
+    assert Settings().guild_id_for_local == 1
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "`0` is\nthe terminal mode" not in readme and "terminal mode records as guild 1" in readme
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+    core = await make_core(openai_server, database_url=url)
+    openai_server.scripted_reply = BENIGN
+    await core.pipeline.run(replace(AUTHOR, guild_id=1), write("a lighthouse", "story"), RecordingSink())
+    await core.recorder.flush()
+    zero = audit_verify(url, "--guild", "0")
+    assert zero.returncode == 0 and "no records for guild 0" in zero.stdout, zero.stderr
+    one = audit_verify(url, "--guild", "1")
+    assert one.returncode == 0 and "intact" in one.stdout and "chain 1:" in one.stdout
+
+
+def cut_off_script(kind: str, record_id: str, chain: int = 7) -> str:
+    """Delete the newest record of a chain with its entry, and put the head row back one entry: what an intruder
+    who wants the end of the history gone does."""
+    if kind == "moderation":
+        rows = f"DELETE FROM moderation_actions WHERE id = {int(record_id)};"
+    else:
+        rows = "".join(f"DELETE FROM {table} WHERE request_id = '{record_id}';" for table in ("verdicts", "deliveries", "reviews", "generations"))
+        rows += f"DELETE FROM requests WHERE id = '{record_id}';"
+    last = f"(SELECT max(seq) FROM chain_entries WHERE chain = {chain})"
+    return (
+        rows + f"DELETE FROM chain_entries WHERE chain = {chain} AND seq = {last};"
+        f"UPDATE chain_heads SET seq = {last}, chain_hash = (SELECT chain_hash FROM chain_entries WHERE chain = {chain}"
+        f" AND seq = {last}) WHERE chain = {chain}"
+    )
+
+
+async def test_a_cut_off_tail_verifies_alone_but_not_against_a_head_kept_elsewhere(chained_db):
+    head = audit(chained_db.url, "head", "--guild", "7")
+    assert head.returncode == 0, head.stderr
+    [pin] = head.stdout.split()
+    assert pin.startswith("7:") and len(pin.split(":")[2]) == 64
+    untouched = audit_verify(chained_db.url, "--expect-head", pin)
+    assert untouched.returncode == 0 and "expected head in place: chain 7" in untouched.stdout, untouched.stderr
+
+    [(kind, record_id)] = await chained_db.query(
+        "SELECT kind, record_id FROM chain_entries WHERE chain = 7 ORDER BY seq DESC LIMIT 1"
+    )
+    url = await chained_db.tampered(cut_off_script(kind, record_id))
+    alone = audit_verify(url)
+    assert alone.returncode == 0 and "intact" in alone.stdout, "the cut is invisible without a head kept elsewhere"
+    pinned = audit_verify(url, "--expect-head", pin)
+    assert pinned.returncode == 1 and "entries were cut off" in pinned.stderr, (pinned.stdout, pinned.stderr)
+    bare = audit_verify(url, "--expect-head", pin.split(":")[2])
+    assert bare.returncode == 1 and "is in no chain" in bare.stderr
+    bad = audit_verify(url, "--expect-head", "7:x:abc")
+    assert bad.returncode == 2 and "not a chain head" in bad.stderr
+
+
+async def test_each_new_head_is_appended_to_the_head_log(make_core, openai_server, tmp_path, database_url):
+    from storage.chain import current_heads
+    from storage.head_log import last_heads
+
+    log_path = tmp_path / "outside" / "heads.jsonl"
+    core = await make_core(openai_server, database_url=database_url, chain_head_log=log_path)
+    openai_server.scripted_reply = BENIGN
+    for guild in (7, 8, 7):
+        await core.pipeline.run(replace(AUTHOR, guild_id=guild), write("a lighthouse", "story"), RecordingSink())
+    await record_action(core.database, guild_id=7, channel_id=10, user_id=5, action="set_guardrails", details={})
+    await core.recorder.flush()
+    now = {head.chain: f"{head.chain}:{head.seq}:{head.chain_hash}" for head in await current_heads(core.database)}
+    assert last_heads(log_path) == now
+    assert len(log_path.read_text().splitlines()) >= 4, "every new head, not only the last"
+    kept = audit_verify(database_url, "--expect-heads-from", str(log_path))
+    assert kept.returncode == 0 and "intact" in kept.stdout, kept.stderr
+    chained = Chained(database_url, tmp_path)
+    [(kind, record_id)] = await chained.query("SELECT kind, record_id FROM chain_entries WHERE chain = 7 ORDER BY seq DESC LIMIT 1")
+    url = await chained.tampered(cut_off_script(kind, record_id))
+    cut = audit_verify(url, "--expect-heads-from", str(log_path))
+    assert cut.returncode == 1 and "cut off" in cut.stderr, (cut.stdout, cut.stderr)

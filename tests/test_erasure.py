@@ -203,3 +203,132 @@ async def test_the_core_prunes_at_start_when_retention_is_set(populated, make_co
     await keeping.close()
     assert task.cancelled() and keeping._retention is None, "the daily task stops with the core"
     await assert_intact(core)
+
+
+# -- every copy, and the bytes on disk ----------------------------------------------------------------------------
+
+HOST_WORDS = ("The Quillon Vault", "Zarvethia keeps a ledger of drowned names", "glimmerspite", "murkhallow")
+TURN_WORDS = "Bohuslava whispered the passphrase Threnody-Ox into the grate."
+HOST_NAME = "Bohuslava"
+
+
+async def raw_database_bytes(engine) -> dict[str, bytes]:
+    """The database's files as they are on disk: SQLite's file and its `-wal` (read while the engine still has it
+    open, nothing checkpointed by the test); PostgreSQL's table, TOAST and index files after a CHECKPOINT."""
+    from pathlib import Path
+
+    if engine.dialect.name == "sqlite":
+        path = Path(engine.url.database)
+        return {name: file.read_bytes() for name, file in ((path.name, path), (path.name + "-wal", Path(f"{path}-wal"))) if file.exists()}
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.exec_driver_sql("CHECKPOINT")
+        data = Path((await autocommit.exec_driver_sql("SHOW data_directory")).scalar_one())
+        relations = (await autocommit.exec_driver_sql(
+            "SELECT relname, pg_relation_filepath(oid) FROM pg_class WHERE relkind IN ('r', 't', 'i') AND NOT relisshared"
+        )).all()  # fmt: skip
+    files = {}
+    for name, relation in relations:
+        for file in (data / relation).parent.glob((data / relation).name + "*") if relation else ():
+            files[f"{name} ({file.name})"] = file.read_bytes()
+    return files
+
+
+def holding(files: dict[str, bytes], text: str) -> list[str]:
+    return [name for name, content in files.items() if text.encode() in content]
+
+
+async def test_erasure_reaches_every_copy_and_the_files_on_disk(make_core, openai_server, database_url):
+    """Bohuslava hosts a story (title, premise, a line and a veil) and writes a turn; Ada asks for the AI turn, whose
+    rendered prompt (Ada's request) quotes all of it. Erasing Bohuslava erases those copies too, and the bytes leave
+    the database's files (SQLite: the file and its -wal, with the bot's engine still open; PostgreSQL: the table
+    files), while the chain verifies and the others' own words stay."""
+    from bot.story import StoryService
+    from tests.test_story import AI_1, BO, Clock
+
+    host = replace(BO, user_name=HOST_NAME)
+    openai_server.scripted_reply = AI_1
+    core = await make_core(openai_server, database_url=database_url)
+    service = StoryService(core, clock=Clock())
+    ada = replace(host, user_id=1, user_name="ada")
+    await service.start(host, HOST_WORDS[0], HOST_WORDS[1], mode="free", lines=HOST_WORDS[2], veils=HOST_WORDS[3])
+    await service.join(ada)
+    await service.add_turn(host, TURN_WORDS)
+    await service.add_turn(ada, "Ada held the lantern steady over the water.")
+    await service.ai_turn(ada)
+    await service.end(host)
+    await core.recorder.flush()
+    [ai_generation] = await all_rows(core, Generation)
+    assert "Threnody-Ox" in ai_generation.rendered_prompt and "Zarvethia" in ai_generation.rendered_prompt
+    before = await raw_database_bytes(core.database)
+    assert holding(before, "Threnody-Ox") and holding(before, HOST_NAME)
+
+    # SQLite: the default (WAL checkpointed and truncated); PostgreSQL: the tables rewritten (the operator's --compact).
+    result = await erase_user(core.database, host.user_id, compact=core.database.dialect.name == "postgresql")
+
+    assert result.erased and result.stories == 1 and result.rows["generations"] >= 1
+    [ai_generation] = await all_rows(core, Generation)
+    assert ai_generation.rendered_prompt.startswith(ERASED), "the AI turn's prompt quoted her words"
+    from storage.models import StoryPlayer, StorySession
+
+    [session] = await all_rows(core, StorySession)
+    assert all(str(value).startswith(ERASED) for value in (session.title, session.premise, session.host_name))
+    assert all(value.startswith(ERASED) for value in (*session.lines, *session.veils))
+    names = {row.user_id: row.name for row in await all_rows(core, StoryPlayer)}
+    assert names[host.user_id].startswith(ERASED) and names[ada.user_id] == "ada"
+    await assert_intact(core)
+    after = await raw_database_bytes(core.database)
+    for gone in (*HOST_WORDS, "Threnody-Ox", "Zarvethia", HOST_NAME):
+        assert not holding(after, gone), f"{gone!r} is still on disk"
+    assert holding(after, "Ada held the lantern"), "another member's words stay"
+
+
+async def test_a_reply_to_an_erased_piece_loses_the_quote_but_keeps_its_own_words(populated, openai_server):
+    from bot.core.pipeline import WriteJob
+
+    core = populated
+    [ada_first] = [r for r in await all_rows(core, Request, Request.user_id == AUTHOR.user_id, Request.guild_id == 7) if r.status == "delivered"]
+    [ada_output] = await all_rows(core, Generation, Generation.request_id == ada_first.id)
+    openai_server.scripted_reply = BENIGN
+    job = WriteJob(
+        command="continue", kind="story", prompt="a storm arrives", previous_text=ada_output.shown_output,
+        previous_checked=True, parent_request_id=ada_first.id,
+    )  # fmt: skip
+    reply = await core.pipeline.run(BOB, job, RecordingSink())
+    await core.recorder.flush()
+    [bob_generation] = await all_rows(core, Generation, Generation.request_id == reply.request_id)
+    assert ada_output.shown_output[-40:] in bob_generation.rendered_prompt
+
+    await erase_user(core.database, AUTHOR.user_id)
+
+    [bob_generation] = await all_rows(core, Generation, Generation.request_id == reply.request_id)
+    assert bob_generation.rendered_prompt.startswith(ERASED), "Bob's prompt quoted Ada's piece"
+    assert not bob_generation.shown_output.startswith(ERASED), "Bob's own output stays"
+    [bob_request] = await all_rows(core, Request, Request.id == reply.request_id)
+    assert bob_request.prompt == "a storm arrives" and bob_request.user_name == "bob"
+    await assert_intact(core)
+
+
+async def test_retention_erases_stories_that_ended_before_the_cutoff(make_core, openai_server):
+    from bot.story import StoryService
+    from storage.models import StoryPlayer, StorySession
+    from tests.test_story import BO
+
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    await service.start(BO, "The Quillon Vault", "A vault under the harbour.", lines="spiders")
+    await service.end(BO)
+    await service.start(replace(BO, channel_id=56), "Still Young", "A newer story.")
+    await service.end(replace(BO, channel_id=56))
+    async with core.database.begin() as connection:
+        await connection.execute(update(StorySession).where(StorySession.title == "The Quillon Vault").values(ended_at=utcnow() - timedelta(days=40)))
+
+    result = await prune_older_than(core.database, 30)
+
+    assert result.stories == 1
+    titles = sorted(row.title for row in await all_rows(core, StorySession))
+    assert titles[0] == "Still Young" and titles[1].startswith(ERASED)
+    old = next(row for row in await all_rows(core, StorySession) if row.title.startswith(ERASED))
+    assert old.lines[0].startswith(ERASED) and old.premise.startswith(ERASED)
+    assert [row.name.startswith(ERASED) for row in await all_rows(core, StoryPlayer, StoryPlayer.session_id == old.id)] == [True]
+    await assert_intact(core)

@@ -423,6 +423,9 @@ async def test_discord_members_are_told_after_a_crash(tmp_path, fake_discord, de
         await streaming.wait_for(lambda r: any(judged_chunks(w.content) for w in r.edits), timeout=10)
         with sqlite3.connect(tmp_path / "storyloom.sqlite3") as live, sqlite3.connect(after_crash / "storyloom.sqlite3") as copy:
             live.backup(copy)
+            # The killed process is this test's own, alive: its lease is aged past its time, as the lease of a
+            # process gone from another machine (a killed pid here is seen at once: tests/test_instance_leases.py).
+            copy.execute("UPDATE instance_leases SET renewed_at = '2000-01-01 00:00:00.000000'")
     server.token_delay_s = 0.005
     async with running_bot(after_crash, fake, default_rails, [server.base_url]) as core:
         [told] = [m for m in fake.channel_messages(fake.general) if "I restarted" in m.content]

@@ -156,7 +156,8 @@ async def test_a_process_starting_on_a_shared_database_leaves_the_others_request
     tmp_path, database_url, default_rails, openai_server
 ) -> None:
     # On SQLite and PostgreSQL. Shard 1's process has a request in flight when shard 0's process (re)starts: only shard 0's own leftovers are
-    # closed as interrupted. When shard 1's process restarts after a crash, its leftover is closed too.
+    # closed as interrupted. When shard 1's process restarts after a crash, its leftover is closed too. (A process
+    # that stopped: its lease released; one that is alive keeps its requests, see tests/test_instance_leases.py.)
     def settings(*shards: int) -> Settings:
         return Settings(data_dir=tmp_path, database_url=database_url, engine="openai",
                         engine_urls=[openai_server.base_url], shard_count=2, shard_ids=list(shards))  # fmt: skip
@@ -168,9 +169,11 @@ async def test_a_process_starting_on_a_shared_database_leaves_the_others_request
                                       user_name="ada", command="write", kind="poem", prompt="x", status="generating")  # fmt: skip
         await core.recorder.flush()
     try:
+        await cores[0].close()
         restarted_0 = await Core.start(settings(0), engine=engine, rails=default_rails)
         statuses = dict((r.id, (r.status, r.instance)) for r in await records(restarted_0, Request))
         assert statuses == {"left-by-0": ("interrupted", "shards-0"), "in-flight-on-1": ("generating", "shards-1")}
+        await cores[1].close()
         restarted_1 = await Core.start(settings(1), engine=engine, rails=default_rails)
         assert [r.status for r in await records(restarted_1, Request, Request.id == "in-flight-on-1")] == ["interrupted"]
         cores += [restarted_0, restarted_1]

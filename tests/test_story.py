@@ -340,7 +340,7 @@ async def test_an_ai_turn_is_derived_from_the_turn_it_continues_in_prov(make_cor
     await core.recorder.flush()
 
     data, count = await export_bytes(iter_records(core.database, GUILD), "prov-json")
-    assert count == 2  # the member's turn and the AI's
+    assert count == 3  # the story's start (a request since it is judged), the member's turn and the AI's
     document = prov_model.ProvDocument.deserialize(content=data.decode(), format="json")
     entities = {str(e.identifier): e for e in document.get_records(prov_model.ProvEntity)}
     turn_id = f"storyloom:story_{session_id}_turn_1"
@@ -495,3 +495,57 @@ async def test_the_veils_rail_tells_showing_from_telling(default_rails):
     assert all(v.rail == "veils" and set(v.thresholds) == {"topic", "depiction"} for v in verdicts)
     words = VeilsRail(["drowning"])
     assert [v.decision for v in words.check(["He was drowning.", "The river was cold."], "input")] == ["block", "pass"]
+
+
+@pytest.mark.parametrize(
+    ("field", "start", "says"),
+    [
+        ("title", ("You worthless pathetic idiot, everyone hates you", "Two rivals share a lighthouse."), "That title"),
+        ("premise", ("The Lighthouse", "You are a worthless pathetic idiot and everyone hates you, you stupid trash."), "That premise"),
+        ("premise", ("The Lighthouse", "A nest of spiders hatches in the lamp room."), "That premise crosses one of this story's lines"),
+        ("title", ("Spiders in the Lamp Room", "Two rivals share a lighthouse."), "That title crosses one of this story's lines"),
+    ],
+)
+async def test_a_refused_start_is_recorded_and_names_the_field_that_failed(make_core, openai_server, field, start, says):
+    from storage.audit import list_requests
+
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    with pytest.raises(StoryError) as refused:
+        await service.start(ADA, *start, lines="spiders")
+    assert str(refused.value).startswith(says) and len(str(refused.value)) < 200
+    [request] = await rows(core, Request)
+    assert (request.command, request.status, request.user_id) == ("story_start", "blocked", ADA.user_id)
+    assert request.status_reason.startswith(f"{field}: input ") and request.options["refused_field"] == field
+    assert start[0] in request.prompt and start[1] in request.prompt
+    assert any(v.decision == "block" for v in await rows(core, Verdict, Verdict.request_id == request.id))
+    flagged = await list_requests(core.database, GUILD, flagged=True)
+    assert [row.id for row in flagged.rows] == [request.id], "a moderator finds it under audit flagged"
+    assert await rows(core, StorySession) == []
+
+
+async def test_an_accepted_start_is_a_delivered_request_naming_its_session(make_core, openai_server):
+    core = await make_core(openai_server)
+    session_id = await _three_players(StoryService(core), lines="spiders", veils="romance")
+    [request] = await rows(core, Request, Request.command == "story_start")
+    assert request.status == "delivered" and request.options["story_session"] == session_id
+    assert "Lines: spiders" in request.prompt and "Veils: romance" in request.prompt
+
+
+async def test_a_start_refused_for_its_form_is_recorded_as_rejected(make_core, openai_server):
+    core = await make_core(openai_server)
+    service = StoryService(core)
+    with pytest.raises(StoryError, match="needs a premise"):
+        await service.start(ADA, "The Lighthouse", "   ")
+    with pytest.raises(StoryError, match="up to PG-13"):
+        await service.start(ADA, "The Lighthouse", "Two rivals.", rating="M")
+    await service.start(ADA, "The Lighthouse", "Two rivals.")
+    with pytest.raises(StoryError, match="already running"):
+        await service.start(BO, "Another", "Three friends.")
+    recorded = sorted((r.created_at, r.status, r.status_reason or "", r.user_id) for r in await rows(core, Request))
+    assert [(status, reason[:24], user) for _, status, reason, user in recorded] == [
+        ("rejected", "A story needs a premise:", ADA.user_id),
+        ("rejected", "This channel allows stor", ADA.user_id),
+        ("delivered", "", ADA.user_id),
+        ("rejected", "a story is already runni", BO.user_id),
+    ]

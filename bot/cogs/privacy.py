@@ -107,6 +107,11 @@ class PrivacyCog(
                 f"\n{result.in_progress} request(s) still being written or waiting for a moderator were left; "
                 "run `/privacy forget-me` again once they are done."
             )
+        if result.stories_in_progress:
+            text += (
+                f"\n{result.stories_in_progress} story game(s) you are in are still running and keep your name and "
+                "their settings until they end; run `/privacy forget-me` again then."
+            )
         return text
 
 

@@ -19,6 +19,7 @@ from bot.core.pipeline import Pipeline
 from bot.engines.base import Engine
 from guardrails.stack import RailStack
 from storage.db import create_engine as create_db_engine
+from storage import head_log, leases
 from storage.db import mark_interrupted, upgrade
 from storage.policies import add_misinfo_entry, misinfo_entries, remove_misinfo_entry
 from storage.recorder import Recorder
@@ -101,6 +102,9 @@ class Core:
     """What `/ready` asks: the database and the engine here; the Discord bot adds its gateway."""
     metrics_server: metrics.MetricsServer | None = field(default=None, init=False)
     _closed: bool = field(default=False, init=False)
+    lease: leases.Lease | None = field(default=None, init=False)
+    """This process's own lease (storage/leases.py): what tells the others sharing the database it is alive."""
+    _lease_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
     async def start(
@@ -111,11 +115,14 @@ class Core:
         Tests pass an already started `engine` and `rails` so models load once per session.
         """
         database = create_db_engine(settings.effective_database_url)
+        if settings.chain_head_log is not None:
+            head_log.attach(database, settings.chain_head_log)
         await upgrade(database)
-        interrupted = await mark_interrupted(database, settings.effective_instance)
+        lease = await leases.acquire(database, settings.effective_instance)
+        interrupted = await mark_interrupted(database, settings.effective_instance, lease)
         if interrupted:
             log.warning("marked %d requests from a previous run as interrupted", interrupted)
-        recorder = Recorder(database, instance=settings.effective_instance)
+        recorder = Recorder(database, instance=settings.effective_instance, lease_id=lease.id)
         recorder.start()
         owns_engine, owns_rails = engine is None, rails is None
         if rails is None:
@@ -137,6 +144,8 @@ class Core:
             max_attempts=settings.max_attempts,
         )
         core = cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
+        core.lease = lease
+        core._lease_task = asyncio.create_task(core._keep_lease(), name="instance-lease")
         core.readiness.update(
             database=core.database_reachable,
             engine=lambda: core.engine_started,
@@ -169,6 +178,21 @@ class Core:
         self.readiness["accepting"] = lambda: False
         log.info("shutting down: waiting up to %.0f s for %d open requests", grace, self.pipeline.open_requests)
         return await self.pipeline.drain(grace)
+
+    # -- instance lease ------------------------------------------------------------------------------------
+
+    async def _keep_lease(self) -> None:
+        """Renew this process's lease, and close what same-named processes that died since left open."""
+        assert self.lease is not None
+        while True:
+            await asyncio.sleep(leases.RENEW_S)
+            try:
+                await leases.renew(self.database, self.lease)
+                closed = await mark_interrupted(self.database, self.lease.instance, self.lease, at_start=False)
+                if closed:
+                    log.warning("marked %d requests of a process that stopped as interrupted", closed)
+            except Exception:  # the next pass tries again; the lease lives TTL_S, eight passes
+                log.exception("could not renew this process's instance lease")
 
     # -- retention -------------------------------------------------------------------------------------------
 
@@ -227,6 +251,11 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
             self._retention = None
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+            self._lease_task = None
         await self.recorder.close()
         self.engine_started = False
         if self.owns_engine:
@@ -240,4 +269,7 @@ class Core:
         if self.metrics_server is not None:
             await self.metrics_server.close()
             self.metrics_server = None
+        if self.lease is not None:  # after the recorder: what this process took is written (and closed) by now
+            with contextlib.suppress(Exception):  # a database gone: the lease lapses after its TTL instead
+                await leases.release(self.database, self.lease)
         await self.database.dispose()

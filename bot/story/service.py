@@ -63,6 +63,9 @@ AI_NAME = "AI"
 class StoryError(Exception):
     """A refusal for the member: not their turn, no session here, a vote is open, ..."""
 
+    recorded: bool = False
+    """True once the refusal is a provenance request (a refused start)."""
+
 
 @dataclass(frozen=True, slots=True)
 class PlayerView:
@@ -237,6 +240,20 @@ def _refusal(verdict: Verdict) -> str:
     return f"That turn can't go into the story ({category}). Dark fiction is welcome; abuse is not."
 
 
+_FIELD_WORDS = {"title": "That title", "premise": "That premise"}
+
+
+def _recorded(error: StoryError) -> StoryError:
+    error.recorded = True
+    return error
+
+
+def _start_refusal(field_name: str, verdict: Verdict) -> str:
+    """A refused start says which of the member's fields failed (they may have typed four)."""
+    words = _FIELD_WORDS[field_name]
+    return _refusal(verdict).replace("That turn", words).replace("that turn", words[0].lower() + words[1:])
+
+
 class StoryService:
     def __init__(self, core: Any, *, clock: Callable[[], datetime] = utcnow) -> None:
         """`core`: a started `bot.core.app.Core` (database, recorder, rails, pipeline)."""
@@ -257,7 +274,22 @@ class StoryService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
-    async def start(
+    async def start(self, author: Author, title: str, premise: str, **options: Any) -> StoryView:
+        """Start a story (`_start`); every refusal is recorded as a request too, `rejected` for input that cannot
+        be a story (no title, too long, a rating the channel does not allow...) with the message as its reason."""
+        try:
+            return await self._start(author, title, premise, **options)
+        except StoryError as error:
+            if not error.recorded:
+                lines, veils = _topics(options.get("lines")), _topics(options.get("veils"))
+                self._record_start(
+                    author, " ".join(title.split())[: MAX_TITLE_CHARS + 1], premise.strip()[: MAX_PREMISE_CHARS + 1],
+                    lines, veils, str(options.get("rating") or author.policy.rating)[:8], [], None, None,
+                    status=RequestStatus.REJECTED, reason=str(error),
+                )  # fmt: skip
+            raise
+
+    async def _start(
         self,
         author: Author,
         title: str,
@@ -298,14 +330,23 @@ class StoryService:
         place = thread_id if thread_id is not None else channel_id
         line_topics, veil_topics = _topics(lines), _topics(veils)
         policy = replace(author.policy, rating=rating, lines=line_topics)  # type: ignore[arg-type]
-        for text in (title, premise):
-            verdicts = await self.rails_for(policy).check("input", text, author.guild_id)
+        # Lines and veils are not judged by the input rails: naming a topic to keep out is not an attack, and the
+        # rails refuse real ones ("sexual violence", "homophobia", "incest": 5 of 23 common lines, as injection or
+        # identity attack). The title and premise are judged against them.
+        checked: list[tuple[RailStack, list[Verdict]]] = []
+        for field_name, text in (("title", title), ("premise", premise)):
+            rails = self.rails_for(policy)
+            verdicts = await rails.check("input", text, author.guild_id)
+            checked.append((rails, verdicts))
             failed = next((v for v in verdicts if v.failed), None)
-            if failed is not None:
-                raise StoryError(_refusal(failed).replace("That turn", "That premise"))
+            if failed is not None:  # recorded like any refusal (audit flagged shows it), naming the field
+                self._record_start(author, title, premise, line_topics, veil_topics, rating, checked, failed, field_name)
+                raise _recorded(StoryError(_start_refusal(field_name, failed)))
         async with self._lock(("place", guild_id, place)), self.database.begin() as connection:
             if await q.open_session_at(connection, guild_id, place) is not None:
-                raise StoryError("A story is already running here: /story status, or /story end it first.")
+                self._record_start(author, title, premise, line_topics, veil_topics, rating, checked, None, None,
+                                   status=RequestStatus.REJECTED, reason="a story is already running here")  # fmt: skip
+                raise _recorded(StoryError("A story is already running here: /story status, or /story end it first."))
             session_id = await q.create_session(
                 connection, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id, host_id=author.user_id,
                 host_name=author.user_name[:100], title=title, premise=premise, mode=mode, rating=rating,
@@ -316,6 +357,8 @@ class StoryService:
                 take_messages=take_messages,
             )  # fmt: skip
             await q.add_player(connection, session_id, author.user_id, author.user_name)
+            self._record_start(author, title, premise, line_topics, veil_topics, rating, checked, None, None,
+                               session_id=session_id)  # fmt: skip
             return await self._view(connection, await q.session_by_id(connection, session_id))
 
     async def join(self, author: Author) -> StoryView:
@@ -797,30 +840,63 @@ class StoryService:
         self, author: Author, session: Row, parent: Row | None, text: str, rails: RailStack, verdicts: list[Verdict], failed: Verdict | None
     ) -> str:
         """A member's turn as a provenance request with its input verdicts: the chain covers who wrote what."""
+        options = {"story_session": session.id, "parent_turn": parent.number if parent else None, "rating": session.rating}
+        status = RequestStatus.DELIVERED if failed is None else RequestStatus.BLOCKED
+        return self._record_checked(
+            author, "story_turn", options, text, [(rails, verdicts)], status, _reason(failed) if failed else None,
+            parent_request_id=parent.request_id if parent else None,
+        )  # fmt: skip
+
+    def _record_start(
+        self, author: Author, title: str, premise: str, lines: Sequence[str], veils: Sequence[str], rating: str,
+        checked: list[tuple[RailStack, list[Verdict]]], failed: Verdict | None, field_name: str | None, *,
+        session_id: int | None = None, status: RequestStatus | None = None, reason: str | None = None,
+    ) -> str:  # fmt: skip
+        """A story's start as a provenance request: refused ones too (`blocked`, the reason naming the field that
+        failed: title or premise, and the line it crossed), so moderators see them in `audit flagged` and the chain
+        has them.
+        The member's words (title, premise, lines, veils) are its prompt, a content field that erasure reaches."""
+        text = f"Title: {title}\nPremise: {premise}"
+        text += f"\nLines: {'; '.join(lines)}" if lines else ""
+        text += f"\nVeils: {'; '.join(veils)}" if veils else ""
+        options: dict[str, Any] = {"rating": rating, "lines": len(lines), "veils": len(veils)}
+        if session_id is not None:
+            options["story_session"] = session_id
+        if failed is not None:
+            options["refused_field"] = field_name
+            status, reason = RequestStatus.BLOCKED, f"{field_name}: {_reason(failed)}"
+        return self._record_checked(
+            author, "story_start", options, text, checked, status or RequestStatus.DELIVERED, reason
+        )
+
+    def _record_checked(
+        self, author: Author, command: str, options: dict[str, Any], text: str,
+        checked: list[tuple[RailStack, list[Verdict]]], status: RequestStatus, reason: str | None, *,
+        parent_request_id: str | None = None,
+    ) -> str:  # fmt: skip
+        """A request with the input verdicts of each rail stack that judged it, ended at once."""
         recorder = self.core.recorder
         request_id = uuid.uuid4().hex
-        policy_hash = rails.policy_hash
-        recorder.policy_version(policy_hash, rails.describe())
+        for rails, _ in checked:
+            recorder.policy_version(rails.policy_hash, rails.describe())
         recorder.request_arrived(
             id=request_id, interface=author.interface, guild_id=author.guild_id, channel_id=author.channel_id,
-            user_id=author.user_id, user_name=author.user_name[:100], command="story_turn", kind=None,
-            options={"story_session": session.id, "parent_turn": parent.number if parent else None, "rating": session.rating},
-            prompt=text, parent_request_id=parent.request_id if parent else None, policy_hash=policy_hash,
+            user_id=author.user_id, user_name=author.user_name[:100], command=command, kind=None, options=options,
+            prompt=text, parent_request_id=parent_request_id,
+            policy_hash=checked[0][0].policy_hash if checked else None,
         )  # fmt: skip
         recorder.verdicts(
             {
                 "request_id": request_id, "guild_id": author.guild_id, "generation_id": None, "stage": v.stage,
                 "rail": v.rail, "backend": v.backend, "version": v.version, "decision": v.decision,
                 "category": v.category, "scores": v.scores, "thresholds": v.thresholds, "sentence": v.sentence,
-                "explanation": v.explanation, "chunk_index": v.chunk_index, "policy_hash": policy_hash,
+                "explanation": v.explanation, "chunk_index": v.chunk_index, "policy_hash": rails.policy_hash,
                 "latency_ms": v.latency_ms,
             }  # fmt: skip
+            for rails, verdicts in checked
             for v in verdicts
         )
-        if failed is None:
-            recorder.request_status(request_id, RequestStatus.DELIVERED)
-        else:
-            recorder.request_status(request_id, RequestStatus.BLOCKED, _reason(failed))
+        recorder.request_status(request_id, status, reason)
         return request_id
 
     async def _view(self, connection: AsyncConnection, session: Row) -> StoryView:
