@@ -188,6 +188,8 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
         for delivery in record.deliveries
     ]
     lines.append("Messages: " + (", ".join(posted) if posted else "none"))
+    up, down = record.votes
+    lines.append(f"Members' votes: 👍 {up} · 👎 {down}" if up or down else "Members' votes: none")
     chain = record.chain
     if chain is None:
         lines.append("Chain: not chained yet (still open)")
@@ -258,6 +260,8 @@ def stats_lines(result: Stats, style: Style = DISCORD) -> list[str]:
         "Top categories (not passed): "
         + (" · ".join(f"{category} {n:,}" for category, n in result.top_categories) or "none")
     )
+    lines.append(style.bold("Members' votes (kind, model: 👍 / 👎)"))
+    lines += [f"  {kind}, {style.code(model)}: {up:,} / {down:,}" for kind, model, up, down in result.votes] or ["  none"]
     return lines
 
 
@@ -334,5 +338,7 @@ def stats_tables(result: Stats) -> str:
         table(("rail", "decision", "verdicts"), ((r, d, n) for (r, d), n in sorted(result.by_rail.items()))),
         "",
         table(("category (not passed)", "verdicts"), result.top_categories),
+        "",
+        table(("kind", "model", "votes up", "votes down"), result.votes),
     ]
     return "\n".join(parts)

@@ -25,13 +25,13 @@ async def test_migration_creates_every_table(database):
         "requests", "generations", "verdicts", "deliveries", "guardrail_settings", "misinfo_entries", "reviews",
         "moderation_actions", "chain_entries", "chain_heads", "chain_checkpoints", "alembic_version",
     } <= set(tables)
-    assert version == "0010_story_version"
+    assert version == "0011"
 
 
 async def test_sqlite_files_are_in_wal_mode(sqlite_database, tmp_path):
     with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0010_story_version"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0011"
 
 
 async def test_recorder_shares_commits_between_concurrent_requests(database):
@@ -123,7 +123,7 @@ def test_db_upgrade_command(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "storyloom.sqlite3") as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0010_story_version"
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0011"
 
 
 async def test_a_baseline_database_upgrades_to_head_keeping_its_rows(tmp_path):

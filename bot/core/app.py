@@ -21,6 +21,7 @@ from guardrails.stack import RailStack
 from storage.db import create_engine as create_db_engine
 from storage.db import mark_interrupted, upgrade
 from storage.policies import add_misinfo_entry, misinfo_entries, remove_misinfo_entry
+from storage.ratelimit import SharedRateLimiter
 from storage.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Core:
     readiness: dict[str, metrics.Check] = field(default_factory=dict, init=False)
     """What `/ready` asks: the database and the engine here; the Discord bot adds its gateway."""
     metrics_server: metrics.MetricsServer | None = field(default=None, init=False)
+    shared_rate_limiter: SharedRateLimiter = field(init=False)
+    """Members' rate over every process on this database (Discord requests: bot/server_choices.py)."""
     _closed: bool = field(default=False, init=False)
 
     @classmethod
@@ -132,6 +135,7 @@ class Core:
             max_attempts=settings.max_attempts,
         )
         core = cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
+        core.shared_rate_limiter = SharedRateLimiter(database)
         core.readiness.update(
             database=core.database_reachable,
             engine=lambda: core.engine_started,
