@@ -49,7 +49,7 @@ async def find_piece(database: AsyncEngine, *, guild_id: int | None, request_id:
         row = (await connection.execute(select(Request).where(Request.id == request_id, guild))).first()
         if row is None:
             return None
-        request = row[0]
+        request = row
         shown = (
             await connection.execute(
                 select(Generation.shown_output)

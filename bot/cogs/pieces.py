@@ -11,6 +11,8 @@ thumb changes it.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,8 @@ from storage.feedback import DOWN, UP, Piece, cast_vote, find_piece, refusal_for
 
 if TYPE_CHECKING:
     from bot.discord_bot import StoryloomBot
+
+log = logging.getLogger(__name__)
 
 ACTIONS = {
     "continue": ("Continue", None, discord.ButtonStyle.primary),
@@ -53,7 +57,16 @@ class PieceButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         cog: PiecesCog = interaction.client.get_cog("Pieces")  # type: ignore[attr-defined]
-        await cog.clicked(interaction, self.action, self.request_id)
+        try:
+            await cog.clicked(interaction, self.action, self.request_id)
+        except Exception:  # a button has no command tree to catch it: the member still gets a short answer
+            log.exception("piece button %s on %s failed", self.action, self.request_id)
+            message = "Something went wrong on my side. Please try again."
+            with contextlib.suppress(discord.HTTPException):
+                if interaction.response.is_done():
+                    await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
+                else:
+                    await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
 
 
 def piece_view(request_id: str) -> discord.ui.View:
