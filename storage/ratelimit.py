@@ -13,14 +13,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import RateCounter
 
 NO_GUILD = 0
+# Plain SQL that SQLite (3.35+) and PostgreSQL both take: prepared once, no per-call compilation.
+_COUNT_ONE = text(
+    "INSERT INTO rate_counters (guild_id, user_id, minute, count) VALUES (:g, :u, :m, 1) "
+    "ON CONFLICT (guild_id, user_id, minute) DO UPDATE SET count = rate_counters.count + 1 RETURNING count"
+)
+_PREVIOUS = text("SELECT count FROM rate_counters WHERE guild_id = :g AND user_id = :u AND minute = :m")
 
 
 class SharedRateLimiter:
@@ -37,15 +41,8 @@ class SharedRateLimiter:
         guild = NO_GUILD if guild_id is None else guild_id
         key = (RateCounter.guild_id == guild) & (RateCounter.user_id == user_id)
         async with self.database.begin() as connection:
-            insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-            statement = insert(RateCounter).values(guild_id=guild, user_id=user_id, minute=minute, count=1)
-            statement = statement.on_conflict_do_update(
-                index_elements=["guild_id", "user_id", "minute"], set_={"count": RateCounter.count + 1}
-            ).returning(RateCounter.count)
-            current = int((await connection.execute(statement)).scalar_one())
-            previous = (
-                await connection.execute(select(RateCounter.count).where(key, RateCounter.minute == minute - 1))
-            ).scalar_one_or_none() or 0
+            current = int((await connection.execute(_COUNT_ONE, {"g": guild, "u": user_id, "m": minute})).scalar_one())
+            previous = (await connection.execute(_PREVIOUS, {"g": guild, "u": user_id, "m": minute - 1})).scalar_one_or_none() or 0
             weight = 1.0 - into / 60.0
             if current + previous * weight <= per_minute:
                 wait = None

@@ -85,8 +85,8 @@ class Clock:
         return self.now
 
 
-async def test_the_rate_limit_is_one_limit_across_processes(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite3'}"
+async def test_the_rate_limit_is_one_limit_across_processes(database_url):
+    url = database_url
     first, second = create_engine(url), create_engine(url)  # two bot processes' engines on one database
     await upgrade(first)
     clock = Clock(60_000 * 60.0 + 5.0)  # 5 s into a minute
@@ -110,8 +110,8 @@ async def test_the_rate_limit_is_one_limit_across_processes(tmp_path):
     await second.dispose()
 
 
-async def test_concurrent_requests_never_pass_the_limit_together(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'race.sqlite3'}"
+async def test_concurrent_requests_never_pass_the_limit_together(database_url):
+    url = database_url
     engines = [create_engine(url) for _ in range(3)]
     await upgrade(engines[0])
     clock = Clock(1_000_000 * 60.0)
