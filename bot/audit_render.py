@@ -139,6 +139,9 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
     why = request.get("status_reason")
     lines.append(f"Why {request['status']}: {why}" if why else f"Outcome: {request['status']}")
     lines.append(f"Policy hash: {style.code(request.get('policy_hash') or '-')}")
+    up, down = record.votes
+    if up or down:  # members' 👍 / 👎 under the piece (bot/cogs/pieces.py)
+        lines.append(f"Members' votes: 👍 {up} · 👎 {down}")
 
     for generation in record.generations:
         lines.append("")
@@ -188,8 +191,6 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
         for delivery in record.deliveries
     ]
     lines.append("Messages: " + (", ".join(posted) if posted else "none"))
-    up, down = record.votes
-    lines.append(f"Members' votes: 👍 {up} · 👎 {down}" if up or down else "Members' votes: none")
     chain = record.chain
     if chain is None:
         lines.append("Chain: not chained yet (still open)")
