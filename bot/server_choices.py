@@ -9,10 +9,12 @@ them; none set: everyone), `rate_limit` (requests per member per minute), `rate_
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import discord
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.admission import Refusal
 from guardrails.policy import Policy
@@ -20,6 +22,8 @@ from storage.server_settings import server_settings
 
 if TYPE_CHECKING:
     from bot.discord_bot import StoryloomBot
+
+log = logging.getLogger(__name__)
 
 KEYS = ("genre", "tone", "length", "house_style", "channel_mode", "channels", "roles", "rate_limit", "rate_exempt_roles")
 LIST_KEYS = ("channels", "roles", "rate_exempt_roles")
@@ -101,6 +105,8 @@ class Gate:
 
     refused: Refusal | None
     choices: ServerChoices
+    counted: bool = True
+    """False when the shared counter could not be written: the pipeline's in-process limiter counts instead."""
 
 
 async def gate(bot: StoryloomBot, interaction: discord.Interaction) -> Gate:
@@ -115,9 +121,13 @@ async def gate(bot: StoryloomBot, interaction: discord.Interaction) -> Gate:
     if roles & choices.rate_exempt_roles:
         return Gate(None, choices)
     per_minute = choices.rate_limit or bot.core.settings.rate_limit_per_minute
-    wait = await bot.core.shared_rate_limiter.admit(
-        guild_id=interaction.guild_id, user_id=interaction.user.id, per_minute=per_minute
-    )
+    try:
+        wait = await bot.core.shared_rate_limiter.admit(
+            guild_id=interaction.guild_id, user_id=interaction.user.id, per_minute=per_minute
+        )
+    except SQLAlchemyError as error:  # the database refuses writes: the pipeline says so (it records nothing new)
+        log.warning("shared rate counter unavailable (%s); this process's own limit applies", type(error).__name__)
+        return Gate(None, choices, counted=False)
     if wait is not None:
         return Gate(Refusal("rate_limited", f"You're writing fast! Try again in {wait:.0f} s."), choices)
     return Gate(None, choices)

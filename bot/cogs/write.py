@@ -131,7 +131,7 @@ class WriteCog(commands.Cog, name="Write"):
         sink = InteractionSink(interaction, self.bot.core.settings.stream_edit_interval_s, buttons=piece_view)
         policy = await channel_policy(self.bot, interaction)
         # The shared limiter above counted this request; the pipeline's in-process one must not count it again.
-        author = replace(author_of(interaction, policy), exempt_from_rate_limit=True)
+        author = replace(author_of(interaction, policy), exempt_from_rate_limit=passed.counted)
         await self.bot.core.pipeline.run(author, job, sink)
 
 
