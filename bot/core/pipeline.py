@@ -426,6 +426,8 @@ class Pipeline:
         seed += attempt.number - 1  # a new attempt must not write the same text again
         if job.story is not None and job.story.choice:
             seed += 1000 * (job.story.choice - 1)  # a vote's choices must differ under a fixed seed too
+        if job.derived_from is not None:  # "Another take" asks for a new seed, under a fixed one too (it is recorded)
+            seed = (seed + 1 + secrets.randbelow(2**30)) % 2**31
         params = prompts.sampling_for(job.kind or "story", job.length, seed)
         self.recorder.generation(
             id=attempt.generation_id,
