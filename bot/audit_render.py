@@ -139,6 +139,9 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
     why = request.get("status_reason")
     lines.append(f"Why {request['status']}: {why}" if why else f"Outcome: {request['status']}")
     lines.append(f"Policy hash: {style.code(request.get('policy_hash') or '-')}")
+    up, down = record.votes
+    if up or down:  # members' 👍 / 👎 under the piece (bot/cogs/pieces.py)
+        lines.append(f"Members' votes: 👍 {up} · 👎 {down}")
 
     for generation in record.generations:
         lines.append("")
@@ -258,6 +261,8 @@ def stats_lines(result: Stats, style: Style = DISCORD) -> list[str]:
         "Top categories (not passed): "
         + (" · ".join(f"{category} {n:,}" for category, n in result.top_categories) or "none")
     )
+    lines.append(style.bold("Members' votes (kind, model: 👍 / 👎)"))
+    lines += [f"  {kind}, {style.code(model)}: {up:,} / {down:,}" for kind, model, up, down in result.votes] or ["  none"]
     return lines
 
 
@@ -334,5 +339,7 @@ def stats_tables(result: Stats) -> str:
         table(("rail", "decision", "verdicts"), ((r, d, n) for (r, d), n in sorted(result.by_rail.items()))),
         "",
         table(("category (not passed)", "verdicts"), result.top_categories),
+        "",
+        table(("kind", "model", "votes up", "votes down"), result.votes),
     ]
     return "\n".join(parts)

@@ -34,6 +34,7 @@ USAGE = (
     "  /continue [where it should go next]\n"
     "  /audit message|user|flagged|stats|export ...   (moderators' queries: /audit for details)\n"
     "  /story start|join|leave|status|add|ai|vote|skip|undo|kick|recap|export|end ... [--as NAME]   (/story for details)\n"
+    "  /mine [PAGE]   your pieces here     /privacy export   a JSON file of everything stored about you\n"
     "  /help     /quit"
 )
 
@@ -50,6 +51,15 @@ def parse(line: str) -> TypedCommand:
         return TypedCommand(name, text=rest.strip())
     if name == "story":
         return parse_story(rest)
+    if name == "mine":
+        page = rest.strip() or "1"
+        if not page.isdigit() or int(page) < 1:
+            raise CommandError("Usage: /mine [PAGE], e.g. /mine 2")
+        return TypedCommand(name, text=page)
+    if name == "privacy":
+        if rest.strip().lower() != "export":
+            raise CommandError("Usage: /privacy export (erasure is `storyloom audit erase` for operators)")
+        return TypedCommand(name, kind="export")
     options = {key.lower(): value.strip('"') for key, value in _OPTION.findall(rest)}
     rest = _OPTION.sub("", rest).strip()
     if "length" in options and options["length"] not in LENGTHS:

@@ -6,10 +6,12 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import Callable
 
 import discord
 
 from bot.core.pipeline import Posted
+from bot.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,16 @@ def split_for_discord(text: str, footer: str, limit: int = MESSAGE_LIMIT) -> lis
 class InteractionSink:
     """Delivers one pipeline run into a deferred interaction's original response."""
 
-    def __init__(self, interaction: discord.Interaction, edit_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        interaction: discord.Interaction,
+        edit_interval_s: float = 1.0,
+        *,
+        buttons: Callable[[str], discord.ui.View] | None = None,
+    ) -> None:
         self._interaction = interaction
+        self._buttons = buttons
+        """The buttons under a delivered piece, given its request id (bot/cogs/pieces.py)."""
         self._interval = edit_interval_s
         self._latest = ""
         self._last_edit = 0.0
@@ -76,9 +86,16 @@ class InteractionSink:
             except asyncio.CancelledError:
                 pass
 
+    def _view(self) -> discord.ui.View | None:
+        # `Pipeline.run` sets the request id for the task it runs, `deliver` included.
+        request_id = REQUEST_ID.get()
+        return self._buttons(request_id) if self._buttons is not None and request_id else None
+
     async def deliver(self, text: str, footer: str) -> list[Posted]:
         await self._stop_streaming()
         channel_id = self._interaction.channel_id
+        view = self._view()
+        buttons = {"view": view} if view is not None else {}
         parts = split_for_discord(text, footer)
         if len(parts) > MAX_SPLIT_MESSAGES:
             preview = split_for_discord(text, "", STREAM_PREVIEW_LIMIT)[0]
@@ -87,13 +104,17 @@ class InteractionSink:
                 content=f"{preview}\n… *(the whole text is attached)*\n{footer}",
                 attachments=[file],
                 allowed_mentions=NO_PINGS,
+                **buttons,
             )
             return [Posted(channel_id, message.id, "file")]
         posted = []
-        first = await self._interaction.edit_original_response(content=parts[0], allowed_mentions=NO_PINGS)
+        # The buttons go under the last part, beside the disclosure.
+        last = {"view": view} if view is not None and len(parts) == 1 else {}
+        first = await self._interaction.edit_original_response(content=parts[0], allowed_mentions=NO_PINGS, **last)
         posted.append(Posted(channel_id, first.id, "message"))
-        for part in parts[1:]:
-            message = await self._interaction.followup.send(part, wait=True, allowed_mentions=NO_PINGS)
+        for index, part in enumerate(parts[1:], start=2):
+            last = buttons if index == len(parts) else {}
+            message = await self._interaction.followup.send(part, wait=True, allowed_mentions=NO_PINGS, **last)
             posted.append(Posted(channel_id, message.id, "message"))
         return posted
 

@@ -78,6 +78,11 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
     if command.name == "story":
         await run_story(core, author, command, out)
         return None
+    if command.name in ("mine", "privacy"):
+        from bot.member_commands import run_typed_member_command
+
+        await run_typed_member_command(core, author, command, out)
+        return None
     if command.name == "write":
         job = WriteJob(
             command="write",

@@ -52,6 +52,9 @@ class Policy:
     veils: tuple[str, ...] = ()
     """Topics that may happen only off-screen (a story game's veils, `guardrails/veils.py`): judged on both stages;
     in output a sentence showing one fades out, a player's turn showing one is refused."""
+    house_style: str | None = None
+    """A server's house style note (`/settings`): it judges nothing, but it is part of what the policy hash covers
+    (`guardrails.stack.describe_policy`) and the model reads it after the rules (bot/core/prompts.py)."""
 
     @classmethod
     def build(

@@ -210,6 +210,15 @@ def _shared_encoder(stack: RailStack) -> SentenceEncoder | None:
     return None
 
 
+def describe_policy(rails: RailStack, policy: Policy) -> dict:
+    """What a request under `policy` is judged and written under: the rails' description, and the server's house
+    style when it has one (it changes what the model reads, so a verdict's hash must say so)."""
+    described = rails.describe()
+    if policy.house_style:
+        described["house_style"] = policy.house_style
+    return described
+
+
 def policy_hash(policy: dict) -> str:
     canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit_counters import counted_stats
 from storage.chain import request_children
-from storage.models import ChainEntry, Delivery, Request, Review, Verdict, aware
+from storage.feedback import vote_counts, votes_by_kind_and_model
+from storage.models import ChainEntry, Delivery, Request, Review, Verdict, Vote, aware
 
 NON_PASS: Final = ("block", "redact", "flag", "error")
 """Verdict decisions a moderator looks at: anything but pass (and skip)."""
@@ -138,6 +139,8 @@ class Record:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[dict[str, Any]] = field(default_factory=list)
     chain: ChainPosition | None = None
+    votes: tuple[int, int] = (0, 0)
+    """Members' (👍, 👎) on the piece (storage/feedback.py); not part of the chained record."""
 
     @property
     def id(self) -> str:
@@ -194,6 +197,8 @@ async def _load_records(connection: AsyncConnection, guild: GuildScope, request_
         position = by_id[record_id].chain
         if position is not None:
             position.times_chained = count
+    for record_id, votes in (await vote_counts(connection, found)).items():
+        by_id[record_id].votes = votes
     return [by_id[request_id] for request_id in ids if request_id in by_id]
 
 
@@ -363,6 +368,8 @@ class Stats:
     top_categories: list[tuple[str, int]] = field(default_factory=list)
     """Categories of non-pass verdicts, most frequent first."""
     flagged_requests: int = 0
+    votes: list[tuple[str, str, int, int]] = field(default_factory=list)
+    """Members' votes on pieces: (kind, model, 👍, 👎), most voted first."""
 
 
 async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | None = None, top: int = 8) -> Stats:
@@ -383,6 +390,8 @@ async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | N
     result.by_rail = counted.by_rail
     result.top_categories = counted.categories[:top]
     result.flagged_requests = counted.flagged_requests
+    async with database.connect() as connection:
+        result.votes = await votes_by_kind_and_model(connection, _in_scope(Vote.guild_id, guild), since)
     return result
 
 
@@ -410,13 +419,20 @@ async def count_requests(database: AsyncEngine, guild: GuildScope, *, since: dat
 
 
 async def iter_records(
-    database: AsyncEngine, guild: GuildScope, *, since: datetime | None = None, batch: int = 500
+    database: AsyncEngine,
+    guild: GuildScope,
+    *,
+    since: datetime | None = None,
+    user_id: int | None = None,
+    batch: int = 500,
 ) -> AsyncIterator[Record]:
     """Every record in scope, oldest first, loaded `batch` requests at a time (keyset pagination, so a long export
     neither holds one transaction open nor slows down as it goes)."""
     after: tuple[datetime, str] | None = None
     while True:
-        query: Select[Any] = select(Request.created_at, Request.id).where(*_request_filter(guild, since=since))
+        query: Select[Any] = select(Request.created_at, Request.id).where(
+            *_request_filter(guild, since=since, user_id=user_id)
+        )
         if after is not None:
             moment, last_id = after
             query = query.where(

@@ -34,7 +34,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -49,6 +49,7 @@ from storage.models import (
     StoryStatus,
     StoryTurn,
     Verdict,
+    Vote,
     utcnow,
 )
 from storage.policies import insert_action
@@ -92,7 +93,7 @@ class ErasureResult:
 
     @property
     def erased(self) -> bool:
-        return self.requests > 0 or self.stories > 0
+        return self.requests > 0 or self.stories > 0 or bool(self.rows.get("votes"))
 
     def _add(self, chain: int, erasure_id: str, requests: int, rows: dict[str, int], stories: int = 0) -> None:
         self.requests += requests
@@ -123,10 +124,19 @@ async def erase_user(
         "user_id": user_id,
         "requested_by": requested_by if requested_by is not None else "operator",
     }
-    return await _erase(
+    result = await _erase(
         engine, where, facts, action="erase_user", user_id=requested_by or SYSTEM_USER, channel_id=channel_id,
         stories=_UserStories(user_id, guild_id), compact=compact,
     )  # fmt: skip
+    # The member's 👍 / 👎 (storage/feedback.py) carry no content but are theirs: they go entirely.
+    votes = [Vote.user_id == user_id]
+    if guild_id is not None:
+        votes.append(Vote.guild_id.is_(None) if guild_id == NO_GUILD else Vote.guild_id == guild_id)
+    async with engine.begin() as connection:
+        removed = await connection.execute(delete(Vote).where(*votes))
+    if removed.rowcount:
+        result.rows["votes"] = result.rows.get("votes", 0) + int(removed.rowcount)
+    return result
 
 
 async def prune_older_than(engine: AsyncEngine, days: int) -> ErasureResult:
@@ -417,9 +427,14 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def describe(result: ErasureResult, rows: Iterable[str] = ("requests", "generations", "verdicts", "reviews")) -> str:
+def describe(
+    result: ErasureResult, rows: Iterable[str] = ("requests", "generations", "verdicts", "reviews", "votes")
+) -> str:
     """`3 requests (3 prompts, 4 generations, 20 verdicts)`: the counts in words, for replies and the CLI."""
-    names = {"requests": "prompt", "generations": "generation", "verdicts": "check verdict", "reviews": "held text"}
+    names = {
+        "requests": "prompt", "generations": "generation", "verdicts": "check verdict", "reviews": "held text",
+        "votes": "vote",
+    }  # fmt: skip
     parts = [_count(result.rows[table], names[table]) for table in rows if result.rows.get(table)]
     text = _count(result.requests, "request") + (f" ({', '.join(parts)})" if parts else "")
     return text + (f" and {_count(result.stories, 'story game')}" if result.stories else "")

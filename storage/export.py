@@ -42,7 +42,7 @@ CSV_COLUMNS: Final = (
     "command", "kind", "options", "prompt", "parent_request_id", "status", "status_reason", "policy_hash",
     "attempts", "engine", "model_id", "seed", "params", "template_version", "prompt_tokens", "output_tokens",
     "finish_reason", "shown_output", "raw_output", "verdicts", "not_passed", "not_passed_categories",
-    "message_ids", "review", "chain", "chain_seq", "chain_hash",
+    "message_ids", "review", "votes_up", "votes_down", "chain", "chain_seq", "chain_hash",
 )  # fmt: skip
 
 
@@ -68,7 +68,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _row_json(row: dict[str, Any]) -> dict[str, Any]:
+def row_json(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, str) and value.startswith(ERASED):
@@ -83,11 +83,12 @@ def record_json(record: Record) -> dict[str, Any]:
     """The whole record as JSON-ready data: the request, every attempt, verdict, message, review, chain position."""
     chain = record.chain
     return {
-        "request": _row_json(record.request),
-        "generations": [_row_json(row) for row in record.generations],
-        "verdicts": [_row_json(row) for row in record.verdicts],
-        "deliveries": [_row_json(row) for row in record.deliveries],
-        "reviews": [_row_json(row) for row in record.reviews],
+        "request": row_json(record.request),
+        "generations": [row_json(row) for row in record.generations],
+        "verdicts": [row_json(row) for row in record.verdicts],
+        "deliveries": [row_json(row) for row in record.deliveries],
+        "reviews": [row_json(row) for row in record.reviews],
+        "votes": {"up": record.votes[0], "down": record.votes[1]},
         "chain": None
         if chain is None
         else {"chain": chain.chain, "seq": chain.seq, "chain_hash": chain.chain_hash, "chained_at": _iso(chain.created_at)},
@@ -134,6 +135,8 @@ def csv_row(record: Record) -> dict[str, Any]:
         "not_passed_categories": " ".join(sorted({v["category"] for v in flags if v.get("category")})),
         "message_ids": " ".join(str(d["message_id"]) for d in record.deliveries if d.get("message_id") is not None),
         "review": None if review is None else f"#{review['id']} {review['status']}",
+        "votes_up": record.votes[0],
+        "votes_down": record.votes[1],
         "chain": None if chain is None else chain.chain,
         "chain_seq": None if chain is None else chain.seq,
         "chain_hash": None if chain is None else chain.chain_hash,

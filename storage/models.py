@@ -504,3 +504,55 @@ class StoryVote(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("choice_set_id", "user_id", name="uq_story_votes_set_user"),)
+
+
+# -- members' feedback and servers' choices (bot/cogs/pieces.py, bot/cogs/settings.py, migration 0011) ----------
+
+
+class Vote(Base):
+    """A member's 👍 (+1) or 👎 (-1) on a delivered piece: one per member per piece, changeable (`updated_at`).
+
+    Not part of the request's chained record: a vote is an opinion about the record, and changes."""
+
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("request_id", "user_id", name="uq_votes_request_user"),
+        Index("ix_votes_guild_user", "guild_id", "user_id"),
+    )
+
+
+class ServerSetting(Base):
+    """A server's own choice for the bot (`/settings`): defaults, house style, where and by whom it may be used,
+    its rate limit. Keys are listed in bot/server_settings.py; changes are recorded as moderation actions."""
+
+    __tablename__ = "server_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_server_settings_guild_key", "guild_id", "key", unique=True),)
+
+
+class RateCounter(Base):
+    """Requests a member made in one minute in one server, shared by every bot process on the database
+    (storage/ratelimit.py): one upsert per request."""
+
+    __tablename__ = "rate_counters"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -52,6 +52,13 @@ def test_provenance_writes_records_and_the_raw_baseline() -> None:
     assert out["chain_entries"] == out["records"] == 200  # every record ended and was chained
 
 
+def test_ratelimit_measures_the_shared_counter_against_its_baselines() -> None:
+    out = run_bench("ratelimit")
+    for key in ("shared", "empty_write_transaction", "in_process"):
+        assert_numbers(out[key], "per_s", "p50_ms", "p99_ms")
+    assert out["requests"] == 200 and out["refused"] == 0
+
+
 def test_audit_queries_and_verify_on_a_small_database(tmp_path: Path) -> None:
     out = run_bench("audit", "--path", str(tmp_path / "audit.sqlite3"))
     assert_numbers(out, "p95_ms", "verify_s", "verify_full_estimate_s")

@@ -28,7 +28,7 @@ from bot.engines.openai_engine import OpenAIEngine
 from bot.audit_commands import run_typed_audit
 from bot.logs import make_handler
 from storage.chain import verify
-from storage.models import Generation, GuardrailSetting, MisinfoEntry, ModerationAction, Request, Verdict
+from storage.models import Generation, GuardrailSetting, MisinfoEntry, ModerationAction, Request, ServerSetting, Verdict
 from tests.fakediscord import FAST_CLIENT_OPTIONS, ClientRejected, Perm
 from tests.plugins.bot import REQUEST_ID, records
 from tests.test_pipeline import BENIGN, RecordingSink
@@ -44,12 +44,15 @@ LIVE = re.compile(r"@(?:everyone|here)|<@[!&]?\d+>|discord\.gg/\w|discord\.com/i
 EXPECTED_SCOPE = {
     # name: (default_member_permissions, guild only)
     "guardrails": (MANAGE_GUILD, True),
+    "settings": (MANAGE_GUILD, True),
     "audit": (MANAGE_MESSAGES, True),
     "Provenance": (MANAGE_MESSAGES, True),
     "privacy": (None, True),
     "story": (None, True),
     "write": (None, False),
     "continue": (None, False),
+    "mine": (None, True),
+    "help": (None, False),
 }
 
 
@@ -90,6 +93,25 @@ async def test_every_guardrails_subcommand_checks_manage_server_itself(fake_disc
         assert r.original.ephemeral and "manage guild permission" in r.original.content, (subcommand, r.original.content)
     for model in (GuardrailSetting, MisinfoEntry, ModerationAction):
         assert await records(storyloom, model) == [], model.__tablename__
+
+
+SETTINGS_CALLS = [
+    ("show", {}),
+    ("set", {"genre": "noir"}),
+    ("set", {"house_style": "British spelling"}),
+    ("reset", {}),
+]
+
+
+async def test_every_settings_subcommand_checks_manage_server_itself(fake_discord, storyloom):
+    fake = fake_discord
+    for subcommand, options in SETTINGS_CALLS + [("channel", {"channel": fake.general}), ("role", {"role": fake.moderator_role})]:
+        with pytest.raises(ClientRejected):
+            await fake.slash("settings", options, subcommand=subcommand, user=fake.alice)
+        r = await fake.slash("settings", options, subcommand=subcommand, user=fake.alice, bypass_client_checks=True)
+        await r.wait_done()
+        assert r.original.ephemeral and "manage guild permission" in r.original.content, (subcommand, r.original.content)
+    assert await records(storyloom, ServerSetting) == [] and await records(storyloom, ModerationAction) == []
 
 
 async def test_a_role_with_manage_server_may_change_settings_and_one_without_may_not(fake_discord, storyloom):

@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.delivery import NO_PINGS
 from guardrails.policy import CATEGORIES, RAIL_ACTIONS, Policy, check_action, check_threshold, resolve_policy
 from guardrails.ratings import RATINGS
+from guardrails.stack import describe_policy, policy_hash
 from storage.policies import change_settings, misinfo_entries, record_action, stored_settings
 
 if TYPE_CHECKING:
@@ -56,11 +57,26 @@ async def policy_in(bot: StoryloomBot, guild_id: int | None, channel: object, ch
     if guild_id is None:
         return Policy()
     guild, settings = await stored_settings(bot.core.database, guild_id, settings_channel_id(channel, channel_id))
-    return resolve_policy(guild, settings, age_restricted=age_restricted(channel))
+    return await _with_house_style(bot, guild_id, resolve_policy(guild, settings, age_restricted=age_restricted(channel)))
+
+
+async def _with_house_style(bot: StoryloomBot, guild_id: int, policy: Policy) -> Policy:
+    """The server's house style (`/settings`) is part of the policy a request is written and hashed under."""
+    from bot.server_choices import choices_for, with_house_style
+
+    return with_house_style(policy, await choices_for(bot, guild_id))
 
 
 async def channel_policy(bot: StoryloomBot, interaction: discord.Interaction) -> Policy:
     return await policy_in(bot, interaction.guild_id, interaction.channel, interaction.channel_id)
+
+
+def record_policy_hash(bot: StoryloomBot, policy: Policy) -> str:
+    """The hash of `policy` (house style included), with what it stands for recorded (`policy_versions`)."""
+    described = describe_policy(bot.core.rails.for_policy(policy), policy)
+    digest = policy_hash(described)
+    bot.core.recorder.policy_version(digest, described)
+    return digest
 
 
 def _shown(value: str | None) -> str:
@@ -96,10 +112,7 @@ class GuardrailsCog(
 
     def _policy_hash(self, policy: Policy) -> str:
         """The hash of `policy`, with what it stands for recorded (`policy_versions`)."""
-        rails = self.bot.core.rails.for_policy(policy)
-        policy_hash = rails.policy_hash
-        self.bot.core.recorder.policy_version(policy_hash, rails.describe())
-        return policy_hash
+        return record_policy_hash(self.bot, policy)
 
     def _scored_categories(self) -> set[str]:
         rails = self.bot.core.rails
@@ -114,7 +127,8 @@ class GuardrailsCog(
         assert interaction.guild_id is not None
         where = settings_channel_id(interaction.channel, interaction.channel_id)
         guild, channel = await stored_settings(self.bot.core.database, interaction.guild_id, where)
-        return guild, channel, resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
+        policy = resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
+        return guild, channel, await _with_house_style(self.bot, interaction.guild_id, policy)
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -145,7 +159,7 @@ class GuardrailsCog(
         lines.append(f"Review channel: {review}")
         if "moderator_role" in guild:
             lines.append(f"Moderator role: <@&{guild['moderator_role']}>")
-        lines.append(f"Policy hash: `{rails.policy_hash[:16]}`")
+        lines.append(f"Policy hash: `{policy_hash(describe_policy(rails, policy))[:16]}`")
         await self._reply(interaction, "\n".join(lines))
 
     # -- changing --------------------------------------------------------------------------------------------
@@ -160,6 +174,7 @@ class GuardrailsCog(
         updated = {key: value for key, value in {**target, **changes}.items() if value is not None}
         new_guild, new_channel = (updated, channel) if server else (guild, updated)
         policy = resolve_policy(new_guild, new_channel, age_restricted=age_restricted(interaction.channel))
+        policy = await _with_house_style(self.bot, interaction.guild_id, policy)
         if policy.review_channel_id is None and "hold" in policy.all_actions().values():
             await self._reply(
                 interaction,

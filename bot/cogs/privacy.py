@@ -1,4 +1,6 @@
 """`/privacy forget-me`: any member erases their own prompts and the outputs written for them in this server.
+`/privacy export`: any member gets, privately, a JSON file of everything Storyloom stores about them in this server
+(requests, every attempt's outputs, verdicts, messages, story games and turns, votes); each export is recorded.
 
 The command answers privately with Erase / Cancel buttons that only the member who asked can press, for two
 minutes. Erasing keeps each record's digest (storage/erasure.py), so the provenance log still verifies; the reply
@@ -7,6 +9,7 @@ says how much was erased and what stays.
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import TYPE_CHECKING
 
@@ -15,7 +18,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery import NO_PINGS
+from bot.member_export import describe_export, export_facts, export_member
 from storage.erasure import describe, erase_user
+from storage.policies import record_action
 
 if TYPE_CHECKING:
     from bot.discord_bot import StoryloomBot
@@ -91,6 +96,25 @@ class PrivacyCog(
     async def forget_me(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
             ASK, view=ForgetMeView(self, interaction), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @app_commands.command(name="export", description="A file with everything Storyloom stores about you in this server")
+    async def export(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data, file = await export_member(self.bot.core, interaction.guild_id, interaction.user.id)
+        await record_action(
+            self.bot.core.database,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            action="privacy_export",
+            details=export_facts(data),
+        )
+        await interaction.followup.send(
+            f"Everything I store about you in this server: {describe_export(data)}. Only you can see this.",
+            file=discord.File(io.BytesIO(file), filename=f"storyloom-{interaction.guild_id}-{interaction.user.id}.json"),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
         )
 
     async def forget(self, user_id: int, guild_id: int | None, channel_id: int | None) -> str:

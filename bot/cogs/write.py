@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -10,10 +11,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.guardrails import channel_policy
+from bot.cogs.pieces import piece_view
 from bot.core.admission import Refusal
 from bot.core.pipeline import Author, WriteJob
 from bot.core.prompts import KINDS
 from bot.delivery import InteractionSink
+from bot.server_choices import choices_for, gate
 from guardrails.policy import Policy
 from storage.queries import PastOutput, last_output, output_for_message
 
@@ -61,15 +64,16 @@ class WriteCog(commands.Cog, name="Write"):
         length: app_commands.Choice[str] | None = None,
     ) -> None:
         await interaction.response.defer(thinking=True)
+        choices = await choices_for(self.bot, interaction.guild_id)  # the server's defaults fill what was not given
         job = WriteJob(
             command="write",
             kind=kind.value,
             prompt=about,
-            genre=genre,
-            tone=tone,
-            length=length.value if length else "medium",
+            genre=genre if genre is not None else choices.genre,
+            tone=tone if tone is not None else choices.tone,
+            length=length.value if length else choices.length or "medium",
         )
-        await self._run(interaction, job)
+        await self.run(interaction, job)
 
     @app_commands.command(name="continue", description="Continue your last piece, or a given Storyloom message.")
     @app_commands.describe(
@@ -94,7 +98,7 @@ class WriteCog(commands.Cog, name="Write"):
         )
         if previous is None and message:  # refused through the pipeline, so the attempt is recorded too
             job.refused = NOT_FOUND
-        await self._run(interaction, job)
+        await self.run(interaction, job)
 
     async def _find_previous(self, interaction: discord.Interaction, message: str | None) -> PastOutput | None:
         core = self.bot.core
@@ -118,10 +122,17 @@ class WriteCog(commands.Cog, name="Write"):
             return None
         return PastOutput("", None, found.content) if found.content else None
 
-    async def _run(self, interaction: discord.Interaction, job: WriteJob) -> None:
-        sink = InteractionSink(interaction, self.bot.core.settings.stream_edit_interval_s)
+    async def run(self, interaction: discord.Interaction, job: WriteJob) -> None:
+        """Through the server's gate (channels, roles, the shared rate limit) and the pipeline; a delivered piece
+        gets its buttons (bot/cogs/pieces.py). A refusal at the gate is recorded like any other."""
+        passed = await gate(self.bot, interaction)
+        if passed.refused is not None and job.refused is None:
+            job.refused = passed.refused
+        sink = InteractionSink(interaction, self.bot.core.settings.stream_edit_interval_s, buttons=piece_view)
         policy = await channel_policy(self.bot, interaction)
-        await self.bot.core.pipeline.run(author_of(interaction, policy), job, sink)
+        # The shared limiter above counted this request; the pipeline's in-process one must not count it again.
+        author = replace(author_of(interaction, policy), exempt_from_rate_limit=passed.counted)
+        await self.bot.core.pipeline.run(author, job, sink)
 
 
 async def setup(bot: StoryloomBot) -> None:

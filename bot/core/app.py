@@ -22,6 +22,7 @@ from storage.db import create_engine as create_db_engine
 from storage import head_log, leases
 from storage.db import mark_interrupted, upgrade
 from storage.policies import add_misinfo_entry, misinfo_entries, remove_misinfo_entry
+from storage.ratelimit import SharedRateLimiter
 from storage.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class Core:
     readiness: dict[str, metrics.Check] = field(default_factory=dict, init=False)
     """What `/ready` asks: the database and the engine here; the Discord bot adds its gateway."""
     metrics_server: metrics.MetricsServer | None = field(default=None, init=False)
+    shared_rate_limiter: SharedRateLimiter = field(init=False)
+    """Members' rate over every process on this database (Discord requests: bot/server_choices.py)."""
     _closed: bool = field(default=False, init=False)
     lease: leases.Lease | None = field(default=None, init=False)
     """This process's own lease (storage/leases.py): what tells the others sharing the database it is alive."""
@@ -146,6 +149,7 @@ class Core:
         core = cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
         core.lease = lease
         core._lease_task = asyncio.create_task(core._keep_lease(), name="instance-lease")
+        core.shared_rate_limiter = SharedRateLimiter(database)
         core.readiness.update(
             database=core.database_reachable,
             engine=lambda: core.engine_started,

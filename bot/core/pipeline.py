@@ -34,7 +34,8 @@ from bot.core.admission import (
 from bot.engines.base import Engine, EngineError, Usage
 from bot.logs import REQUEST_ID
 from guardrails.policy import Action, Policy
-from guardrails.stack import DEFAULT_POLICY, RailStack
+from guardrails.stack import DEFAULT_POLICY, RailStack, describe_policy
+from guardrails.stack import policy_hash as hash_policy
 from guardrails.veils import FADE
 from guardrails.verdict import Verdict
 from storage.models import RequestStatus
@@ -69,6 +70,8 @@ class WriteJob:
     previous_checked: bool = False
     """True when `previous_text` is our own output that passed the rails; anything else passes the input rails."""
     parent_request_id: str | None = None
+    derived_from: str | None = None
+    """For "Another take" (bot/cogs/pieces.py): the request this one writes again with a new seed."""
     story: prompts.StoryContext | None = None
     """For a story game's AI turn or recap (bot/story): what the engine sees; `prompt` is the players' direction."""
     refused: Refusal | None = None
@@ -77,6 +80,8 @@ class WriteJob:
 
     def options(self) -> dict:
         options = {"genre": self.genre, "tone": self.tone, "length": self.length}
+        if self.derived_from is not None:
+            options["derived_from"] = self.derived_from
         if self.story is not None:  # provenance: the request's record (and so the chain) names session and turn
             story = self.story
             options.update(story_session=story.session_id, story_task=story.task, parent_turn=story.parent_turn)
@@ -297,9 +302,10 @@ class Pipeline:
     async def _run_recorded(self, request_id: str, author: Author, job: WriteJob, sink: Sink) -> Outcome:
         cleaned = clean_prompt(job.prompt)
         rails = self.rails.for_policy(author.policy)
-        policy_hash = rails.policy_hash
+        described = describe_policy(rails, author.policy)
+        policy_hash = hash_policy(described)
         if policy_hash not in self._policies_recorded:
-            self.recorder.policy_version(policy_hash, rails.describe())
+            self.recorder.policy_version(policy_hash, described)
             self._policies_recorded.add(policy_hash)
         self.recorder.request_arrived(
             id=request_id,
@@ -360,7 +366,7 @@ class Pipeline:
         self, request_id: str, author: Author, job: WriteJob, cleaned: str, sink: Sink, rails: RailStack
     ) -> Outcome:
         verdicts: list[Verdict] = []
-        policy_hash = rails.policy_hash
+        policy_hash = hash_policy(describe_policy(rails, author.policy))
         # input rails
         inputs = [cleaned] if cleaned else []
         # genre and tone reach the model too: they pass the same checks as the prompt (an injection in "tone")
@@ -414,10 +420,14 @@ class Pipeline:
     ) -> None:
         """One generation, streamed through the output rails: passed chunks are shown, failed ones acted on."""
         messages = self._render(job, cleaned, safer=attempt.number > 1)
+        if author.policy.house_style:  # a server's note, after the rules it cannot remove (bot/core/prompts.py)
+            messages[0] = {**messages[0], "content": prompts.with_house_style(messages[0]["content"], author.policy.house_style)}
         seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
         seed += attempt.number - 1  # a new attempt must not write the same text again
         if job.story is not None and job.story.choice:
             seed += 1000 * (job.story.choice - 1)  # a vote's choices must differ under a fixed seed too
+        if job.derived_from is not None:  # "Another take" asks for a new seed, under a fixed one too (it is recorded)
+            seed = (seed + 1 + secrets.randbelow(2**30)) % 2**31
         params = prompts.sampling_for(job.kind or "story", job.length, seed)
         self.recorder.generation(
             id=attempt.generation_id,

@@ -12,7 +12,7 @@ from storage.audit_counters import rebuild_statements
 
 
 revision = '0012_audit_counters'
-down_revision = '0010_story_version'
+down_revision = '0011_votes_and_settings'
 branch_labels = None
 depends_on = None
 
