@@ -37,6 +37,13 @@ ENGLISH: frozenset[str] = frozenset({"en"})
 DETOXIFY_MULTILINGUAL: frozenset[str] = frozenset({"en", "fr", "es", "it", "pt", "tr", "ru"})
 """The languages of detoxify's `multilingual` checkpoint (XLM-RoBERTa, Jigsaw Multilingual), as its card lists them."""
 
+
+
+def detoxify_languages(model_type: str) -> frozenset[str]:
+    """What a detoxify checkpoint reads, from its `arch.args.model_type`: XLM-RoBERTa is the multilingual one."""
+    return DETOXIFY_MULTILINGUAL if "xlm" in model_type.lower() else ENGLISH
+
+
 MIN_LATIN_LETTERS = 8
 """Latin-script text with fewer letters than this (names and emoji removed) has no language of its own."""
 MIN_CONFIDENCE = 0.3
@@ -53,6 +60,15 @@ ENDONYMS: dict[str, str] = {
     "zh": "中文", "ja": "日本語", "ko": "한국어", "ar": "العربية", "he": "עברית", "hi": "हिन्दी", "vi": "Tiếng Việt",
     "id": "Bahasa Indonesia", "th": "ไทย", "fa": "فارسی",
 }  # fmt: skip
+
+ENGLISH_NAMES: dict[str, str] = {
+    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "pt": "Portuguese",
+    "nl": "Dutch", "pl": "Polish", "ru": "Russian", "tr": "Turkish", "uk": "Ukrainian", "sv": "Swedish",
+    "da": "Danish", "no": "Norwegian", "fi": "Finnish", "cs": "Czech", "hu": "Hungarian", "ro": "Romanian",
+    "el": "Greek", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi",
+    "vi": "Vietnamese", "id": "Indonesian", "th": "Thai", "fa": "Persian",
+}  # fmt: skip
+"""What the prompt template calls a language when it asks the model to answer in it."""
 
 # The refusal, in the member's language where we have it: one short sentence naming what the checks can read.
 REFUSALS: dict[str, str] = {
@@ -189,6 +205,19 @@ def refusal(readable_languages: frozenset[str] | None, member_language: str | No
     """One short sentence, in the member's language where we have it, naming the languages the checks read."""
     template = REFUSALS.get(member_language or "en", REFUSALS["en"])
     return template.format(languages=named(readable_languages))
+
+
+def language_of(verdicts: Iterable[Verdict]) -> str | None:
+    """The main language the first language verdict found (None: none, or none could be told)."""
+    for verdict in verdicts:
+        if verdict.rail == "language":
+            return next((key.removeprefix("language.") for key in verdict.scores), None)
+    return None
+
+
+def held_unread(verdict: Verdict) -> bool:
+    """A text no rail could read, held for a moderator (`unjudged = hold`) rather than refused or allowed."""
+    return verdict.rail == "language" and verdict.category == "language" and verdict.decision == "flag"
 
 
 class LanguageRail:

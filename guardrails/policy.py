@@ -2,7 +2,7 @@
 
 Moderators' settings are stored as (key, value) pairs per guild and per channel (`storage/policies.py`); a
 channel's setting wins over the guild's, the guild's over the default. Keys: `rating`, `threshold.<category>`,
-`action.<rail>`, and `review_channel` (guild only).
+`action.<rail>`, `unjudged` (what no rail can read: `guardrails/language.py`), and `review_channel` (guild only).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from guardrails.language import DEFAULT_UNJUDGED, UNJUDGED, Unjudged
 from guardrails.lines import clean_topics
 from guardrails.ratings import DEFAULT_RATING, Rating, effective_rating
 from guardrails.verdict import Verdict
@@ -52,6 +53,9 @@ class Policy:
     veils: tuple[str, ...] = ()
     """Topics that may happen only off-screen (a story game's veils, `guardrails/veils.py`): judged on both stages;
     in output a sentence showing one fades out, a player's turn showing one is refused."""
+    unjudged: Unjudged = DEFAULT_UNJUDGED
+    """Text in a language some rail of its stage cannot read: `refuse` it (the member told which languages the
+    checks read), `hold` it for a moderator, or `allow` it unjudged (a moderator's explicit, recorded choice)."""
 
     @classmethod
     def build(
@@ -62,7 +66,9 @@ class Policy:
         review_channel_id: int | None = None,
         lines: tuple[str, ...] = (),
         veils: tuple[str, ...] = (),
+        unjudged: str = DEFAULT_UNJUDGED,
     ) -> Policy:
+        check_unjudged(unjudged)
         for category, value in (thresholds or {}).items():
             check_threshold(category, value)
         for rail, action in (actions or {}).items():
@@ -74,6 +80,7 @@ class Policy:
             review_channel_id,
             clean_topics(lines),
             clean_topics(veils),
+            unjudged,  # type: ignore[arg-type]
         )
 
     def all_actions(self) -> dict[str, Action]:
@@ -85,6 +92,8 @@ class Policy:
             return "block"  # a rail that could not judge fails closed; a refused prompt is refused
         if verdict.decision in ("pass", "skip"):
             return None
+        if verdict.category == "language":  # flagged: `unjudged` is hold (a refused one is a block above)
+            return "hold" if verdict.stage == "output" else None  # a held prompt holds its output (pipeline)
         if verdict.category == "veil":
             return "redact"  # the sentence fades out and the story goes on (guardrails/veils.py says why)
         action = self.all_actions().get(verdict.rail, "block")
@@ -108,6 +117,11 @@ def check_action(rail: str, action: str) -> None:
         raise ValueError(f"the {rail} check can {', '.join(allowed[:-1])} or {allowed[-1]}, not {action}")
 
 
+def check_unjudged(value: str) -> None:
+    if value not in UNJUDGED:
+        raise ValueError(f"what no check can read is refused, held or allowed ({', '.join(UNJUDGED)}), not {value!r}")
+
+
 def resolve_policy(guild: Mapping[str, str], channel: Mapping[str, str], *, age_restricted: bool) -> Policy:
     """The policy in one channel from the stored settings: the channel's value of each key, else the guild's.
 
@@ -129,5 +143,10 @@ def resolve_policy(guild: Mapping[str, str], channel: Mapping[str, str], *, age_
         except ValueError:
             continue
     review = guild.get("review_channel")
-    return Policy.build(rating, thresholds, actions, int(review) if review and review.isdigit() else None)
+    unjudged = merged.get("unjudged", DEFAULT_UNJUDGED)
+    if unjudged not in UNJUDGED:
+        unjudged = DEFAULT_UNJUDGED
+    return Policy.build(
+        rating, thresholds, actions, int(review) if review and review.isdigit() else None, unjudged=unjudged
+    )
 

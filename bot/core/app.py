@@ -38,6 +38,7 @@ def load_rails(settings: Settings) -> RailStack:
     """
     from guardrails.encoder import SentenceEncoder
     from guardrails.injection import InjectionRail
+    from guardrails.language import LanguageRail
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
     from guardrails.toxicity import ToxicityRail, load_toxicity_backend
 
@@ -51,7 +52,8 @@ def load_rails(settings: Settings) -> RailStack:
     log.info("toxicity backend: %s (%s)", backend.name, reason)
     toxicity = ToxicityRail(backend)
     return RailStack(
-        [toxicity.for_prompts(), InjectionRail(encoder)], [toxicity, MisinfoRail(encoder, KnowledgeBase.load())]
+        [toxicity.for_prompts(), InjectionRail(encoder)], [toxicity, MisinfoRail(encoder, KnowledgeBase.load())],
+        language=LanguageRail(),
     )
 
 

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.pipeline import Author, Outcome, Posted, Sink, WriteJob
 from bot.core.prompts import StoryContext
+from guardrails.language import held_unread, language_of, refusal
 from guardrails.lines import clean_topics
 from guardrails.policy import Policy
 from guardrails.ratings import RATINGS
@@ -222,7 +223,9 @@ def _reason(verdict: Verdict) -> str:
     return f"{verdict.stage} {verdict.rail}: {verdict.category or verdict.decision}"
 
 
-def _refusal(verdict: Verdict) -> str:
+def _refusal(verdict: Verdict, rails: RailStack | None = None) -> str:
+    if verdict.category == "language":  # no rail here reads it: which languages they do, in the player's own
+        return refusal(rails.readable_languages("input") if rails else None, language_of([verdict]))
     if verdict.decision == "error":
         return "I couldn't check that turn just now; please try again in a moment."
     if verdict.category == "line":
@@ -300,9 +303,9 @@ class StoryService:
         policy = replace(author.policy, rating=rating, lines=line_topics)  # type: ignore[arg-type]
         for text in (title, premise):
             verdicts = await self.rails_for(policy).check("input", text, author.guild_id)
-            failed = next((v for v in verdicts if v.failed), None)
+            failed = next((v for v in verdicts if v.failed or held_unread(v)), None)  # no holding a turn
             if failed is not None:
-                raise StoryError(_refusal(failed).replace("That turn", "That premise"))
+                raise StoryError(_refusal(failed, self.rails_for(policy)).replace("That turn", "That premise"))
         async with self._lock(("place", guild_id, place)), self.database.begin() as connection:
             if await q.open_session_at(connection, guild_id, place) is not None:
                 raise StoryError("A story is already running here: /story status, or /story end it first.")
@@ -390,7 +393,7 @@ class StoryService:
                 await self._may_write(connection, session, author)
                 rails = self.rails_for(self.policy_for(author, session))
             verdicts = await rails.check("input", text, author.guild_id)  # off the transaction: rails take time
-            failed = next((v for v in verdicts if v.failed), None)
+            failed = next((v for v in verdicts if v.failed or held_unread(v)), None)  # no holding a turn
             async with self._tx(sid) as (connection, session):
                 # Another bot process may have moved the story on while the rails ran: checked again, claimed.
                 await self._may_write(connection, session, author)
@@ -406,7 +409,7 @@ class StoryService:
                 )  # fmt: skip
                 turn = _turn(await q.turn_by_id(connection, turn_id))
                 if failed is not None:
-                    return TurnResult("blocked", _refusal(failed), turn, tuple(verdicts))
+                    return TurnResult("blocked", _refusal(failed, rails), turn, tuple(verdicts))
                 await self._kept(connection, session, advance=session.mode == StoryMode.ROUND_ROBIN)
                 return TurnResult("kept", f"Turn {number} by {turn.author_name} added.", turn, tuple(verdicts))
 
