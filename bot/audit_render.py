@@ -258,6 +258,11 @@ def stats_lines(result: Stats, style: Style = DISCORD) -> list[str]:
         "Top categories (not passed): "
         + (" · ".join(f"{category} {n:,}" for category, n in result.top_categories) or "none")
     )
+    if result.unread_languages:
+        lines.append(
+            "Languages no check here reads: "
+            + " · ".join(f"{language} {outcome} {n:,}" for (language, outcome), n in sorted(result.unread_languages.items()))
+        )
     return lines
 
 
@@ -335,4 +340,7 @@ def stats_tables(result: Stats) -> str:
         "",
         table(("category (not passed)", "verdicts"), result.top_categories),
     ]
+    if result.unread_languages:
+        unread = ((language, outcome, n) for (language, outcome), n in sorted(result.unread_languages.items()))
+        parts += ["", table(("language no check reads", "outcome", "texts"), unread)]
     return "\n".join(parts)

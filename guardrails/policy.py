@@ -92,7 +92,7 @@ class Policy:
             return "block"  # a rail that could not judge fails closed; a refused prompt is refused
         if verdict.decision in ("pass", "skip"):
             return None
-        if verdict.category == "language":  # flagged: `unjudged` is hold (a refused one is a block above)
+        if verdict.category == "language" and verdict.decision == "flag":  # unread, and `unjudged` is hold
             return "hold" if verdict.stage == "output" else None  # a held prompt holds its output (pipeline)
         if verdict.category == "veil":
             return "redact"  # the sentence fades out and the story goes on (guardrails/veils.py says why)

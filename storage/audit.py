@@ -362,6 +362,11 @@ class Stats:
     top_categories: list[tuple[str, int]] = field(default_factory=list)
     """Categories of non-pass verdicts, most frequent first."""
     flagged_requests: int = 0
+    unread_languages: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(languages found, what was done: refused | held | allowed) → texts no rail of their stage could read."""
+
+
+UNREAD_OUTCOMES = {"block": "refused", "flag": "held", "pass": "allowed"}
 
 
 async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | None = None, top: int = 8) -> Stats:
@@ -391,6 +396,16 @@ async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | N
         )
         result.top_categories = [(category, int(n)) for category, n in await connection.execute(categories)]
         result.flagged_requests = await _count_flagged(connection, guild, since=since)
+        # The language rail's explanation starts with the languages found ("es: not read by ..."): grouped by it,
+        # the rows are a handful per language whatever the volume.
+        unread = (
+            select(Verdict.explanation, Verdict.decision, func.count())
+            .where(*in_verdicts, Verdict.rail == "language", Verdict.category == "language")
+            .group_by(Verdict.explanation, Verdict.decision)
+        )
+        for explanation, decision, n in await connection.execute(unread):
+            key = ((explanation or "?").split(":")[0], UNREAD_OUTCOMES.get(decision, decision))
+            result.unread_languages[key] = result.unread_languages.get(key, 0) + int(n)
     return result
 
 
