@@ -90,6 +90,8 @@ class Policy:
         """What to do about a verdict: None to show the text as it is."""
         if verdict.decision == "error" or (verdict.stage == "input" and verdict.failed):
             return "block"  # a rail that could not judge fails closed; a refused prompt is refused
+        if verdict.category == "language" and verdict.decision == "block":
+            return "redact"  # an output sentence no rail reads is not shown; past MAX_REDACTIONS the piece stops
         if verdict.decision in ("pass", "skip"):
             return None
         if verdict.category == "language" and verdict.decision == "flag":  # unread, and `unjudged` is hold

@@ -153,10 +153,20 @@ async def test_output_the_rails_cannot_read_is_stopped_and_not_shown(make_core, 
     core = await make_core(openai_server)
     sink = RecordingSink()
     outcome = await core.pipeline.run(AUTHOR, write("a lighthouse keeper"), sink)
-    assert outcome.status == RequestStatus.BLOCKED and not sink.shown and sink.delivered is None
+    assert outcome.status == RequestStatus.BLOCKED and sink.delivered is None
+    assert all(not shown.replace("[sentence removed]", "").strip() for shown in sink.shown), "only the holes streamed"
     assert sink.refused == REFUSALS["en"].format(languages="English")
     failed = [v for v in outcome.verdicts if v.failed]
-    assert [(v.stage, v.rail, v.category) for v in failed] == [("output", "language", "language")]
+    assert {(v.stage, v.rail, v.category, v.decision) for v in failed} == {("output", "language", "language", "redact")}
+
+
+async def test_a_stray_sentence_the_rails_cannot_read_is_masked_and_the_rest_shown(make_core, openai_server):
+    openai_server.scripted_reply = "The keeper climbed the stairs at dusk. El mar estaba muy tranquilo esta noche. He lit the lamp."
+    core = await make_core(openai_server)
+    sink = RecordingSink()
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse keeper"), sink)
+    assert outcome.status == RequestStatus.DELIVERED
+    assert "El mar" not in sink.delivered and "[sentence removed]" in sink.delivered and "He lit the lamp." in sink.delivered
 
 
 async def test_allow_passes_it_recorded_and_asks_the_model_for_the_members_language(make_core, openai_server):

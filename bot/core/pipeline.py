@@ -562,6 +562,12 @@ class Pipeline:
             )  # fmt: skip
 
         final = attempt.shown.strip()
+        if failed is not None and failed.rail == "language" and not final.replace(REDACTED, "").strip():
+            # Every sentence was in a language no rail here reads: a piece of holes is not worth posting.
+            return await self._end(
+                request_id, sink, RequestStatus.BLOCKED, _reason(failed),
+                _explain(failed, readable, member_language(author, verdicts)), verdicts=verdicts, usage=usage,
+            )  # fmt: skip
         if not final:
             message = "The model returned nothing this time. Please try again."
             return await self._end(
