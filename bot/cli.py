@@ -72,7 +72,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from guardrails.evaluate import run
 
     try:
-        _, text = run(args.file, load_rails(settings), as_json=args.json, default_stage=args.stage)
+        rails = load_rails(settings)
+        if args.unjudged:  # judged as a channel with this `unjudged` setting would judge (guardrails/language.py)
+            from guardrails.policy import Policy
+
+            rails = rails.for_policy(Policy.build(unjudged=args.unjudged))
+        _, text = run(args.file, rails, as_json=args.json, default_stage=args.stage)
     except (OSError, ValueError) as error:
         print(f"storyloom eval: {error}", file=sys.stderr)
         return 2
@@ -105,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", type=Path, help="CSV with text, expected[, stage, rating]")
     evaluate.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     evaluate.add_argument("--stage", choices=("input", "output"), default="output", help="for rows without a stage")
+    evaluate.add_argument(
+        "--unjudged", choices=("refuse", "hold", "allow"), help="what no rail reads (per-language table; default refuse)"
+    )
     evaluate.set_defaults(handler=cmd_eval)
 
     add_audit_commands(commands)

@@ -92,7 +92,7 @@ def generation_finished(engine: str, usage: Usage) -> None:
 def verdicts_recorded(verdicts: Iterable[Verdict]) -> None:
     for verdict in verdicts:
         VERDICTS.labels(verdict.stage, verdict.rail, verdict.decision).inc()
-        if verdict.rail == "language" and verdict.category == "language":  # a text no rail of its stage reads
+        if verdict.rail == "language" and verdict.category is not None:  # a text no rail of its stage reads
             language = next((key.removeprefix("language.") for key in verdict.scores), "und")
             UNREAD_LANGUAGE.labels(verdict.stage, language, verdict.decision).inc()
 

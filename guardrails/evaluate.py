@@ -4,6 +4,9 @@ FILE has columns `text` and `expected` (`allow` | `allow_mature` | `block` | `fl
 (`input` | `output`, default `output`) and `rating` (`G` | `PG-13` | `M`, default `PG-13`). Each row goes through
 every rail of its stage at its rating, as a story channel would judge it: an outcome is `blocked` (block, redact,
 hold for review, or a rail that could not judge), `flagged` (flag: a correction note) or `allowed`.
+
+With a language rail in the stack, a second table gives each detected language's rows and their outcomes as a
+channel judges them, the policy's `unjudged` applied (`guardrails/language_report.py`); the first is unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from guardrails.language_report import LanguageTally
 from guardrails.ratings import DEFAULT_RATING, RATINGS, Rating
 from guardrails.stack import Rail, RailStack
 from guardrails.verdict import Stage, Verdict
@@ -37,6 +41,8 @@ class Row:
 class Report:
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     seconds: float = 0.0
+    languages: LanguageTally | None = None
+    """Per detected language, where the stack identifies languages."""
 
     @property
     def n(self) -> int:
@@ -51,7 +57,7 @@ class Report:
                 if expected in self.outcomes
             },
             "texts_per_second": round(self.n / self.seconds, 1) if self.seconds else 0.0,
-        }
+        } | ({"languages": self.languages.as_json()} if self.languages is not None else {})
 
     def table(self) -> str:
         lines = [f"{'expected':<13}{'n':>6}{'allowed':>9}{'flagged':>9}{'blocked':>9}   measure"]
@@ -70,6 +76,8 @@ class Report:
                 f"{expected:<13}{total:>6}{counts['allowed']:>9}{counts['flagged']:>9}{counts['blocked']:>9}   {measure}"
             )
         lines.append(f"{self.n} texts in {self.seconds:.1f} s: {self.as_json()['texts_per_second']} texts/s")
+        if self.languages is not None:
+            lines.append(self.languages.table())
         return "\n".join(lines)
 
 
@@ -106,6 +114,8 @@ def outcome_of(verdicts: Iterable[Verdict]) -> str:
 def evaluate(rows: Sequence[Row], stack: RailStack) -> Report:
     """Rows are judged in batches per (stage, rating) group; throughput covers the rails' time only."""
     report = Report()
+    if stack.language is not None:
+        report.languages = LanguageTally(unjudged=stack.policy.unjudged)
     groups: dict[tuple[Stage, Rating], list[Row]] = defaultdict(list)
     for row in rows:
         groups[(row.stage, row.rating)].append(row)
@@ -123,8 +133,11 @@ def evaluate(rows: Sequence[Row], stack: RailStack) -> Report:
             batch = group[start : start + BATCH]
             texts = [row.text for row in batch]
             per_rail = [rail.check(texts, stage) for rail in rails]
+            detected = stack.language.detect(texts) if stack.language is not None else []
             for index, row in enumerate(batch):
                 report.outcomes[row.expected][outcome_of(verdicts[index] for verdicts in per_rail)] += 1
+                if report.languages is not None:
+                    report.languages.add(detected[index], rails, [v[index] for v in per_rail], row.expected)
     report.seconds = time.perf_counter() - started
     return report
 

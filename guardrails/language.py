@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from guardrails.profanity_floor import ProfanityFloor, shipped_floor
 from guardrails.verdict import Stage, Verdict
 
 Unjudged = Literal["refuse", "hold", "allow"]
@@ -237,11 +238,17 @@ class LanguageRail:
     name = "language"
     languages: frozenset[str] | None = None
 
-    def __init__(self, identifier: LanguageIdentifier | None = None) -> None:
+    def __init__(self, identifier: LanguageIdentifier | None = None, floor: ProfanityFloor | None = None) -> None:
         self.identifier = identifier or LanguageIdentifier()
+        self.floor = floor or shipped_floor()
 
     def describe(self, unjudged: Unjudged = DEFAULT_UNJUDGED) -> dict:
-        return {"backend": self.identifier.backend, "version": self.identifier.version, "unjudged": unjudged}
+        return {
+            "backend": self.identifier.backend,
+            "version": self.identifier.version,
+            "unjudged": unjudged,
+            "floor": {"version": self.floor.version, "languages": sorted(self.floor.languages)},
+        }
 
     def detect(self, texts: list[str]) -> list[Detected]:
         return self.identifier.detect_many(texts)
@@ -254,8 +261,11 @@ class LanguageRail:
         unjudged: Unjudged,
         readable_languages: frozenset[str] | None,
         latency_ms: float = 0.0,
+        text: str = "",
+        rating: str = "PG-13",
     ) -> Verdict:
-        """`unread`: the names of the stage's rails that cannot read this text."""
+        """`unread`: the names of the stage's rails that cannot read this text. The profanity floor
+        (`guardrails/profanity_floor.py`) looks at the text in the languages they cannot read."""
         found = ", ".join(detected.languages) or "undetermined"
         verdict = Verdict(
             rail=self.name,
@@ -270,8 +280,20 @@ class LanguageRail:
         if not unread:
             return verdict
         verdict.category = "language"
-        verdict.sentence = None
+        unread_languages = tuple(code for code in detected.languages if not readable(readable_languages, Detected((code,))))
+        hits = [
+            hit for hit in self.floor.hits(text, unread_languages) if hit.category == "identity_attack" or rating != "M"
+        ]  # at M strong profanity passes, as in English; slurs never do
         what = f"{found}: not read by {', '.join(unread)} (they read {named(readable_languages)})"
+        if hits and unjudged != "refuse":  # refused anyway; otherwise the floor decides before the policy
+            hit = hits[0]
+            verdict.decision, verdict.category, verdict.sentence = "block", hit.category, hit.word
+            verdict.scores[hit.category] = 1.0
+            verdict.thresholds[hit.category] = 1.0
+            verdict.explanation = f"{what}; {hit.category} ({hit.language} word list)"
+            return verdict
+        if hits:
+            verdict.scores[hits[0].category] = 1.0
         if unjudged == "refuse":
             verdict.decision = "block"
             verdict.explanation = f"{what}; refused"

@@ -212,7 +212,7 @@ class RailStack:
                 verdicts.append(
                     self.language.judge(
                         detected, [rail.name for rail in unread], stage, self.policy.unjudged,
-                        self.readable_languages(stage), latency_ms,
+                        self.readable_languages(stage), latency_ms, text, self.policy.rating,
                     )
                 )  # fmt: skip
                 verdicts.extend(_not_read(rail, stage, detected) for rail in unread)

@@ -363,7 +363,8 @@ class Stats:
     """Categories of non-pass verdicts, most frequent first."""
     flagged_requests: int = 0
     unread_languages: dict[tuple[str, str], int] = field(default_factory=dict)
-    """(languages found, what was done: refused | held | allowed) → texts no rail of their stage could read."""
+    """(languages found, what was done: refused | held | allowed | blocked (floor category)) → texts no rail of their
+    stage could read."""
 
 
 UNREAD_OUTCOMES = {"block": "refused", "flag": "held", "pass": "allowed"}
@@ -399,12 +400,14 @@ async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | N
         # The language rail's explanation starts with the languages found ("es: not read by ..."): grouped by it,
         # the rows are a handful per language whatever the volume.
         unread = (
-            select(Verdict.explanation, Verdict.decision, func.count())
-            .where(*in_verdicts, Verdict.rail == "language", Verdict.category == "language")
-            .group_by(Verdict.explanation, Verdict.decision)
+            select(Verdict.explanation, Verdict.decision, Verdict.category, func.count())
+            .where(*in_verdicts, Verdict.rail == "language", Verdict.category.is_not(None))
+            .group_by(Verdict.explanation, Verdict.decision, Verdict.category)
         )
-        for explanation, decision, n in await connection.execute(unread):
-            key = ((explanation or "?").split(":")[0], UNREAD_OUTCOMES.get(decision, decision))
+        for explanation, decision, category, n in await connection.execute(unread):
+            # a category other than "language": the profanity floor blocked it (guardrails/profanity_floor.py)
+            outcome = UNREAD_OUTCOMES.get(decision, decision) if category == "language" else f"blocked ({category})"
+            key = ((explanation or "?").split(":")[0], outcome)
             result.unread_languages[key] = result.unread_languages.get(key, 0) + int(n)
     return result
 

@@ -214,3 +214,25 @@ async def test_the_locale_chooses_the_language_only_where_the_output_could_be_ju
     assert "Write your answer in Spanish" in openai_server.chat_requests[-1].body["messages"][-1]["content"]
     await core.pipeline.run(spanish_client, write("a lighthouse keeper"), RecordingSink())  # typed English wins
     assert "Write your answer in" not in openai_server.chat_requests[-1].body["messages"][-1]["content"]
+
+
+async def test_the_profanity_floor_blocks_plain_abuse_even_where_unread_text_is_allowed(make_core, openai_server):
+    openai_server.scripted_reply = BENIGN
+    core = await make_core(openai_server)
+    outcomes = {}
+    for rating in ("PG-13", "M"):
+        author = replace(AUTHOR, policy=Policy.build(rating, unjudged="allow"))  # type: ignore[arg-type]
+        for text in ("Eres una puta inútil y todos te odian.", "Alle sind Kanaken, raus mit ihnen.", "Un poema sobre el mar."):
+            outcome = await core.pipeline.run(author, write(text), RecordingSink())
+            language = next(v for v in outcome.verdicts if v.rail == "language")
+            outcomes[(rating, text[:8])] = (outcome.status.value, language.category)
+    assert outcomes == {
+        ("PG-13", "Eres una"): ("blocked", "obscene"),
+        ("PG-13", "Alle sin"): ("blocked", "identity_attack"),
+        ("PG-13", "Un poema"): ("delivered", "language"),
+        ("M", "Eres una"): ("delivered", "language"),  # strong profanity passes at M, as in English
+        ("M", "Alle sin"): ("blocked", "identity_attack"),  # slurs never do
+        ("M", "Un poema"): ("delivered", "language"),
+    }
+    counted = await stats(core.database, ALL_GUILDS)
+    assert counted.unread_languages[("de", "blocked (identity_attack)")] == 2
