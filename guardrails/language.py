@@ -40,9 +40,10 @@ DETOXIFY_MULTILINGUAL: frozenset[str] = frozenset({"en", "fr", "es", "it", "pt",
 
 
 
-def detoxify_languages(model_type: str) -> frozenset[str]:
-    """What a detoxify checkpoint reads, from its `arch.args.model_type`: XLM-RoBERTa is the multilingual one."""
-    return DETOXIFY_MULTILINGUAL if "xlm" in model_type.lower() else ENGLISH
+def detoxify_languages(model_type: str, model_name: str = "") -> frozenset[str]:
+    """What a detoxify checkpoint reads, from its `arch.args` model_type and model_name: XLM-RoBERTa is the
+    multilingual one (`xlm-roberta-base`, `XLMRobertaForSequenceClassification`); the others are English."""
+    return DETOXIFY_MULTILINGUAL if "xlm" in f"{model_type} {model_name}".lower() else ENGLISH
 
 
 MIN_LATIN_LETTERS = 8

@@ -204,20 +204,21 @@ class RailStack:
         try:
             while self._closing is not None:  # a retired variant closing its batchers: they serve again after
                 await self._closing.wait()
-            readers = range(len(rails))
+            detected: Detected | None = None
             if self._language_batcher is not None and self.language is not None:
                 (detected, latency_ms), = await self._language_batcher.submit([text])
-                readers = [index for index in readers if readable(rail_languages(rails[index]), detected)]
-                unread = [rails[index] for index in range(len(rails)) if index not in readers]
+                unread = [rail.name for rail in rails if not readable(rail_languages(rail), detected)]
                 verdicts.append(
                     self.language.judge(
-                        detected, [rail.name for rail in unread], stage, self.policy.unjudged,
-                        self.readable_languages(stage), latency_ms, text, self.policy.rating,
+                        detected, unread, stage, self.policy.unjudged, self.readable_languages(stage), latency_ms,
+                        text, self.policy.rating,
                     )
                 )  # fmt: skip
-                verdicts.extend(_not_read(rail, stage, detected) for rail in unread)
-            for index in readers:
-                verdicts.extend(await self._batchers[(stage, index)].submit([(text, guild_id)]))
+            for index, rail in enumerate(rails):
+                if detected is not None and not readable(rail_languages(rail), detected):
+                    verdicts.append(_not_read(rail, stage, detected))  # the language verdict above decides
+                else:
+                    verdicts.extend(await self._batchers[(stage, index)].submit([(text, guild_id)]))
         finally:
             self._in_flight -= 1
             if self._retired is not None and self._in_flight == 0:  # evicted while this check ran: close it now

@@ -313,7 +313,8 @@ def load_detoxify_backend(checkpoint: str, config_path: str | None = None) -> tu
         raise DetoxifyUnavailable(f"the detoxify package is not installed ({exc})") from exc
 
     path = _resolve_checkpoint(checkpoint)
-    model_type = _checkpoint_config(path).get("arch", {}).get("args", {}).get("model_type")
+    arch = _checkpoint_config(path).get("arch", {}).get("args", {})
+    model_type = arch.get("model_type")
     if not model_type:
         raise DetoxifyUnavailable(f"{path} has no arch.args.model_type in its config")
     _check_model_type_resolvable(model_type)
@@ -325,7 +326,7 @@ def load_detoxify_backend(checkpoint: str, config_path: str | None = None) -> tu
     version = f"detoxify-{getattr(detoxify, '__version__', '?')}:{path.name}:{_file_digest(path)}"
     from guardrails.language import detoxify_languages
 
-    return DetoxifyBackend(model, version, languages=detoxify_languages(model_type)), path
+    return DetoxifyBackend(model, version, languages=detoxify_languages(model_type, arch.get("model_name", ""))), path
 
 
 def load_toxicity_backend(
