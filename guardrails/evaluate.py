@@ -136,8 +136,8 @@ def evaluate(rows: Sequence[Row], stack: RailStack) -> Report:
             detected = stack.language.detect(texts) if stack.language is not None else []
             for index, row in enumerate(batch):
                 report.outcomes[row.expected][outcome_of(verdicts[index] for verdicts in per_rail)] += 1
-                if report.languages is not None:
-                    report.languages.add(detected[index], rails, [v[index] for v in per_rail], row.expected)
+                if report.languages is not None and stack.language is not None:
+                    report.languages.add(stack.language, detected[index], rails, [v[index] for v in per_rail], row)
     report.seconds = time.perf_counter() - started
     return report
 

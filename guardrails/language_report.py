@@ -8,25 +8,32 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from guardrails.language import Detected, Unjudged, rail_languages, readable
-from guardrails.verdict import Verdict
+from guardrails.language import Detected, LanguageRail, Unjudged, common_languages, rail_languages, readable
+from guardrails.verdict import Stage, Verdict
 
 OUTCOMES = ("allowed", "flagged", "blocked")
 
 
 def outcome_under_language(
-    detected: Detected, rails: Sequence[object], verdicts: Sequence[Verdict], unjudged: Unjudged
+    language: LanguageRail,
+    detected: Detected,
+    rails: Sequence[object],
+    verdicts: Sequence[Verdict],
+    unjudged: Unjudged,
+    text: str,
+    stage: Stage,
+    rating: str,
 ) -> tuple[str, bool]:
-    """(outcome, unread): what a channel shows for a row whose rails gave `verdicts` (one per rail, in order)."""
+    """(outcome, unread): what a channel shows for a row whose rails gave `verdicts` (one per rail, in order), the
+    language rail judging first as the stack does (`guardrails/stack.py`), its profanity floor included."""
     read = [verdict for rail, verdict in zip(rails, verdicts, strict=True) if readable(rail_languages(rail), detected)]
-    unread = len(read) < len(verdicts)
-    if unread and unjudged != "allow":
-        return "blocked", True
-    if any(verdict.failed for verdict in read):
-        return "blocked", unread
-    if any(verdict.decision == "flag" for verdict in read):
-        return "flagged", unread
-    return "allowed", unread
+    unread = [rail.name for rail in rails if not readable(rail_languages(rail), detected)]  # type: ignore[attr-defined]
+    verdict = language.judge(detected, unread, stage, unjudged, common_languages(rails), 0.0, text, rating)
+    if verdict.failed or verdict.decision == "flag" or any(v.failed for v in read):
+        return "blocked", bool(unread)  # refused, held (blocked until a moderator says otherwise) or blocked
+    if any(v.decision == "flag" for v in read):
+        return "flagged", bool(unread)
+    return "allowed", bool(unread)
 
 
 @dataclass
@@ -35,8 +42,19 @@ class LanguageTally:
     unread: Counter[str] = field(default_factory=Counter)
     unjudged: Unjudged = "refuse"
 
-    def add(self, detected: Detected, rails: Sequence[object], verdicts: Sequence[Verdict], expected: str) -> None:
-        outcome, unread = outcome_under_language(detected, rails, verdicts, self.unjudged)
+    def add(
+        self,
+        language_rail: LanguageRail,
+        detected: Detected,
+        rails: Sequence[object],
+        verdicts: Sequence[Verdict],
+        row: object,
+    ) -> None:
+        """`row`: an evaluated row (text, expected, stage, rating)."""
+        text, expected, stage, rating = (getattr(row, name) for name in ("text", "expected", "stage", "rating"))
+        outcome, unread = outcome_under_language(
+            language_rail, detected, rails, verdicts, self.unjudged, text, stage, rating
+        )
         language = "+".join(sorted(detected.languages)) if len(detected.languages) > 1 else (detected.main or "und")
         self.outcomes[f"{language} {expected}"][outcome] += 1
         self.unread[f"{language} {expected}"] += unread

@@ -67,7 +67,8 @@ def test_the_command_ends_with_one_json_object(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     last = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(last) == {"n", "outcomes", "texts_per_second"} and last["n"] == 7
+    assert set(last) == {"n", "outcomes", "texts_per_second", "languages"} and last["n"] == 7
+    assert last["languages"]["en block"] == {"n": 3, "allowed": 0, "flagged": 0, "blocked": 3, "unread": 0}
     assert last["outcomes"]["block"] == {"allowed": 0, "flagged": 0, "blocked": 3}
     assert "recall" in result.stdout
 

@@ -293,3 +293,14 @@ async def test_a_multilingual_detoxify_checkpoint_reads_its_seven_languages(tmp_
         await mixed.close()
     finally:
         await stack.close()
+
+
+def test_eval_reports_each_detected_language_with_the_policy_applied(default_rails):
+    from guardrails.evaluate import evaluate, read_rows
+
+    rows = read_rows(DATA / "multilingual_abuse.csv")
+    refused = evaluate(rows, default_rails).languages.as_json()
+    assert refused["es block"] == {"n": 5, "allowed": 0, "flagged": 0, "blocked": 5, "unread": 5}
+    assert sum(row["allowed"] for row in refused.values()) == 0, "nothing unread passes by default"
+    allowed = evaluate(rows, default_rails.for_policy(Policy.build(unjudged="allow"))).languages.as_json()
+    assert allowed["es allow"]["allowed"] == 2 and allowed["es block"]["blocked"] >= 2, "the floor still blocks"
