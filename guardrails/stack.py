@@ -184,13 +184,6 @@ class RailStack:
         """The languages every rail of `stage` can judge (None: any)."""
         return common_languages(self.input_rails if stage == "input" else self.output_rails)
 
-    async def detect(self, text: str) -> Detected:
-        """The languages of `text` (none found without a language rail)."""
-        if self._language_batcher is None:
-            return Detected()
-        (detected, _), = await self._language_batcher.submit([text])
-        return detected
-
     @property
     def policy_hash(self) -> str:
         """A digest of everything a verdict depends on; it changes when a moderator edits the knowledge base too."""
