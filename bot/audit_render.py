@@ -4,6 +4,7 @@ Discord's 2,000 characters."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -172,7 +173,14 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
     lines.append("")
     lines.append(style.bold(f"Checks ({len(record.verdicts)})"))
     attempts = {generation["id"]: generation["attempt"] for generation in record.generations}
+    # A language every rail read is one line for all texts, not one per text (guardrails/language.py).
+    read = [v for v in record.verdicts if v["rail"] == "language" and v["decision"] == "pass" and not v.get("category")]
+    if read:
+        found = Counter(v.get("explanation") or "?" for v in read)
+        lines.append("Languages (read by every check): " + ", ".join(f"{code} ×{n}" for code, n in found.most_common()))
     for verdict in record.verdicts:
+        if any(verdict is v for v in read):
+            continue
         prefix = f"a{attempts[verdict['generation_id']]} " if len(attempts) > 1 and verdict.get("generation_id") in attempts else ""
         lines.append(prefix + verdict_line(verdict, style))
     if not record.verdicts:
@@ -263,6 +271,11 @@ def stats_lines(result: Stats, style: Style = DISCORD) -> list[str]:
     )
     lines.append(style.bold("Members' votes (kind, model: 👍 / 👎)"))
     lines += [f"  {kind}, {style.code(model)}: {up:,} / {down:,}" for kind, model, up, down in result.votes] or ["  none"]
+    if result.unread_languages:
+        lines.append(
+            "Languages no check here reads: "
+            + " · ".join(f"{language} {outcome} {n:,}" for (language, outcome), n in sorted(result.unread_languages.items()))
+        )
     return lines
 
 
@@ -342,4 +355,7 @@ def stats_tables(result: Stats) -> str:
         "",
         table(("kind", "model", "votes up", "votes down"), result.votes),
     ]
+    if result.unread_languages:
+        unread = ((language, outcome, n) for (language, outcome), n in sorted(result.unread_languages.items()))
+        parts += ["", table(("language no check reads", "outcome", "texts"), unread)]
     return "\n".join(parts)

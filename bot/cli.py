@@ -72,9 +72,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from guardrails.evaluate import run
 
     try:
+        rails = load_rails(settings)
+        if args.unjudged:  # judged as a channel with this `unjudged` setting would judge (guardrails/language.py)
+            from guardrails.policy import Policy
+
+            rails = rails.for_policy(Policy.build(unjudged=args.unjudged))
         _, text = run(
-            args.file, load_rails(settings), as_json=args.json, default_stage=args.stage, rows_path=args.rows,
-            batch=args.batch,
+            args.file, rails, as_json=args.json, default_stage=args.stage, rows_path=args.rows, batch=args.batch,
         )
     except (OSError, ValueError) as error:
         print(f"storyloom eval: {error}", file=sys.stderr)
@@ -110,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--stage", choices=("input", "output"), default="output", help="for rows without a stage")
     evaluate.add_argument("--rows", type=Path, metavar="OUT.csv", help="write each row's outcome and what decided it")
     evaluate.add_argument("--batch", type=int, default=64, help="texts per rail call (1: each text's latency alone)")
+    evaluate.add_argument(
+        "--unjudged", choices=("refuse", "hold", "allow"), help="what no rail reads (per-language table; default refuse)"
+    )
     evaluate.set_defaults(handler=cmd_eval)
 
     add_audit_commands(commands)

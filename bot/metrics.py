@@ -53,6 +53,13 @@ VERDICTS = Counter(
     "storyloom_verdicts", "Guardrail verdicts by stage, rail and decision.", ("stage", "rail", "decision"),
     registry=REGISTRY,
 )  # fmt: skip
+UNREAD_LANGUAGE = Counter(
+    "storyloom_unread_language",
+    "Texts in a language some rail of their stage cannot read, by stage, main language found and decision "
+    "(block: refused, flag: held, pass: allowed by policy).",
+    ("stage", "language", "decision"),
+    registry=REGISTRY,
+)
 ENGINE_ERRORS = Counter("storyloom_engine_errors", "Requests the engine could not serve.", ("engine",), registry=REGISTRY)
 SHUTTING_DOWN = Gauge("storyloom_shutting_down", "1 while the process drains before it stops.", registry=REGISTRY)
 
@@ -85,6 +92,9 @@ def generation_finished(engine: str, usage: Usage) -> None:
 def verdicts_recorded(verdicts: Iterable[Verdict]) -> None:
     for verdict in verdicts:
         VERDICTS.labels(verdict.stage, verdict.rail, verdict.decision).inc()
+        if verdict.rail == "language" and verdict.category is not None:  # a text no rail of its stage reads
+            language = next((key.removeprefix("language.") for key in verdict.scores), "und")
+            UNREAD_LANGUAGE.labels(verdict.stage, language, verdict.decision).inc()
 
 
 def engine_error(engine: str) -> None:

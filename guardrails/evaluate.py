@@ -9,6 +9,9 @@ rail (in the stack's order) that failed, else the first that flagged.
 
 Beside recall per expected class it reports precision (of what was stopped, how much should have been), overall
 and per deciding category, and the rails' latency per text (p50/p95). `--rows out.csv` writes each row's outcome.
+
+With a language rail in the stack, a second table gives each detected language's rows and their outcomes as a
+channel judges them, the policy's `unjudged` applied (`guardrails/language_report.py`); the first is unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from guardrails.language_report import LanguageTally
 from guardrails.ratings import DEFAULT_RATING, RATINGS, Rating
 from guardrails.stack import Rail, RailStack
 from guardrails.verdict import Stage, Verdict
@@ -80,6 +84,8 @@ class Report:
     rail_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     """Each rail's time per call (one call judges a batch)."""
     batch: int = 0
+    languages: LanguageTally | None = None
+    """Per detected language, where the stack identifies languages."""
 
     @property
     def n(self) -> int:
@@ -134,7 +140,7 @@ class Report:
             "precision": self.precision(),
             "recall_per_category": self.recall_per_category(),
             "latency": self.latency(),
-        }
+        } | ({"languages": self.languages.as_json()} if self.languages is not None else {})
 
     def write_rows(self, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as handle:
@@ -180,6 +186,8 @@ class Report:
         )
         for rail, times in latency["per_rail_call_ms"].items():
             lines.append(f"  {rail:<22}p50 {times['p50']:.1f} ms, p95 {times['p95']:.1f} ms per call")
+        if self.languages is not None:
+            lines.append(self.languages.table())
         return "\n".join(lines)
 
 
@@ -228,6 +236,8 @@ def evaluate(rows: Sequence[Row], stack: RailStack, *, batch: int = BATCH) -> Re
     groups: dict[tuple[Stage, Rating], list[int]] = defaultdict(list)
     for position, row in enumerate(rows):
         groups[(row.stage, row.rating)].append(position)
+    if stack.language is not None:
+        report.languages = LanguageTally(unjudged=stack.policy.unjudged)
     def rails_for(stage: Stage, rating: Rating) -> list[Rail]:
         rated = stack.rated(rating)
         return rated.input_rails if stage == "input" else rated.output_rails
@@ -249,8 +259,11 @@ def evaluate(rows: Sequence[Row], stack: RailStack, *, batch: int = BATCH) -> Re
                 elapsed = (time.perf_counter() - called) * 1000
                 report.rail_ms[f"{stage} {rail.name}"].append(elapsed)
                 waited += elapsed
+            detected = stack.language.detect(texts) if stack.language is not None else []
             for index, position in enumerate(chunk):
                 row = rows[position]
+                if report.languages is not None and stack.language is not None:
+                    report.languages.add(stack.language, detected[index], rails, [v[index] for v in per_rail], row)
                 outcome, decider = decide([verdicts[index] for verdicts in per_rail])
                 report.outcomes[row.expected][outcome] += 1
                 results[position] = RowOutcome(

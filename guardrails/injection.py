@@ -213,6 +213,8 @@ class InjectionRail:
 
     name = "injection"
     backend_name = "embedded"
+    languages: frozenset[str] | None = frozenset({"en"})
+    """The head and the rules are English (guardrails/language.py: other languages fall under the policy)."""
 
     def __init__(self, encoder: SentenceEncoder, head: InjectionHead | None = None, threshold: float | None = None) -> None:
         self.encoder = encoder

@@ -114,6 +114,8 @@ class LinesRail(TopicRail):
     """Blocks text that touches one of a session's lines. Works on both stages."""
 
     name = "lines"
+    languages: frozenset[str] | None = frozenset({"en"})
+    """Topics are matched as English words and on the English-trained encoder."""
 
     def __init__(
         self, topics: Sequence[str], encoder: SentenceEncoder | None = None, threshold: float = DEFAULT_THRESHOLD

@@ -462,6 +462,8 @@ class MisinfoRail:
 
     name = "misinformation"
     backend_name = "kb-minilm"
+    languages: frozenset[str] | None = frozenset({"en"})
+    """The knowledge base and the assertion features are English."""
     per_guild = True
 
     def __init__(self, encoder: SentenceEncoder, kb: KnowledgeBase, thresholds: dict[str, float] | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Moderators' settings are stored as (key, value) pairs per guild and per channel (`storage/policies.py`); a
 channel's setting wins over the guild's, the guild's over the default. Keys: `rating`, `threshold.<category>`,
-`action.<rail>`, and `review_channel` (guild only).
+`action.<rail>`, `unjudged` (what no rail can read: `guardrails/language.py`), and `review_channel` (guild only).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from guardrails.language import DEFAULT_UNJUDGED, UNJUDGED, Unjudged
 from guardrails.lines import clean_topics
 from guardrails.ratings import DEFAULT_RATING, Rating, effective_rating
 from guardrails.verdict import Verdict
@@ -55,6 +56,9 @@ class Policy:
     house_style: str | None = None
     """A server's house style note (`/settings`): it judges nothing, but it is part of what the policy hash covers
     (`guardrails.stack.describe_policy`) and the model reads it after the rules (bot/core/prompts.py)."""
+    unjudged: Unjudged = DEFAULT_UNJUDGED
+    """Text in a language some rail of its stage cannot read: `refuse` it (the member told which languages the
+    checks read), `hold` it for a moderator, or `allow` it unjudged (a moderator's explicit, recorded choice)."""
 
     @classmethod
     def build(
@@ -65,7 +69,9 @@ class Policy:
         review_channel_id: int | None = None,
         lines: tuple[str, ...] = (),
         veils: tuple[str, ...] = (),
+        unjudged: str = DEFAULT_UNJUDGED,
     ) -> Policy:
+        check_unjudged(unjudged)
         for category, value in (thresholds or {}).items():
             check_threshold(category, value)
         for rail, action in (actions or {}).items():
@@ -77,6 +83,7 @@ class Policy:
             review_channel_id,
             clean_topics(lines),
             clean_topics(veils),
+            unjudged,  # type: ignore[arg-type]
         )
 
     def all_actions(self) -> dict[str, Action]:
@@ -86,8 +93,12 @@ class Policy:
         """What to do about a verdict: None to show the text as it is."""
         if verdict.decision == "error" or (verdict.stage == "input" and verdict.failed):
             return "block"  # a rail that could not judge fails closed; a refused prompt is refused
+        if verdict.category == "language" and verdict.decision == "block":
+            return "redact"  # an output sentence no rail reads is not shown; past MAX_REDACTIONS the piece stops
         if verdict.decision in ("pass", "skip"):
             return None
+        if verdict.category == "language" and verdict.decision == "flag":  # unread, and `unjudged` is hold
+            return "hold" if verdict.stage == "output" else None  # a held prompt holds its output (pipeline)
         if verdict.category == "veil":
             return "redact"  # the sentence fades out and the story goes on (guardrails/veils.py says why)
         action = self.all_actions().get(verdict.rail, "block")
@@ -111,6 +122,11 @@ def check_action(rail: str, action: str) -> None:
         raise ValueError(f"the {rail} check can {', '.join(allowed[:-1])} or {allowed[-1]}, not {action}")
 
 
+def check_unjudged(value: str) -> None:
+    if value not in UNJUDGED:
+        raise ValueError(f"what no check can read is refused, held or allowed ({', '.join(UNJUDGED)}), not {value!r}")
+
+
 def resolve_policy(guild: Mapping[str, str], channel: Mapping[str, str], *, age_restricted: bool) -> Policy:
     """The policy in one channel from the stored settings: the channel's value of each key, else the guild's.
 
@@ -132,5 +148,10 @@ def resolve_policy(guild: Mapping[str, str], channel: Mapping[str, str], *, age_
         except ValueError:
             continue
     review = guild.get("review_channel")
-    return Policy.build(rating, thresholds, actions, int(review) if review and review.isdigit() else None)
+    unjudged = merged.get("unjudged", DEFAULT_UNJUDGED)
+    if unjudged not in UNJUDGED:
+        unjudged = DEFAULT_UNJUDGED
+    return Policy.build(
+        rating, thresholds, actions, int(review) if review and review.isdigit() else None, unjudged=unjudged
+    )
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, Self
 
 from guardrails.batching import MicroBatcher
+from guardrails.language import Detected, LanguageRail, common_languages, rail_languages, readable, timed_detect
 from guardrails.lines import LinesRail
 from guardrails.policy import CATEGORIES, Action, Policy
 from guardrails.ratings import rated_rail
@@ -29,6 +30,8 @@ class Rail(Protocol):
     """A rail with `per_guild = True` (misinformation: moderators' own entries) also takes `guild_id=` in `check`."""
 
     name: str
+    languages: frozenset[str] | None
+    """The ISO 639-1 codes of the languages it can judge (None: any); a text in another is not given to it."""
 
     def check(self, texts: list[str], stage: Stage) -> list[Verdict]: ...
 
@@ -55,10 +58,13 @@ class RailStack:
         policy: Policy = DEFAULT_POLICY,
         window_ms: float = 3.0,
         max_variants: int = MAX_VARIANTS,
+        language: LanguageRail | None = None,
     ) -> None:
         self.input_rails = list(input_rails)
         self.output_rails = list(output_rails)
         self.policy = policy
+        self.language = language
+        """Identifies each text's language first; without it every text goes to every rail (as before languages)."""
         self._window_ms = window_ms
         self._variants: OrderedDict[Policy, RailStack] = OrderedDict()
         self._max_variants = max_variants
@@ -75,12 +81,20 @@ class RailStack:
                     window_ms=window_ms,
                     name=f"rail-{stage}-{rail.name}",
                 )
+        self._language_batcher: MicroBatcher[str, tuple[Detected, float]] | None = None
+        if language is not None:
+            self._language_batcher = MicroBatcher(
+                lambda texts: timed_detect(language, texts), window_ms=window_ms, name="rail-language"
+            )
 
     def for_policy(self, policy: Policy) -> RailStack:
         """The same models judging under `policy` (this stack is the default policy's), built once per policy and
         kept while among the `max_variants` most recently used."""
         # The review channel does not judge.
-        policy = Policy(policy.rating, policy.thresholds, policy.actions, lines=policy.lines, veils=policy.veils)
+        policy = Policy(
+            policy.rating, policy.thresholds, policy.actions, lines=policy.lines, veils=policy.veils,
+            unjudged=policy.unjudged,
+        )  # fmt: skip
         if policy == self.policy:
             return self
         if policy in self._variants:
@@ -105,6 +119,7 @@ class RailStack:
                 [adjusted(rail, output_overrides) for rail in self.output_rails] + story,
                 policy=policy,
                 window_ms=self._window_ms,
+                language=self.language,
             )
             while len(self._variants) > self._max_variants:
                 _, evicted = self._variants.popitem(last=False)
@@ -139,6 +154,8 @@ class RailStack:
         try:
             for batcher in self._batchers.values():
                 await batcher.close()
+            if self._language_batcher is not None:
+                await self._language_batcher.close()
         finally:
             self._closing.set()
             self._closing = None
@@ -150,11 +167,22 @@ class RailStack:
         return self.policy.action_for(verdict)
 
     def describe(self) -> dict:
-        return {
+        described = {
             "input": [{"rail": rail.name, **rail.describe()} for rail in self.input_rails],
             "output": [{"rail": rail.name, **rail.describe()} for rail in self.output_rails],
             "actions": self.policy.all_actions(),
         }
+        if self.language is not None:  # what each rail reads, and what happens to what none reads
+            for stage, rails in (("input", self.input_rails), ("output", self.output_rails)):
+                for entry, rail in zip(described[stage], rails, strict=True):
+                    languages = rail_languages(rail)
+                    entry["languages"] = None if languages is None else sorted(languages)
+            described["language"] = self.language.describe(self.policy.unjudged)
+        return described
+
+    def readable_languages(self, stage: Stage) -> frozenset[str] | None:
+        """The languages every rail of `stage` can judge (None: any)."""
+        return common_languages(self.input_rails if stage == "input" else self.output_rails)
 
     @property
     def policy_hash(self) -> str:
@@ -169,8 +197,21 @@ class RailStack:
         try:
             while self._closing is not None:  # a retired variant closing its batchers: they serve again after
                 await self._closing.wait()
-            for index in range(len(rails)):
-                verdicts.extend(await self._batchers[(stage, index)].submit([(text, guild_id)]))
+            detected: Detected | None = None
+            if self._language_batcher is not None and self.language is not None:
+                (detected, latency_ms), = await self._language_batcher.submit([text])
+                unread = [rail.name for rail in rails if not readable(rail_languages(rail), detected)]
+                verdicts.append(
+                    self.language.judge(
+                        detected, unread, stage, self.policy.unjudged, self.readable_languages(stage), latency_ms,
+                        text, self.policy.rating,
+                    )
+                )  # fmt: skip
+            for index, rail in enumerate(rails):
+                if detected is not None and not readable(rail_languages(rail), detected):
+                    verdicts.append(_not_read(rail, stage, detected))  # the language verdict above decides
+                else:
+                    verdicts.extend(await self._batchers[(stage, index)].submit([(text, guild_id)]))
         finally:
             self._in_flight -= 1
             if self._retired is not None and self._in_flight == 0:  # evicted while this check ran: close it now
@@ -180,10 +221,26 @@ class RailStack:
     async def close(self) -> None:
         for batcher in self._batchers.values():
             await batcher.close()
+        if self._language_batcher is not None:
+            await self._language_batcher.close()
         for stack in self._variants.values():
             await stack.close()
         if self._retiring:
             await asyncio.gather(*list(self._retiring), return_exceptions=True)
+
+
+def _not_read(rail: Rail, stage: Stage, detected: Detected) -> Verdict:
+    """A rail's verdict on a text in a language it cannot read: skipped, and why (the language rail decides)."""
+    described = rail.describe()
+    return Verdict(
+        rail=rail.name,
+        backend=str(described.get("backend", getattr(rail, "backend_name", "?"))),
+        version=str(described.get("version", "?")),
+        stage=stage,
+        decision="skip",
+        scores=detected.as_scores(),
+        explanation=f"cannot read {', '.join(detected.languages)}",
+    )
 
 
 def _check_batch(rail: Rail, stage: Stage, items: list[Checked]) -> list[Verdict]:

@@ -150,6 +150,7 @@ class EmbeddedToxicityBackend:
     """The shipped backend: needs no download, runs on the encoder every rail already shares."""
 
     name = "embedded"
+    languages: frozenset[str] | None = frozenset({"en"})
 
     def __init__(self, encoder: SentenceEncoder, head: ToxicityHead | None = None) -> None:
         self.encoder = encoder
@@ -182,7 +183,11 @@ class DetoxifyBackend:
 
     name = "detoxify"
 
-    def __init__(self, model: Any, version: str, batch_size: int = 16) -> None:
+    def __init__(
+        self, model: Any, version: str, batch_size: int = 16, languages: frozenset[str] | None = frozenset({"en"})
+    ) -> None:
+        self.languages = languages
+        """`original` and `unbiased` read English; `multilingual` its seven (guardrails/language.py)."""
         self.model = model
         self.version = version
         self.batch_size = batch_size
@@ -308,7 +313,8 @@ def load_detoxify_backend(checkpoint: str, config_path: str | None = None) -> tu
         raise DetoxifyUnavailable(f"the detoxify package is not installed ({exc})") from exc
 
     path = _resolve_checkpoint(checkpoint)
-    model_type = _checkpoint_config(path).get("arch", {}).get("args", {}).get("model_type")
+    arch = _checkpoint_config(path).get("arch", {}).get("args", {})
+    model_type = arch.get("model_type")
     if not model_type:
         raise DetoxifyUnavailable(f"{path} has no arch.args.model_type in its config")
     _check_model_type_resolvable(model_type)
@@ -318,7 +324,9 @@ def load_detoxify_backend(checkpoint: str, config_path: str | None = None) -> tu
     positions = int(getattr(model.model.config, "max_position_embeddings", 512))
     model.tokenizer.model_max_length = min(model.tokenizer.model_max_length, positions, 512)
     version = f"detoxify-{getattr(detoxify, '__version__', '?')}:{path.name}:{_file_digest(path)}"
-    return DetoxifyBackend(model, version), path
+    from guardrails.language import detoxify_languages
+
+    return DetoxifyBackend(model, version, languages=detoxify_languages(model_type, arch.get("model_name", ""))), path
 
 
 def load_toxicity_backend(
@@ -564,6 +572,11 @@ class ToxicityRail:
         self.backend = backend
         self.thresholds = base
         self.targeted = {category: min(value, (targeted or {}).get(category, value)) for category, value in base.items()}
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """Its backend's languages (a backend that declares none is taken as English)."""
+        return getattr(self.backend, "languages", frozenset({"en"}))
 
     def for_prompts(self) -> ToxicityRail:
         """The same model with the looser general-toxicity threshold used on prompts.

@@ -89,6 +89,8 @@ class VeilsRail(TopicRail):
     """Cuts sentences that show a veiled topic on-screen; lets through those that only refer to it."""
 
     name = "veils"
+    languages: frozenset[str] | None = frozenset({"en"})
+    """Topics are matched as English words; the depiction head is trained on English."""
 
     def __init__(self, topics: Sequence[str], encoder: SentenceEncoder | None = None, head: VeilHead | None = None) -> None:
         self.topics = clean_topics(topics)

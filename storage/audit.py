@@ -370,6 +370,12 @@ class Stats:
     flagged_requests: int = 0
     votes: list[tuple[str, str, int, int]] = field(default_factory=list)
     """Members' votes on pieces: (kind, model, 👍, 👎), most voted first."""
+    unread_languages: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(languages found, what was done: refused | held | allowed | blocked (floor category)) → texts no rail of their
+    stage could read."""
+
+
+UNREAD_OUTCOMES = {"block": "refused", "flag": "held", "pass": "allowed"}
 
 
 async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | None = None, top: int = 8) -> Stats:
@@ -392,6 +398,20 @@ async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | N
     result.flagged_requests = counted.flagged_requests
     async with database.connect() as connection:
         result.votes = await votes_by_kind_and_model(connection, _in_scope(Vote.guild_id, guild), since)
+    in_verdicts = [_in_scope(Verdict.guild_id, guild)] + ([Verdict.created_at >= since] if since is not None else [])
+    async with database.connect() as connection:
+        # The language rail's explanation starts with the languages found ("es: not read by ..."): grouped by it,
+        # the rows are a handful per language whatever the volume.
+        unread = (
+            select(Verdict.explanation, Verdict.decision, Verdict.category, func.count())
+            .where(*in_verdicts, Verdict.rail == "language", Verdict.category.is_not(None))
+            .group_by(Verdict.explanation, Verdict.decision, Verdict.category)
+        )
+        for explanation, decision, category, n in await connection.execute(unread):
+            # a category other than "language": the profanity floor blocked it (guardrails/profanity_floor.py)
+            outcome = UNREAD_OUTCOMES.get(decision, decision) if category == "language" else f"blocked ({category})"
+            key = ((explanation or "?").split(":")[0], outcome)
+            result.unread_languages[key] = result.unread_languages.get(key, 0) + int(n)
     return result
 
 

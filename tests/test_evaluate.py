@@ -68,8 +68,9 @@ def test_the_command_ends_with_one_json_object(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     last = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(last) == {"n", "outcomes", "texts_per_second", "precision", "recall_per_category", "latency"}
+    assert set(last) == {"n", "outcomes", "texts_per_second", "precision", "recall_per_category", "latency", "languages"}
     assert last["n"] == 7 and last["outcomes"]["block"] == {"allowed": 0, "flagged": 0, "blocked": 3}
+    assert last["languages"]["en block"] == {"n": 3, "allowed": 0, "flagged": 0, "blocked": 3, "unread": 0}
     assert last["precision"]["overall"] == 1.0 and last["latency"]["per_text_ms"]["p95"] > 0
     assert "recall" in result.stdout and "precision 1.000" in result.stdout and "latency per text: p50" in result.stdout
 

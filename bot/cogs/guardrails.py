@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery import NO_PINGS
+from guardrails.language import named
 from guardrails.policy import CATEGORIES, RAIL_ACTIONS, Policy, check_action, check_threshold, resolve_policy
 from guardrails.ratings import RATINGS
 from guardrails.stack import describe_policy, policy_hash
@@ -22,6 +23,14 @@ RATING_CHOICES = [app_commands.Choice(name=rating, value=rating) for rating in R
 SCOPE_CHOICES = [app_commands.Choice(name="this channel", value="channel"), app_commands.Choice(name="server", value="server")]
 CATEGORY_CHOICES = [app_commands.Choice(name=category, value=category) for category in CATEGORIES]
 RAIL_CHOICES = [app_commands.Choice(name=rail, value=rail) for rail in RAIL_ACTIONS]
+UNJUDGED_CHOICES = [
+    app_commands.Choice(name=name, value=value)
+    for name, value in (
+        ("refuse: tell the member which languages the checks read (default)", "refuse"),
+        ("hold: a moderator reads it before anyone sees the result", "hold"),
+        ("allow: pass it unjudged (recorded)", "allow"),
+    )
+]
 ACTION_CHOICES = [
     app_commands.Choice(name=name, value=value)
     for name, value in (
@@ -155,6 +164,11 @@ class GuardrailsCog(
         if policy.thresholds or policy.actions:
             set_here = [f"{c} {v:g}" for c, v in policy.thresholds] + [f"{r} → {a}" for r, a in policy.actions]
             lines.append("Set by moderators: " + ", ".join(set_here))
+        lines.append(
+            f"Languages the checks read: prompts {named(rails.readable_languages('input'))}, output "
+            f"{named(rails.readable_languages('output'))}. Any other: **{policy.unjudged}**"
+            + (" (set by a moderator: text no check reads is shown unjudged)" if policy.unjudged == "allow" else "")
+        )
         review = f"<#{policy.review_channel_id}>" if policy.review_channel_id else "not set (hold blocks instead)"
         lines.append(f"Review channel: {review}")
         if "moderator_role" in guild:
@@ -175,7 +189,8 @@ class GuardrailsCog(
         new_guild, new_channel = (updated, channel) if server else (guild, updated)
         policy = resolve_policy(new_guild, new_channel, age_restricted=age_restricted(interaction.channel))
         policy = await _with_house_style(self.bot, interaction.guild_id, policy)
-        if policy.review_channel_id is None and "hold" in policy.all_actions().values():
+        holds = "hold" in policy.all_actions().values() or policy.unjudged == "hold"
+        if policy.review_channel_id is None and holds:
             await self._reply(
                 interaction,
                 "Hold needs a review channel: add `review_channel:` (the moderators' channel) to this command.",
@@ -210,10 +225,12 @@ class GuardrailsCog(
         rail="The output check whose action to set",
         action="What happens when that check fails",
         review_channel="Where held outputs go for a moderator's decision (server-wide)",
+        unjudged="Text in a language no check here can read: refuse (default), hold or allow",
         moderator_role="Members with this role may use /audit and decide held pieces (server-wide)",
     )
     @app_commands.choices(
-        scope=SCOPE_CHOICES, rating=RATING_CHOICES, category=CATEGORY_CHOICES, rail=RAIL_CHOICES, action=ACTION_CHOICES
+        scope=SCOPE_CHOICES, rating=RATING_CHOICES, category=CATEGORY_CHOICES, rail=RAIL_CHOICES, action=ACTION_CHOICES,
+        unjudged=UNJUDGED_CHOICES,
     )
     async def set_guardrails(
         self,
@@ -226,6 +243,7 @@ class GuardrailsCog(
         action: app_commands.Choice[str] | None = None,
         review_channel: discord.TextChannel | None = None,
         moderator_role: discord.Role | None = None,
+        unjudged: app_commands.Choice[str] | None = None,
     ) -> None:
         server = scope is not None and scope.value == "server"
         changes: dict[str, str | None] = {}
@@ -234,10 +252,13 @@ class GuardrailsCog(
             problem = "Give both `category` and `threshold`."
         elif (rail is None) != (action is None):
             problem = "Give both `rail` and `action`."
-        elif rating is None and category is None and rail is None and review_channel is None and moderator_role is None:
+        elif (
+            rating is None and category is None and rail is None and review_channel is None and moderator_role is None
+            and unjudged is None
+        ):  # fmt: skip
             problem = (
-                "Nothing to set: give a rating, a category and threshold, a rail and action, a review channel "
-                "or a moderator role."
+                "Nothing to set: give a rating, a category and threshold, a rail and action, what to do with "
+                "languages no check reads, a review channel or a moderator role."
             )
         elif rating is not None and rating.value == "M" and not server and not age_restricted(interaction.channel):
             problem = "M is only for channels Discord marks age-restricted. Mark this channel first, or pick G or PG-13."
@@ -260,6 +281,8 @@ class GuardrailsCog(
             return
         if rating is not None:
             changes["rating"] = rating.value
+        if unjudged is not None:
+            changes["unjudged"] = unjudged.value
         server_wide = {"review_channel": review_channel, "moderator_role": moderator_role}
         if any(server_wide.values()):
             if not server and changes:

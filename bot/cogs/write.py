@@ -38,6 +38,7 @@ def author_of(interaction: discord.Interaction, policy: Policy) -> Author:
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         policy=policy,
+        locale=str(interaction.locale),
     )
 
 

@@ -42,6 +42,7 @@ def load_rails(settings: Settings) -> RailStack:
     from guardrails.encoder import SentenceEncoder
     from guardrails.guard_model import GuardModelRail
     from guardrails.injection import InjectionRail
+    from guardrails.language import LanguageRail
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
     from guardrails.toxicity import ToxicityRail, load_toxicity_backend
 
@@ -59,6 +60,7 @@ def load_rails(settings: Settings) -> RailStack:
     return RailStack(
         [toxicity.for_prompts(), InjectionRail(encoder), *guard],
         [toxicity, MisinfoRail(encoder, KnowledgeBase.load()), *guard],
+        language=LanguageRail(),
     )
 
 

@@ -33,9 +33,11 @@ from bot.core.admission import (
 )
 from bot.engines.base import Engine, EngineError, Usage
 from bot.logs import REQUEST_ID
+from guardrails.language import ENGLISH_NAMES, held_unread, language_of, refusal
 from guardrails.policy import Action, Policy
 from guardrails.stack import DEFAULT_POLICY, RailStack, describe_policy
 from guardrails.stack import policy_hash as hash_policy
+from guardrails.toxicity import TARGETED_NOTE
 from guardrails.veils import FADE
 from guardrails.verdict import Verdict
 from storage.models import RequestStatus
@@ -54,6 +56,9 @@ class Author:
     exempt_from_rate_limit: bool = False
     policy: Policy = DEFAULT_POLICY
     """The guardrail policy of the channel the request came from (`guardrails.policy.resolve_policy`)."""
+    locale: str | None = None
+    """The member's language as their client says (Discord's interaction locale, e.g. "es-ES"); the language of
+    what they type comes first (`guardrails.language`), this where that cannot be told."""
 
 
 @dataclass(slots=True)
@@ -172,6 +177,8 @@ SAFER_INSTRUCTION = (
 )
 # When several rails fail one chunk, the strictest action wins.
 _SEVERITY: dict[Action, int] = {"redact": 1, "hold": 2, "regenerate": 3, "block": 4}
+
+LANGUAGE_INSTRUCTION = "Write your answer in {language}, the language of the person asking."
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s|\n")
 
@@ -376,22 +383,33 @@ class Pipeline:
             inputs.append(described)
         if job.previous_text and not job.previous_checked:
             inputs.append(job.previous_text)
+        held: Verdict | None = None
+        """An input no rail could read, under `unjudged = hold`: the output is written and held for a moderator."""
         for text in inputs:
             input_verdicts = await rails.check("input", text, author.guild_id)
             verdicts += input_verdicts
             self._record_verdicts(request_id, author.guild_id, None, input_verdicts, policy_hash)
             failed = next((v for v in input_verdicts if v.failed), None)
             if failed is not None:
+                message = _explain(failed, rails.readable_languages("input"), member_language(author, verdicts))
                 return await self._end(
-                    request_id, sink, RequestStatus.BLOCKED, _reason(failed), _explain(failed), verdicts=verdicts
+                    request_id, sink, RequestStatus.BLOCKED, _reason(failed), message, verdicts=verdicts
                 )
+            held = held or next((v for v in input_verdicts if held_unread(v)), None)
+        language = member_language(author, verdicts)
+        readable_output = rails.readable_languages("output")
+        if language is not None and readable_output is not None and language not in readable_output:
+            if author.policy.unjudged == "refuse":
+                language = None  # asked for, the output would be refused: write in what the checks read
 
         # engine stream → output rails, chunk by chunk; a failed attempt may be written again
         self.recorder.request_status(request_id, RequestStatus.GENERATING)
         for number in range(1, self.max_attempts + 1):
             attempt = Attempt(number, uuid.uuid4().hex)
+            if held is not None:
+                attempt.action, attempt.failed = "hold", held
             try:
-                await self._write(request_id, author, job, cleaned, sink, rails, attempt, policy_hash)
+                await self._write(request_id, author, job, cleaned, sink, rails, attempt, policy_hash, language)
             except EngineError as error:
                 log.warning("engine failed on %s: %s", request_id, error)
                 metrics.engine_error(self.engine.name)
@@ -405,7 +423,7 @@ class Pipeline:
                 await sink.restart("*Rewriting that more gently…*")
                 continue
             break
-        return await self._conclude(request_id, author, sink, attempt, verdicts)
+        return await self._conclude(request_id, author, sink, attempt, verdicts, rails)
 
     async def _write(
         self,
@@ -417,9 +435,10 @@ class Pipeline:
         rails: RailStack,
         attempt: Attempt,
         policy_hash: str,
+        language: str | None = None,
     ) -> None:
         """One generation, streamed through the output rails: passed chunks are shown, failed ones acted on."""
-        messages = self._render(job, cleaned, safer=attempt.number > 1)
+        messages = self._render(job, cleaned, safer=attempt.number > 1, language=language)
         if author.policy.house_style:  # a server's note, after the rules it cannot remove (bot/core/prompts.py)
             messages[0] = {**messages[0], "content": prompts.with_house_style(messages[0]["content"], author.policy.house_style)}
         seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
@@ -517,11 +536,18 @@ class Pipeline:
         await sink.show(attempt.shown)
 
     async def _conclude(
-        self, request_id: str, author: Author, sink: Sink, attempt: Attempt, verdicts: list[Verdict]
+        self,
+        request_id: str,
+        author: Author,
+        sink: Sink,
+        attempt: Attempt,
+        verdicts: list[Verdict],
+        rails: RailStack | None = None,
     ) -> Outcome:
         """Deliver the last attempt, or block it, or hold it for review."""
         usage = attempt.usage
         failed = attempt.failed
+        readable = (rails or self.rails).readable_languages("output")
         if attempt.action == "hold" and failed is not None:
             held = Held(request_id, author, defuse(attempt.written.strip()), failed)
             if self.reviews is not None and author.policy.review_channel_id is not None and await self.reviews.hold(held):
@@ -535,10 +561,10 @@ class Pipeline:
             # Nowhere to review it: the cautious reading of "hold" is not to show it.
             return await self._end(
                 request_id, sink, RequestStatus.BLOCKED, _reason(failed) + " (hold: no review channel reached)",
-                _explain(failed), verdicts=verdicts, usage=usage,
+                _explain(failed, readable, member_language(author, verdicts)), verdicts=verdicts, usage=usage,
             )  # fmt: skip
         if attempt.action in ("block", "regenerate") and failed is not None:
-            message = _explain(failed)
+            message = _explain(failed, readable, member_language(author, verdicts))
             if attempt.action == "regenerate":
                 message += f" (I tried {attempt.number} times.)"
             return await self._end(
@@ -547,6 +573,12 @@ class Pipeline:
             )  # fmt: skip
 
         final = attempt.shown.strip()
+        if failed is not None and failed.rail == "language" and not final.replace(REDACTED, "").strip():
+            # Every sentence was in a language no rail here reads: a piece of holes is not worth posting.
+            return await self._end(
+                request_id, sink, RequestStatus.BLOCKED, _reason(failed),
+                _explain(failed, readable, member_language(author, verdicts)), verdicts=verdicts, usage=usage,
+            )  # fmt: skip
         if not final:
             message = "The model returned nothing this time. Please try again."
             return await self._end(
@@ -563,7 +595,7 @@ class Pipeline:
     # -- helpers --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _render(job: WriteJob, cleaned: str, *, safer: bool = False) -> list[dict[str, str]]:
+    def _render(job: WriteJob, cleaned: str, *, safer: bool = False, language: str | None = None) -> list[dict[str, str]]:
         if job.command == "story" and job.story is not None:
             messages = prompts.render_story(job.story, cleaned or None)
         elif job.command == "continue":
@@ -575,6 +607,10 @@ class Pipeline:
             messages = prompts.render_write(ask)
         if safer:
             messages[-1] = {**messages[-1], "content": f"{messages[-1]['content']}\n\n{SAFER_INSTRUCTION}"}
+        if language is not None and language != "en" and language in ENGLISH_NAMES:
+            # The member's language (what they typed, else their client's locale): the model answers in it.
+            instruction = LANGUAGE_INSTRUCTION.format(language=ENGLISH_NAMES[language])
+            messages[-1] = {**messages[-1], "content": f"{messages[-1]['content']}\n\n{instruction}"}
         return messages
 
     async def _recorded(self) -> None:
@@ -682,18 +718,25 @@ WHY: dict[str, str] = {
 }
 """Why a rail stopped a text, by the category that decided, in words a member reads (one clause)."""
 
-_AIMED_AT_REAL_PERSON = "aimed at a real person"
+def member_language(author: Author, verdicts: list[Verdict]) -> str | None:
+    """What the member writes in: the language found in what they typed, else their client's locale."""
+    found = language_of(verdicts)
+    if found is not None:
+        return found
+    return author.locale.split("-")[0].lower() if author.locale else None
 
 
-def _explain(verdict: Verdict) -> str:
+def _explain(verdict: Verdict, readable: frozenset[str] | None = None, language: str | None = None) -> str:
     """What the member reads when a rail stops a request: the rail's reason in one short sentence, then its figures."""
+    if verdict.category == "language":  # no rail here reads it: say which languages they do, in theirs
+        return refusal(readable, language)
     if verdict.decision == "error":
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
     if verdict.category == "line":  # a story game's line (guardrails/lines.py): name the topic, not a score
         return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
     category = verdict.category or verdict.rail
     why = WHY.get(category, f"the {verdict.rail} check stopped it ({category.replace('_', ' ')})")
-    if _AIMED_AT_REAL_PERSON in (verdict.explanation or "") and verdict.rail == "toxicity":
+    if verdict.rail == "toxicity" and TARGETED_NOTE in (verdict.explanation or ""):
         why += ", aimed at a real person"
     score = verdict.scores.get(category, 0.0)
     threshold = verdict.thresholds.get(category, 0.0)

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.pipeline import Author, Outcome, Posted, Sink, WriteJob
 from bot.core.prompts import StoryContext
+from guardrails.language import held_unread, language_of, refusal
 from guardrails.lines import clean_topics
 from guardrails.policy import Policy
 from guardrails.ratings import RATINGS
@@ -225,7 +226,9 @@ def _reason(verdict: Verdict) -> str:
     return f"{verdict.stage} {verdict.rail}: {verdict.category or verdict.decision}"
 
 
-def _refusal(verdict: Verdict) -> str:
+def _refusal(verdict: Verdict, rails: RailStack | None = None) -> str:
+    if verdict.category == "language":  # no rail here reads it: which languages they do, in the player's own
+        return refusal(rails.readable_languages("input") if rails else None, language_of([verdict]))
     if verdict.decision == "error":
         return "I couldn't check that turn just now; please try again in a moment."
     if verdict.category == "line":
@@ -248,10 +251,10 @@ def _recorded(error: StoryError) -> StoryError:
     return error
 
 
-def _start_refusal(field_name: str, verdict: Verdict) -> str:
+def _start_refusal(field_name: str, verdict: Verdict, rails: RailStack | None = None) -> str:
     """A refused start says which of the member's fields failed (they may have typed four)."""
     words = _FIELD_WORDS[field_name]
-    return _refusal(verdict).replace("That turn", words).replace("that turn", words[0].lower() + words[1:])
+    return _refusal(verdict, rails).replace("That turn", words).replace("that turn", words[0].lower() + words[1:])
 
 
 class StoryService:
@@ -338,10 +341,10 @@ class StoryService:
             rails = self.rails_for(policy)
             verdicts = await rails.check("input", text, author.guild_id)
             checked.append((rails, verdicts))
-            failed = next((v for v in verdicts if v.failed), None)
+            failed = next((v for v in verdicts if v.failed or held_unread(v)), None)  # no holding a start
             if failed is not None:  # recorded like any refusal (audit flagged shows it), naming the field
                 self._record_start(author, title, premise, line_topics, veil_topics, rating, checked, failed, field_name)
-                raise _recorded(StoryError(_start_refusal(field_name, failed)))
+                raise _recorded(StoryError(_start_refusal(field_name, failed, rails)))
         async with self._lock(("place", guild_id, place)), self.database.begin() as connection:
             if await q.open_session_at(connection, guild_id, place) is not None:
                 self._record_start(author, title, premise, line_topics, veil_topics, rating, checked, None, None,
@@ -433,7 +436,7 @@ class StoryService:
                 await self._may_write(connection, session, author)
                 rails = self.rails_for(self.policy_for(author, session))
             verdicts = await rails.check("input", text, author.guild_id)  # off the transaction: rails take time
-            failed = next((v for v in verdicts if v.failed), None)
+            failed = next((v for v in verdicts if v.failed or held_unread(v)), None)  # no holding a turn
             async with self._tx(sid) as (connection, session):
                 # Another bot process may have moved the story on while the rails ran: checked again, claimed.
                 await self._may_write(connection, session, author)
@@ -449,7 +452,7 @@ class StoryService:
                 )  # fmt: skip
                 turn = _turn(await q.turn_by_id(connection, turn_id))
                 if failed is not None:
-                    return TurnResult("blocked", _refusal(failed), turn, tuple(verdicts))
+                    return TurnResult("blocked", _refusal(failed, rails), turn, tuple(verdicts))
                 await self._kept(connection, session, advance=session.mode == StoryMode.ROUND_ROBIN)
                 return TurnResult("kept", f"Turn {number} by {turn.author_name} added.", turn, tuple(verdicts))
 

@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from guardrails.language import LanguageRail
 from guardrails.stack import RailStack
 
 
 @pytest.fixture(scope="session")
 async def default_rails(toxicity_rail, injection_rail, misinfo_rail) -> AsyncIterator[RailStack]:
-    rails = RailStack([toxicity_rail.for_prompts(), injection_rail], [toxicity_rail, misinfo_rail])
+    rails = RailStack(
+        [toxicity_rail.for_prompts(), injection_rail], [toxicity_rail, misinfo_rail], language=LanguageRail()
+    )
     yield rails
     await rails.close()
