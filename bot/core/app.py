@@ -34,8 +34,10 @@ RETENTION_INTERVAL_S = 24 * 60 * 60
 def load_rails(settings: Settings) -> RailStack:
     """The default rail stack. Loads models; call off the loop.
 
-    Input: toxicity and prompt injection. Output: toxicity and fiction-aware misinformation.
+    Input: toxicity, prompt injection and dangerous instructions. Output: toxicity, fiction-aware misinformation
+    and dangerous instructions.
     """
+    from guardrails.dangerous import DangerousRail
     from guardrails.encoder import SentenceEncoder
     from guardrails.injection import InjectionRail
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
@@ -50,8 +52,10 @@ def load_rails(settings: Settings) -> RailStack:
     )
     log.info("toxicity backend: %s (%s)", backend.name, reason)
     toxicity = ToxicityRail(backend)
+    dangerous = DangerousRail(encoder)  # both stages: a request for a recipe, and a recipe written anyway
     return RailStack(
-        [toxicity.for_prompts(), InjectionRail(encoder)], [toxicity, MisinfoRail(encoder, KnowledgeBase.load())]
+        [toxicity.for_prompts(), InjectionRail(encoder), dangerous],
+        [toxicity, MisinfoRail(encoder, KnowledgeBase.load()), dangerous],
     )
 
 

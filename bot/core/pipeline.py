@@ -33,6 +33,7 @@ from bot.core.admission import (
 )
 from bot.engines.base import Engine, EngineError, Usage
 from bot.logs import REQUEST_ID
+from guardrails.dangerous import CATEGORY as DANGEROUS
 from guardrails.policy import Action, Policy
 from guardrails.stack import DEFAULT_POLICY, RailStack
 from guardrails.veils import FADE
@@ -662,6 +663,8 @@ def _explain(verdict: Verdict) -> str:
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
     if verdict.category == "line":  # a story game's line (guardrails/lines.py): name the topic, not a score
         return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
+    if verdict.category == DANGEROUS:  # not abuse: say what it is, at every rating and in every frame
+        return "I can't give real-world instructions for serious harm, even inside a story; nothing was posted."
     category = (verdict.category or verdict.rail).replace("_", " ")
     score = verdict.scores.get(verdict.category or "", 0.0)
     threshold = verdict.thresholds.get(verdict.category or "", 0.0)

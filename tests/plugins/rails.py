@@ -10,7 +10,9 @@ from guardrails.stack import RailStack
 
 
 @pytest.fixture(scope="session")
-async def default_rails(toxicity_rail, injection_rail, misinfo_rail) -> AsyncIterator[RailStack]:
-    rails = RailStack([toxicity_rail.for_prompts(), injection_rail], [toxicity_rail, misinfo_rail])
+async def default_rails(toxicity_rail, injection_rail, misinfo_rail, dangerous_rail) -> AsyncIterator[RailStack]:
+    rails = RailStack(
+        [toxicity_rail.for_prompts(), injection_rail, dangerous_rail], [toxicity_rail, misinfo_rail, dangerous_rail]
+    )
     yield rails
     await rails.close()
