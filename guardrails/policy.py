@@ -20,11 +20,14 @@ Action = Literal["block", "redact", "regenerate", "hold", "note"]
 
 # What each output rail may do when it fails. A false claim's default is a correction note below the text; abuse
 # is blocked. Prompts (input rails) are always refused: there is nothing to redact or regenerate yet.
+# Instructions for serious harm are never shown in part: masking one step of a recipe leaves the others, so
+# "redact" is not offered for them.
 RAIL_ACTIONS: dict[str, tuple[Action, ...]] = {
     "toxicity": ("block", "redact", "regenerate", "hold"),
     "misinformation": ("note", "block", "redact", "regenerate", "hold"),
+    "dangerous": ("block", "regenerate", "hold"),
 }
-DEFAULT_ACTIONS: dict[str, Action] = {"toxicity": "block", "misinformation": "note"}
+DEFAULT_ACTIONS: dict[str, Action] = {"toxicity": "block", "misinformation": "note", "dangerous": "block"}
 
 # Categories a moderator may set a threshold for, and the rails that score them.
 CATEGORIES: dict[str, str] = {
@@ -37,6 +40,8 @@ CATEGORIES: dict[str, str] = {
     "sexual_explicit": "toxicity",
     "injection": "injection",
     "misinformation": "misinformation",
+    "dangerous_instructions": "dangerous",
+    # A moderator's threshold here can only make the rail stricter (guardrails/dangerous.py); no rating loosens it.
 }
 
 

@@ -494,7 +494,7 @@ async def test_bot_killed_mid_generation_then_started_again(tmp_path, openai_ser
             "GROUP BY chunk_index"
         ).fetchall()
     assert status == "generating"  # killed: nothing could close it
-    passed = {index for index, names in rails if set(names.split(",")) == {"toxicity", "misinformation"}}
+    passed = {index for index, names in rails if set(names.split(",")) == {"toxicity", "misinformation", "dangerous"}}
     assert set(range(judged_chunks(streamed))) <= passed, "text reached the terminal before its verdicts the disk"
 
     server.scripted_reply, server.token_delay_s = BENIGN, 0.005

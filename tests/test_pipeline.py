@@ -111,8 +111,8 @@ async def test_a_request_is_streamed_checked_delivered_and_recorded(make_core, o
     assert generation.total_ms > 0 and generation.time_to_first_token_ms is not None
     verdicts = await rows(core, Verdict, Verdict.request_id == outcome.request_id)
     stages = [(v.stage, v.decision) for v in verdicts if v.rail != "language"]
-    assert stages.count(("input", "pass")) == 2, "toxicity and injection on the prompt"
-    assert stages.count(("output", "pass")) == 8, "toxicity and misinformation on each sentence-sized chunk"
+    assert stages.count(("input", "pass")) == 3, "toxicity, injection and dangerous instructions on the prompt"
+    assert stages.count(("output", "pass")) == 12, "toxicity, misinformation and dangerous on each sentence-sized chunk"
     assert all(v.policy_hash == core.rails.policy_hash and v.scores and v.thresholds for v in verdicts if v.rail != "language")
     # and first, on the prompt and on each chunk, the language every rail there reads (guardrails/language.py)
     assert [(v.stage, v.decision, v.explanation) for v in verdicts if v.rail == "language"] == [

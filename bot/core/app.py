@@ -36,9 +36,10 @@ RETENTION_INTERVAL_S = 24 * 60 * 60
 def load_rails(settings: Settings) -> RailStack:
     """The default rail stack. Loads models; call off the loop.
 
-    Input: toxicity and prompt injection. Output: toxicity and fiction-aware misinformation. Both: the guard model,
-    where one is configured.
+    Input: toxicity, prompt injection and dangerous instructions. Output: toxicity, fiction-aware misinformation
+    and dangerous instructions. Both: the guard model, where one is configured; and first, the language of the text.
     """
+    from guardrails.dangerous import DangerousRail
     from guardrails.encoder import SentenceEncoder
     from guardrails.guard_model import GuardModelRail
     from guardrails.injection import InjectionRail
@@ -55,11 +56,12 @@ def load_rails(settings: Settings) -> RailStack:
     )
     log.info("toxicity backend: %s (%s)", backend.name, reason)
     toxicity = ToxicityRail(backend)
+    dangerous = DangerousRail(encoder)  # both stages: a request for a recipe, and a recipe written anyway
     # Optional (STORYLOOM_GUARD_MODEL): a served safety model judging beside the embedded rails on both stages.
     guard = [rail] if (rail := GuardModelRail.from_settings(settings)) is not None else []
     return RailStack(
-        [toxicity.for_prompts(), InjectionRail(encoder), *guard],
-        [toxicity, MisinfoRail(encoder, KnowledgeBase.load()), *guard],
+        [toxicity.for_prompts(), InjectionRail(encoder), dangerous, *guard],
+        [toxicity, MisinfoRail(encoder, KnowledgeBase.load()), dangerous, *guard],
         language=LanguageRail(),
     )
 

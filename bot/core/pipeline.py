@@ -33,6 +33,7 @@ from bot.core.admission import (
 )
 from bot.engines.base import Engine, EngineError, Usage
 from bot.logs import REQUEST_ID
+from guardrails.dangerous import CATEGORY as DANGEROUS
 from guardrails.language import ENGLISH_NAMES, held_unread, language_of, refusal
 from guardrails.policy import Action, Policy
 from guardrails.stack import DEFAULT_POLICY, RailStack, describe_policy
@@ -713,7 +714,6 @@ WHY: dict[str, str] = {
     "obscene": "its language is stronger than this channel allows",
     "sexual_explicit": "it is more sexually explicit than this channel allows",
     "self_harm": "it encourages self-harm",
-    "dangerous_instructions": "it asks for usable instructions for serious real-world harm",
     "misinformation": "it states a false real-world claim as fact",
 }
 """Why a rail stopped a text, by the category that decided, in words a member reads (one clause)."""
@@ -734,6 +734,8 @@ def _explain(verdict: Verdict, readable: frozenset[str] | None = None, language:
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
     if verdict.category == "line":  # a story game's line (guardrails/lines.py): name the topic, not a score
         return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
+    if verdict.category == DANGEROUS:  # not abuse: say what it is, at every rating and in every frame
+        return "I can't give real-world instructions for serious harm, even inside a story; nothing was posted."
     category = verdict.category or verdict.rail
     why = WHY.get(category, f"the {verdict.rail} check stopped it ({category.replace('_', ' ')})")
     if verdict.rail == "toxicity" and TARGETED_NOTE in (verdict.explanation or ""):

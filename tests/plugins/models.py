@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from guardrails.dangerous import DangerousRail
     from guardrails.encoder import SentenceEncoder
     from guardrails.injection import InjectionRail
     from guardrails.misinfo import MisinfoRail
@@ -122,6 +123,17 @@ def injection_rail(sentence_encoder: SentenceEncoder) -> InjectionRail:
     from guardrails.injection import InjectionRail
 
     return InjectionRail(sentence_encoder)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Dangerous instructions
+# --------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def dangerous_rail(sentence_encoder: SentenceEncoder) -> DangerousRail:
+    """The dangerous-instructions rail (guardrails/models/dangerous_head.npz) on the shared encoder, shipped thresholds."""
+    from guardrails.dangerous import DangerousRail
+
+    return DangerousRail(sentence_encoder)
 
 
 # --------------------------------------------------------------------------------------------------------------

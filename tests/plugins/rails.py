@@ -11,9 +11,11 @@ from guardrails.stack import RailStack
 
 
 @pytest.fixture(scope="session")
-async def default_rails(toxicity_rail, injection_rail, misinfo_rail) -> AsyncIterator[RailStack]:
+async def default_rails(toxicity_rail, injection_rail, misinfo_rail, dangerous_rail) -> AsyncIterator[RailStack]:
     rails = RailStack(
-        [toxicity_rail.for_prompts(), injection_rail], [toxicity_rail, misinfo_rail], language=LanguageRail()
+        [toxicity_rail.for_prompts(), injection_rail, dangerous_rail],
+        [toxicity_rail, misinfo_rail, dangerous_rail],
+        language=LanguageRail(),
     )
     yield rails
     await rails.close()
