@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from bot.config import Settings
+from bot.numbers import discord_id
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,7 +42,7 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser("audit", help="provenance: verify the hash chains, query and export records")
     actions = audit.add_subparsers(dest="action", required=True)
     verify = actions.add_parser("verify", help="walk the hash chains; exit 1 naming the first broken entry")
-    verify.add_argument("--guild", type=int, default=None, help="only this guild's chain (0: outside any guild)")
+    verify.add_argument("--guild", type=discord_id, default=None, help="only this guild's chain (0: outside any guild)")
     verify.add_argument("--quiet", action="store_true", help="no progress bar")
     verify.set_defaults(handler=cmd_verify)
 

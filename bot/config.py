@@ -169,6 +169,7 @@ class Settings(BaseSettings):
         shown["database_url"] = mask_url(self.effective_database_url)
         shown["engine_urls"] = [mask_url(url) for url in self.engine_urls]
         shown["model_cache_dir"] = str(self.effective_model_cache_dir)
+        shown["instance"] = self.effective_instance
         return shown
 
     @classmethod
@@ -205,3 +206,109 @@ def mask_url(url: str) -> str:
     if parsed.password:
         return parsed.render_as_string(hide_password=True)
     return url
+
+
+# -- misconfiguration: one line that names the setting, what is wrong with its value, and what to do ------------------
+
+
+class ConfigError(ValueError):
+    """A setting an operator must fix before Storyloom can run; the message is one line, shown without a traceback."""
+
+
+def _setting_name(field: str) -> str:
+    if field == "discord_token":
+        return "DISCORD_TOKEN"
+    return f"STORYLOOM_{field.upper()}"
+
+
+def _where() -> str:
+    path = _config_file()
+    return f"the environment or {path}" if path is not None else "the environment"
+
+
+def load_settings() -> Settings:
+    """`Settings()`, with a missing or broken `STORYLOOM_CONFIG` file and every invalid value as a `ConfigError`."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    path = _config_file()
+    if path is not None and not path.is_file():
+        raise ConfigError(
+            f"STORYLOOM_CONFIG={str(path)!r}: no such file; point it at a .toml or .env file, or unset it"
+        )
+    try:
+        return Settings()
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"STORYLOOM_CONFIG={str(path)!r}: not valid TOML ({error}); fix the file or unset it") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings (shards): its message names them
+            raise ConfigError(f"{message}; fix it in {_where()}") from None
+        name = _setting_name(str(first["loc"][0]))
+        value = first.get("input")
+        shown = repr(value) if isinstance(value, str | int | float) else "this value"
+        if "token" in name.lower() or "key" in name.lower():
+            shown = "this value"  # never echo a secret
+        problem = message[0].lower() + message[1:] if message else "invalid"
+        more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+        raise ConfigError(f"{name}={shown}: {problem}; fix it in {_where()} or unset it{more}") from None
+
+
+def check_database_url(settings: Settings) -> None:
+    """The database URL names an async driver Storyloom can load, and a SQLite file a folder can hold."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = settings.effective_database_url
+    shown = mask_url(url)
+    example = "e.g. sqlite+aiosqlite:///data/storyloom.sqlite3 or postgresql+asyncpg://user:password@host/storyloom"
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise ConfigError(f"STORYLOOM_DATABASE_URL={shown!r}: not a database URL Storyloom can use; {example}") from None
+    if not getattr(dialect, "is_async", False):
+        raise ConfigError(
+            f"STORYLOOM_DATABASE_URL={shown!r}: needs an async driver (sqlite+aiosqlite://, postgresql+asyncpg://); {example}"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        folder = Path(parsed.database).expanduser().resolve().parent
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+            setting = "STORYLOOM_DATABASE_URL" if settings.database_url else "STORYLOOM_DATA_DIR"
+            raise ConfigError(
+                f"{setting}: cannot create the database in {str(folder)!r} ({existing} is not a writable folder); "
+                "point it at a writable folder"
+            )
+
+
+def check_engine(settings: Settings) -> None:
+    """What the engine needs before anything loads: URLs for `openai`, an existing folder for a local model."""
+    if settings.engine == "openai":
+        if not settings.engine_urls:
+            raise ConfigError(
+                "STORYLOOM_ENGINE=openai needs STORYLOOM_ENGINE_URLS: set it to the server's base URL(s), "
+                "e.g. http://localhost:8000/v1 (comma-separated for several)"
+            )
+        for url in settings.engine_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"STORYLOOM_ENGINE_URLS: {url!r} is not an http(s) URL; write e.g. http://localhost:8000/v1"
+                )
+        return
+    from bot.engines.models import SMOLLM2, _looks_like_path
+
+    model = settings.model
+    if model != SMOLLM2 and _looks_like_path(model) and not Path(model).expanduser().is_dir():
+        raise ConfigError(
+            f"STORYLOOM_MODEL={model!r}: no such folder; point it at a model folder, a Hugging Face id, or unset it "
+            "(the shipped smollm2)"
+        )
+
+
+def check_for_run(settings: Settings) -> None:
+    """Everything `storyloom run`/`local` checks before it loads a model: it fails in a second, not after a minute."""
+    check_database_url(settings)
+    check_engine(settings)

@@ -19,11 +19,14 @@ from bot.config import Settings
 from bot.core.app import Core, freeze_startup_heap
 from bot.core.pipeline import Author, Outcome, Posted, WriteJob
 from bot.shutdown import StopSignals
+from bot.visible import for_terminal
 from storage.queries import last_output
 
 log = logging.getLogger(__name__)
 
 LOCAL_USER_ID = 1
+WRITING_NOTE_AFTER_S = 0.25
+"""A request that shows nothing for this long says "writing…": the first sentence can take seconds."""
 
 
 class TerminalSink:
@@ -32,8 +35,16 @@ class TerminalSink:
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._printed = 0
+        self._said_anything = False
+
+    def note_writing(self) -> None:
+        """Called when the first text is slow to come: one line that says the bot is at work."""
+        if not self._said_anything:
+            self._out.write("writing…\n")
+            self._out.flush()
 
     async def show(self, text: str) -> None:
+        self._said_anything = True
         self._out.write(text[self._printed :])
         self._out.flush()
         self._printed = len(text)
@@ -44,12 +55,14 @@ class TerminalSink:
         self._printed = 0
 
     async def deliver(self, text: str, footer: str) -> list[Posted]:
+        self._said_anything = True
         self._out.write(text[self._printed :] if len(text) >= self._printed else "")
         self._out.write(f"\n{footer.removeprefix('-# ')}\n")
         self._out.flush()
         return [Posted(None, None, "message")]
 
     async def refuse(self, message: str, footer: str) -> list[Posted]:
+        self._said_anything = True
         if self._printed:
             self._out.write("\n[the text above was withdrawn]")
         self._out.write(f"\n{message}\n{footer.removeprefix('-# ')}\n")
@@ -67,6 +80,7 @@ def _verdict_lines(outcome: Outcome) -> list[str]:
 
 
 async def run_command(core: Core, author: Author, command: TypedCommand, out: TextIO) -> Outcome | None:
+    out = for_terminal(out)  # stored text (members' words, model output) cannot drive the terminal
     if command.name == "help":
         out.write(USAGE + "\n")
         return None
@@ -99,7 +113,12 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
             previous_checked=True,
             parent_request_id=previous.request_id if previous else None,
         )
-    outcome = await core.pipeline.run(author, job, TerminalSink(out))
+    sink = TerminalSink(out)
+    slow = asyncio.get_running_loop().call_later(WRITING_NOTE_AFTER_S, sink.note_writing)
+    try:
+        outcome = await core.pipeline.run(author, job, sink)
+    finally:
+        slow.cancel()
     out.write(f"[{outcome.status.value}]\n" + "\n".join(_verdict_lines(outcome)) + "\n")
     out.flush()
     return outcome
@@ -112,6 +131,7 @@ async def run_local(
 
     `freeze_heap`: the process's own entry point (see `freeze_startup_heap`)."""
     interactive = stdin.isatty()
+    out = for_terminal(out)
     if interactive:
         out.write("Storyloom: loading the model and guardrails…\n")
         out.flush()

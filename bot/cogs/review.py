@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core.pipeline import Held, disclosure
+from bot.core.pipeline import Held, disclosure, reference
 from bot.delivery import NO_PINGS, split_for_discord
 from bot.moderators import is_moderator
 from storage.models import RequestStatus
@@ -195,7 +195,7 @@ class ReviewCog(commands.Cog, name="Review"):
             channel = await self.bot.create_dm(discord.Object(author_id))
             await channel.send(
                 "A moderator reviewed the piece you asked me for and decided not to post it. "
-                f"You are welcome to try a different prompt.\n{disclosure(request_id)}",
+                f"You are welcome to try a different prompt.\n{reference(request_id)}",
                 allowed_mentions=NO_PINGS,
             )
         except discord.HTTPException as error:
