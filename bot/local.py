@@ -12,6 +12,7 @@ import getpass
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from typing import TextIO
 
 from bot.commands import USAGE, CommandError, TypedCommand, parse
@@ -27,6 +28,38 @@ log = logging.getLogger(__name__)
 LOCAL_USER_ID = 1
 WRITING_NOTE_AFTER_S = 0.25
 """A request that shows nothing for this long says "writing…": the first sentence can take seconds."""
+
+
+class _Terminal:
+    """The terminal mode's stdout. A reader that leaves (`storyloom local < script | head`) is no error inside a
+    request: writes are dropped from then on and `on_gone` ends the session (what is open is interrupted)."""
+
+    def __init__(self, out: TextIO, on_gone: Callable[[], None]) -> None:
+        self._out = out
+        self._on_gone = on_gone
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self._out.write(text)
+            except BrokenPipeError:
+                self._left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._out.flush()
+            except BrokenPipeError:
+                self._left()
+
+    def isatty(self) -> bool:
+        return self._out.isatty()
+
+    def _left(self) -> None:
+        self.gone = True
+        self._on_gone()
 
 
 class TerminalSink:
@@ -131,7 +164,17 @@ async def run_local(
 
     `freeze_heap`: the process's own entry point (see `freeze_startup_heap`)."""
     interactive = stdin.isatty()
-    out = for_terminal(out)
+    stopping = asyncio.Event()
+    core: Core | None = None
+
+    def reader_left() -> None:
+        log.warning("the terminal's reader has gone (a closed pipe): stopping, and interrupting what is open")
+        stopping.set()
+        if core is not None:
+            core.pipeline.hurry()
+
+    terminal = _Terminal(out, reader_left)
+    out = for_terminal(terminal)  # type: ignore[arg-type]
     if interactive:
         out.write("Storyloom: loading the model and guardrails…\n")
         out.flush()
@@ -146,7 +189,6 @@ async def run_local(
         channel_id=None,
         exempt_from_rate_limit=True,
     )
-    stopping = asyncio.Event()
     signals = StopSignals(stopping.set, core.pipeline.hurry)
     serve = asyncio.create_task(_serve(core, author, _LineReader(stdin, interactive), out, interactive), name="local")
     stop = asyncio.create_task(stopping.wait())
@@ -164,6 +206,8 @@ async def run_local(
         stop.cancel()
         serve.cancel()
         await core.close()
+    if terminal.gone:  # bot.cli stops quietly, with nothing left to flush into the closed pipe
+        raise BrokenPipeError("the terminal's reader has gone")
     return 0
 
 
