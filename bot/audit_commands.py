@@ -104,7 +104,9 @@ def parse_audit(text: str) -> AuditQuery:
                 raise AuditUsageError(f"`--{flag.group(1).lower()}` needs a value.\n" + AUDIT_USAGE)
             token = f"{flag.group(1)}:{flag.group(2) if flag.group(2) is not None else rest.pop(0)}"
         elif token.startswith("--"):
-            raise AuditUsageError(f"I don't know the option `{shorten(token)}`.\n" + AUDIT_USAGE)
+            name = token[2:].partition("=")[0]
+            shown = f"`--{name}`" if re.fullmatch(r"[A-Za-z][A-Za-z-]{0,19}", name) else "that option"  # never echo a ping
+            raise AuditUsageError(f"I don't know {shown}.\n" + AUDIT_USAGE)
         option = _OPTION.match(token)
         if option is None:
             positional.append(token)
