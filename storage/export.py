@@ -12,6 +12,9 @@ The PROV graph of one request:
         options name `story_session` and `parent_turn`); outputs and turns carry `storyloom:storySession`
 
 Content that was erased (storage/erasure.py) is exported as `[erased]`, with its digest in CSV/JSONL.
+
+CSV cells are safe to open in a spreadsheet: a text cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return
+(OWASP's list for CSV injection) is written with a leading `'`, so that `=HYPERLINK(...)` in a prompt stays text.
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ def csv_row(record: Record) -> dict[str, Any]:
     flags = record.flags
     review = record.reviews[-1] if record.reviews else None
     chain = record.chain
-    return {
+    return _neutralised({
         "request_id": request["id"],
         "created_at": _iso(request["created_at"]),
         "updated_at": _iso(request.get("updated_at")),
@@ -140,6 +143,19 @@ def csv_row(record: Record) -> dict[str, Any]:
         "chain": None if chain is None else chain.chain,
         "chain_seq": None if chain is None else chain.seq,
         "chain_hash": None if chain is None else chain.chain_hash,
+    })  # fmt: skip
+
+
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+"""OWASP's CSV injection rule: a cell starting with one of these is read as a formula by spreadsheet programs."""
+
+
+def _neutralised(row: dict[str, Any]) -> dict[str, Any]:
+    """Text cells that a spreadsheet would run as a formula get a leading `'` (shown as text, the `'` hidden);
+    the csv module quotes what needs it. The JSONL and PROV-JSON exports keep every text exactly as stored."""
+    return {
+        key: "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+        for key, value in row.items()
     }
 
 

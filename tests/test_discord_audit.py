@@ -56,7 +56,7 @@ def helper(fake_discord):
 async def write(fake, reply_text: str, openai_server, *, user=None, channel=None):
     openai_server.scripted_reply = reply_text
     r = await fake.slash("write", {"kind": "story", "about": "a lighthouse"}, user=user or fake.alice, channel=channel or fake.general)
-    await r.wait_done(lambda r: any("AI-generated" in m.content for m in r.messages), timeout=15)
+    await r.wait_done(lambda r: any("Storyloom · request" in m.content for m in r.messages), timeout=15)
     return r
 
 

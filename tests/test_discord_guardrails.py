@@ -45,7 +45,7 @@ def mod_queue(fake_discord):
 
 async def write_in(fake, channel):
     r = await fake.slash("write", {"kind": "story", "about": "a shipwreck"}, user=fake.alice, channel=channel)
-    await r.wait_done(lambda r: any("AI-generated" in m.content for m in r.messages), timeout=15)
+    await r.wait_done(lambda r: any("Storyloom · request" in m.content for m in r.messages), timeout=15)
     return r
 
 
@@ -157,7 +157,7 @@ async def test_a_servers_own_false_claim_gets_its_correction(fake_discord, story
         "The sailors woke with sore heads. Remember, readers: drinking seawater cures a hangover. The tide went out."
     )
     r = await fake.slash("write", {"kind": "story", "about": "sailors"}, user=fake.alice)
-    await r.wait_done(lambda r: any("AI-generated" in m.content for m in r.messages), timeout=15)
+    await r.wait_done(lambda r: any("Storyloom · request" in m.content for m in r.messages), timeout=15)
     assert "Fact check: Seawater dehydrates you" in r.original.content
 
     assert "no entry #999" in (await guardrails(fake, "misinfo remove", {"entry": 999})).original.content

@@ -15,12 +15,17 @@
 | storm of 429s                      | the fake Discord answers 429 (retry_after) to 12 webhook calls and 3 acks    |
 | Discord bot crashed mid-stream     | a new bot starts on a copy of the SQLite file taken while a /write streamed  |
 | bot SIGKILLed mid-generation       | a real `storyloom local` process is killed while it streams, then restarted  |
+| metrics port taken                 | a socket listens on the port a real `storyloom local` is configured with     |
+| terminal reader leaves mid-stream  | `storyloom local`'s stdout is a pipe whose read end closes while it streams  |
 
 After each: every request ended in a terminal status (a restart marks orphans `interrupted`), no text was shown
 without its verdict rows on disk (`assert_shown_text_was_judged`), the member was told what happened, and the next
 request is served. The rule behind "no text without its verdict rows" (bot/core/pipeline.py `_recorded`): text is
 shown only once its rows are committed; while the database refuses writes they wait in memory and the member is
 told that nothing can be written now.
+
+The operator's own mistakes before anything runs (a bad setting, no database for the audit tools, an export to a
+missing folder, `| head` on an audit command) are in tests/test_misuse.py: one line, exit 2, nothing created.
 """
 
 from __future__ import annotations
@@ -509,3 +514,62 @@ async def test_bot_killed_mid_generation_then_started_again(tmp_path, openai_ser
         rows = dict(connection.execute("SELECT id, status || ':' || coalesce(status_reason, '') FROM requests"))
     assert rows.pop(request_id) == "interrupted:process stopped"
     assert list(rows.values()) == ["delivered:"]
+
+
+# -- the operator's side: a port taken, a terminal reader that leaves ----------------------------------------------
+
+
+@pytest.mark.slow
+async def test_metrics_port_taken_by_another_process(tmp_path, openai_server):
+    """Two `storyloom local` on one machine with the default port: the second says so in one line and serves."""
+    server = openai_server
+    server.scripted_reply, server.token_delay_s = BENIGN, 0.0
+    taken = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    try:
+        env = {**local_env(tmp_path, server), "STORYLOOM_METRICS_PORT": str(port)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "local", env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await asyncio.wait_for(process.communicate(b"/write poem about the sea length:short\n"), 120)
+    finally:
+        taken.close()
+    said = stderr.decode()
+    assert process.returncode == 0, said[-3000:]
+    assert "[delivered]" in stdout.decode()
+    assert "Traceback" not in said
+    [warning] = [line for line in said.splitlines() if "metrics" in line]
+    assert f"127.0.0.1:{port}" in warning and "going on without /metrics" in warning
+
+
+@pytest.mark.slow
+async def test_terminal_reader_leaves_mid_stream(tmp_path, openai_server):
+    """`storyloom local < script | head -2`: the pipe closes while a piece streams. No traceback; the request ends
+    in a terminal status (the text that reached nobody is recorded as it was), and the process exits."""
+    server = openai_server
+    server.scripted_reply, server.token_delay_s = " ".join([BENIGN] * 3), 0.05
+    read_end, write_end = os.pipe()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "local", env=local_env(tmp_path, server),
+        stdin=asyncio.subprocess.PIPE, stdout=write_end, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    os.close(write_end)
+    try:
+        process.stdin.write(b"/write story about a lighthouse keeper\n/write poem about the sea\n")
+        await process.stdin.drain()
+        seen = b""
+        deadline = time.monotonic() + 90
+        while b"He trimmed the wick" not in seen and time.monotonic() < deadline:
+            seen += await asyncio.to_thread(os.read, read_end, 1024)
+        assert b"He trimmed the wick" in seen, seen
+    finally:
+        os.close(read_end)  # the reader leaves (`head` has its lines)
+    process.stdin.close()
+    stderr = (await asyncio.wait_for(process.stderr.read(), 120)).decode()
+    await asyncio.wait_for(process.wait(), 60)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr[-3000:]
+    assert process.returncode == 1
+    with sqlite3.connect(tmp_path / "storyloom.sqlite3") as connection:
+        statuses = [status for (status,) in connection.execute("SELECT status FROM requests")]
+    assert statuses and set(statuses) <= TERMINAL, statuses

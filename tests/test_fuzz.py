@@ -145,7 +145,7 @@ def test_story_commands_as_typed(fuzz_tally) -> None:
             return
         assert command.name == "story" and command.kind in STORY_SUBCOMMANDS
         for key in ("timeout", "choices"):
-            assert key not in command.options or command.options[key].isdigit()
+            assert key not in command.options or (command.options[key].isascii() and command.options[key].isdigit())
 
     check()
 
@@ -155,7 +155,7 @@ def test_audit_commands_as_typed(fuzz_tally) -> None:
           st.one_of(st.none(), word), key="parse /audit")  # fmt: skip
     def check(sub: str, text: str, since: str | None) -> None:
         try:
-            query = parse_audit(f"{sub} {text}" + (f" since:{since}" if since else ""))
+            query = parse_audit(f"{sub} {text}" + (f" since:{since}" if since else "") + (f" --limit {since}" if since else ""))
         except AuditUsageError as error:
             assert 0 < len(str(error)) < 2000
             return
@@ -164,7 +164,23 @@ def test_audit_commands_as_typed(fuzz_tally) -> None:
                 parse_target(query.target)
             except ValueError as error:
                 assert len(str(error)) < 2000
-        assert query.user_id is None or query.user_id >= 0
+        assert query.user_id is None or 0 <= query.user_id < 2**63
+        assert 1 <= query.limit <= 10_000 and 0 <= query.offset < 2**63
+
+    check()
+
+
+def test_typed_audit_numbers(fuzz_tally) -> None:
+    @fuzz(800, st.sampled_from(["user {0}", "user 1 --limit {0}", "flagged --offset={0}", "user {0} limit:{0}"]), NUMBERS,
+          key="parse /audit numbers")  # fmt: skip
+    def check(template: str, number: str) -> None:
+        try:
+            query = parse_audit(template.format(number))
+        except AuditUsageError as error:
+            assert 0 < len(str(error)) < 2000
+            return
+        assert query.user_id is None or 0 <= query.user_id < 2**63
+        assert 1 <= query.limit <= 10_000 and 0 <= query.offset < 2**63
 
     check()
 
@@ -200,6 +216,126 @@ def test_normalisation_never_fails(fuzz_tally) -> None:
     def check(text: str) -> None:
         out = normalize(text)
         assert len(out) <= 2 * len(text) + 1
+
+    check()
+
+
+NUMBERS = st.one_of(
+    st.integers(-10, 10**30).map(str),
+    st.sampled_from(["²", "³", "¹⁰⁰", "٣", "१", "①", "３", "0x10", "1e3", " 2", "+3", "-1", "", "00000000000000000000002",
+                     "9223372036854775807", "9223372036854775808", "1_000", "nan", "inf"]),
+    st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=25),
+)  # fmt: skip
+"""What a member or operator types where a number goes: ASCII, other scripts' digits, superscripts, huge ones."""
+CONTROL_OR_BIDI = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def test_typed_story_numbers_are_bounded(fuzz_tally) -> None:
+    @fuzz(1500, st.sampled_from(["ai choices:{}", "vote {}", 'start T premise:"p" timeout:{}', "ai choices:{} --as bo"]),
+          NUMBERS, key="story numbers")  # fmt: skip
+    def check(template: str, number: str) -> None:
+        try:
+            command = parse("/story " + template.format(number))
+        except CommandError as error:
+            assert 0 < len(str(error)) < 200
+            return
+        if "choices" in command.options:
+            assert 1 <= int(command.options["choices"]) <= 3
+        if "timeout" in command.options:
+            assert 10 <= int(command.options["timeout"]) <= 86_400
+        if command.kind == "vote":
+            assert command.text.isascii() and 1 <= int(command.text) <= 3
+
+    check()
+
+
+def test_command_line_numbers_are_bounded(fuzz_tally) -> None:
+    import contextlib
+
+    from bot.cli import build_parser
+    from bot.numbers import MAX_ID, MAX_LIMIT
+
+    parser = build_parser()
+
+    @fuzz(1200, st.sampled_from(["user", "flagged", "erase"]), NUMBERS, NUMBERS, key="audit command-line numbers")
+    def check(action: str, first: str, second: str) -> None:
+        if action == "erase":
+            argv = ["audit", "erase", "--user", first, "--guild", second]
+        else:
+            argv = ["audit", action, *([first] if action == "user" else []), "--limit", second, "--offset", first]
+        try:
+            with contextlib.redirect_stderr(io.StringIO()) as said:
+                args = parser.parse_args(argv)
+        except SystemExit as exited:
+            assert exited.code == 2 and "Traceback" not in said.getvalue()
+            return
+        for name in ("user", "guild", "offset"):
+            value = getattr(args, name, None)
+            assert value is None or 0 <= value <= MAX_ID
+        assert getattr(args, "limit", 1) is None or 1 <= getattr(args, "limit", 1) <= MAX_LIMIT
+
+    check()
+
+
+def test_stored_text_is_shown_without_control_characters(fuzz_tally) -> None:
+    from bot.visible import visible
+
+    @fuzz(1500, nasty, key="visible")
+    def check(text: str) -> None:
+        one_line = visible(text)
+        assert not CONTROL_OR_BIDI.search(one_line), repr(one_line[:200])
+        assert visible(one_line) == one_line, "showing twice changes nothing"
+        lines = visible(text, keep_newlines=True)
+        assert not CONTROL_OR_BIDI.search(lines.replace("\n", "")), repr(lines[:200])
+        assert lines.count("\n") == text.count("\n"), "a newline stays a newline (CR LF as one)"
+
+    check()
+
+
+def test_csv_cells_never_start_a_formula(fuzz_tally) -> None:
+    import csv
+
+    from storage.export import FORMULA_STARTS, _neutralised
+
+    @fuzz(1200, st.one_of(nasty, st.tuples(st.sampled_from("=+-@\t\r"), nasty).map("".join)), key="csv cells")
+    def check(text: str) -> None:
+        cell = _neutralised({"prompt": text, "attempts": 3})["prompt"]
+        assert cell in (text, "'" + text) and not cell.startswith(FORMULA_STARTS)
+        buffer = io.StringIO(newline="")
+        csv.writer(buffer).writerow([cell, 3])
+        [[read, count]] = list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
+        assert (read, count) == (cell, "3"), "the cell reads back whole: one row, two columns"
+
+    check()
+
+
+def test_settings_from_any_environment(fuzz_tally) -> None:
+    import os
+
+    from bot.config import ConfigError, check_for_run, load_settings
+
+    names = ("STORYLOOM_MAX_ATTEMPTS", "STORYLOOM_METRICS_PORT", "STORYLOOM_ENGINE", "STORYLOOM_RETENTION_DAYS",
+             "STORYLOOM_SHARD_COUNT", "STORYLOOM_SHARD_IDS", "STORYLOOM_DATABASE_URL", "STORYLOOM_MODEL",
+             "STORYLOOM_ENGINE_URLS", "STORYLOOM_SEED", "STORYLOOM_SHUTDOWN_GRACE_S", "STORYLOOM_GUILD_ID_FOR_LOCAL")  # fmt: skip
+    typable = st.one_of(NUMBERS, st.text(max_size=40), composed.map(lambda t: t[:80])).filter(
+        lambda t: "\x00" not in t and not any(0xD800 <= ord(c) <= 0xDFFF for c in t)
+    )
+
+    @fuzz(800, st.sampled_from(names), typable, key="settings")
+    def check(name: str, value: str) -> None:
+        saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("STORYLOOM_") and key != "STORYLOOM_METRICS_PORT"}
+        saved_port = os.environ.get("STORYLOOM_METRICS_PORT")
+        os.environ[name] = value
+        try:
+            check_for_run(load_settings())
+        except ConfigError as error:
+            message = str(error)
+            assert "\n" not in message and len(message) < 600 and "STORYLOOM_" in message, message
+        finally:
+            del os.environ[name]
+            os.environ.update(saved)
+            if saved_port is not None:
+                os.environ["STORYLOOM_METRICS_PORT"] = saved_port
 
     check()
 
@@ -280,6 +416,7 @@ async def test_terminal_commands_through_the_real_pipeline(terminal_core, openai
         outcome = await run_command(core, author, command, out)
         shown = out.getvalue()
         safe_to_show(shown)
+        assert not CONTROL_OR_BIDI.search(shown.replace("\n", "")), "the terminal never gets a control character"
         defused += any(mark in shown for mark in DEFUSED)
         if command.name in ("write", "continue"):
             expected_requests += 1

@@ -154,7 +154,7 @@ async def test_the_token_and_key_are_in_no_log_line_and_no_database_byte(tmp_pat
     try:
         async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
             ok = await fake.slash("write", {"kind": "poem", "about": "a lighthouse keeper"}, user=fake.alice)
-            await ok.wait_done(lambda r: any("AI-generated" in m.content for m in r.messages), timeout=15)
+            await ok.wait_done(lambda r: any("Storyloom · request" in m.content for m in r.messages), timeout=15)
             assert good.chat_requests[-1].headers["Authorization"] == f"Bearer {API_KEY}", "the key was really used"
             good.api_key = "sk-a-different-key"  # the engine's key is now refused: its error is logged and recorded
             refused = await fake.slash("write", {"kind": "poem", "about": "a harbour at night"}, user=fake.alice)
@@ -297,7 +297,7 @@ async def test_prompt_injection_changes_neither_the_instruction_nor_the_policy(f
     openai_server.token_delay_s = 0.0
     for options in INJECTIONS:
         r = await fake.slash("write", {"kind": "story", **options}, user=fake.alice)
-        await r.wait_done(lambda r: any(m.ephemeral for m in r.followups) or any("AI-generated" in m.content for m in r.messages), timeout=15)
+        await r.wait_done(lambda r: any(m.ephemeral for m in r.followups) or any("Storyloom · request" in m.content for m in r.messages), timeout=15)
     for sent in openai_server.chat_requests:
         messages = sent.body["messages"]
         assert messages[0] == {"role": "system", "content": prompts.SYSTEM_PROMPT}
@@ -333,7 +333,7 @@ async def test_engine_output_that_pings_or_invites_is_neutralised(fake_discord, 
     openai_server.scripted_reply = attack
     openai_server.token_delay_s = 0.0
     r = await fake.slash("write", {"kind": "story", "about": "a lighthouse keeper"}, user=fake.alice)
-    await r.wait_done(lambda r: any("AI-generated" in m.content for m in r.messages), timeout=15)
+    await r.wait_done(lambda r: any("Storyloom · request" in m.content for m in r.messages), timeout=15)
     shown = "\n".join(m.content for m in r.messages)
     assert not LIVE.search(shown), shown
     assert shown.count("[invite removed]") == 2 and "(<https://evil.example/steal>)" in shown

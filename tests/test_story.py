@@ -300,7 +300,7 @@ async def test_terminal_story_commands(make_core, openai_server):
     assert "cy's turn was skipped." in text
     assert "-- choice 3 --" in text and "3 choices are up for a vote" in text
     assert "Only the host or a moderator can close the vote" in text
-    assert "Vote closed: choice 1 is the next turn." in text
+    assert "Vote closed: choice 1 is the next turn (a tie: the earliest-written choice wins)." in text
     assert "— *ada*" in text and "— *bo*" in text and "— *AI · request " in text
     assert text.index("Ada lit the lamp.") < text.index("Bo polished the lens.") < text.rindex(AI_1)
 

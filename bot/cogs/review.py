@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core.pipeline import Held, disclosure
+from bot.core.pipeline import Held, disclosure, reference
+from bot.visible import visible
 from bot.delivery import NO_PINGS, split_for_discord
 from bot.moderators import is_moderator
 from storage.models import RequestStatus
@@ -116,13 +117,14 @@ class ReviewCog(commands.Cog, name="Review"):
             f"limit {limit:.2f}\nAsked by <@{author.user_id}> in <#{author.channel_id}> · request `{held.request_id}`"
         )
         if verdict.sentence:
-            header += f"\nFlagged: > {verdict.sentence.strip()[:300]}"
+            header += f"\nFlagged: > {visible(verdict.sentence.strip())[:300]}"
         files = []
-        if len(held.text) > PREVIEW_CHARS:
-            body = held.text[:PREVIEW_CHARS] + "… *(the whole text is attached)*"
+        shown = visible(held.text, keep_newlines=True)  # control and bidi characters cannot reorder what is read
+        if len(shown) > PREVIEW_CHARS:
+            body = shown[:PREVIEW_CHARS] + "… *(the whole text is attached)*"
             files = [discord.File(io.BytesIO(held.text.encode()), filename=f"held-{review_id}.md")]
         else:
-            body = held.text
+            body = shown
         try:
             message = await self.bot.messageable(review_channel_id, author.guild_id).send(
                 f"{header}\n\n{body}", view=review_view(review_id), files=files, allowed_mentions=NO_PINGS
@@ -195,7 +197,7 @@ class ReviewCog(commands.Cog, name="Review"):
             channel = await self.bot.create_dm(discord.Object(author_id))
             await channel.send(
                 "A moderator reviewed the piece you asked me for and decided not to post it. "
-                f"You are welcome to try a different prompt.\n{disclosure(request_id)}",
+                f"You are welcome to try a different prompt.\n{reference(request_id)}",
                 allowed_mentions=NO_PINGS,
             )
         except discord.HTTPException as error:

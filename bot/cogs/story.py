@@ -323,7 +323,7 @@ class StoryCog(commands.GroupCog, name="Story", group_name="story", group_descri
         await self.refresh(view)
         markdown = await self.service.export(session_id=view.id)
         await self._say(
-            interaction, f"📖 **{view.title}** has ended after {view.turn_count} turns. The story:",
+            interaction, (f"{view.note}\n" if view.note else "") + f"📖 **{view.title}** has ended after {view.turn_count} turns. The story:",
             ephemeral=False, file=_story_file(markdown),
         )  # fmt: skip
 

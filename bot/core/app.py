@@ -167,6 +167,13 @@ class Core:
             core.metrics_server = metrics.MetricsServer(settings.metrics_host, settings.metrics_port, core.readiness)
             try:
                 await core.metrics_server.start()
+            except OSError as error:  # the port is taken (another Storyloom on this machine?): serve without metrics
+                core.metrics_server = None
+                log.warning(
+                    "metrics: cannot listen on %s:%s (%s); going on without /metrics, /health and /ready "
+                    "(set STORYLOOM_METRICS_PORT to a free port, or 0 for none)",
+                    settings.metrics_host, settings.metrics_port, error.strerror or error,
+                )  # fmt: skip
             except BaseException:
                 await core.close()
                 raise

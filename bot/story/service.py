@@ -56,6 +56,8 @@ MAX_TITLE_CHARS = 200
 MAX_PREMISE_CHARS = 1000
 MAX_TURN_CHARS = 1500
 MAX_CHOICES = 3
+MIN_TURN_TIMEOUT_S, MAX_TURN_TIMEOUT_S = 10, 86_400
+"""A round-robin turn passes on after between 10 seconds and a day (the Discord command's range too)."""
 DEFAULT_VOTE_TIMEOUT_S = 300
 TIE_BREAK = "earliest"
 AI_NAME = "AI"
@@ -129,6 +131,8 @@ class StoryView:
     """Where a front end shows the session (its thread, or its channel) and the status message it keeps there."""
     take_messages: bool = False
     """Plain messages in its thread are turns too (a front end that reads them: Discord with message content)."""
+    note: str = ""
+    """What the last action did besides (ending the story closed its open vote: which choice won, and why)."""
 
     @property
     def next_player(self) -> str | None:
@@ -137,7 +141,8 @@ class StoryView:
     def describe(self) -> str:
         """A few lines for a status message."""
         active = [p.name + (" (host)" if p.user_id == self.host_id else "") for p in self.players if p.status == "active"]
-        lines = [
+        lines = [self.note] if self.note else []
+        lines += [
             f"**{self.title}** — {self.mode}, rated {self.rating}, {self.turn_count} turns, {self.status}",
             f"Players: {', '.join(active) or 'nobody'}",
         ]
@@ -325,8 +330,8 @@ class StoryService:
             raise StoryError(f"rating is one of {', '.join(RATINGS)}.")
         if RATINGS.index(rating) > RATINGS.index(channel_rating):  # type: ignore[arg-type]
             raise StoryError(f"This channel allows stories up to {channel_rating}.")
-        if turn_timeout_s is not None and turn_timeout_s < 10:
-            raise StoryError("A turn timeout is at least 10 seconds.")
+        if turn_timeout_s is not None and not MIN_TURN_TIMEOUT_S <= turn_timeout_s <= MAX_TURN_TIMEOUT_S:
+            raise StoryError(f"A turn timeout is from {MIN_TURN_TIMEOUT_S} to {MAX_TURN_TIMEOUT_S:,} seconds (a day).")
         if open_thread is not None:
             thread_id = await open_thread()
         guild_id, channel_id = self._place(author)
@@ -405,12 +410,15 @@ class StoryService:
         async with self._session(author) as sid, self._tx(sid) as (connection, session):
             self._require_host(session, author, moderator, "end the story")
             choice_set = await q.open_choice_set(connection, session.id)
+            note = ""
             if choice_set is not None:
-                await self._close(connection, session, choice_set, "ended")
+                _, _, tied = await self._tally(connection, choice_set)
+                chosen = await self._close(connection, session, choice_set, "ended")
+                note = f"The open vote was closed: choice {chosen.choice_index} is the last turn{_tie_note(tied)}."
             await q.update_session(
                 connection, session.id, status=StoryStatus.ENDED, ended_at=self.clock(), next_player_id=None, turn_deadline=None
             )
-            return await self._view(connection, await q.session_by_id(connection, session.id))
+            return replace(await self._view(connection, await q.session_by_id(connection, session.id)), note=note)
 
     async def takes_messages(self, guild_id: int, place_id: int) -> bool:
         """Whether the open session played in `place_id` (a thread) takes plain messages as turns."""
@@ -454,7 +462,9 @@ class StoryService:
                 if failed is not None:
                     return TurnResult("blocked", _refusal(failed, rails), turn, tuple(verdicts))
                 await self._kept(connection, session, advance=session.mode == StoryMode.ROUND_ROBIN)
-                return TurnResult("kept", f"Turn {number} by {turn.author_name} added.", turn, tuple(verdicts))
+                # Told as the story's own count (kept turns): refused turns, skips and choices hold a record number too.
+                shown_number = session.turn_count + 1
+                return TurnResult("kept", f"Turn {shown_number} by {turn.author_name} added.", turn, tuple(verdicts))
 
     async def skip(self, author: Author, *, moderator: bool = False) -> TurnResult:
         """The current player passes (or the host passes them) in round-robin."""
@@ -510,7 +520,7 @@ class StoryService:
                     values.update(next_player_id=latest.author_id, turn_deadline=self._deadline(session.turn_timeout_s))
             await q.update_session(connection, session.id, **values)
             turn = _turn(await q.turn_by_id(connection, latest.id))
-            return TurnResult("undone", f"Turn {turn.number} ({turn.credit}) was taken back.", turn)
+            return TurnResult("undone", f"Turn {max(1, session.turn_count)} ({turn.credit}) was taken back.", turn)
 
     # -- AI turns and votes --------------------------------------------------------------------------------------
 
@@ -568,7 +578,7 @@ class StoryService:
                     )  # fmt: skip
                     await self._kept(connection, session, advance=advance)
                     turn = _turn(await q.turn_by_id(connection, turn_id))
-                    return AiResult(f"Turn {number} by the AI added.", kept=turn, outcomes=tuple(outcomes))
+                    return AiResult(f"Turn {session.turn_count + 1} by the AI added.", kept=turn, outcomes=tuple(outcomes))
                 choice_set_id = await q.create_choice_set(
                     connection, session_id=session.id, requested_by=author.user_id, parent_turn_id=parent_id,
                     status="open", tie_break=TIE_BREAK, deadline=self.clock() + timedelta(seconds=session.vote_timeout_s),
@@ -608,8 +618,9 @@ class StoryService:
             active = {p.user_id for p in await q.players(connection, session.id) if p.status == PlayerStatus.ACTIVE}
             voters = {v.user_id for v in await q.votes(connection, choice_set.id)}
             if active <= voters:
+                _, _, tied = await self._tally(connection, choice_set)
                 chosen = await self._close(connection, session, choice_set, "all_voted")
-                return VoteResult(f"Everyone voted: choice {chosen.choice_index} is the next turn.", True, chosen)
+                return VoteResult(f"Everyone voted: choice {chosen.choice_index} is the next turn{_tie_note(tied)}.", True, chosen)
             return VoteResult(f"Vote for choice {choice} counted ({len(voters & active)} of {len(active)} players).")
 
     async def close_vote(self, author: Author, *, moderator: bool = False) -> VoteResult:
@@ -619,8 +630,9 @@ class StoryService:
                 raise StoryError("There is no vote open.")
             self._require_host(session, author, moderator, "close the vote before its deadline")
             by = "host" if author.user_id == session.host_id else "moderator"
+            _, _, tied = await self._tally(connection, choice_set)
             chosen = await self._close(connection, session, choice_set, by)
-            return VoteResult(f"Vote closed: choice {chosen.choice_index} is the next turn.", True, chosen)
+            return VoteResult(f"Vote closed: choice {chosen.choice_index} is the next turn{_tie_note(tied)}.", True, chosen)
 
     # -- recap and export ----------------------------------------------------------------------------------------
 
@@ -804,8 +816,10 @@ class StoryService:
         choice_set = await q.open_choice_set(connection, session.id)
         if choice_set is not None:
             if aware(choice_set.deadline) <= now:
+                _, _, tied = await self._tally(connection, choice_set)
                 chosen = await self._close(connection, session, choice_set, "deadline")
-                return TurnResult("kept", f"The vote's time is up: choice {chosen.choice_index} is the next turn.", chosen)
+                message = f"The vote's time is up: choice {chosen.choice_index} is the next turn{_tie_note(tied)}."
+                return TurnResult("kept", message, chosen)
             return None  # turn timers wait while a vote is open
         deadline = aware(session.turn_deadline)
         if session.mode == StoryMode.ROUND_ROBIN and session.next_player_id is not None and deadline is not None and deadline <= now:
@@ -815,11 +829,7 @@ class StoryService:
 
     async def _close(self, connection: AsyncConnection, session: Row, choice_set: Row, closed_by: str) -> TurnView:
         """The most-voted choice becomes the turn; a tie goes to the earliest-generated (lowest) choice."""
-        options = await q.choices(connection, choice_set.id)
-        counts = {row.id: 0 for row in options}
-        for vote in await q.votes(connection, choice_set.id):
-            counts[vote.turn_id] = counts.get(vote.turn_id, 0) + 1
-        chosen = min(options, key=lambda row: (-counts[row.id], row.choice_index))
+        options, chosen, _ = await self._tally(connection, choice_set)
         if not await q.close_choice_set(connection, choice_set.id, chosen.id, closed_by):
             raise StoryError("That vote has closed already.")  # rolls this transaction back: nothing counted twice
         await q.set_turn_status(connection, [chosen.id], TurnStatus.KEPT)
@@ -828,6 +838,17 @@ class StoryService:
         advance = session.mode == StoryMode.ROUND_ROBIN and session.next_player_id == choice_set.requested_by
         await self._kept(connection, session, advance=advance)
         return _turn(await q.turn_by_id(connection, chosen.id))
+
+    @staticmethod
+    async def _tally(connection: AsyncConnection, choice_set: Row) -> tuple[Sequence[Row], Row, bool]:
+        """The choices, the one that wins now (most votes, then the lowest number), and whether that was a tie."""
+        options = await q.choices(connection, choice_set.id)
+        counts = {row.id: 0 for row in options}
+        for vote in await q.votes(connection, choice_set.id):
+            counts[vote.turn_id] = counts.get(vote.turn_id, 0) + 1
+        chosen = min(options, key=lambda row: (-counts[row.id], row.choice_index))
+        tied = sum(1 for row in options if counts[row.id] == counts[chosen.id]) > 1
+        return options, chosen, tied
 
     async def _context(self, connection: AsyncConnection, session: Row, task: str, parent: Row | None) -> StoryContext:
         kept = await q.turns(connection, session.id, TurnStatus.KEPT, after=session.summary_through if session.summary else 0)
@@ -926,6 +947,10 @@ class StoryService:
             thread_id=session.thread_id, status_message_id=session.status_message_id,
             take_messages=bool(session.take_messages),
         )  # fmt: skip
+
+
+def _tie_note(tied: bool) -> str:
+    return " (a tie: the earliest-written choice wins)" if tied else ""
 
 
 def export_markdown(session: Row, kept: Sequence[TurnView], players: Sequence[Row]) -> str:
