@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from bot.config import Settings
@@ -20,7 +21,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         engine = create_engine(settings.effective_database_url)
         try:
             with tqdm(desc="verifying", unit=" entries", disable=args.quiet or not sys.stderr.isatty()) as bar:
-                return await verify(engine, args.guild, progress=bar.update)
+                return await verify(engine, args.guild, progress=bar.update, workers=args.workers)
         finally:
             await engine.dispose()
 
@@ -43,6 +44,10 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     verify = actions.add_parser("verify", help="walk the hash chains; exit 1 naming the first broken entry")
     verify.add_argument("--guild", type=int, default=None, help="only this guild's chain (0: outside any guild)")
     verify.add_argument("--quiet", action="store_true", help="no progress bar")
+    verify.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1),
+        help="processes verifying the whole database's chains side by side (default: the cores, at most 4)",
+    )  # fmt: skip
     verify.set_defaults(handler=cmd_verify)
 
     from bot.audit_commands import add_query_commands  # message, user, flagged, stats, export
