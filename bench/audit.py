@@ -21,6 +21,7 @@ import asyncio
 import random
 import statistics
 import time
+from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from bench.harness import table
 from storage.audit import Target, count_requests, list_requests, provenance, provenance_for, stats
 from storage.chain import verify
 from storage.db import create_engine, upgrade
-from storage.models import ChainEntry, Delivery, Request
+from storage.audit_counters import scanned_stats
+from storage.models import ChainEntry, Delivery, Request, Verdict, aware
 
 
 async def _timed(runs: int, make: Callable[[int], Awaitable[object]]) -> dict[str, float]:
@@ -68,6 +70,10 @@ async def measure(args: argparse.Namespace) -> dict:
                 .limit(args.runs)
             )
         ).all()
+    async with engine.connect() as connection:
+        newest = aware(await connection.scalar(select(func.max(Request.created_at))))
+    last_week = newest - timedelta(days=7, hours=5, minutes=17)  # not on a midnight: part of a day counted from rows
+    recent = newest - timedelta(hours=31)  # inside even the smallest database's history (a day and a half at 50k)
     queries: dict[str, Callable[[int], Awaitable[object]]] = {
         "baseline: request by id": lambda i: _by_id(engine, sample[i % len(sample)].id),
         "message (card by message id)": lambda i: provenance_for(
@@ -80,6 +86,11 @@ async def measure(args: argparse.Namespace) -> dict:
         "flagged (newest 10)": lambda i: list_requests(engine, rng.choice(guilds), flagged=True, limit=10),
         "flagged toxicity (newest 10)": lambda i: list_requests(engine, rng.choice(guilds), category="toxicity", limit=10),
         "stats (whole history)": lambda i: stats(engine, rng.choice(guilds)),
+        "stats, last 7 days": lambda i: stats(engine, rng.choice(guilds), since=last_week),
+        "stats, last 31 hours": lambda i: stats(engine, rng.choice(guilds), since=recent),
+        "before counters: stats (whole history)": lambda i: _scanned_stats(engine, rng.choice(guilds), None),
+        "before counters: stats, last 7 days": lambda i: _scanned_stats(engine, rng.choice(guilds), last_week),
+        "before counters: stats, last 31 hours": lambda i: _scanned_stats(engine, rng.choice(guilds), recent),
         "count (whole history)": lambda i: count_requests(engine, rng.choice(guilds)),
     }
     results: dict[str, dict[str, float]] = {}
@@ -87,7 +98,7 @@ async def measure(args: argparse.Namespace) -> dict:
         await query(0)  # warm the page cache for this query's indexes
         results[name] = await _timed(args.runs, query)
     out: dict = {"generations": args.generations, "queries": results}
-    worst = max((r["p95_ms"], name) for name, r in results.items() if not name.startswith("baseline"))
+    worst = max((r["p95_ms"], name) for name, r in results.items() if not name.startswith(("baseline", "before")))
     out["p95_ms"], out["worst_query"] = worst
     out["worst_over_baseline"] = worst[0] / max(results["baseline: request by id"]["p95_ms"], 1e-6)
     if args.verify != "skip":
@@ -97,14 +108,29 @@ async def measure(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         report = await verify(engine, guild)
         out["verify_s"] = time.perf_counter() - started
+        if guild is None and args.verify_workers > 1:  # the same database in worker processes, chains side by side
+            started = time.perf_counter()
+            parallel = await verify(engine, workers=args.verify_workers)
+            out["verify_parallel_s"] = time.perf_counter() - started
+            out["verify_workers"] = args.verify_workers
+            assert parallel.intact == report.intact and parallel.entries == report.entries
         out["verify_scope"] = "whole database" if guild is None else f"guild {guild}"
         out["verify_entries"] = report.entries
         out["verify_intact"] = report.intact
         out["verify_full_estimate_s"] = out["verify_s"] * total / max(report.entries, 1)
-        if guild is None:  # measured, not scaled from one guild
-            out["verify_full_s"] = out["verify_s"]
+        if guild is None:  # measured, not scaled from one guild; in processes where asked
+            out["verify_full_single_s"] = out["verify_s"]
+            out["verify_full_s"] = out.get("verify_parallel_s", out["verify_s"])
     await engine.dispose()
     return out
+
+
+async def _scanned_stats(engine, guild: int, since: datetime | None) -> object:  # noqa: ANN001 - AsyncEngine
+    """The stats figures counted from the rows, as `/audit stats` did before the counters (migration 0012)."""
+    async with engine.connect() as connection:
+        return await scanned_stats(
+            connection, since=since, request_scope=Request.guild_id == guild, verdict_scope=Verdict.guild_id == guild
+        )
 
 
 async def _by_id(engine, request_id: str) -> object:  # noqa: ANN001 - AsyncEngine
@@ -117,6 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generations", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--verify", choices=["guild", "full", "skip"], default="guild")
+    parser.add_argument("--verify-workers", type=int, default=4, help="with --verify full: also in N processes")
 
 
 def report(out: dict) -> str:
@@ -128,6 +155,8 @@ def report(out: dict) -> str:
             f"\nverify ({out['verify_scope']}): {out['verify_entries']:,} entries in {out['verify_s']:.1f} s, "
             f"intact={out['verify_intact']}; whole database ~{out['verify_full_estimate_s']:.0f} s"
         )
+    if "verify_parallel_s" in out:
+        text += f"\nverify (whole database, {out['verify_workers']} processes): {out['verify_parallel_s']:.1f} s"
     return text
 
 

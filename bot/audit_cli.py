@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from bot.config import Settings
-from bot.numbers import discord_id
+from bot.numbers import argument, discord_id
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,7 +27,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         engine = create_engine(settings.effective_database_url)
         try:
             with tqdm(desc="verifying", unit=" entries", disable=args.quiet or not sys.stderr.isatty()) as bar:
-                return await verify(engine, args.guild, progress=bar.update, expect=expect)
+                return await verify(engine, args.guild, progress=bar.update, expect=expect, workers=args.workers)
         finally:
             await engine.dispose()
 
@@ -102,9 +103,13 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
         "--expect-heads-from", action="append", metavar="FILE",
         help="a head log (STORYLOOM_CHAIN_HEAD_LOG): the last head of each chain in it must still be in place",
     )  # fmt: skip
+    verify.add_argument(
+        "--workers", type=argument("--workers", 1, 64), default=min(4, os.cpu_count() or 1),
+        help="processes verifying the whole database's chains side by side (default: the cores, at most 4)",
+    )  # fmt: skip
     verify.set_defaults(handler=cmd_verify)
     head = actions.add_parser("head", help="print each chain's head (CHAIN:SEQ:HASH) to keep outside the database")
-    head.add_argument("--guild", type=int, default=None, help="only this guild's chain (0: outside any guild)")
+    head.add_argument("--guild", type=discord_id, default=None, help="only this guild's chain (0: outside any guild)")
     head.set_defaults(handler=cmd_head)
 
     from bot.audit_commands import add_query_commands  # message, user, flagged, stats, export

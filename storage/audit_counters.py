@@ -223,7 +223,10 @@ async def counted_stats(
     if window is not None:  # the rest of since's day, from the rows
         start, end = window
         in_requests = [request_scope, Request.created_at >= start, Request.created_at < end]
-        query = select(Request.status, func.count()).where(*in_requests).group_by(Request.status)
+        statuses = select(AuditRequestCount.status).distinct().where(_scope(AuditRequestCount.guild_id, guild, every_guild))
+        named_statuses = (await connection.execute(statuses)).scalars().all()  # ix_requests_guild_status_created ranges
+        query = select(Request.status, func.count()).where(*in_requests, Request.status.in_(sorted(named_statuses)))
+        query = query.group_by(Request.status)
         for status, n in await connection.execute(query):
             by_status[status] += int(n)
         counted_later = exists().where(
@@ -233,24 +236,27 @@ async def counted_stats(
         )
         query = select(func.count(func.distinct(Request.user_id))).where(*in_requests, ~counted_later)
         members += int((await connection.execute(query)).scalar_one())
-        # The guild's rails and decisions named (all there are, from the counters) so the verdicts of the window
-        # are ranges of ix_verdicts_guild_rail (guild, rail, decision, created_at), not the guild's whole index.
-        query = select(AuditVerdictCount.rail, AuditVerdictCount.decision).distinct()
+        # The guild's rails, decisions and categories named (all there are, from the counters) so the verdicts of
+        # the window are ranges of covering indexes: ix_verdicts_guild_rail (guild, rail, decision, created_at) and
+        # ix_verdicts_guild_decision (guild, decision, category, created_at, ...), not the guild's whole index.
+        query = select(AuditVerdictCount.rail, AuditVerdictCount.decision, AuditVerdictCount.category).distinct()
         known = (await connection.execute(query.where(_scope(AuditVerdictCount.guild_id, guild, every_guild)))).all()
+        window = [Verdict.created_at >= start, Verdict.created_at < end]
         in_verdicts = [
             verdict_scope,
-            Verdict.rail.in_(sorted({rail for rail, _ in known})),
-            Verdict.decision.in_(sorted({decision for _, decision in known})),
-            Verdict.created_at >= start,
-            Verdict.created_at < end,
+            Verdict.rail.in_(sorted({rail for rail, _, _ in known})),
+            Verdict.decision.in_(sorted({decision for _, decision, _ in known})),
+            *window,
         ]
-        query = select(Verdict.rail, Verdict.decision, Verdict.category, func.count()).where(*in_verdicts)
-        for rail, decision, category, n in await connection.execute(
-            query.group_by(Verdict.rail, Verdict.decision, Verdict.category)
-        ):
+        query = select(Verdict.rail, Verdict.decision, func.count()).where(*in_verdicts)
+        for rail, decision, n in await connection.execute(query.group_by(Verdict.rail, Verdict.decision)):
             by_rail[(rail, decision)] += int(n)
-            if decision in NON_PASS and category:
-                categories[category] += int(n)
+        named = sorted({category for _, _, category in known if category})
+        query = select(Verdict.category, func.count()).where(
+            verdict_scope, Verdict.decision.in_(NON_PASS), Verdict.category.in_(named), *window
+        )
+        for category, n in await connection.execute(query.group_by(Verdict.category)):
+            categories[category] += int(n)
         later = Verdict.__table__.alias("later")
         flagged_later = exists().where(
             later.c.request_id == Verdict.request_id, later.c.decision.in_(NON_PASS), later.c.created_at >= end

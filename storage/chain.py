@@ -409,12 +409,17 @@ async def verify(
     *,
     progress: Callable[[int], None] | None = None,
     expect: Iterable[str] = (),
+    workers: int = 1,
 ) -> Report:
     """Walk the chains (one guild's, or all) and compare every record's latest digest with its rows now.
 
     `expect`: heads written down earlier (`parse_pin`): each must still be in its chain, at its place; the chain
     may have grown since. A chain cut off behind one (its newest entries deleted with their records, the head row
-    put back) verifies on its own, but not against a head kept elsewhere."""
+    put back) verifies on its own, but not against a head kept elsewhere.
+
+    With `workers` > 1 the whole database's chains are verified in that many processes, a chain at a time each
+    (chains are independent: each is a guild's); `progress` then advances by a chain's entries as it finishes.
+    An in-memory SQLite database is verified in this process."""
     pins = [parse_pin(text) for text in expect]
     report = Report()
     async with engine.connect() as connection:
@@ -423,14 +428,60 @@ async def verify(
             heads_query = heads_query.where(ChainHead.chain == guild_id)
         heads = {row.chain: row for row in await connection.execute(heads_query)}
         chains = sorted(heads) if guild_id is None else [guild_id]
-        for chain in chains:
-            await _verify_chain(connection, chain, heads.get(chain), report, progress)
+        if workers > 1 and len(chains) > 1 and engine.url.database not in (None, "", ":memory:"):
+            await _verify_in_processes(engine, chains, workers, report, progress)
+        else:
+            for chain in chains:
+                await _verify_chain(connection, chain, heads.get(chain), report, progress)
         await _find_unchained(connection, guild_id, report)
         await _check_policy_versions(connection, report)
         for pinned in pins:
             await _check_pin(connection, guild_id, pinned, report)
     report.broken.sort(key=lambda b: (b.chain, b.seq if b.seq is not None else float("inf")))
     return report
+
+
+async def _verify_in_processes(
+    engine: AsyncEngine, chains: list[int], workers: int, report: Report, progress: Callable[[int], None] | None
+) -> None:
+    import asyncio
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = engine.url.render_as_string(hide_password=False)
+    loop = asyncio.get_running_loop()
+    # spawn: a fork would copy this process's event loop and open connections into the workers
+    with ProcessPoolExecutor(min(workers, len(chains)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = [loop.run_in_executor(pool, _verify_chain_in_process, url, chain) for chain in chains]
+        for done in asyncio.as_completed(pending):
+            part = await done
+            report.chains += part.chains
+            report.entries += part.entries
+            report.records += part.records
+            report.broken.extend(part.broken)
+            report.heads.update(part.heads)
+            if progress is not None:
+                progress(part.entries)
+
+
+def _verify_chain_in_process(url: str, chain: int) -> Report:
+    """One chain, verified in a worker process over its own engine."""
+    import asyncio
+
+    from storage.db import create_engine
+
+    async def run() -> Report:
+        engine = create_engine(url)
+        part = Report()
+        try:
+            async with engine.connect() as connection:
+                head = (await connection.execute(select(ChainHead.__table__).where(ChainHead.chain == chain))).first()
+                await _verify_chain(connection, chain, head, part, None)
+        finally:
+            await engine.dispose()
+        return part
+
+    return asyncio.run(run())
 
 
 async def _verify_chain(

@@ -88,8 +88,10 @@ def audit_verify(url: str, *extra: str) -> subprocess.CompletedProcess:
 async def test_an_untouched_database_verifies(chained_db):
     engine = create_engine(chained_db.url)
     report = await verify(engine)
+    in_processes = await verify(engine, workers=3)
     await engine.dispose()
     assert report.intact, report.broken
+    assert in_processes.intact and in_processes.heads == report.heads and in_processes.records == report.records
     assert sorted(report.heads) == [0, 7, 8] and report.records >= 7
     kinds = dict(await chained_db.query("SELECT kind, count(*) FROM chain_entries GROUP BY kind"))
     [first] = await chained_db.query("SELECT leaf_hash, chain_hash FROM chain_entries WHERE chain = 7 AND seq = 1")
@@ -139,8 +141,12 @@ TAMPERING = {
 async def test_verify_names_the_broken_entry(chained_db, change, says):
     engine = create_engine(await chained_db.tampered(TAMPERING[change]))
     report = await verify(engine)
+    in_processes = await verify(engine, workers=2)  # the chains split between two worker processes
     await engine.dispose()
     assert not report.intact and says in str(report.broken[0]), report.broken
+    assert (in_processes.broken, in_processes.heads, in_processes.entries, in_processes.records) == (
+        report.broken, report.heads, report.entries, report.records
+    )
 
 
 async def test_the_command_exits_non_zero_naming_the_first_broken_entry(chained_db):
