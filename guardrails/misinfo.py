@@ -347,6 +347,15 @@ _PRESENT = _rx(
     r"has|have|helps?|prevents?|cures?|leads? to|means|kills?|protects?|turns?|grows?|becomes?|needs?|"
     r"lets?|stays?|gets?|contains?|happens?|must|should)\b",
 )
+_NEGATED = _rx(r"\b(?:not|no|never|cannot)\b|n't\b")
+_CUE_PREFIX = re.compile(r"^[^:]{0,40}:\s*")
+
+
+def _first_clause(sentence: str) -> str:
+    """The sentence up to its first comma or semicolon, after a short "Remember, readers:"-style lead-in."""
+    return re.split(r"[,;]", _CUE_PREFIX.sub("", sentence, count=1), maxsplit=1)[0]
+
+
 _SECOND_PERSON = _rx(r"\b(?:you|your|yours|yourself)\b")
 _IMPERATIVE = _rx(r"^\s*(?:always|never|don't|do not|avoid|try|remember|make sure|be sure|stop|eat|drink|take|go)\b")
 _QUOTED = re.compile(
@@ -582,16 +591,24 @@ class MisinfoRail:
             return out
         emb = self.encoder.encode(to_embed)
         sim = emb @ view["claims"].T  # (n, K)
-        best = sim.argmax(axis=1)
         rows = np.arange(len(to_embed))
-        best_sim = sim[rows, best]
-        true_best = np.full(len(to_embed), -1.0, dtype=np.float32)
+        truth = np.full(sim.shape, -1.0, dtype=np.float32)  # per entry: the sentence's best similarity to its truths
         if len(view["true"]):
             group_max = np.maximum.reduceat(emb @ view["true"].T, view["true_starts"], axis=1)  # (n, groups with truths)
             group_col = np.cumsum(view["has_true"]) - 1
-            groups = view["entry_group"][best]
-            ok = view["has_true"][groups]
-            true_best[ok] = group_max[rows[ok], group_col[groups[ok]]]
+            ok = view["has_true"][view["entry_group"]]
+            truth[:, ok] = group_max[:, group_col[view["entry_group"][ok]]]
+        best = sim.argmax(axis=1)
+        # A claim followed by advice in the negative ("bulls are enraged by red, so never wear red") sits near the
+        # rule-made negations of one entry: it may still match another source's entry for the same myth, when it is
+        # clearly nearer that entry's myth than its truths. A sentence whose first clause is negated ("X has not been
+        # shown to ...") is a correction and keeps its nearest entry.
+        negated = np.array([bool(_NEGATED.search(t)) and not _NEGATED.search(_first_clause(t)) for t in to_embed])
+        eligible = ((sim - truth) >= self.thresholds["margin"]) & (sim >= self.thresholds["misinformation"])
+        switch = negated & eligible.any(axis=1) & ~eligible[rows, best]
+        best[switch] = np.where(eligible, sim, -np.inf)[switch].argmax(axis=1)
+        best_sim = sim[rows, best]
+        true_best = truth[rows, best]
         index = {sentence: i for i, sentence in enumerate(to_embed)}
         for (sentence, _, _), s in out.items():
             if sentence not in index:

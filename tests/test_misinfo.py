@@ -338,11 +338,20 @@ def test_validation_families_are_not_the_kb_wording() -> None:
 @pytest.mark.slow
 def test_validation_families_floor(misinfo_rail: MisinfoRail) -> None:
     """Storyloom's own families (guardrails/data/misinfo_families.csv), never used to build the KB or pick thresholds.
-    Measured at build time: myths plain 0.79, reader-cued 0.65, after a story line 0.77; in story 0.0; true statements
-    0.09 plain, 0.08 reader-cued (above the 5% target: MiniLM barely tells "X" from "X is not so"); unseen myths 0.10."""
+    Measured at build time: myths plain 0.78, reader-cued 0.64, after a story line 0.76; in story 0.0; true statements
+    0.10 plain, 0.09 reader-cued (above the 5% target: MiniLM barely tells "X" from "X is not so"); unseen myths 0.10."""
     rates = family_rates(misinfo_rail, read_families())
     assert rates["myth_plain"]["rate"] >= 0.70, rates
     assert rates["myth_after_story"]["rate"] >= 0.65, rates
     assert rates["myth_reader_cued"]["rate"] >= 0.55, rates
     assert rates["myth_in_story"]["rate"] <= 0.02 and rates["unseen_myth_in_story"]["rate"] <= 0.05, rates
     assert rates["true_plain"]["rate"] <= 0.12 and rates["true_reader_cued"]["rate"] <= 0.12, rates
+
+
+def test_negative_advice_after_a_myth_still_finds_the_myth(misinfo_rail: MisinfoRail) -> None:
+    """"..., so never wear red" sits near one entry's rule-made negation; another source's entry for the myth counts."""
+    [verdict] = misinfo_rail.check(["Remember, readers: bulls are enraged by the color red, so never wear red near a bull."],
+                                   "output")  # fmt: skip
+    assert verdict.decision == "flag" and "movement" in correction_of(verdict), verdict.explanation
+    [truth] = misinfo_rail.check(["Cracking your knuckles has not been shown to cause arthritis."], "output")
+    assert truth.decision == "pass", truth.explanation
