@@ -13,12 +13,20 @@ reader is misinformation" (DESIGN.md). The rail therefore asks two questions of 
    lower it; "studies show", "scientists agree", "it is a fact that", "did you know", "remember, readers", advice
    and second person addressed to the reader, and generic present-tense statements outside quotes raise it.
 
+A false claim stated plainly counts as asserted to the reader unless something marks it as in-story: a bare one-line
+output ("Cracking your knuckles causes arthritis.", "Bats are blind.") is judged, not skipped, and when it is the whole
+output its past tense is no story's narration ("Walt Disney had his body frozen."); names and periods of real history
+("Vikings", "in 1776", "medieval") cancel the past-narration cue too. Fragments of fewer than three words, or three
+without a verb ("Silver moon rising."), are no claim.
+
 A sentence is flagged (decision "flag", category "misinformation") when similarity, margin, assertion and
 assertion x similarity all reach their thresholds. The explanation names the matched claim and carries its
 correction on a line of its own ("Correction: ..."), for a moderator or a reply; `correction_of(verdict)` reads it.
 
 The knowledge base (`guardrails/data/misinfo_kb.jsonl`) is seeded from TruthfulQA (Lin et al., ACL 2022,
-Apache-2.0) by `python -m guardrails.training.build_misinfo_kb`, with precomputed claim embeddings in
+Apache-2.0) and from about 290 common misconceptions written by Storyloom (guardrails/data/misinfo_common.psv, each
+naming the public source it restates: Wikipedia's "List of common misconceptions", NHS, CDC, WHO, NASA...) by
+`python -m guardrails.training.build_misinfo_kb`, with precomputed claim embeddings in
 `guardrails/models/misinfo_kb.npz`. Moderators can add entries per guild with `kb.add(..., guild_id=...)`;
 `check(texts, stage, guild_id=...)` then matches the global entries plus that guild's.
 """
@@ -66,11 +74,15 @@ MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_KB_PATH = DATA_DIR / "misinfo_kb.jsonl"
 DEFAULT_EMBEDDINGS_PATH = MODELS_DIR / "misinfo_kb.npz"
 
-ASSERTION_VERSION = "assert-rules-1"
+ASSERTION_VERSION = "assert-rules-2"
 """Bump when the assertion rules change: it is part of the rail's version and of the policy hash."""
 
-MIN_UNIT_WORDS = 4
-"""A unit of fewer words is never matched: a poem's line or an exclamation is no real-world claim."""
+MIN_UNIT_WORDS = 3
+"""A unit of fewer words is never matched: a poem's fragment or an exclamation is no real-world claim."""
+
+MIN_CLAIM_WORDS_WITHOUT_VERB = 4
+"""A unit of exactly MIN_UNIT_WORDS words is judged only when it has a finite verb ("Bats are blind."): "silver moon
+rising" is a poem's fragment, not a claim."""
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "misinformation": 0.70,
@@ -319,12 +331,31 @@ _UNRELIABLE = _rx(
     r"gullible|naive|misguided|wrong, of course|of course, wrong|rolled (?:her|his|their) eyes|"
     r"the (?:doctor|teacher|healer) (?:sighed|corrected))",
 )
+_HISTORICAL = _rx(
+    r"\b(?:in (?:the )?(?:1[0-9]|20)[0-9]{2}s?|(?:1[0-9]|20)[0-9]{2}|(?:\w+th|\d+(?:st|nd|rd|th)) century|"
+    r"middle ages|medieval|ancient (?:romans?|greeks?|egyptians?|times|rome|greece|egypt)|vikings?|"
+    r"roman (?:empire|emperors?)|historically|in history|(?:world war|civil war|revolution)\b|founding fathers|"
+    r"pilgrims|pharaohs?|napoleon|columbus|einstein|edison|newton|galileo|shakespeare|lincoln|"
+    r"george washington|marie antoinette|nero|cleopatra|thomas crapper|henry ford|gladiators?)",
+)
+"""The past tense of real history ("Vikings wore horned helmets", "Einstein failed maths") is a claim about the world,
+not the story's narration."""
+_FINITE_VERB = _rx(r"\b(?:is|are|was|were|am|do|does|did|can|can't|cannot|will|won't|has|have|had|\w{3,}(?:s|ed))\b")
 _PAST = _rx(r"\b(?:was|were|had|did|could|would|went|came|said|told|felt|knew|saw|took|made|seemed|\w{3,}ed)\b")
 _PRESENT = _rx(
     r"\b(?:is|are|am|does|do|don't|doesn't|isn't|aren't|can|can't|cannot|will|won't|causes?|makes?|gives?|"
     r"has|have|helps?|prevents?|cures?|leads? to|means|kills?|protects?|turns?|grows?|becomes?|needs?|"
     r"lets?|stays?|gets?|contains?|happens?|must|should)\b",
 )
+_NEGATED = _rx(r"\b(?:not|no|never|cannot)\b|n't\b")
+_CUE_PREFIX = re.compile(r"^[^:]{0,40}:\s*")
+
+
+def _first_clause(sentence: str) -> str:
+    """The sentence up to its first comma or semicolon, after a short "Remember, readers:"-style lead-in."""
+    return re.split(r"[,;]", _CUE_PREFIX.sub("", sentence, count=1), maxsplit=1)[0]
+
+
 _SECOND_PERSON = _rx(r"\b(?:you|your|yours|yourself)\b")
 _IMPERATIVE = _rx(r"^\s*(?:always|never|don't|do not|avoid|try|remember|make sure|be sure|stop|eat|drink|take|go)\b")
 _QUOTED = re.compile(
@@ -361,14 +392,25 @@ _DISOWNING = _rx(
 )
 
 
-def _unit_keys(units: list[str]) -> list[tuple[str, bool]]:
-    """Per unit: its normalised text and whether the next unit disowns it."""
+def _too_short(sentence: str) -> bool:
+    """Fewer than MIN_UNIT_WORDS words, or exactly that many without a finite verb: a fragment, not a claim. A bare
+    one-line statement ("Bats are blind.", "Cracking your knuckles causes arthritis.") is judged like any other."""
+    words = len(sentence.split())
+    if words < MIN_UNIT_WORDS:
+        return True
+    return words < MIN_CLAIM_WORDS_WITHOUT_VERB and not _FINITE_VERB.search(sentence)
+
+
+def _unit_keys(units: list[str]) -> list[tuple[str, bool, bool]]:
+    """Per unit: its normalised text, whether the next unit disowns it, and whether it is the whole output (a bare
+    one-line statement: its past tense is no story's narration)."""
     keys = []
+    alone = len(units) == 1
     for i, unit in enumerate(units):
         following = units[i + 1].strip() if i + 1 < len(units) else ""
         disowned = bool(following and (_DISOWNING.search(following) or (_UNRELIABLE.search(following)
                                                                           and len(following) < 80)))  # fmt: skip
-        keys.append((normalize(unit) if unit.strip() else "", disowned))
+        keys.append((normalize(unit) if unit.strip() else "", disowned, alone))
     return keys
 
 
@@ -383,17 +425,18 @@ class AssertionFeatures:
     present: bool
     second_person: bool
     imperative: bool
+    historical: bool = False
 
     def fired(self) -> list[str]:
         names = []
         if self.quoted_fraction >= 0.5:
             names.append("dialogue")
-        for name in ("reader_cue", "belief", "fantasy", "unreliable", "second_person", "imperative"):
+        for name in ("reader_cue", "belief", "fantasy", "unreliable", "second_person", "imperative", "historical"):
             if getattr(self, name):
                 names.append(name)
         if self.present and not self.past:
             names.append("present_generic")
-        elif self.past and not self.present:
+        elif self.past and not self.present and not self.historical:
             names.append("past_narration")
         return names
 
@@ -415,6 +458,7 @@ def assertion_features(sentence: str) -> AssertionFeatures:
         present=bool(_PRESENT.search(outside)),
         second_person=bool(_SECOND_PERSON.search(outside)),
         imperative=bool(_IMPERATIVE.search(outside)),
+        historical=bool(_HISTORICAL.search(outside)),
     )
 
 
@@ -429,17 +473,21 @@ WEIGHTS: dict[str, float] = {
     "fantasy": -1.5,
     "unreliable": -2.5,
     "past_narration": -1.2,
+    "historical": 0.6,
     "disowned_after": -3.0,
 }
 """Hand-set log-odds: a reader cue outweighs the story's framing only when no stronger fiction cue is present."""
 
 
-def assertion_score(sentence: str, *, disowned_after: bool = False) -> tuple[float, list[str]]:
+def assertion_score(sentence: str, *, disowned_after: bool = False, standalone: bool = False) -> tuple[float, list[str]]:
     """How much `sentence` reads as a real-world claim asserted to the reader (1) rather than a line inside the story
     (0), and the features that fired. `disowned_after`: the next sentence frames this one as a character's belief or
-    as wrong ("At least, that's what Grandma believed." / "He was wrong, of course.")."""
+    as wrong ("At least, that's what Grandma believed." / "He was wrong, of course."). `standalone`: the sentence is the
+    whole output, so nothing marks it as narration: "Walt Disney had his body frozen." is a claim, not a story."""
     features = assertion_features(sentence)
     fired = features.fired() + (["disowned_after"] if disowned_after else [])
+    if standalone:
+        fired = [name for name in fired if name != "past_narration"]
     z = WEIGHTS["bias"] + sum(WEIGHTS.get(name, 0.0) for name in fired)
     if features.reader_cue and "dialogue" in fired:
         z -= 0.5 * WEIGHTS["dialogue"]  # "Remember, readers: 'X'" quotes the claim to the reader
@@ -521,22 +569,22 @@ class MisinfoRail:
         """Per sentence: similarity, margin, assertion, combined, the matched entry and the fired features. Every
         sentence is embedded here (no gate): this is for tuning and inspection."""
         view = self.kb.matrices(self.encoder, guild_id)
-        keys = [(normalize(s), False) for s in sentences]
+        keys = [(normalize(s), False, False) for s in sentences]
         scored = self._score(list(dict.fromkeys(keys)), view, gate=False)
         return [scored[k] for k in keys]
 
-    def _score(self, keys: list[tuple[str, bool]], view: dict, *, gate: bool = True) -> dict[tuple[str, bool], dict]:
+    def _score(self, keys: list[tuple[str, bool, bool]], view: dict, *, gate: bool = True) -> dict[tuple[str, bool, bool], dict]:
         """Assertion first (rules, microseconds); only sentences that could still be flagged go to the encoder, in one
         call: narration and dialogue, most of a story, never wait on the model."""
         out: dict[tuple[str, bool], dict] = {}
         floor = max(self.thresholds["assertion"], self.thresholds["combined"])
         to_embed: list[str] = []
         for key in keys:
-            sentence, disowned = key
-            assertion, fired = assertion_score(sentence, disowned_after=disowned)
+            sentence, disowned, alone = key
+            assertion, fired = assertion_score(sentence, disowned_after=disowned, standalone=alone)
             out[key] = {"similarity": 0.0, "margin": 0.0, "assertion": assertion, "combined": 0.0,
                              "entry": None, "features": fired, "embedded": False}  # fmt: skip
-            if len(sentence.split()) < MIN_UNIT_WORDS:  # "the hero dies", a poem's line: too little to be a claim
+            if _too_short(sentence):  # "silver moon rising", a poem's fragment: too little to be a claim
                 out[key]["features"] = [*fired, "too_short"]
             elif not gate or assertion >= floor:
                 to_embed.append(sentence)
@@ -545,18 +593,26 @@ class MisinfoRail:
             return out
         emb = self.encoder.encode(to_embed)
         sim = emb @ view["claims"].T  # (n, K)
-        best = sim.argmax(axis=1)
         rows = np.arange(len(to_embed))
-        best_sim = sim[rows, best]
-        true_best = np.full(len(to_embed), -1.0, dtype=np.float32)
+        truth = np.full(sim.shape, -1.0, dtype=np.float32)  # per entry: the sentence's best similarity to its truths
         if len(view["true"]):
             group_max = np.maximum.reduceat(emb @ view["true"].T, view["true_starts"], axis=1)  # (n, groups with truths)
             group_col = np.cumsum(view["has_true"]) - 1
-            groups = view["entry_group"][best]
-            ok = view["has_true"][groups]
-            true_best[ok] = group_max[rows[ok], group_col[groups[ok]]]
+            ok = view["has_true"][view["entry_group"]]
+            truth[:, ok] = group_max[:, group_col[view["entry_group"][ok]]]
+        best = sim.argmax(axis=1)
+        # A claim followed by advice in the negative ("bulls are enraged by red, so never wear red") sits near the
+        # rule-made negations of one entry: it may still match another source's entry for the same myth, when it is
+        # clearly nearer that entry's myth than its truths. A sentence whose first clause is negated ("X has not been
+        # shown to ...") is a correction and keeps its nearest entry.
+        negated = np.array([bool(_NEGATED.search(t)) and not _NEGATED.search(_first_clause(t)) for t in to_embed])
+        eligible = ((sim - truth) >= self.thresholds["margin"]) & (sim >= self.thresholds["misinformation"])
+        switch = negated & eligible.any(axis=1) & ~eligible[rows, best]
+        best[switch] = np.where(eligible, sim, -np.inf)[switch].argmax(axis=1)
+        best_sim = sim[rows, best]
+        true_best = truth[rows, best]
         index = {sentence: i for i, sentence in enumerate(to_embed)}
-        for (sentence, _), s in out.items():
+        for (sentence, _, _), s in out.items():
             if sentence not in index:
                 continue
             i = index[sentence]
@@ -574,7 +630,7 @@ class MisinfoRail:
             and s["combined"] >= t["combined"]
         )
 
-    def _decide(self, units: list[str], keys: list[tuple[str, bool]], scored: dict[tuple[str, bool], dict], view: dict,
+    def _decide(self, units: list[str], keys: list[tuple[str, bool, bool]], scored: dict[tuple[str, bool, bool], dict], view: dict,
                 stage: Stage, latency: float) -> Verdict:  # fmt: skip
         candidates = [(u, scored[k]) for u, k in zip(units, keys, strict=True) if k in scored]
         if not candidates:

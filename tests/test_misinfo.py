@@ -20,7 +20,9 @@ from guardrails.misinfo import (
     correction_of,
     speech_units,
 )
-from guardrails.training.build_misinfo_kb import VALIDATION_OUT, evaluate, read_validation, rewrite
+from guardrails.normalize import normalize
+from guardrails.training.build_misinfo_kb import VALIDATION_OUT, evaluate, negations, read_validation, rewrite
+from guardrails.training.misinfo_families import family_rates, read_families
 
 READER_CLAIM = "Remember, readers: if you open an umbrella indoors, you will have bad luck."
 UMBRELLA_CORRECTION = "If you open an umbrella indoors, nothing will happen"
@@ -50,11 +52,19 @@ def test_rewrite_makes_self_contained_statements(question: str, answer: str, exp
 
 
 def test_kb_file_is_attributed_split_by_question_and_matches_its_embeddings() -> None:
-    entries = [json.loads(line) for line in DEFAULT_KB_PATH.read_text().splitlines() if line.strip()]
+    everything = [json.loads(line) for line in DEFAULT_KB_PATH.read_text().splitlines() if line.strip()]
+    entries = [e for e in everything if e["source"] == "truthfulqa"]
     assert len(entries) > 1500
     for e in entries:
         assert e["claim"] and e["correction"] and e["true_statements"] and e["original"] and e["question"]
         assert "TruthfulQA" in e["attribution"] and e["license"] == "Apache-2.0"
+    common = [e for e in everything if e["source"] != "truthfulqa"]
+    assert len(common) >= 250 and len(common) + len(entries) == len(everything)
+    for e in common:  # written by Storyloom, each naming the public source it restates
+        assert e["source"].startswith("common:") and e["attribution"] and e["license"] and e["split"] == "kb"
+        assert e["claim"] and e["correction"] in e["true_statements"] and e["guild_id"] is None
+    topics = {e["id"].split("-")[1] for e in common}
+    assert {"health", "science", "history", "animals", "geography", "food", "technology"} <= topics
     splits_by_question: dict[str, set[str]] = {}
     for e in entries:
         splits_by_question.setdefault(e["question"], set()).add(e["split"])
@@ -262,3 +272,86 @@ def test_a_batch_of_long_outputs_is_one_encoder_call_and_fast(misinfo_rail: Misi
     assert len(calls) == 1
     assert [i for i, v in enumerate(verdicts) if v.decision == "flag"] == [5]
     assert elapsed < 10.0  # about 0.5-1 s on two idle cores; generous for a shared CI machine
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bare claims, the widened knowledge base and the validation families (issue 13, item 4)
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cracking your knuckles causes arthritis.",
+        "Bats are blind.",
+        "Vikings wore horned helmets in battle.",
+        "Walt Disney was cryogenically frozen.",
+        "The snow kept falling over the harbour. Goldfish only remember things for three seconds.",
+    ],
+)
+def test_a_bare_false_statement_is_judged_and_flagged(misinfo_rail: MisinfoRail, text: str) -> None:
+    [verdict] = misinfo_rail.check([text], "output")
+    assert verdict.decision == "flag", verdict.explanation
+    assert correction_of(verdict)
+
+
+@pytest.mark.parametrize("text", ["Silver moon rising.", "Bats, blind.", "Oh, the sea!", "Night again."])
+def test_a_poems_fragment_is_no_claim(misinfo_rail: MisinfoRail, text: str) -> None:
+    [verdict] = misinfo_rail.check([text], "output")
+    assert verdict.decision == "pass" and "too_short" in verdict.explanation, verdict.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'Bats are blind,' the old ranger said, and the children believed him.",
+        "Captain Rourke thought Vikings wore horned helmets; he was wrong, of course.",
+        "In the kingdom of Vell, the court wizard taught that cracking your knuckles causes arthritis.",
+        "Everyone in the village believed that goldfish forget everything after three seconds.",
+    ],
+)
+def test_new_myths_said_inside_the_story_pass(misinfo_rail: MisinfoRail, text: str) -> None:
+    [verdict] = misinfo_rail.check([text], "output")
+    assert verdict.decision == "pass", verdict.explanation
+
+
+def test_past_tense_is_narration_only_inside_a_story() -> None:
+    sentence = "Walt Disney had his body frozen."
+    assert assertion_score(sentence, standalone=True)[0] >= 0.5
+    assert assertion_score(sentence)[0] < 0.3
+    assert assertion_score("The Vikings wore horned helmets into battle.")[0] >= 0.5  # real history, not narration
+
+
+def test_negations_become_true_statements() -> None:
+    # the first word keeps its capital unless it is a common word: the builder cannot tell "Bats" from "Rome"
+    assert negations("Bats are blind.") == ["It is a myth that Bats are blind.", "It is not true that Bats are blind.",
+                                            "Bats are not blind."]  # fmt: skip
+    assert "Homeopathy does not cure disease." in negations("Homeopathy cures disease.")
+    assert len(negations("Lightning never strikes the same place twice.")) == 2  # already negative: left alone
+
+
+def test_validation_families_are_not_the_kb_wording() -> None:
+    claims = {normalize(e.claim).lower().rstrip(".") for e in KnowledgeBase.load().entries()}
+    rows = read_families()
+    assert {r[2] for r in rows} >= {"myth_plain", "myth_in_story", "true_plain", "unseen_myth_plain"}
+    assert not [r[0] for r in rows if normalize(r[0]).lower().rstrip(".") in claims]
+
+
+@pytest.mark.slow
+def test_validation_families_floor(misinfo_rail: MisinfoRail) -> None:
+    """Storyloom's own families (guardrails/data/misinfo_families.csv), never used to build the KB or pick thresholds.
+    Measured at build time: myths plain 0.78, reader-cued 0.64, after a story line 0.76; in story 0.0; true statements
+    0.10 plain, 0.09 reader-cued (above the 5% target: MiniLM barely tells "X" from "X is not so"); unseen myths 0.10."""
+    rates = family_rates(misinfo_rail, read_families())
+    assert rates["myth_plain"]["rate"] >= 0.70, rates
+    assert rates["myth_after_story"]["rate"] >= 0.65, rates
+    assert rates["myth_reader_cued"]["rate"] >= 0.55, rates
+    assert rates["myth_in_story"]["rate"] <= 0.02 and rates["unseen_myth_in_story"]["rate"] <= 0.05, rates
+    assert rates["true_plain"]["rate"] <= 0.12 and rates["true_reader_cued"]["rate"] <= 0.12, rates
+
+
+def test_negative_advice_after_a_myth_still_finds_the_myth(misinfo_rail: MisinfoRail) -> None:
+    """"..., so never wear red" sits near one entry's rule-made negation; another source's entry for the myth counts."""
+    [verdict] = misinfo_rail.check(["Remember, readers: bulls are enraged by the color red, so never wear red near a bull."],
+                                   "output")  # fmt: skip
+    assert verdict.decision == "flag" and "movement" in correction_of(verdict), verdict.explanation
+    [truth] = misinfo_rail.check(["Cracking your knuckles has not been shown to cause arthritis."], "output")
+    assert truth.decision == "pass", truth.explanation

@@ -39,6 +39,7 @@ DATA = Path("/work/shared/data/misinfo_truthfulqa_train.csv")
 KB_OUT = REPO_ROOT / "guardrails" / "data" / "misinfo_kb.jsonl"
 NPZ_OUT = REPO_ROOT / "guardrails" / "models" / "misinfo_kb.npz"
 VALIDATION_OUT = REPO_ROOT / "guardrails" / "data" / "misinfo_validation.csv"
+COMMON_PATH = REPO_ROOT / "guardrails" / "data" / "misinfo_common.psv"
 
 SOURCE = "truthfulqa"
 ATTRIBUTION = "TruthfulQA (Lin, Hilton and Evans, ACL 2022), via benedictflorance/truthfulqa_experiments 6fdfd382"
@@ -186,6 +187,76 @@ def build_entries(questions: OrderedDict[str, dict[str, list[str]]]) -> list[dic
                 "guild_id": None,
                 "split": "validation" if held_out(question) else "kb",
             })  # fmt: skip
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Common misconceptions written by Storyloom (guardrails/data/misinfo_common.psv): topic|claim|correction|source
+# ---------------------------------------------------------------------------------------------------------------
+COMMON_SOURCES: dict[str, tuple[str, str]] = {
+    "wiki": ('Wikipedia, "List of common misconceptions" (restated in Storyloom\'s words)', "CC BY-SA 4.0"),
+    "nhs": ("NHS (nhs.uk) health advice and myth-busting pages (restated)", "Open Government Licence v3.0"),
+    "cdc": ("U.S. Centers for Disease Control and Prevention, myths and facts pages (restated)", "public domain (US government)"),
+    "who": ("World Health Organization, Mythbusters and fact sheets (restated)", "CC BY-NC-SA 3.0 IGO"),
+    "nci": ('U.S. National Cancer Institute, "Common Cancer Myths and Misconceptions" (restated)', "public domain (US government)"),
+    "nasa": ("NASA science pages (restated)", "public domain (US government)"),
+    "noaa": ("NOAA National Weather Service, lightning safety myths (restated)", "public domain (US government)"),
+    "fda": ("U.S. Food and Drug Administration, consumer updates (restated)", "public domain (US government)"),
+    "mayo": ("Mayo Clinic health information (facts restated, no text copied)", "facts only"),
+    "rspca": ("RSPCA wildlife advice (facts restated, no text copied)", "facts only"),
+}
+
+
+_NEGATION = re.compile(r"\b(?:not|no|never|nothing|cannot|can't|won't|don't|doesn't|isn't|aren't|wasn't|weren't)\b", re.I)
+_AUX_FIRST = re.compile(r"^(.+?\b(?:is|are|was|were|can|will|should|must|do|does|did|has|have))\b (.+)$")
+_VERB_S = re.compile(r"^(.+?) (\w+?)(ies|es|s)\b (.+)$")
+_THIRD_PERSON_VERBS = frozenset(
+    "cause make give kill cure prevent stay turn help protect lead keep burn destroy spread mean lower raise need "
+    "flush warm seal boil strike drain shrink grow stop get".split()
+)
+
+
+def negations(claim: str) -> list[str]:
+    """True statements made from a false claim by rule, so that "X does not cause Y" counts as the truth and not as the
+    myth it shares its words with (MiniLM barely sees a "not"): "It is a myth that X." and, where the verb is easy to
+    find, the claim with "not" after its first auxiliary or as "does not" + verb."""
+    body = claim.strip().rstrip(".")
+    lowered = _lower_first(body)
+    out = [f"It is a myth that {lowered}.", f"It is not true that {lowered}."]
+    if _NEGATION.search(body):
+        return out
+    if m := _AUX_FIRST.match(body):
+        out.append(f"{m.group(1)} not {m.group(2)}.")
+    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + ("y" if m.group(3) == "ies" else "")) in _THIRD_PERSON_VERBS:
+        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
+    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + m.group(3)[:-1]) in _THIRD_PERSON_VERBS:
+        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
+    return out
+
+
+def load_common(path: Path = COMMON_PATH) -> list[dict]:
+    """One KB entry per line of the hand-written file, each its own group (its correction the true statement)."""
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        topic, claim, correction, source = (part.strip() for part in line.split("|"))
+        attribution, license_ = COMMON_SOURCES[source]
+        group = f"common-{topic}-{hashlib.sha256(claim.encode()).hexdigest()[:8]}"
+        entries.append({
+            "id": group,
+            "claim": claim,
+            "correction": correction,
+            "source": f"common:{source}",
+            "attribution": attribution,
+            "license": license_,
+            "question": None,
+            "original": None,
+            "group": group,
+            "true_statements": [correction, *negations(claim)],
+            "guild_id": None,
+            "split": "kb",
+        })  # fmt: skip
     return entries
 
 
@@ -346,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     from guardrails.misinfo import KnowledgeBase, MisinfoRail
 
     questions = load_questions(args.data)
-    entries = build_entries(questions)
+    entries = build_entries(questions) + load_common()
     KB_OUT.parent.mkdir(parents=True, exist_ok=True)
     with KB_OUT.open("w") as handle:
         for e in entries:
@@ -369,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     kb._text_emb.update(zip(texts, embeddings, strict=True))  # noqa: SLF001 - the builder owns both files
     rail = MisinfoRail(encoder, kb)
     rng = random.Random(SEED)
-    tune_groups = sorted({e["group"] for e in train})
+    tune_groups = sorted({e["group"] for e in train if not e["group"].startswith("common-")})
     tune_pick = set(rng.sample(tune_groups, min(150, len(tune_groups))))
     dev_rows = framed([e for e in train if e["group"] in tune_pick], TUNE_READER, TUNE_FICTION, rng, per_claim=2,
                       claims_per_group=1) + ordinary_fiction(rng, 300, offset=0)  # fmt: skip
