@@ -48,6 +48,8 @@ class Row:
     rating: Rating = DEFAULT_RATING
     category: str = ""
     """What the row is (`threat`, `dangerous_instructions`, ...), where the file says: recall per category."""
+    family: str = ""
+    """The kind of text (the file's `source` column: who is targeted, what kind of writing): both errors per family."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,19 @@ class Report:
             for category, results in sorted(labelled.items())
         }  # fmt: skip
 
+    def per_family(self) -> dict:
+        """Per family of text (the `source` column), per expected label: rows and the share stopped. For a benign
+        family that share is whom the rails silence; for a harmful one, one minus it is what they let through."""
+        families: dict[tuple[str, str], list[RowOutcome]] = defaultdict(list)
+        for result in self.rows:
+            if result.row.family:
+                families[(result.row.family, result.row.expected)].append(result)
+        return {
+            f"{family} {expected}": {"n": len(results), "stopped": sum(r.outcome in STOPPED for r in results),
+                                     "share_stopped": _share(sum(r.outcome in STOPPED for r in results), len(results))}
+            for (family, expected), results in sorted(families.items())
+        }  # fmt: skip
+
     def latency(self) -> dict:
         """p50/p95 in milliseconds: per text (its batch's time through every rail of its stage), and per rail call."""
         return {
@@ -140,7 +155,7 @@ class Report:
             "precision": self.precision(),
             "recall_per_category": self.recall_per_category(),
             "latency": self.latency(),
-        } | ({"languages": self.languages.as_json()} if self.languages is not None else {})
+        } | ({"families": families} if (families := self.per_family()) else {}) | ({"languages": self.languages.as_json()} if self.languages is not None else {})
 
     def write_rows(self, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as handle:
@@ -178,6 +193,13 @@ class Report:
                 f"{category:<24}{labelled['n']:>6}{labelled['stopped']:>9}{_shown(labelled['recall']):>8}"
                 f"{decided['stopped']:>9}{decided['right']:>7}{_shown(decided['precision']):>11}"
             )
+        families = self.per_family()
+        if families:
+            lines.append(f"{'family (source) expected':<44}{'n':>6}{'stopped':>9}{'share':>8}")
+            lines += [
+                f"{family:<44}{entry['n']:>6}{entry['stopped']:>9}{_shown(entry['share_stopped']):>8}"
+                for family, entry in families.items()
+            ]
         latency = self.latency()
         per_text = latency["per_text_ms"]
         lines.append(
@@ -209,7 +231,8 @@ def read_rows(path: Path, default_stage: Stage = "output") -> list[Row]:
             if rating not in RATINGS:
                 raise ValueError(f"{path}:{number}: rating must be one of {', '.join(RATINGS)}, not {rating!r}")
             category = (record.get("category") or "").strip()
-            rows.append(Row(record.get("text") or "", expected, stage, rating, category))  # type: ignore[arg-type]
+            family = (record.get("source") or "").strip()
+            rows.append(Row(record.get("text") or "", expected, stage, rating, category, family))  # type: ignore[arg-type]
     return rows
 
 
