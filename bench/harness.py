@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("pipeline", "rails", "loop", "provenance", "audit", "streaming")
+BENCHMARKS = ("pipeline", "rails", "loop", "provenance", "audit", "streaming", "writing")
 
 
 def percentile(samples: list[float], q: float) -> float:

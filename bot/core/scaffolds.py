@@ -180,25 +180,29 @@ class Scaffold:
 
     async def _script(self):
         start = "EXT." if _OUTDOORS & set(re.findall(r"[a-z]+", self.about.lower())) else "INT."
-        place, _ = await self._ask(start, 16, ("\n",))
-        place = re.sub(r"\s+", " ", place.strip(" .*_:")).upper() or "A ROOM"
-        if not re.search(r"\s[-–—]\s", place):
-            place += " - NIGHT" if "night" in self.about.lower() else " - DAY"
-        yield Delta(f"{start} {place}")
+        place, _ = await self._ask(start, 12, ("\n", " -", " –", " —", ",", ":", "(", "."))
+        place = " ".join(re.sub(r"[^A-Za-z' ]", " ", place).split()[:5]).upper() or _place(self.about)
+        time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
+        yield Delta(f"{start} {place} - {time_of_day}")
         action, cut = await self._ask("\n\n", 56, ("\n",))
-        action = _sentence(action.strip(), cut)
-        if action:
+        action = _sentence(action.strip(" *_"), cut)
+        said = _SAID.match(action)
+        first = _names(said.group(1)) if said else []
+        if first:  # the model began with dialogue ("Imogen: ..."): that is the first speaker's line
+            yield Delta(f"\n\n{first[0]}\n{said.group(2).strip()}")
+        elif action and action.upper() != action:
             yield Delta(f"\n\n{action}")
-        speakers: list[str] = []
-        for turn in range(_DIALOGUE_TURNS[self.length]):
-            name, _ = await self._ask("\n\n", 6, ("\n", ":", "("))
-            name = re.sub(r"[^A-Za-z .'\-]", "", name).strip(" .'-").upper()
-            if not name or len(name.split()) > 3 or name.lower() in shapes._DANGLING:
-                name = speakers[turn % len(speakers)] if speakers else "NARRATOR"
-            if name not in speakers:
-                speakers.append(name)
-            line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",))
-            line = _sentence(line.strip(), cut)
+        # Two speakers, named by the model's action line where it names anyone, else by the subject.
+        speakers = list(dict.fromkeys(first + _names(action) + _roles(self.about) + ["ALEX", "SAM"]))[:2]
+        for turn in range(_DIALOGUE_TURNS[self.length] - len(first)):
+            name = speakers[(turn + len(first)) % 2]
+            for retry in range(_RETRIES + 1):
+                line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=retry)
+                line = _sentence(_SAID.sub(r"\2", line.strip(" *_")).strip(" *_"), cut)
+                if len(line.split()) >= 3:
+                    break
+            if line and line.upper() == line:  # a line in capitals would read as the next speaker's name
+                line = line.capitalize()
             if line:
                 yield Delta(f"\n\n{name}\n{line}")
 
@@ -227,6 +231,43 @@ class Scaffold:
                 yield event
             elif event.finish_reason == "length":
                 self._done.cut = True
+
+
+_SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")
+
+
+_COMMON = frozenset(
+    "i he she it we they you the a an his her their this that there then when as in on at but and so one two "
+    "suddenly outside inside meanwhile later night day morning evening".split()
+)
+
+
+def _names(text: str) -> list[str]:
+    """Names the text gives its people: capitalised words that do not begin a sentence, in capitals."""
+    found: list[str] = []
+    for match in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b", text):
+        name = match.group(1)
+        if name.lower() not in _COMMON and name.upper() not in found:
+            found.append(name.upper())
+    return found
+
+
+def _roles(about: str) -> list[str]:
+    """The people a subject names ("a doctor and a patient": THE DOCTOR, THE PATIENT)."""
+    who = re.split(r"\b(?:on|at|in|under|by|near|inside|over|from|during|after|before|with|who|that)\b", about.lower())[0]
+    people: list[str] = []
+    for count, phrase in re.findall(r"\b(a|an|the|two|old|young)\s+([a-z]+(?:\s+(?!and\b|or\b)[a-z]+)?)", who):
+        role = phrase.split()[-1]  # a lighthouse keeper: the keeper
+        if count == "two" and role.endswith("s"):  # two thieves: the first thief, the second thief
+            one = role[:-3] + "f" if role.endswith("ves") else role[:-2] if role.endswith("es") else role[:-1]
+            people += [f"FIRST {one.upper()}", f"SECOND {one.upper()}"]
+        elif not role.endswith("ing"):
+            people.append(f"THE {role.upper()}")
+    return list(dict.fromkeys(people))
+
+
+def _place(about: str) -> str:
+    return " ".join(re.findall(r"[A-Za-z]+", about)[-2:]).upper() or "A ROOM"
 
 
 def _sentence(text: str, cut: bool) -> str:

@@ -85,6 +85,8 @@ def ends_cleanly(text: str, kind: str) -> bool:
     if not text or BROKEN in text:
         return False
     last = text.splitlines()[-1].strip()
+    if kind == "scene" and _IMAGE_PROMPT.match(last):  # the image prompt is a list of words, not a sentence
+        return not last.endswith((",", ":")) and last.split(":", 1)[1].strip(" *") != ""
     if kind in LINE_KINDS:
         return _line_is_whole(last) and not last.endswith(",")
     return bool(_TERMINAL.search(last))
