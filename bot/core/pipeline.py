@@ -487,8 +487,10 @@ class Pipeline:
                         attempt.shape_problems = shapes.problems(kind, attempt.shown, form)
                     if (attempt.trimmed or cut) and job.command != "story" and attempt.shown:
                         note = GO_ON
-                # defused again as a whole: a mention or invite may have been cut between two chunks
-                attempt.shown = defuse(attempt.shown.strip() + fact_check_notes(attempt.verdicts) + note)
+                # defused again as a whole: a mention or invite may have been cut between two chunks; a character
+                # an engine cut in half (U+FFFD) is never shown or stored as shown
+                shown = attempt.shown.replace(shapes.BROKEN, "").strip()
+                attempt.shown = defuse(shown + fact_check_notes(attempt.verdicts) + note)
         finally:
             # Stops the engine's work at once when a chunk failed (or anything else ended the loop early).
             await stream.aclose()

@@ -78,7 +78,8 @@ class IncrementalDetokenizer:
     """Turns a growing list of token ids into text deltas without splitting multi-byte characters.
 
     Byte-level BPE tokens can end inside a UTF-8 character, which decodes to U+FFFD until the next token completes it.
-    The text is only released once it no longer ends in U+FFFD; `flush` releases whatever remains at the end.
+    The text is only released once it no longer ends in U+FFFD; `flush` releases whatever remains at the end, less
+    a character left unfinished.
     Decoding re-reads the tokens from `prefix_offset` so that tokenizers whose decoding depends on the neighbouring
     token (SentencePiece's leading spaces) still get the context they need.
     """
@@ -99,10 +100,12 @@ class IncrementalDetokenizer:
         return full_text[len(prefix_text) :]
 
     def flush(self) -> str:
+        """The text not yet released, less a character the last token left unfinished (a stream cut by the token
+        limit mid-character would otherwise end in U+FFFD)."""
         prefix_text = self._decode(self.token_ids[self._prefix_offset : self._read_offset])
         full_text = self._decode(self.token_ids[self._prefix_offset :])
         self._prefix_offset = self._read_offset = len(self.token_ids)
-        return full_text[len(prefix_text) :]
+        return full_text[len(prefix_text) :].rstrip("\ufffd")
 
 
 @dataclass(frozen=True, slots=True)
