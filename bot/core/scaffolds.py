@@ -30,6 +30,7 @@ _SCENE_TOKENS = {"short": 90, "medium": 140, "long": 200}
 _FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goal": 36, "Flaw": 32,
                  "A line they would say": 32, "Backstory": 72}  # fmt: skip
 _SECTION_TOKENS = 64
+_STORY_STOPS = ("\n\n**", "\n#", "\n1.", "\n01.", "\n* ", "\n- ", "\nNote:", "\nThe End")
 _RETRIES = 2
 """A part that comes back empty is asked once more with another seed before it is left out."""
 
@@ -226,7 +227,8 @@ class Scaffold:
         title = title.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
         if title:
             yield Delta(f"**{title}**\n\n")
-        async for event in self._part("", _STORY_TOKENS[self.length], ()):
+        # A story is prose: where the model turns to a list, a heading or a second title, the story has ended.
+        async for event in self._part("", _STORY_TOKENS[self.length], _STORY_STOPS):
             if isinstance(event, Delta):
                 yield event
             elif event.finish_reason == "length":
