@@ -415,7 +415,8 @@ class Pipeline:
             if attempt.shape_problems and number < self.max_attempts and not shape_retried:
                 # One more try with a new seed for a piece that misses its kind's shape; the member only sees
                 # that it is still being written. The second piece is delivered whatever its shape.
-                log.info("request %s: attempt %d misses its shape (%s)", request_id, number, "; ".join(attempt.shape_problems))
+                missed = "; ".join(attempt.shape_problems)
+                log.info("request %s: attempt %d misses its shape (%s)", request_id, number, missed)
                 shape_retried = True
                 await sink.restart(RETRY_NOTE)
                 continue

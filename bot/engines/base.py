@@ -4,7 +4,9 @@ An engine turns chat messages into a stream of events: `Delta`s carrying new tex
 at the end. A conversation that ends in an assistant message is a reply begun by the caller: the engine renders
 it unclosed (`continue_final_message`) and streams only what the model writes after it (bot/core/scaffolds.py
 writes a piece's headings this way). `SamplingParams.stop` ends the generation at the first of its strings, which
-is not streamed (finish reason "stop"). Closing the stream early (``aclose()``, or breaking out of ``async for``) cancels the request in
+is not streamed (finish reason "stop").
+
+Closing the stream early (``aclose()``, or breaking out of ``async for``) cancels the request in
 the engine, which is how a failed guardrail chunk saves the engine's time.
 """
 
