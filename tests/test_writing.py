@@ -86,6 +86,8 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert shapes.problems("poem", "An old silent pond\nA frog jumps into the pond\nSplash! Silence again.", "haiku") == []
     assert shapes.problems("story", "**The Map**\n\nShe drew the coast. The sea agreed.") == []
     assert "no title" in shapes.problems("story", "She drew the coast. The sea agreed. Then it rained.")
+    outline = "**The Map**\n\n1. She drew the coast.\n2. The sea agreed.\n3. The end."
+    assert "a list, not a story" in shapes.problems("story", outline)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ from bot.engines.base import ChatMessages, Delta, Engine, SamplingParams, Stream
 _STANZAS = {"short": 2, "medium": 3, "long": 4}
 _LINES_PER_STANZA = 4
 _DIALOGUE_TURNS = {"short": 4, "medium": 6, "long": 10}
-_STORY_TOKENS = {"short": 220, "medium": 400, "long": 720}
+_STORY_TOKENS = {"short": 160, "medium": 320, "long": 640}
+"""The body's budget, as a free generation's (prompts.sampling_for) was: the title costs a few tokens more."""
 _SCENE_TOKENS = {"short": 90, "medium": 140, "long": 200}
 _FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goal": 36, "Flaw": 32,
                  "A line they would say": 32, "Backstory": 72}  # fmt: skip
@@ -144,14 +145,18 @@ class Scaffold:
                 if text:
                     yield Delta(f'{heading} "{text}"')
                 continue
-            text, cut = await self._ask(heading, _FIELD_TOKENS[name], ("\n", "**"))
-            text = text.strip(" *_:")
-            if name == "Name":  # one character: the name alone, never "Ada, 34, a pilot, and her brother…"
-                text = " ".join(re.split(r"[,;(.]", text)[0].split()[:4])
-            elif name == "Age":
-                text = " ".join(re.split(r"[,;(]", text)[0].split()[:4]).rstrip(".")
-            else:
-                text = _sentence(text, cut)
+            text = ""
+            for retry in range(_RETRIES + 1):  # every field is there: one that comes back empty is asked again
+                text, cut = await self._ask(heading, _FIELD_TOKENS[name], ("\n",), retry=retry)
+                text = text.replace("**", "").strip(" *_:")
+                if name == "Name":  # one character: the name alone, never "Ada, 34, a pilot, and her brother…"
+                    text = " ".join(re.split(r"[,;(.\[\]]", text)[0].split()[:4])
+                elif name == "Age":
+                    text = " ".join(re.split(r"[,;(]", text)[0].split()[:4]).rstrip(".")
+                else:
+                    text = _sentence(text, cut)
+                if text:
+                    break
             if text:
                 yield Delta(f"{heading} {text}")
 
@@ -199,7 +204,7 @@ class Scaffold:
             name = speakers[(turn + len(first)) % 2]
             for retry in range(_RETRIES + 1):
                 line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=retry)
-                line = _sentence(_SAID.sub(r"\2", line.strip(" *_")).strip(" *_"), cut)
+                line = _sentence(_SAID.sub(r"\2", re.sub(r"^\[[^\]]*\]\s*", "", line.strip(" *_"))).strip(" *_"), cut)
                 if len(line.split()) >= 3:
                     break
             if line and line.upper() == line:  # a line in capitals would read as the next speaker's name

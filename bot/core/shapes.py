@@ -36,6 +36,7 @@ _DANGLING = frozenset(
     "should may might must not very".split()
 )
 """Words a line cannot end on when it is whole."""
+_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
 _PAST = re.compile(r"\b(was|were|had|did)\b", re.I)
 _PRESENT = re.compile(r"\b(is|are|has|does|stands|sits|lies|hangs|falls|shines|glows)\b", re.I)
 _IMAGE_PROMPT = re.compile(r"^\W*image prompt\W*:\W*(\S.*)$", re.I | re.M)
@@ -243,6 +244,8 @@ def _story(text: str) -> list[str]:
     body = " ".join(lines[1:])
     if len(_SENTENCE_END.findall(body)) < 2:
         problems.append("no story under the title")
+    if sum(bool(_LIST_ITEM.match(line)) for line in lines[1:]) >= 2:
+        problems.append("a list, not a story")
     return problems
 
 
