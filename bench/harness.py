@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("pipeline", "rails", "loop", "provenance", "audit", "streaming", "guard_model", "gpu_sim", "ratelimit")
+BENCHMARKS = (
+    "pipeline", "rails", "loop", "provenance", "audit", "streaming", "guard_model", "gpu_sim", "ratelimit", "writing",
+)
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=5)
     """Where a channel's policy says "regenerate": how many times a request is written in all before it is blocked."""
 
+    shaped_writing: bool = True
+    """/write pieces written part by part in their kind's shape, every piece cut back to a clean end, one more
+    try for a piece that misses its shape (bot/core/scaffolds.py, shapes.py). False: free generation as before."""
+
     retention_days: int | None = Field(default=None, ge=1, le=36_500)
     """Erase the content of requests older than this many days (prompts, outputs; digests and metadata stay, so the
     chain still verifies): at start, then daily. Default: kept until a member or the operator erases it."""

@@ -13,6 +13,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Cores started by tests serve no metrics port unless a test asks for one (tests/test_observability.py).
 os.environ.setdefault("STORYLOOM_METRICS_PORT", "0")
+# The loopback OpenAI server answers every request with its scripted text, which is what the rails, recording and
+# delivery tests need; shaped writing asks the engine once per part, so it is on only where a test turns it on
+# (tests/test_writing.py, on the real SmolLM2 and on the loopback server's continuation).
+os.environ.setdefault("STORYLOOM_SHAPED_WRITING", "false")
 
 pytest_plugins = [
     "tests.plugins.models",

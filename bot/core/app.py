@@ -149,6 +149,7 @@ class Core:
             max_queued=settings.max_queued_requests,
             seed=settings.seed,
             max_attempts=settings.max_attempts,
+            shaped=settings.shaped_writing,
         )
         core = cls(settings, database, recorder, engine, rails, pipeline, owns_engine=owns_engine, owns_rails=owns_rails)
         core.lease = lease

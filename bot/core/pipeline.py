@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot import metrics
-from bot.core import prompts
+from bot.core import prompts, shapes
 from bot.core.admission import (
     BUSY,
     RECORDS_UNAVAILABLE,
@@ -31,6 +31,7 @@ from bot.core.admission import (
     clean_prompt,
     defuse,
 )
+from bot.core.scaffolds import Scaffold
 from bot.engines.base import Engine, EngineError, Usage
 from bot.logs import REQUEST_ID
 from guardrails.dangerous import CATEGORY as DANGEROUS
@@ -148,6 +149,10 @@ class Attempt:
     failed: Verdict | None = None
     redactions: int = 0
     usage: Usage | None = None
+    trimmed: bool = False
+    """Whether the text shown stops short of what the engine wrote (cut back to a clean end)."""
+    shape_problems: list[str] = field(default_factory=list)
+    """What keeps the piece from its kind's shape (bot/core/shapes.py); empty when presentable."""
 
     @property
     def stopped(self) -> bool:
@@ -178,6 +183,9 @@ def reference(request_id: str) -> str:
 REDACTED = "[sentence removed]"
 MAX_REDACTIONS = 3
 """Past this many masked sentences an output is blocked: a story that is mostly holes helps nobody."""
+GO_ON = "\n-# Stopped at the length limit: `/continue` goes on from here."
+"""Under a piece cut back to a clean end because its token budget ran out."""
+RETRY_NOTE = "*Still writing…*"
 SAFER_INSTRUCTION = (
     "Write it again for a general audience: keep the story, but no slurs, no insults or threats aimed at real "
     "people, no explicit content, and no real-world falsehoods stated as fact."
@@ -236,6 +244,7 @@ class Pipeline:
         max_attempts: int = 3,
         reviews: ReviewDesk | None = None,
         record_wait_s: float = 15.0,
+        shaped: bool = True,
     ) -> None:
         self.engine = engine
         self.rails = rails
@@ -246,6 +255,10 @@ class Pipeline:
         self.seed = seed
         self.max_attempts = max_attempts
         self.record_wait_s = record_wait_s
+        self.shaped = shaped
+        """Write /write pieces part by part in their kind's shape (bot/core/scaffolds.py), end every piece cleanly,
+        and write once more where a piece misses its shape. False: one free generation shown as it came (the
+        behaviour before, kept for `python -m bench writing`'s baseline)."""
         """How long text may wait for its verdict rows to be committed before the request fails instead."""
         self._policies_recorded: set[str] = set()
         self.reviews = reviews
@@ -411,6 +424,7 @@ class Pipeline:
 
         # engine stream → output rails, chunk by chunk; a failed attempt may be written again
         self.recorder.request_status(request_id, RequestStatus.GENERATING)
+        shape_retried = False
         for number in range(1, self.max_attempts + 1):
             attempt = Attempt(number, uuid.uuid4().hex)
             if held is not None:
@@ -428,6 +442,14 @@ class Pipeline:
                 verdicts += attempt.verdicts
             if attempt.action == "regenerate" and number < self.max_attempts:
                 await sink.restart("*Rewriting that more gently…*")
+                continue
+            if attempt.shape_problems and number < self.max_attempts and not shape_retried:
+                # One more try with a new seed for a piece that misses its kind's shape; the member only sees
+                # that it is still being written. The second piece is delivered whatever its shape.
+                missed = "; ".join(attempt.shape_problems)
+                log.info("request %s: attempt %d misses its shape (%s)", request_id, number, missed)
+                shape_retried = True
+                await sink.restart(RETRY_NOTE)
                 continue
             break
         return await self._conclude(request_id, author, sink, attempt, verdicts, rails)
@@ -468,7 +490,11 @@ class Pipeline:
         )
         chunker = SentenceChunker()
         chunk_index = 0
-        stream = self.engine.stream(messages, params, request_id)
+        if self.shaped and job.command == "write" and job.kind in prompts.KINDS:
+            scaffold = Scaffold(self.engine, job.kind, job.length, cleaned, job.genre)
+            stream = scaffold.stream(messages, params, request_id)
+        else:
+            stream = self.engine.stream(messages, params, request_id)
         try:
             async for event in stream:
                 if isinstance(event, Usage):
@@ -486,8 +512,22 @@ class Pipeline:
             if not attempt.stopped and rest.strip():
                 await self._judge(rails, request_id, author, attempt, rest, chunk_index, policy_hash, sink)
             if attempt.action in (None, "redact") and attempt.shown.strip():
-                # defused again as a whole: a mention or invite may have been cut between two chunks
-                attempt.shown = defuse(attempt.shown.strip() + fact_check_notes(attempt.verdicts))
+                note = ""
+                if self.shaped:  # never a half word, a broken character or a heading with nothing under it
+                    kind = job.kind if job.command != "story" and job.kind in prompts.KINDS else "story"
+                    whole = attempt.shown.strip()
+                    attempt.shown = shapes.clean_end(whole, kind)
+                    cut = attempt.usage is not None and attempt.usage.finish_reason == "length"
+                    attempt.trimmed = attempt.shown != whole.replace(shapes.BROKEN, "").rstrip()
+                    if job.command == "write":
+                        form = shapes.poem_form(cleaned, job.genre) if kind == "poem" else None
+                        attempt.shape_problems = shapes.problems(kind, attempt.shown, form)
+                    if (attempt.trimmed or cut) and job.command != "story" and attempt.shown:
+                        note = GO_ON
+                # defused again as a whole: a mention or invite may have been cut between two chunks; a character
+                # an engine cut in half (U+FFFD) is never shown or stored as shown
+                shown = attempt.shown.replace(shapes.BROKEN, "").strip()
+                attempt.shown = defuse(shown + fact_check_notes(attempt.verdicts) + note)
         finally:
             # Stops the engine's work at once when a chunk failed (or anything else ended the loop early).
             await stream.aclose()

@@ -7,7 +7,9 @@ from typing import Literal
 
 from bot.engines.base import ChatMessages, SamplingParams
 
-TEMPLATE_VERSION = "2026-11-29.2"
+TEMPLATE_VERSION = "2026-12-04.1"
+"""Since 2026-12-04.1 a /write piece is also shaped part by part (bot/core/scaffolds.py): its headings are part of
+the template."""
 
 Kind = Literal["story", "poem", "lyrics", "script", "character", "scene"]
 Length = Literal["short", "medium", "long"]
@@ -97,7 +99,7 @@ def render_continue(previous: str, kind: str | None, direction: str | None) -> C
     if direction:
         instruction += f" Where it should go next: {direction}."
     # Only the end of a long piece fits a small model's context, and the ending is what it continues.
-    excerpt = previous[-3000:]
+    excerpt = "\n".join(line for line in previous.splitlines() if not line.startswith("-# "))[-3000:]
     user = f"{instruction}\n\n---\n{excerpt}\n---"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

@@ -34,7 +34,17 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import SecretStr
 
-from bot.engines.base import ChatMessages, Delta, Engine, EngineError, FinishReason, SamplingParams, StreamEvent, Usage
+from bot.engines.base import (
+    ChatMessages,
+    Delta,
+    Engine,
+    EngineError,
+    FinishReason,
+    SamplingParams,
+    StreamEvent,
+    Usage,
+    continues_reply,
+)
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -187,7 +197,11 @@ class OpenAIEngine(Engine):
         }
         if params.seed is not None:
             payload["seed"] = params.seed
+        if params.stop:
+            payload["stop"] = list(params.stop)
         extras = {"repetition_penalty": params.repetition_penalty} if params.repetition_penalty != 1.0 else {}
+        if continues_reply(messages):  # a reply begun by the caller (vLLM's extension): the model goes on with it
+            extras |= {"continue_final_message": True, "add_generation_prompt": False}
         failovers: list[dict[str, Any]] = []
         shown = ""  # text already streamed to the caller, by replicas that then failed
         tokens_before = 0  # their output tokens (one per streamed chunk, as vLLM sends them)
@@ -387,8 +401,12 @@ async def _sse_chunks(response: httpx.Response) -> AsyncIterator[dict[str, Any]]
 def _continuation(payload: dict[str, Any], messages: ChatMessages, shown: str, max_tokens: int) -> dict[str, Any]:
     """The request that asks another replica to go on with `shown`: vLLM renders the final assistant message
     without closing it (`continue_final_message`, no generation prompt) and the model writes what follows."""
+    if continues_reply(messages):  # the caller began the reply: what was streamed follows its beginning
+        messages = [*messages[:-1], {"role": "assistant", "content": messages[-1]["content"] + shown}]
+    else:
+        messages = [*messages, {"role": "assistant", "content": shown}]
     return payload | {
-        "messages": [*messages, {"role": "assistant", "content": shown}],
+        "messages": messages,
         "max_tokens": max_tokens,
         "continue_final_message": True,
         "add_generation_prompt": False,

@@ -33,7 +33,18 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, DynamicLayer
 
-from bot.engines.base import ChatMessages, Delta, Engine, EngineError, FinishReason, SamplingParams, StreamEvent, Usage
+from bot.engines.base import (
+    ChatMessages,
+    Delta,
+    Engine,
+    EngineError,
+    FinishReason,
+    SamplingParams,
+    StopMatcher,
+    StreamEvent,
+    Usage,
+    render_chat,
+)
 from bot.engines.models import progress_bars, resolve_model_dir
 
 if TYPE_CHECKING:
@@ -67,7 +78,8 @@ class IncrementalDetokenizer:
     """Turns a growing list of token ids into text deltas without splitting multi-byte characters.
 
     Byte-level BPE tokens can end inside a UTF-8 character, which decodes to U+FFFD until the next token completes it.
-    The text is only released once it no longer ends in U+FFFD; `flush` releases whatever remains at the end.
+    The text is only released once it no longer ends in U+FFFD; `flush` releases whatever remains at the end, less
+    a character left unfinished.
     Decoding re-reads the tokens from `prefix_offset` so that tokenizers whose decoding depends on the neighbouring
     token (SentencePiece's leading spaces) still get the context they need.
     """
@@ -88,10 +100,12 @@ class IncrementalDetokenizer:
         return full_text[len(prefix_text) :]
 
     def flush(self) -> str:
+        """The text not yet released, less a character the last token left unfinished (a stream cut by the token
+        limit mid-character would otherwise end in U+FFFD)."""
         prefix_text = self._decode(self.token_ids[self._prefix_offset : self._read_offset])
         full_text = self._decode(self.token_ids[self._prefix_offset :])
         self._prefix_offset = self._read_offset = len(self.token_ids)
-        return full_text[len(prefix_text) :]
+        return full_text[len(prefix_text) :].rstrip("\ufffd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +140,7 @@ class _Row:
     max_tokens: int
     generator: torch.Generator | None
     detokenizer: IncrementalDetokenizer
+    stops: StopMatcher
     output_tokens: int = 0
     first_token_at: float | None = None
     finish_reason: FinishReason | None = None
@@ -444,6 +459,7 @@ class TransformersEngine(Engine):
                     max_tokens=min(request.params.max_tokens, room),
                     generator=_generator(request.params),
                     detokenizer=IncrementalDetokenizer(self._decode),
+                    stops=StopMatcher(request.params.stop),
                 )
             )
             prompts.append(prompt_ids)
@@ -532,10 +548,12 @@ class TransformersEngine(Engine):
         if token in self._eos_ids:
             self._finish(row, "stop")
             return
-        text = row.detokenizer.add(token)
+        text, stopped = row.stops.feed(row.detokenizer.add(token))
         if text:
             row.request.post(Delta(text))
-        if row.output_tokens >= row.max_tokens:
+        if stopped:
+            self._finish(row, "stop", stopped=True)
+        elif row.output_tokens >= row.max_tokens:
             self._finish(row, "length")
 
     def _retire(self, batch: _Batch) -> None:
@@ -548,10 +566,12 @@ class TransformersEngine(Engine):
         if len(keep) < len(batch.rows):
             batch.keep(keep)
 
-    def _finish(self, row: _Row, reason: FinishReason) -> None:
-        tail = row.detokenizer.flush()
-        if tail:
-            row.request.post(Delta(tail))
+    def _finish(self, row: _Row, reason: FinishReason, *, stopped: bool = False) -> None:
+        if not stopped:  # a stop string ends the text where it begins: nothing after it is released
+            tail, stopped = row.stops.feed(row.detokenizer.flush())
+            tail += "" if stopped else row.stops.flush()
+            if tail:
+                row.request.post(Delta(tail))
         row.finish_reason = reason
         self.stats.finish_reasons[reason] += 1
         row.request.post(
@@ -564,7 +584,7 @@ class TransformersEngine(Engine):
 
     def _encode_chat(self, messages: ChatMessages) -> list[int]:
         # transformers 5: tokenize=True returns a dict; the rendered text already holds the special tokens.
-        text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = render_chat(self._tokenizer, messages)
         return self._tokenizer.encode(text, add_special_tokens=False)
 
     def _decode(self, token_ids: list[int]) -> str:

@@ -25,7 +25,17 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.engines.base import ChatMessages, Delta, Engine, EngineError, FinishReason, SamplingParams, StreamEvent, Usage
+from bot.engines.base import (
+    ChatMessages,
+    Delta,
+    Engine,
+    EngineError,
+    FinishReason,
+    SamplingParams,
+    StreamEvent,
+    Usage,
+    render_chat,
+)
 from bot.engines.models import resolve_model_dir
 
 if TYPE_CHECKING:
@@ -112,7 +122,7 @@ class VLLMEngine(Engine):
         if self._engine is None:
             raise EngineError("the vllm engine is not started")
         started = time.perf_counter()
-        text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = render_chat(self._tokenizer, messages)
         prompt_ids = self._tokenizer.encode(text, add_special_tokens=False)
         sampling = self._vllm_sampling_params(
             max_tokens=params.max_tokens,
@@ -120,6 +130,7 @@ class VLLMEngine(Engine):
             top_p=params.top_p,
             seed=params.seed,
             repetition_penalty=params.repetition_penalty,
+            stop=list(params.stop) or None,
             output_kind=self._delta_output_kind,
         )
         # vLLM needs ids unique among running requests; callers may reuse theirs.

@@ -1,0 +1,200 @@
+"""The writing itself: per kind, how often a delivered piece ends cleanly and has its kind's shape, and at what cost.
+
+N benign `/write` requests per kind and length go through the whole pipeline (admission, input rails, engine,
+output rails chunk by chunk, recording in SQLite) on the configured engine, twice in the same run on the same
+started engine, subjects and seeds: shaped (the product: bot/core/scaffolds.py, clean endings, one retry on a
+missed shape) and free (the behaviour before: one generation shown as it came), the baseline.
+
+Per kind and side: clean-ending rate and shape-conformance rate of delivered pieces (bot/core/shapes.py), the
+blocked rate (every block of these benign requests is a false block), distinct-2 (distinct word bigrams over all
+bigrams: lower is more repetitive), mean length in words, and wall seconds per delivered piece (requests run one
+after another). `--samples K` prints K delivered pieces per kind and side.
+
+    python -m bench writing [--per-kind N] [--lengths short,medium] [--kinds poem,lyrics] [--samples 1] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.harness import table
+from bench.loopback import bench_settings
+from bot.core import prompts, shapes
+from bot.core.app import Core, load_rails
+from bot.core.pipeline import Author, Posted, WriteJob
+from storage.models import RequestStatus
+
+SUBJECTS = (
+    "a lighthouse keeper who finds a message in a bottle", "two old friends meeting at a train station",
+    "a dragon who is afraid of the dark", "the last day of summer", "a robot learning to paint",
+    "a city flooded with light at midnight", "a grandmother's recipe book", "a storm over the harbour",
+    "a knight who lost her sword", "a garden growing on the moon", "a thief who only steals books",
+    "the first snow in a mountain village", "a letter that arrives fifty years late", "a haunted violin",
+    "a fox crossing a frozen river", "a baker who bakes dreams", "an astronaut coming home",
+    "a market at dawn", "a detective who cannot see colours", "a ship made of glass", "a forest that sings",
+    "a child who befriends a ghost", "the night the stars went out", "a river that flows uphill",
+)  # fmt: skip
+KIND_SUBJECT_EXTRA = {"poem": ("", "", "", " (a haiku)", " (a sonnet)")}
+"""Every fourth and fifth poem asks for a form by name."""
+
+
+@dataclass
+class _Sink:
+    shown: list[str] = field(default_factory=list)
+    delivered: str = ""
+    refused: str = ""
+
+    async def show(self, text: str) -> None:
+        self.shown.append(text)
+
+    async def restart(self, note: str) -> None:
+        self.shown.clear()
+
+    async def deliver(self, text: str, footer: str) -> list[Posted]:
+        self.delivered = text
+        return [Posted(None, None, "message")]
+
+    async def refuse(self, message: str, footer: str) -> list[Posted]:
+        self.refused = message
+        return [Posted(None, None, "notice")]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--per-kind", type=int, default=20, help="requests per kind and length, on each side")
+    parser.add_argument("--lengths", default="short", help="comma-separated: short, medium, long")
+    parser.add_argument("--kinds", default=",".join(prompts.KINDS), help="comma-separated kinds")
+    parser.add_argument("--engine", choices=["transformers", "vllm", "openai"], default="transformers")
+    parser.add_argument("--samples", type=int, default=0, help="print this many delivered pieces per kind and side")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
+
+
+def distinct_2(texts: list[str]) -> float:
+    bigrams: list[tuple[str, str]] = []
+    for text in texts:
+        words = re.findall(r"[\w']+", text.lower())
+        bigrams += list(zip(words, words[1:], strict=False))
+    return len(set(bigrams)) / len(bigrams) if bigrams else 0.0
+
+
+def _body(text: str) -> str:
+    """The piece without the small print the pipeline puts under it."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("-# ")).strip()
+
+
+async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, concurrency: int) -> dict:
+    core.pipeline.shaped = shaped
+    author = Author("local", 1, "bench", None, None, exempt_from_rate_limit=True)
+    pieces: list[dict] = []
+
+    async def one(index: int) -> dict:
+        extra = KIND_SUBJECT_EXTRA.get(kind, ("",))
+        about = SUBJECTS[index % len(SUBJECTS)] + extra[index % len(extra)]
+        sink = _Sink()
+        started = time.monotonic()
+        outcome = await core.pipeline.run(author, WriteJob("write", kind, about, length=length), sink)
+        text = _body(sink.delivered)
+        form = shapes.poem_form(about) if kind == "poem" else None
+        return {"about": about, "status": outcome.status.value, "text": text, "s": time.monotonic() - started,
+                "clean": shapes.ends_cleanly(text, kind), "problems": shapes.problems(kind, text, form),
+                "offered": "/continue" in sink.delivered}  # fmt: skip
+
+    wall = time.monotonic()
+    for start in range(0, count, concurrency):
+        pieces += await asyncio.gather(*(one(i) for i in range(start, min(count, start + concurrency))))
+    wall = time.monotonic() - wall
+    delivered = [p for p in pieces if p["status"] == RequestStatus.DELIVERED.value]
+    blocked = [p for p in pieces if p["status"] in (RequestStatus.BLOCKED.value, RequestStatus.HELD.value)]
+    n = max(len(delivered), 1)
+    return {
+        "requests": len(pieces),
+        "delivered": len(delivered),
+        "clean_ending": sum(p["clean"] for p in delivered) / n,
+        "shape": sum(not p["problems"] for p in delivered) / n,
+        "blocked": len(blocked) / max(len(pieces), 1),
+        "distinct_2": distinct_2([p["text"] for p in delivered]),
+        "mean_words": sum(len(p["text"].split()) for p in delivered) / n,
+        "s_per_piece": wall / n,
+        "offered_continue": sum(p["offered"] for p in delivered) / n,
+        "problems": sorted({problem for p in delivered for problem in p["problems"]}),
+        "pieces": pieces,
+    }
+
+
+async def measure(args: argparse.Namespace) -> dict:
+    count = 1 if args.quick else args.per_kind
+    kinds = [k for k in args.kinds.split(",") if k in prompts.KINDS]
+    lengths = [length for length in args.lengths.split(",") if length in ("short", "medium", "long")]
+    results: dict = {"engine": args.engine, "per_kind": count, "cells": {}}
+    with tempfile.TemporaryDirectory(prefix="storyloom-bench-writing-") as directory:
+        settings = bench_settings(Path(directory), args.engine, seed=None)
+        from bot.engines import create_engine
+
+        engine = create_engine(settings)
+        await engine.start()
+        rails = await asyncio.to_thread(load_rails, settings)
+        core = await Core.start(settings, engine=engine, rails=rails)
+        try:
+            results["model"] = engine.model_id
+            core.pipeline.seed = 4242  # both sides draw the same seeds for the same request
+            for kind in kinds:
+                for length in lengths:
+                    cell = {}
+                    for side, shaped in (("free", False), ("shaped", True)):
+                        cell[side] = await _side(core, shaped, kind, length, count, args.concurrency)
+                    results["cells"][f"{kind}/{length}"] = cell
+        finally:
+            await core.close()
+            await engine.close()
+    for name in ("clean_ending", "shape", "blocked", "s_per_piece"):
+        for side in ("free", "shaped"):
+            cells = [c[side] for c in results["cells"].values()]
+            total = sum(c["delivered"] for c in cells) or 1
+            if name == "blocked":
+                value = sum(c["blocked"] * c["requests"] for c in cells) / max(sum(c["requests"] for c in cells), 1)
+            else:
+                value = sum(c[name] * c["delivered"] for c in cells) / total
+            results[f"{side}_{name}"] = value
+    results["samples"] = args.samples
+    return results
+
+
+def report(results: dict) -> str:
+    rows = []
+    for key, cell in results["cells"].items():
+        for side in ("free", "shaped"):
+            c = cell[side]
+            rows.append([f"{key} {side}", f"{c['delivered']}/{c['requests']}", c["clean_ending"] * 100,
+                         c["shape"] * 100, c["blocked"] * 100, c["distinct_2"], c["mean_words"], c["s_per_piece"],
+                         c["offered_continue"] * 100])  # fmt: skip
+    head = (
+        f"writing on {results['engine']} {results.get('model', '')}, {results['per_kind']} requests per kind and "
+        "length and side; free = one generation shown as it came (before), shaped = the product"
+    )
+    out = [head, table(["kind/length side", "delivered", "clean %", "shape %", "blocked %", "distinct-2",
+                        "words", "s/piece", "/continue %"], rows)]  # fmt: skip
+    for side in ("free", "shaped"):
+        out.append(
+            f"{side}: clean {results[f'{side}_clean_ending'] * 100:.0f}%, shape {results[f'{side}_shape'] * 100:.0f}%, "
+            f"blocked {results[f'{side}_blocked'] * 100:.1f}%, {results[f'{side}_s_per_piece']:.1f} s per delivered piece"
+        )
+    for key, cell in results["cells"].items():
+        for side in ("free", "shaped"):
+            if cell[side]["problems"]:
+                out.append(f"{key} {side} problems: {'; '.join(cell[side]['problems'])}")
+            for piece in [p for p in cell[side]["pieces"] if p["status"] == "delivered"][: results["samples"]]:
+                out.append(f"--- {key} {side}: {piece['about']} ({'; '.join(piece['problems']) or 'ok'})\n{piece['text']}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # `python -m bench.writing` is `python -m bench writing`
+    import sys
+
+    from bench.harness import main
+
+    main("writing", sys.argv[1:])

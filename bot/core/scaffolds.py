@@ -1,0 +1,286 @@
+"""Kind-shaped writing by construction: the pipeline writes each piece's structure, the model fills it in.
+
+A `/write` piece is written part by part: the pipeline writes a heading (a character sheet's field, a lyrics
+label, a scene heading, a speaker's name) as the beginning of the assistant's reply, the engine continues that
+reply (`continue_final_message`) up to a stop string, and the part's text is tidied before it is shown. The
+chorus is written once and repeated by the pipeline word for word. What comes out is one stream of `Delta`s and
+one `Usage`, like any engine's, so the output rails judge it chunk by chunk as before.
+
+Every engine serves this through the shared interface (`bot/engines/base.py`): a final assistant message is
+continued, `SamplingParams.stop` ends a part. A part costs a prefill of the prompt and the text so far; on the
+shipped SmolLM2 that is a few tens of milliseconds each (`python -m bench writing` gives the per-piece figure).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+from bot.core import shapes
+from bot.engines.base import ChatMessages, Delta, Engine, SamplingParams, StreamEvent, Usage
+
+# Lines per section and sections per piece, by length: a short poem is lines, not tokens.
+_STANZAS = {"short": 2, "medium": 3, "long": 4}
+_LINES_PER_STANZA = 4
+_DIALOGUE_TURNS = {"short": 4, "medium": 6, "long": 10}
+_STORY_TOKENS = {"short": 160, "medium": 320, "long": 640}
+"""The body's budget, as a free generation's (prompts.sampling_for) was: the title costs a few tokens more."""
+_SCENE_TOKENS = {"short": 90, "medium": 140, "long": 200}
+_FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goal": 36, "Flaw": 32,
+                 "A line they would say": 32, "Backstory": 72}  # fmt: skip
+_SECTION_TOKENS = 64
+_STORY_STOPS = ("\n\n**", "\n#", "\n1.", "\n01.", "\n* ", "\n- ", "\nNote:", "\nThe End")
+_RETRIES = 2
+"""A part that comes back empty is asked once more with another seed before it is left out."""
+
+_STOP_LINES = ("\n\n", "\n[", "\n(", "**")
+_OUTDOORS = frozenset(
+    "forest beach street sea garden field mountain sky road river desert ocean city park harbour harbor shore "
+    "woods village island cliff meadow lake battlefield".split()
+)
+
+
+@dataclass(slots=True)
+class _Written:
+    """The reply so far and what writing it cost."""
+
+    text: str = ""
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    first_token_at: float | None = None
+    parts: int = 0
+    cut: bool = False
+    """Whether a part ran out of tokens (the piece may end short of its shape)."""
+
+
+class Scaffold:
+    """Writes one piece of `kind` on `engine`, part by part; `stream` yields what an engine's stream yields."""
+
+    def __init__(self, engine: Engine, kind: str, length: str, about: str, genre: str | None = None) -> None:
+        self.engine = engine
+        self.kind = kind
+        self.length = length if length in _STANZAS else "medium"
+        self.about = about
+        self.form = shapes.poem_form(about, genre) if kind == "poem" else None
+
+    async def stream(
+        self, messages: ChatMessages, params: SamplingParams, request_id: str
+    ) -> AsyncIterator[StreamEvent]:
+        started = time.perf_counter()
+        self._messages, self._params, self._request_id = messages, params, request_id
+        self._done = _Written()
+        writer = getattr(self, f"_{self.kind}", self._story)
+        async for delta in writer():
+            if not self._done.text:  # a piece whose first part came back empty starts at its next one
+                delta = Delta(delta.text.lstrip())
+            if delta.text:
+                self._done.text += delta.text
+                yield delta
+        done = self._done
+        yield Usage(
+            prompt_tokens=done.prompt_tokens,
+            output_tokens=done.output_tokens,
+            finish_reason="length" if done.cut else "stop",
+            time_to_first_token_s=None if done.first_token_at is None else done.first_token_at - started,
+            total_time_s=time.perf_counter() - started,
+            extra={"scaffold": self.kind, "parts": done.parts},
+        )
+
+    # -- one part ---------------------------------------------------------------------------------------------
+
+    async def _ask(
+        self, heading: str, max_tokens: int, stop: tuple[str, ...] = _STOP_LINES, retry: int = 0
+    ) -> tuple[str, bool]:
+        """The model's text after the reply so far plus `heading` (not yet shown), and whether it was cut."""
+        for retry in range(retry, retry + _RETRIES + 1):
+            text, cut = "", False
+            async for event in self._part(heading, max_tokens, stop, retry):
+                if isinstance(event, Delta):
+                    text += event.text
+                else:
+                    cut = event.finish_reason == "length"
+            if text.strip():
+                return text, cut
+        return "", False
+
+    async def _part(self, heading: str, max_tokens: int, stop: tuple[str, ...], retry: int = 0):
+        reply = self._done.text + heading
+        messages = [*self._messages, {"role": "assistant", "content": reply}] if reply.strip() else self._messages
+        seed = self._params.seed
+        if seed is not None:  # each part (and each retry of one) its own draw, the whole piece reproducible
+            seed += 7919 * (self._done.parts + 1) + 104729 * retry
+        params = replace(self._params, max_tokens=max_tokens, stop=stop, seed=seed)
+        self._done.parts += 1
+        async for event in self.engine.stream(messages, params, self._request_id):
+            if isinstance(event, Usage):
+                self._done.prompt_tokens += event.prompt_tokens
+                self._done.output_tokens += event.output_tokens
+            elif self._done.first_token_at is None:
+                self._done.first_token_at = time.perf_counter()
+            yield event
+
+    async def _lines(self, heading: str, count: int, max_tokens: int = _SECTION_TOKENS) -> list[str]:
+        """Up to `count` verse lines after `heading`; a line cut by the token limit is dropped."""
+        for retry in range(_RETRIES + 1):
+            text, cut = await self._ask(heading, max_tokens, retry=retry)
+            lines = [line.strip(" *_#|/") for line in text.strip("\n").splitlines()]
+            if cut and lines:
+                lines.pop()
+            lines = [line for line in lines if line and not shapes._is_heading(line) and len(line.split()) <= 24]
+            if lines:
+                return lines[:count]
+        return []
+
+    # -- kinds --------------------------------------------------------------------------------------------------
+
+    async def _character(self):
+        fields = list(shapes.CHARACTER_FIELDS) + (["Backstory"] if self.length != "short" else [])
+        for index, name in enumerate(fields):
+            heading = f"{'' if index == 0 else chr(10)}**{name}:**"
+            if name == "A line they would say":
+                text, cut = await self._ask(heading + ' "', _FIELD_TOKENS[name], ('"', "\n", "”"))
+                text = _sentence(text.strip(), cut)
+                if text:
+                    yield Delta(f'{heading} "{text}"')
+                continue
+            text = ""
+            for retry in range(_RETRIES + 1):  # every field is there: one that comes back empty is asked again
+                text, cut = await self._ask(heading, _FIELD_TOKENS[name], ("\n",), retry=retry)
+                text = text.replace("**", "").strip(" *_:")
+                if name == "Name":  # one character: the name alone, never "Ada, 34, a pilot, and her brother…"
+                    text = " ".join(re.split(r"[,;(.\[\]]", text)[0].split()[:4])
+                elif name == "Age":
+                    text = " ".join(re.split(r"[,;(]", text)[0].split()[:4]).rstrip(".")
+                else:
+                    text = _sentence(text, cut)
+                if text:
+                    break
+            if text:
+                yield Delta(f"{heading} {text}")
+
+    async def _lyrics(self):
+        sections = ["Verse 1", "Chorus", "Verse 2", "Chorus"]
+        if self.length == "long":
+            sections += ["Bridge", "Chorus"]
+        chorus: list[str] = []
+        for index, label in enumerate(sections):
+            heading = f"{'' if index == 0 else chr(10) + chr(10)}[{label}]\n"
+            if label == "Chorus" and chorus:
+                yield Delta(heading + "\n".join(chorus))  # the chorus again, word for word
+                continue
+            lines = await self._lines(heading, 2 if label == "Bridge" else 4)
+            if label == "Chorus":
+                chorus = lines
+            if lines:
+                yield Delta(heading + "\n".join(lines))
+
+    async def _poem(self):
+        stanzas = shapes.POEM_FORMS.get(self.form or "", (_LINES_PER_STANZA,) * _STANZAS[self.length])
+        for index, count in enumerate(stanzas):
+            heading = "" if index == 0 else "\n\n"
+            lines = await self._lines(heading, count, max_tokens=16 * count)
+            if lines:
+                yield Delta(heading + "\n".join(lines))
+
+    async def _script(self):
+        start = "EXT." if _OUTDOORS & set(re.findall(r"[a-z]+", self.about.lower())) else "INT."
+        place, _ = await self._ask(start, 12, ("\n", " -", " –", " —", ",", ":", "(", "."))
+        place = " ".join(re.sub(r"[^A-Za-z' ]", " ", place).split()[:5]).upper() or _place(self.about)
+        time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
+        yield Delta(f"{start} {place} - {time_of_day}")
+        action, cut = await self._ask("\n\n", 56, ("\n",))
+        action = _sentence(action.strip(" *_"), cut)
+        said = _SAID.match(action)
+        first = _names(said.group(1)) if said else []
+        if first:  # the model began with dialogue ("Imogen: ..."): that is the first speaker's line
+            yield Delta(f"\n\n{first[0]}\n{said.group(2).strip()}")
+        elif action and action.upper() != action:
+            yield Delta(f"\n\n{action}")
+        # Two speakers, named by the model's action line where it names anyone, else by the subject.
+        speakers = list(dict.fromkeys(first + _names(action) + _roles(self.about) + ["ALEX", "SAM"]))[:2]
+        for turn in range(_DIALOGUE_TURNS[self.length] - len(first)):
+            name = speakers[(turn + len(first)) % 2]
+            for retry in range(_RETRIES + 1):
+                line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=retry)
+                line = _sentence(_SAID.sub(r"\2", re.sub(r"^\[[^\]]*\]\s*", "", line.strip(" *_"))).strip(" *_"), cut)
+                if len(line.split()) >= 3:
+                    break
+            if line and line.upper() == line:  # a line in capitals would read as the next speaker's name
+                line = line.capitalize()
+            if line:
+                yield Delta(f"\n\n{name}\n{line}")
+
+    async def _scene(self):
+        # Begun in the present tense, the description tends to stay in it; the prompt names its subject itself.
+        opening = "The picture shows"
+        text, cut = await self._ask(opening, _SCENE_TOKENS[self.length], ("\n\n", "Image prompt", "**"))
+        paragraph = _sentence(" ".join(text.split()), cut)
+        if paragraph:
+            yield Delta(f"{opening} {paragraph}")
+        subject = " ".join(self.about.split()[:12]).rstrip(".,;")
+        heading = f"\n\n**Image prompt:** {subject},"
+        prompt, cut = await self._ask(heading, 32, ("\n", "."))
+        prompt = " ".join(prompt.strip(" *_:").split()).rstrip(",;")
+        if cut and "," in prompt:
+            prompt = prompt.rsplit(",", 1)[0]
+        yield Delta(f"{heading} {prompt}" if prompt else heading.rstrip(","))
+
+    async def _story(self):
+        title, _ = await self._ask("**", 16, ("**", "\n"))
+        title = title.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
+        if title:
+            yield Delta(f"**{title}**\n\n")
+        # A story is prose: where the model turns to a list, a heading or a second title, the story has ended.
+        async for event in self._part("", _STORY_TOKENS[self.length], _STORY_STOPS):
+            if isinstance(event, Delta):
+                yield event
+            elif event.finish_reason == "length":
+                self._done.cut = True
+
+
+_SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")
+
+
+_COMMON = frozenset(
+    "i he she it we they you the a an his her their this that there then when as in on at but and so one two "
+    "suddenly outside inside meanwhile later night day morning evening".split()
+)
+
+
+def _names(text: str) -> list[str]:
+    """Names the text gives its people: capitalised words that do not begin a sentence, in capitals."""
+    found: list[str] = []
+    for match in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b", text):
+        name = match.group(1)
+        if name.lower() not in _COMMON and name.upper() not in found:
+            found.append(name.upper())
+    return found
+
+
+def _roles(about: str) -> list[str]:
+    """The people a subject names ("a doctor and a patient": THE DOCTOR, THE PATIENT)."""
+    who = re.split(r"\b(?:on|at|in|under|by|near|inside|over|from|during|after|before|with|who|that)\b", about.lower())[0]
+    people: list[str] = []
+    for count, phrase in re.findall(r"\b(a|an|the|two|old|young)\s+([a-z]+(?:\s+(?!and\b|or\b)[a-z]+)?)", who):
+        role = phrase.split()[-1]  # a lighthouse keeper: the keeper
+        if count == "two" and role.endswith("s"):  # two thieves: the first thief, the second thief
+            one = role[:-3] + "f" if role.endswith("ves") else role[:-2] if role.endswith("es") else role[:-1]
+            people += [f"FIRST {one.upper()}", f"SECOND {one.upper()}"]
+        elif not role.endswith("ing"):
+            people.append(f"THE {role.upper()}")
+    return list(dict.fromkeys(people))
+
+
+def _place(about: str) -> str:
+    return " ".join(re.findall(r"[A-Za-z]+", about)[-2:]).upper() or "A ROOM"
+
+
+def _sentence(text: str, cut: bool) -> str:
+    """A part's text; where the token limit cut it, only up to its last whole sentence (or nothing)."""
+    text = text.replace(shapes.BROKEN, "").strip()
+    if not cut:
+        return text
+    ends = list(shapes._SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()] if ends else ""

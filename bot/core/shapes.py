@@ -1,0 +1,271 @@
+"""What each kind of piece must look like, and where a piece may end: one checker for the pipeline, the tests and
+`python -m bench writing`.
+
+`problems(kind, text, form)` lists what keeps a piece from the shape its kind promises (empty: presentable);
+`ends_cleanly(text, kind)` says whether it ends on a whole sentence, line or section; `clean_end(text, kind)` cuts
+a piece back to its last such end (no half word, no broken character, no heading left hanging).
+"""
+
+from __future__ import annotations
+
+import re
+
+CHARACTER_FIELDS = ("Name", "Age", "Appearance", "Personality", "Goal", "Flaw", "A line they would say")
+"""The character sheet's fields, in order; a Backstory may follow."""
+POEM_FORMS: dict[str, tuple[int, ...]] = {"haiku": (3,), "limerick": (5,), "sonnet": (4, 4, 4, 2)}
+"""Stanza line counts of the forms a poem may be asked for by name."""
+HAIKU_SYLLABLES = (5, 7, 5)
+HAIKU_TOLERANCE = 2
+"""Syllables are counted by a spelling rule, not a dictionary: a line may be off by this many."""
+MAX_LINE_WORDS = 20
+"""A poem or lyrics line longer than this is prose in disguise."""
+
+BROKEN = "\ufffd"
+_TERMINAL = re.compile(r"[.!?…][\"'”’)\]*_]*$")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]*_]*(?=\s|$)")
+_LABEL = re.compile(
+    r"^\s*[\[(]?\s*(verse(\s*\d+)?|chorus|bridge|pre-chorus|outro|intro|hook|refrain)\s*[\])]?\s*:?\s*$", re.I
+)
+_FIELD = re.compile(r"^\W*([A-Za-z][A-Za-z ]{1,30}?)\W*:\W*(.*)$")
+_HEADING = re.compile(r"^\s*(INT\.|EXT\.|INT\./EXT\.|I/E\.?)\s+\S", re.I)
+_SPEAKER = re.compile(r"^[A-Z][A-Z .'\-]{0,30}(\s*\(.*\))?$")
+_TITLE = re.compile(r"^\s*(\*\*|#+\s|title:)", re.I)
+_DANGLING = frozenset(
+    "a an the and or but nor so yet of to in on at by for with from into onto as than that which who whose "
+    "his her its their my our your is are was were be been being has have had do does did will would can could "
+    "should may might must not very".split()
+)
+"""Words a line cannot end on when it is whole."""
+_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
+_PAST = re.compile(r"\b(was|were|had|did)\b", re.I)
+_PRESENT = re.compile(r"\b(is|are|has|does|stands|sits|lies|hangs|falls|shines|glows)\b", re.I)
+_IMAGE_PROMPT = re.compile(r"^\W*image prompt\W*:\W*(\S.*)$", re.I | re.M)
+LINE_KINDS = frozenset({"poem", "lyrics", "script", "character"})
+
+
+def poem_form(*texts: str | None) -> str | None:
+    """The form a poem is asked for by name (in its subject or genre), if any."""
+    words = set(re.findall(r"[a-z]+", " ".join(t for t in texts if t).lower()))
+    return next((form for form in POEM_FORMS if form in words or f"{form}s" in words), None)
+
+
+# -- endings ----------------------------------------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _is_heading(line: str) -> bool:
+    """A line that announces content: a lyrics label, a field with nothing after it, a scene heading, a speaker."""
+    line = line.strip()
+    if _LABEL.match(line):
+        return True
+    field = _FIELD.match(line)
+    if field and not field.group(2).strip(" *_\"'") and len(field.group(1).split()) <= 5:
+        return True
+    if _SPEAKER.match(line) and len(line.split()) <= 4:
+        return True
+    return bool(re.match(r"^\s*(INT|EXT)\.?\s*$", line, re.I))
+
+
+def _line_is_whole(line: str) -> bool:
+    line = line.strip()
+    if not line or _is_heading(line):
+        return False
+    if _TERMINAL.search(line) or line[-1] in ",;:—-":
+        return line[-1] not in ":—-"
+    last = re.findall(r"[A-Za-z']+", line)
+    return bool(last) and last[-1].lower() not in _DANGLING
+
+
+def ends_cleanly(text: str, kind: str) -> bool:
+    """Whether `text` ends on a whole sentence (prose) or a whole line (poems, lyrics, scripts, sheets), with no
+    broken character anywhere and no heading left without its content."""
+    text = text.rstrip()
+    if not text or BROKEN in text:
+        return False
+    last = text.splitlines()[-1].strip()
+    if kind == "scene" and _IMAGE_PROMPT.match(last):  # the image prompt is a list of words, not a sentence
+        return not last.endswith((",", ":")) and last.split(":", 1)[1].strip(" *") != ""
+    if kind in LINE_KINDS:
+        return _line_is_whole(last) and not last.endswith(",")
+    return bool(_TERMINAL.search(last))
+
+
+def clean_end(text: str, kind: str) -> str:
+    """`text` cut back to its last clean end: broken characters removed, a cut sentence or line dropped, then any
+    heading left with nothing under it. Text that already ends cleanly comes back as it was (less U+FFFD)."""
+    text = text.replace(BROKEN, "").rstrip()
+    for _ in range(64):  # each pass removes something; a piece has far fewer lines than this
+        if not text or ends_cleanly(text, kind):
+            return text
+        head, _, last = text.rpartition("\n")
+        line = last.strip()
+        if _is_heading(line) and head.strip():
+            text = head.rstrip()
+            continue
+        ends = list(_SENTENCE_END.finditer(last))
+        if ends and ends[-1].end() < len(last.rstrip()):
+            text = (head + "\n" if head else "") + last[: ends[-1].end()]
+            text = text.rstrip()
+            if ends_cleanly(text, kind):
+                return text
+            continue
+        if not head.strip():  # one line and no sentence ends in it: the whole words, no dangling end
+            words = line.split()
+            while words and words[-1].lower().strip(",;:—-") in _DANGLING:
+                words.pop()
+            return " ".join(words).rstrip(",;:—-") if kind in LINE_KINDS else ""
+        text = head.rstrip()
+    return text
+
+
+# -- shapes -----------------------------------------------------------------------------------------------------
+
+
+def syllables(word: str) -> int:
+    """English syllables by spelling: vowel groups, less a silent final e, at least one."""
+    word = re.sub(r"[^a-z]", "", word.lower())
+    if not word:
+        return 0
+    count = len(re.findall(r"[aeiouy]+", word))
+    if word.endswith("e") and not word.endswith(("le", "ee", "ye")) and count > 1:
+        count -= 1
+    return max(count, 1)
+
+
+def _stanzas(text: str) -> list[list[str]]:
+    return [_lines(block) for block in re.split(r"\n\s*\n", text.strip()) if _lines(block)]
+
+
+def _character(text: str) -> list[str]:
+    found: list[str] = []
+    for line in _lines(text):
+        field = _FIELD.match(line)
+        if field and field.group(2).strip(" *_\"'"):
+            found.append(field.group(1).strip().lower())
+    problems = []
+    position = -1
+    for name in CHARACTER_FIELDS:
+        if name.lower() not in found:
+            problems.append(f"no {name} field")
+            continue
+        if found.index(name.lower()) < position:
+            problems.append(f"{name} out of order")
+        position = found.index(name.lower())
+    if found.count("name") > 1:
+        problems.append("more than one character")
+    return problems
+
+
+def _lyrics(text: str) -> list[str]:
+    sections: list[tuple[str, list[str]]] = []
+    for line in _lines(text):
+        label = _LABEL.match(line)
+        if label:
+            sections.append((re.sub(r"\s+", " ", label.group(1).lower()), []))
+        elif sections:
+            sections[-1][1].append(line)
+    labels = [label for label, _ in sections]
+    problems = []
+    expected = ["verse 1", "chorus", "verse 2", "chorus"]
+    at = 0
+    for label in labels:
+        if at < len(expected) and label == expected[at]:
+            at += 1
+    if at < len(expected):
+        problems.append("sections are not [Verse 1] [Chorus] [Verse 2] [Chorus]")
+    if any(not lines for _, lines in sections):
+        problems.append("a section with no lines")
+    choruses = {tuple(" ".join(line.lower().split()) for line in lines) for label, lines in sections if label == "chorus"}
+    if len(choruses) > 1:
+        problems.append("the chorus is not repeated word for word")
+    if any(len(line.split()) > MAX_LINE_WORDS for _, lines in sections for line in lines):
+        problems.append("prose lines")
+    return problems
+
+
+def _poem(text: str, form: str | None) -> list[str]:
+    stanzas = _stanzas(text)
+    if stanzas and len(stanzas[0]) == 1 and len(stanzas) > 1 and _TITLE.match(stanzas[0][0]):
+        stanzas = stanzas[1:]  # a title above the poem
+    lines = [line for stanza in stanzas for line in stanza]
+    problems = []
+    if form is not None:
+        wanted = sum(POEM_FORMS[form])
+        if len(lines) != wanted:
+            problems.append(f"a {form} has {wanted} lines, not {len(lines)}")
+        elif form == "haiku":
+            counts = [sum(syllables(word) for word in line.split()) for line in lines]
+            if any(abs(c - w) > HAIKU_TOLERANCE for c, w in zip(counts, HAIKU_SYLLABLES, strict=True)):
+                problems.append(f"syllables {'-'.join(map(str, counts))}, not 5-7-5")
+    elif len(lines) < 4:
+        problems.append(f"{len(lines)} lines, not at least 4")
+    if any(len(line.split()) > MAX_LINE_WORDS for line in lines):
+        problems.append("prose lines")
+    return problems
+
+
+def _script(text: str) -> list[str]:
+    lines = _lines(text)
+    problems = []
+    if not lines or not _HEADING.match(lines[0]):
+        problems.append("no scene heading (INT./EXT.) first")
+    speakers = sum(
+        1
+        for line, following in zip(lines, lines[1:], strict=False)
+        if _SPEAKER.match(line) and len(line.split()) <= 4 and not _HEADING.match(line) and not _SPEAKER.match(following)
+    )
+    if speakers < 2:
+        problems.append("fewer than two lines of dialogue under CAPITALISED names")
+    return problems
+
+
+def _scene(text: str) -> list[str]:
+    prompt = _IMAGE_PROMPT.search(text)
+    description = text[: prompt.start()] if prompt else text
+    problems = []
+    past, present = len(_PAST.findall(description)), len(_PRESENT.findall(description))
+    if past > 1 and past * 3 > present:
+        problems.append(f"past tense ({past} past, {present} present verbs)")
+    if not description.strip():
+        problems.append("no description")
+    if prompt is None:
+        problems.append("no one-line image prompt")
+    return problems
+
+
+def _story(text: str) -> list[str]:
+    lines = _lines(text)
+    problems = []
+    if len(lines) < 2 or len(lines[0].split()) > 12 or _TERMINAL.search(lines[0].strip("*# ")):
+        problems.append("no title")
+    body = " ".join(lines[1:])
+    if len(_SENTENCE_END.findall(body)) < 2:
+        problems.append("no story under the title")
+    if sum(bool(_LIST_ITEM.match(line)) for line in lines[1:]) >= 2:
+        problems.append("a list, not a story")
+    return problems
+
+
+def problems(kind: str, text: str, form: str | None = None) -> list[str]:
+    """What keeps `text` from the shape its kind promises, and from a clean end; empty when it is presentable."""
+    found: list[str] = []
+    if not text.strip():
+        return ["empty"]
+    if kind == "character":
+        found = _character(text)
+    elif kind == "lyrics":
+        found = _lyrics(text)
+    elif kind == "poem":
+        found = _poem(text, form)
+    elif kind == "script":
+        found = _script(text)
+    elif kind == "scene":
+        found = _scene(text)
+    elif kind == "story":
+        found = _story(text)
+    if not ends_cleanly(text, kind):
+        found.append("does not end cleanly")
+    return found

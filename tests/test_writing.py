@@ -1,0 +1,259 @@
+"""The writing itself: clean endings, kind-shaped pieces (bot/core/scaffolds.py) and the shape checker
+(bot/core/shapes.py), on the shipped SmolLM2 and through the pipeline on the loopback OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from bot.config import Settings
+from bot.core import prompts, shapes
+from bot.core.app import Core
+from bot.core.pipeline import GO_ON, WriteJob
+from bot.core.scaffolds import Scaffold
+from bot.engines.base import Delta, SamplingParams, StopMatcher, Usage, render_chat
+from bot.engines.openai_engine import OpenAIEngine
+from bot.engines.transformers_engine import IncrementalDetokenizer
+from storage.models import Generation, Request, RequestStatus
+from tests.plugins.bot import records
+from tests.test_pipeline import AUTHOR, RecordingSink
+
+# -- the shape checker and clean endings (no model) --------------------------------------------------------------
+
+SHEET = """**Name:** Mara Quill
+**Age:** 34
+**Appearance:** Tall, with ink on her fingers.
+**Personality:** Patient and dry.
+**Goal:** To finish the map her father began.
+**Flaw:** She trusts no one twice.
+**A line they would say:** "Maps lie less than people."
+**Backstory:** She grew up above a print shop."""
+
+LYRICS = """[Verse 1]
+The tide came in at seven
+and took the boats away
+
+[Chorus]
+Hold the light, hold the light
+till the harbour calls me home
+
+[Verse 2]
+The gulls forgot our names
+the rope forgot the knot
+
+[Chorus]
+Hold the light, hold the light
+till the harbour calls me home"""
+
+SCRIPT = """INT. LIGHTHOUSE - NIGHT
+
+Rain hammers the glass. MARA climbs the stairs.
+
+MARA
+Is anyone up here?
+
+THE KEEPER
+Only the light, and me."""
+
+SCENE = """The picture shows a market at dawn. Stalls stand in a row and lanterns glow on wet stones.
+
+**Image prompt:** a market at dawn, wet cobblestones, lanterns, watercolour, soft morning light"""
+
+
+def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
+    assert shapes.problems("character", SHEET) == []
+    assert "no Flaw field" in shapes.problems("character", SHEET.replace("**Flaw:** She trusts no one twice.\n", ""))
+    assert "more than one character" in shapes.problems("character", SHEET + "\n**Name:** Tom")
+    assert shapes.problems("lyrics", LYRICS) == []
+    second_chorus_changed = LYRICS[: LYRICS.rindex("Hold")] + "Hold me close\ntill the morning"
+    assert "the chorus is not repeated word for word" in shapes.problems("lyrics", second_chorus_changed)
+    unlabelled = LYRICS.replace("[", "").replace("]", "").replace("Verse", "Part")
+    assert "sections are not [Verse 1] [Chorus] [Verse 2] [Chorus]" in shapes.problems("lyrics", unlabelled)
+    assert shapes.problems("script", SCRIPT) == []
+    assert "no scene heading (INT./EXT.) first" in shapes.problems("script", SCRIPT.split("\n", 2)[2])
+    lower_case_names = SCRIPT.replace("MARA\n", "Mara\n").replace("THE KEEPER", "The keeper")
+    assert "fewer than two lines of dialogue under CAPITALISED names" in shapes.problems("script", lower_case_names)
+    assert shapes.problems("scene", SCENE) == []
+    past = SCENE.replace("stand", "stood").replace("glow", "glowed").replace("shows", "showed") + ""
+    past = past.replace("market at dawn.", "market at dawn. It was cold and the lamps were lit and it had rained.")
+    assert any(p.startswith("past tense") for p in shapes.problems("scene", past))
+    assert "no one-line image prompt" in shapes.problems("scene", SCENE.split("\n\n")[0])
+    assert shapes.problems("poem", "Salt on the sill\nthe lamp burns low\nthe sea breathes in\nand lets me go.") == []
+    assert "1 lines, not at least 4" in shapes.problems("poem", "One long line of prose that pretends to be a poem.")
+    assert shapes.problems("poem", "An old silent pond\nA frog jumps into the pond\nSplash! Silence again.", "haiku") == []
+    assert shapes.problems("story", "**The Map**\n\nShe drew the coast. The sea agreed.") == []
+    assert "no title" in shapes.problems("story", "She drew the coast. The sea agreed. Then it rained.")
+    outline = "**The Map**\n\n1. She drew the coast.\n2. The sea agreed.\n3. The end."
+    assert "a list, not a story" in shapes.problems("story", outline)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("story", "**T**\n\nShe walked home. She still", "**T**\n\nShe walked home."),
+        ("story", "It rained. The end.\ufffd", "It rained. The end."),
+        ("lyrics", LYRICS + "\n\n[Bridge]", LYRICS),
+        ("lyrics", LYRICS + "\n\n[Verse 3]\nThe lamps went out and", LYRICS),
+        ("character", SHEET + "\n**Secret:**", SHEET),
+        ("script", SCRIPT + "\n\nMARA", SCRIPT),
+        ("poem", "Salt on the sill\nthe lamp burns low\nthe sea breathes in and", "Salt on the sill\nthe lamp burns low"),
+    ],
+)
+def test_clean_end_cuts_back_to_a_whole_sentence_line_or_section(kind: str, text: str, expected: str) -> None:
+    assert not shapes.ends_cleanly(text, kind)
+    cleaned = shapes.clean_end(text, kind)
+    assert cleaned == expected
+    assert shapes.ends_cleanly(cleaned, kind) and shapes.clean_end(cleaned, kind) == cleaned
+
+
+def test_poem_forms_are_read_from_the_request() -> None:
+    assert shapes.poem_form("a haiku about frost") == "haiku"
+    assert shapes.poem_form("the sea", "sonnet") == "sonnet"
+    assert shapes.poem_form("limericks about cats") == "limerick"
+    assert shapes.poem_form("a lighthouse keeper") is None
+    assert [shapes.syllables(w) for w in "an old silent pond".split()] == [1, 1, 2, 1]
+
+
+def test_stop_strings_are_found_across_deltas_and_never_released() -> None:
+    matcher = StopMatcher(("\n\n", "**"))
+    released = []
+    for piece in ("Mara", " Quill\n", "\nAge"):
+        text, stopped = matcher.feed(piece)
+        released.append(text)
+        if stopped:
+            break
+    assert "".join(released) == "Mara Quill" and stopped
+    matcher = StopMatcher(("**",))
+    assert matcher.feed("bold *") == ("bold ", False)
+    assert matcher.feed("ish") == ("*ish", False)
+
+
+# -- the shipped model ------------------------------------------------------------------------------------------
+
+
+def test_a_begun_reply_renders_open_and_a_cut_character_is_not_released(prepared_model_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(prepared_model_dir)
+    messages = [{"role": "user", "content": "A character sheet."}, {"role": "assistant", "content": "**Name:**"}]
+    assert render_chat(tokenizer, messages).endswith("**Name:**")
+    closed = render_chat(tokenizer, messages[:1])
+    assert closed.rstrip().endswith("assistant")
+    token_ids = tokenizer.encode("café 🎉", add_special_tokens=False)
+    detokenizer = IncrementalDetokenizer(lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
+    released = "".join(detokenizer.add(token) for token in token_ids[:-1]) + detokenizer.flush()
+    assert "\ufffd" not in released and released.startswith("café")
+
+
+@pytest.mark.slow
+async def test_the_engine_continues_a_begun_reply_up_to_a_stop_string(smol_engine) -> None:
+    messages = [
+        {"role": "user", "content": "Write a character sheet for a pirate: Name, Age, Appearance."},
+        {"role": "assistant", "content": "**Name:**"},
+    ]
+    text, usage = await smol_engine.complete(messages, SamplingParams(max_tokens=24, seed=3, stop=("\n", "**")), "t")
+    assert "\n" not in text and "**" not in text
+    assert usage.finish_reason in ("stop", "length") and usage.output_tokens <= 24
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["character", "lyrics", "script"])
+async def test_a_scaffolded_piece_has_its_kind_shape_on_smollm2(smol_engine, kind: str) -> None:
+    about = {"character": "a retired pirate", "lyrics": "leaving home", "script": "a doctor and a patient"}[kind]
+    scaffold = Scaffold(smol_engine, kind, "short", about)
+    messages = prompts.render_write(prompts.CreativeAsk(kind=kind, about=about, length="short"))
+    events = [e async for e in scaffold.stream(messages, prompts.sampling_for(kind, "short", 11), "t")]
+    *deltas, usage = events
+    assert all(isinstance(d, Delta) for d in deltas) and isinstance(usage, Usage)
+    text = "".join(d.text for d in deltas)
+    assert usage.extra["parts"] >= 3 and usage.output_tokens > 0
+    if kind == "lyrics":  # by construction: labelled sections and the chorus written once, repeated word for word
+        first, second = text.split("[Chorus]\n")[1:3]
+        assert second.strip() == first.split("\n\n")[0].strip()
+        assert text.startswith("[Verse 1]\n") and "[Verse 2]\n" in text
+    if kind == "character":
+        fields = [line.split(":**")[0].strip("*") for line in text.splitlines()]
+        assert fields == [f for f in shapes.CHARACTER_FIELDS if f in fields], "fields in order, none twice"
+        assert fields[0] == "Name"
+    if kind == "script":
+        assert shapes._HEADING.match(text) and not shapes._script(text)
+    assert "\ufffd" not in text
+
+
+# -- the pipeline -------------------------------------------------------------------------------------------------
+
+
+async def _core(tmp_path, server, rails, **overrides) -> Core:
+    settings = Settings(data_dir=tmp_path, engine="openai", engine_urls=[server.base_url], shaped_writing=True, **overrides)
+    engine = OpenAIEngine.from_settings(settings)
+    await engine.start()
+    return await Core.start(settings, engine=engine, rails=rails)
+
+
+async def _close(core: Core) -> None:
+    await core.close()
+    await core.engine.close()
+
+
+async def test_a_piece_cut_by_its_budget_is_shown_to_its_last_sentence_with_an_offer_to_go_on(
+    tmp_path, openai_server, default_rails
+) -> None:
+    openai_server.scripted_reply = "The keeper lit the lamp. The sea was calm that night. But she still " + "waited " * 400
+    core = await _core(tmp_path, openai_server, default_rails)
+    try:
+        job = WriteJob("continue", "story", None, previous_text="It was late.", previous_checked=True, length="short")
+        sink = RecordingSink()
+        outcome = await core.pipeline.run(AUTHOR, job, sink)
+        assert outcome.status == RequestStatus.DELIVERED
+        assert sink.delivered.startswith("The keeper lit the lamp. The sea was calm that night.\n-# Stopped at the length")
+        assert GO_ON.strip() in sink.delivered and "she still" not in sink.delivered
+        [generation] = await records(core, Generation, Generation.request_id == outcome.request_id)
+        assert generation.finish_reason == "length" and "But she still" in generation.raw_output
+        assert "she still" not in generation.shown_output and generation.shown_output.endswith(GO_ON.strip())
+    finally:
+        await _close(core)
+
+
+async def test_a_piece_that_misses_its_shape_is_written_once_more_with_a_new_seed(
+    tmp_path, openai_server, default_rails
+) -> None:
+    # The loopback server answers every part with words and no line breaks: a story gets its title and body,
+    # but the words never end a sentence, so the piece misses its shape and is written once more (not twice).
+    core = await _core(tmp_path, openai_server, default_rails)
+    try:
+        sink = RecordingSink()
+        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "story", "a quiet harbour", length="short"), sink)
+        generations = await records(core, Generation, Generation.request_id == outcome.request_id)
+        assert len(generations) == 2, "one retry for the shape, within the attempts budget"
+        assert generations[0].seed != generations[1].seed
+        assert sink.restarts == ["*Still writing…*"]
+        [request] = await records(core, Request, Request.id == outcome.request_id)
+        assert request.status in ("delivered", "failed")
+        for generation in generations:
+            assert "\ufffd" not in (generation.shown_output or "")
+            assert generation.template_version == prompts.TEMPLATE_VERSION
+    finally:
+        await _close(core)
+
+
+async def test_lyrics_through_the_pipeline_repeat_the_chorus_and_record_every_part(
+    tmp_path, openai_server, default_rails
+) -> None:
+    openai_server.scripted_reply = "I walk the shore tonight\nthe lanterns swing\nthe ropes all sing\nand I am home\n\nmore"
+    core = await _core(tmp_path, openai_server, default_rails)
+    try:
+        sink = RecordingSink()
+        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "lyrics", "the harbour", length="short"), sink)
+        assert outcome.status == RequestStatus.DELIVERED, outcome.message
+        body = sink.delivered.split("\n-# ")[0]
+        assert shapes.problems("lyrics", body) == []
+        assert body.count("[Chorus]") == 2 and body.startswith("[Verse 1]\nI walk the shore tonight")
+        sent = [r.body for r in openai_server.chat_requests]
+        assert len(sent) == 3, "verse 1, chorus, verse 2: the second chorus is the first, not asked for"
+        assert all(b["continue_final_message"] and b["messages"][-1]["role"] == "assistant" for b in sent)
+        assert sent[1]["messages"][-1]["content"].endswith("[Chorus]\n") and "\n\n" in sent[0]["stop"]
+    finally:
+        await _close(core)
+
+
