@@ -208,7 +208,7 @@ FORMER_FALSE_BLOCKS = [
     pytest.param(
         "lol that movie was so bad lmao",
         marks=pytest.mark.xfail(
-            strict=True, reason="still blocked (toxicity 0.88 >= 0.55): chat slang + 'bad' reads as a tweet; known limit"
+            strict=True, reason="still blocked (toxicity 0.91 >= 0.875): chat slang + 'bad' reads as a tweet; known limit"
         ),
     ),
 ]
@@ -350,7 +350,7 @@ def _validation_rows() -> list[dict[str, str]]:
 
 def test_validation_split_shape() -> None:
     rows = _validation_rows()
-    assert 1000 < len(rows) <= 5000
+    assert 1000 < len(rows) <= 6500
     assert set(rows[0]) == {"text", "expected", "source"}
     assert {r["expected"] for r in rows} == {"allow", "block"}
     sources = {r["source"].split(":")[0] for r in rows}
@@ -361,22 +361,24 @@ def test_validation_split_shape() -> None:
 def test_validation_floor(toxicity_rail: ToxicityRail) -> None:
     """A retrained head that got worse fails here. Floors sit a little under what the shipped head measures on
     this subset (a third of the written rows, a twelfth of the other rows; the full split's numbers are in
-    guardrails/models/toxicity_head.json): precision 0.963, recall 0.937, written abuse 0.958, obfuscated abuse
-    0.944 (17 of 18), tweets 0.926, false blocks on benign fiction 1.6% (3 of 187) and on the 50 'neither'
-    tweets 12%."""
+    guardrails/models/toxicity_head.json): precision 0.987, recall 0.889, written abuse 0.900, obfuscated abuse
+    0.861, tweets 0.870, false blocks on benign fiction 1.3% and on the 'neither' tweets 4%.
+    The 2026-12-04 head (counterfactual identity text, guardrails/training/targeted.py) traded recall on tweets and
+    on hate told without slurs (recall floors were 0.91 / 0.93 / 0.88 / 0.90) for far fewer false blocks on who
+    people are (benign floors were 5% / 25%): see docs/guardrail-judgement.md."""
     from guardrails.training.train_toxicity import summarise
 
     rows = [r for i, r in enumerate(_validation_rows()) if i % (3 if r["source"].startswith("written") else 12) == 0]
     verdicts = toxicity_rail.check([r["text"] for r in rows], "input")
     metrics = summarise([(r["text"], r["expected"], r["source"]) for r in rows], [v.decision == "block" for v in verdicts])
     summary = {k: v for k, v in metrics.items() if k != "by_source"}
-    assert metrics["precision"] >= 0.93, summary
-    assert metrics["recall"] >= 0.91, summary
-    assert metrics["recall_written_abuse"] >= 0.93, summary
-    assert metrics["recall_obfuscated_abuse"] >= 0.88, summary
-    assert metrics["recall_davidson_offensive_or_hate"] >= 0.90, summary
-    assert metrics["false_block_rate_benign_fiction"] <= 0.05, summary
-    assert metrics["false_block_rate_davidson_neither"] <= 0.25, summary
+    assert metrics["precision"] >= 0.96, summary
+    assert metrics["recall"] >= 0.87, summary
+    assert metrics["recall_written_abuse"] >= 0.88, summary
+    assert metrics["recall_obfuscated_abuse"] >= 0.84, summary
+    assert metrics["recall_davidson_offensive_or_hate"] >= 0.85, summary
+    assert metrics["false_block_rate_benign_fiction"] <= 0.03, summary
+    assert metrics["false_block_rate_davidson_neither"] <= 0.08, summary
 
 
 def test_held_out_generated_fiction_passes(toxicity_rail: ToxicityRail) -> None:
@@ -560,3 +562,20 @@ def test_only_mentions_count_as_aimed_in_prompts() -> None:
     assert aims_at_real_person("And you, dear reader, are next.", "output")
     assert not aims_at_real_person('"And you are next," she told the guard.', "output")
     assert not aims_at_real_person("Mail it to ada@example.com before noon.", "output")
+
+
+def test_who_is_targeted_decides(default_rails) -> None:
+    """guardrails/data/judgement_validation.csv (hand-written, never trained on): naming who people are, negating,
+    condemning or quoting hate to reject it, and role-play pass; abuse aimed at a member or the reader passes no
+    fiction frame. Floors sit under the shipped stack's figures (docs/guardrail-judgement.md); hate told without
+    slurs is the known weak family (about half caught) and has its own, lower floor."""
+    from guardrails.evaluate import evaluate, read_rows
+
+    path = Path(__file__).resolve().parents[1] / "guardrails" / "data" / "judgement_validation.csv"
+    families = evaluate(read_rows(path), default_rails).per_family()
+    benign = {name: entry for name, entry in families.items() if name.endswith(" allow")}
+    assert all(entry["share_stopped"] <= 0.10 for entry in benign.values()), benign
+    assert sum(e["stopped"] for e in benign.values()) / sum(e["n"] for e in benign.values()) <= 0.03, benign
+    assert families["targeted_abuse_fiction block"]["share_stopped"] >= 0.90, families
+    assert families["injection_attack block"]["share_stopped"] >= 0.90, families
+    assert families["hate_no_slurs block"]["share_stopped"] >= 0.45, families

@@ -43,12 +43,16 @@ from guardrails.training.benign_fiction import (
     abuse_examples,
     benign_examples,
 )
+from guardrails.training.targeted import targeted_examples
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = Path("/work/shared/data/toxicity_train.csv")
 INJECTION_DATA = Path("/work/shared/data/injection_train.csv")
 TRUTHFULQA_DATA = Path("/work/shared/data/misinfo_truthfulqa_train.csv")
 VALIDATION_CSV = REPO_ROOT / "guardrails" / "data" / "toxicity_validation.csv"
+JUDGEMENT_VALIDATION_CSV = REPO_ROOT / "guardrails" / "data" / "judgement_validation.csv"
+"""Hand-written families (identity mentions, counter-speech, abuse aimed at members in a fiction frame, ...): never
+trained on; a generated sentence that happens to equal one of its rows is dropped."""
 
 HEAD_VERSION = "1.0"
 HEAD_CATEGORIES = ("toxicity", "identity_attack", "threat")
@@ -98,7 +102,7 @@ OFFENSIVE_AS_NOT_HATE_WEIGHT = 0.5
 # text, which leaves room under the 3% goal for the unseen structures of the validation split; within that,
 # reach this recall on both the tweets and the written abuse with the fewest false blocks; failing that, the
 # most recall.
-MAX_BENIGN_FALSE_BLOCKS = 0.01
+MAX_BENIGN_FALSE_BLOCKS = 0.02
 MAX_GENERATED_PASSAGE_FALSE_BLOCKS = 0.06
 """Out-of-fold share of the model's training generations (whole passages, all sentences) blocked. The goal is 3%
 on held-out generations; out of fold it is noisier (each fold's head sees a fifth fewer generations), and when no
@@ -393,10 +397,20 @@ def split_data(
     return split
 
 
+def written_examples() -> list[WrittenExample]:
+    """The project's own sentences: fiction and abuse (benign_fiction), and the target-aware families (targeted)."""
+    kept_apart = set()
+    if JUDGEMENT_VALIDATION_CSV.exists():
+        with JUDGEMENT_VALIDATION_CSV.open(newline="", encoding="utf-8") as handle:
+            kept_apart = {row["text"].strip().lower() for row in csv.DictReader(handle)}
+    examples = benign_examples() + abuse_examples() + targeted_examples()
+    return [e for e in examples if e.text.strip().lower() not in kept_apart]
+
+
 def build_split(data: Path = DEFAULT_DATA) -> Split:
     """The split the training script uses: tweets, written examples, generated fiction and neutral text."""
     davidson = load_davidson(data)
-    written = benign_examples() + abuse_examples()
+    written = written_examples()
     generated = load_generated(GENERATED_FICTION) if GENERATED_FICTION.exists() else []
     return split_data(davidson, written, generated, load_neutral())
 
@@ -607,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.use_deterministic_algorithms(True)
     started = time.perf_counter()
     davidson = load_davidson(args.data)
-    written = benign_examples() + abuse_examples()
+    written = written_examples()
     generated = load_generated(GENERATED_FICTION)
     split = split_data(davidson, written, generated, load_neutral())
     records = validation_records(split)
@@ -686,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": {
             "davidson": {"file": args.data.name, "sha256": sha256_file(args.data), "rows_after_dedup": len(davidson)},
             "written_examples": {
-                "module": "guardrails.training.benign_fiction",
+                "module": "guardrails.training.benign_fiction + guardrails.training.targeted",
                 "sha256": written_digest,
                 "benign": sum(not e.abusive for e in written),
                 "abuse": sum(e.abusive for e in written),
