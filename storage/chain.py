@@ -292,7 +292,8 @@ async def append_chains(
     )
     if checkpoints:
         await connection.execute(insert(ChainCheckpoint.__table__), checkpoints)
-    head_log.note(connection, links[-1])  # to the file outside the database, where configured, once committed
+    for chain in chains:  # to the file outside the database, where configured, once committed
+        head_log.note(connection, links[chain][-1])
     return links
 
 
