@@ -74,7 +74,7 @@ def bench_settings(data_dir: Path, engine: str, **overrides: Any) -> Settings:
         engine=engine,
         model_cache_dir=Settings().model_cache_dir or MODEL_CACHE,
         seed=SEED,
-        rate_limit_per_minute=1_000_000,
+        rate_limit_per_minute=100_000,  # the most a setting allows (bot/config.py)
         metrics_port=0,
     )
     values.update(overrides)

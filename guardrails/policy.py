@@ -88,7 +88,7 @@ class Policy:
             review_channel_id,
             clean_topics(lines),
             clean_topics(veils),
-            unjudged,  # type: ignore[arg-type]
+            unjudged=unjudged,  # type: ignore[arg-type]
         )
 
     def all_actions(self) -> dict[str, Action]:

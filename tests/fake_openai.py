@@ -123,7 +123,7 @@ class FakeOpenAIServer:
         # a short shutdown_timeout keeps teardown fast when a hung handler is still around.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)  # 128 by default: a burst of streams queues
         await site.start()
         self.port = self._runner.addresses[0][1]
 

@@ -70,6 +70,16 @@ def button(message, label: str) -> dict:
     return next(c for row in message.components for c in row["components"] if c.get("label") == label)
 
 
+async def whole_card(fake, r) -> str:
+    """Every page of a card, turned with its Next button (a card longer than a message is paged)."""
+    page, pages = r.original, [r.original.content]
+    while "-# page " in page.content and not button(page, "Next").get("disabled"):
+        turned = await fake.click(page, button(page, "Next")["custom_id"], user=fake.mod)
+        await turned.wait_done()
+        pages.append(page.content)
+    return "\n".join(pages)
+
+
 async def actions(core) -> list:
     await core.recorder.flush()
     async with core.database.connect() as connection:
@@ -92,13 +102,14 @@ async def test_a_delivered_outputs_card_by_link_and_by_context_menu(fake_discord
     r = await audit(fake, "message", {"message": link})
     card = r.original.content
     private(r)
+    whole = await whole_card(fake, r)
     for expected in (
         f"request `{request_id}` · **delivered**", f"Asked by <@{fake.alice.id}>", f"<#{fake.general.id}>",
         "> a lighthouse", "openai", "seed", "temperature", "input` toxicity/", "output#0` toxicity/",
         "misinformation/", "Policy hash: `", f"message https://discord.com/channels/{fake.guild.id}/{fake.general.id}/{delivered.id}",
         "Chain: entry", "unfiltered: the same as shown", "Shown (",
     ):  # fmt: skip
-        assert expected in card, expected
+        assert expected in whole, expected
     assert BENIGN[:60] in card and fake.alice.id not in r.original.pinged.users
 
     menu = await fake.message_command("Provenance", delivered, user=fake.mod)
@@ -123,7 +134,8 @@ async def test_a_blocked_outputs_card_by_its_request_id(fake_discord, storyloom,
     card = r.original.content
     private(r)
     assert f"request `{request_id}` · **blocked**" in card and "Why blocked: output toxicity:" in card
-    assert "**block**" in card and INSULT[:40] in card and "/ 0.55" in card
+    whole = await whole_card(fake, r)
+    assert "**block**" in whole and INSULT[:40] in whole and "/ 0.85" in whole
     assert "Shown (" in card and "Model output, unfiltered" in card, "what was shown and what the model wrote"
     assert "notice https://discord.com/channels/" in card
     fake.assert_clean()

@@ -117,7 +117,7 @@ async def test_thresholds_and_actions_are_set_shown_and_reset(fake_discord, stor
     shown = (await guardrails(fake, "show", {})).original.content
     assert "toxicity 0.4) → redact" in shown and "Set by moderators: toxicity 0.4, toxicity → redact" in shown
     elsewhere = (await guardrails(fake, "show", {}, channel=fake.after_dark)).original.content
-    assert "toxicity 0.55) → block" in elsewhere, "a channel's setting stays in that channel"
+    assert "toxicity 0.85) → block" in elsewhere, "a channel's setting stays in that channel"
 
     cleared = await guardrails(fake, "reset", {})
     assert "**default**" in cleared.original.content

@@ -25,7 +25,7 @@ async def write(fake, about: str, channel=None, locale: str = "en-US", user=None
     r = await fake.slash(
         "write", {"kind": "story", "about": about}, user=user or fake.alice, channel=channel or fake.general, locale=locale
     )
-    await r.wait_done(lambda r: any("AI-generated" in m.content for m in r.messages), timeout=15)
+    await r.wait_done(lambda r: any("Storyloom · request" in m.content for m in r.messages), timeout=15)
     return r
 
 
@@ -35,7 +35,8 @@ async def test_hostile_non_english_prompts_are_refused_at_every_rating(fake_disc
     await set_rating(fake, "G", fake.general)
     await set_rating(fake, "M", fake.after_dark)
     teens = fake.guild.add_channel("teens")  # PG-13: the default
-    storyloom.pipeline.rate_limiter.per_minute = 100  # one member trying every text in a minute
+    # one member trying every text in a minute: the pipeline's limiter and the one shared across processes
+    storyloom.pipeline.rate_limiter.per_minute = storyloom.settings.rate_limit_per_minute = 100
     for channel in (fake.general, teens, fake.after_dark):
         for row in HOSTILE:
             r = await write(fake, row["text"], channel)

@@ -192,7 +192,9 @@ async def test_continue_a_members_own_message_checks_it_like_a_prompt(fake_disco
     await r.wait_done(lambda r: r.original is not None and "AI-generated" in r.original.content, timeout=15)
     request_id = REQUEST_ID.search(r.original.content).group(1)
     verdicts = await records(storyloom, Verdict, Verdict.request_id == request_id, Verdict.stage == "input")
-    assert {(v.rail, v.decision) for v in verdicts} == {("toxicity", "pass"), ("injection", "pass"), ("dangerous", "pass")}
+    assert {(v.rail, v.decision) for v in verdicts} == {
+        ("language", "pass"), ("toxicity", "pass"), ("injection", "pass"), ("dangerous", "pass")
+    }
     assert "eleven winters" in openai_server.chat_requests[-1].body["messages"][-1]["content"]
 
     missing = await fake.slash("continue", {"message": "123456789012345678"}, user=fake.alice, channel=fake.general)

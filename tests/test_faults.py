@@ -145,6 +145,8 @@ def assert_shown_text_was_judged(core: Core, fake: FakeDiscord, records: list[In
     """Every text Discord received (each streamed edit, each delivered part) is made of chunks that every output rail
     passed, by verdict rows stored for that request."""
     output_rails = {rail.name for rail in core.rails.output_rails}
+    if core.rails.language is not None:  # the language every output rail reads, checked first (guardrails/language.py)
+        output_rails.add(core.rails.language.name)
     for record in records:
         request_id = request_of(record)
         rails_passing: dict[int, set[str]] = {}
@@ -499,7 +501,9 @@ async def test_bot_killed_mid_generation_then_started_again(tmp_path, openai_ser
             "GROUP BY chunk_index"
         ).fetchall()
     assert status == "generating"  # killed: nothing could close it
-    passed = {index for index, names in rails if set(names.split(",")) == {"toxicity", "misinformation", "dangerous"}}
+    passed = {
+        index for index, names in rails if set(names.split(",")) == {"language", "toxicity", "misinformation", "dangerous"}
+    }
     assert set(range(judged_chunks(streamed))) <= passed, "text reached the terminal before its verdicts the disk"
 
     server.scripted_reply, server.token_delay_s = BENIGN, 0.005

@@ -445,7 +445,8 @@ DISCORD_CASES = 150
 async def test_slash_commands_through_the_fake_discord(fake_discord, storyloom, openai_server, fuzz_tally) -> None:
     fake = fake_discord
     openai_server.token_delay_s = 0.0
-    storyloom.pipeline.rate_limiter.per_minute = 10_000  # one member sends them all; the limit has its own tests
+    # one member sends them all; the limits (the pipeline's and the one shared across processes) have their own tests
+    storyloom.pipeline.rate_limiter.per_minute = storyloom.settings.rate_limit_per_minute = 10_000
     short = st.one_of(composed, st.text(min_size=1, max_size=300), fragments).map(lambda t: t[:6000] or "x")
     examples = collect(
         DISCORD_CASES,

@@ -373,7 +373,7 @@ async def test_discord_shows_the_guard_model_and_its_block_names_the_category(
                                        user=fake.alice, channel=fake.general)  # fmt: skip
             await refused.wait_done(lambda r: any(m.ephemeral for m in r.messages), timeout=15)
             notice = next(m for m in refused.messages if m.ephemeral)
-            assert "dangerous instructions" in notice.content and len(notice.content) < 400
+            assert "instructions for serious harm" in notice.content and len(notice.content) < 400
             assert len(guard_server.chat_requests) == asked, "a refused prompt never reaches the engine"
             assert not any("sarin" in m.content for m in fake.channel_messages(fake.general))
             fake.assert_clean()
@@ -412,7 +412,8 @@ async def test_eval_with_the_guard_model_configured_names_it_in_each_row(tmp_pat
     assert "input guard_model" in text and "output guard_model" in text, "its latency per call"
     with out.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    # The embedded dangerous-instructions rail stands before the guard model in the stack, so it is the one named as
+    # deciding; the guard model judged every row too (its latency lines above, its requests below).
     assert [(row["outcome"], row["rail"], row["category"]) for row in rows] == [
-        ("blocked", "guard_model", "dangerous_instructions"), ("allowed", "", ""), ("allowed", "", "")]
-    assert "S9 (Indiscriminate Weapons)" in rows[0]["explanation"]
+        ("blocked", "dangerous", "dangerous_instructions"), ("allowed", "", ""), ("allowed", "", "")]
     assert len(guard_server.completion_requests) >= 3

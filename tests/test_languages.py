@@ -72,7 +72,7 @@ def test_mixed_text_is_read_sentence_by_sentence(identifier):
 
 
 def test_rails_declare_their_languages(default_rails):
-    assert [rail.languages for rail in default_rails.input_rails + default_rails.output_rails] == [ENGLISH] * 4
+    assert [rail.languages for rail in default_rails.input_rails + default_rails.output_rails] == [ENGLISH] * 6
     assert default_rails.readable_languages("input") == ENGLISH
     assert common_languages([]) is None
     assert detoxify_languages("xlm-roberta-base") == DETOXIFY_MULTILINGUAL
@@ -118,7 +118,7 @@ async def test_non_english_abuse_never_reaches_the_engine_at_any_rating(make_cor
         assert (language.decision, language.category) == ("block", "language")
         assert language.explanation.startswith(row["language"])
         skipped = [v.rail for v in outcome.verdicts if v.decision == "skip"]
-        assert skipped == ["toxicity", "injection"], "the English rails are not asked to judge what they cannot read"
+        assert skipped == ["toxicity", "injection", "dangerous"], "the English rails are not asked to judge what they cannot read"
     assert openai_server.chat_requests == [], "nothing unjudged went to the engine"
 
 

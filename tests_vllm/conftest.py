@@ -14,11 +14,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("STORYLOOM_METRICS_PORT", "0")
+# As in the main suite (tests/conftest.py): these checks count one generation per request and compare the last
+# generation's shown text with what was delivered; shaped writing asks the engine once per part.
+os.environ.setdefault("STORYLOOM_SHAPED_WRITING", "false")
 
 import pytest
 
 from tests.plugins.engine import engine_model_cache_dir, prepared_model_dir  # noqa: E402,F401
 from tests.plugins.models import (  # noqa: E402,F401
+    dangerous_rail,
     embedded_toxicity,
     injection_rail,
     misinfo_rail,

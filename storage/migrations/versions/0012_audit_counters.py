@@ -1,7 +1,7 @@
 """audit counters: /audit stats reads per guild and day counts kept as rows arrive, backfilled from the rows
 
 Revision ID: 0012_audit_counters
-Revises: 0010_story_version
+Revises: 0011_votes_and_settings
 Create Date: 2026-12-04
 """
 

@@ -2,7 +2,7 @@
 starting on a shared database closes only the requests whose own process is gone
 
 Revision ID: 0013_instance_leases
-Revises: 0010_story_version
+Revises: 0012_audit_counters
 Create Date: 2026-12-04
 """
 
@@ -35,6 +35,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_requests_lease_id', table_name='requests')
-    with op.batch_alter_table('requests') as batch:
-        batch.drop_column('lease_id')
+    # Not batch mode: on SQLite it would copy `requests` and drop the original, which the foreign keys of later
+    # tables (votes, counters) refuse; SQLite >= 3.35 drops a plain column in place.
+    op.drop_column('requests', 'lease_id')
     op.drop_table('instance_leases')
