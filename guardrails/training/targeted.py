@@ -157,6 +157,18 @@ KIND_WORDS = (
     "thank you for always cheering everyone on",
 )
 
+# Plain chat that names members: a mention is who is addressed, not what is said (a head that saw mentions only in
+# abuse would block a greeting).
+NEUTRAL_TO_MEMBER = (
+    "can you read chapter two tonight", "ask the harbour master about the map", "thanks for the edits on my poem",
+    "the next turn is yours", "join us at the campfire scene when you can", "your dragon story made me laugh",
+    "I moved the meeting to Friday", "what rhymes with lighthouse", "the prompt list is pinned in the channel",
+    "welcome to the writing group", "I left notes on your script", "good luck with the contest",
+)
+MEMBER_CHAT_FRAMES = (
+    "{m}, {body}.", "Hey {m}, {body}.", "{m} {m2}, {body}.", "Hey {m} and {m2}, {body}.", "Ping {m}: {body}.",
+)
+
 ASSERT_FRAMES = (
     "{G} {c}.", "Let's be honest: {g} {c}.", "Everyone knows {g} {c}.", "It's a fact that {g} {c}.",
     "All {g} {c}.", "The truth is simple: {g} {c}.", "I'm sick of pretending, {g} {c}.",
@@ -265,4 +277,9 @@ def targeted_examples(per_template: int = PER_TEMPLATE) -> list[WrittenExample]:
                 return {"m": rng.choice(MENTIONS), "r": reader, "R": reader[0].upper() + reader[1:], "body": rng.choice(lines)}
 
             out.extend(_group_fillings(kind, f"{kind}-{index}", frame, per_template // 2, pick, labels))
+    for index, frame in enumerate(MEMBER_CHAT_FRAMES):
+        def chat(rng: random.Random) -> dict[str, str]:
+            return {"m": rng.choice(MENTIONS), "m2": rng.choice(MENTIONS), "body": rng.choice(NEUTRAL_TO_MEMBER)}
+
+        out.extend(_group_fillings("member_chat", f"member_chat-{index}", frame, per_template // 2, chat, {}))
     return out
