@@ -210,7 +210,7 @@ from aiohttp import web
 from tests.fake_openai import FakeOpenAIServer
 
 listen = web.TCPSite  # on the port asked for (0: any): a replica that comes back keeps its address
-web.TCPSite = lambda runner, host, port: listen(runner, host, int(sys.argv[3]))
+web.TCPSite = lambda runner, host, port, **options: listen(runner, host, int(sys.argv[3]), **options)
 
 async def main():
     server = FakeOpenAIServer(scripted_reply=sys.argv[1], token_delay_s=float(sys.argv[2]))
