@@ -36,7 +36,7 @@ from guardrails.heads import mlp_arrays, read_head
 from guardrails.injection import windows as prompt_windows
 from guardrails.normalize import normalize
 from guardrails.toxicity import split_units
-from guardrails.verdict import Stage, Verdict
+from guardrails.verdict import Stage, Verdict, one_line
 
 if TYPE_CHECKING:
     from guardrails.encoder import SentenceEncoder
@@ -198,11 +198,6 @@ class DangerousHead:
 # ---------------------------------------------------------------------------------------------------------------
 # The rail
 # ---------------------------------------------------------------------------------------------------------------
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class DangerousRail:
     """Batched check for actionable instructions for serious real-world harm, on prompts and on output."""
 
@@ -268,7 +263,7 @@ class DangerousRail:
             return [
                 Verdict(
                     rail=self.name, backend=self.backend_name, version=self.version, stage=stage, decision="error",
-                    explanation=f"dangerous-instructions rail failed: {_one_line(exc)}", latency_ms=latency,
+                    explanation=f"dangerous-instructions rail failed: {one_line(exc)}", latency_ms=latency,
                 )  # fmt: skip
                 for _ in texts
             ]

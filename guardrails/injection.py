@@ -32,7 +32,7 @@ import numpy as np
 from guardrails.heads import mlp_arrays, mlp_probabilities, read_head
 from guardrails.normalize import normalize
 from guardrails.toxicity import split_units
-from guardrails.verdict import Stage, Verdict
+from guardrails.verdict import Stage, Verdict, one_line
 
 if TYPE_CHECKING:
     from guardrails.encoder import SentenceEncoder
@@ -203,11 +203,6 @@ class InjectionHead:
 # ---------------------------------------------------------------------------------------------------------------
 # The rail
 # ---------------------------------------------------------------------------------------------------------------
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class InjectionRail:
     """Batched prompt-injection check. Meant for stage "input"; works on any text."""
 
@@ -312,5 +307,5 @@ class InjectionRail:
     def _error(self, stage: Stage, exc: Exception, latency_ms: float) -> Verdict:
         return Verdict(
             rail=self.name, backend=self.backend_name, version=self.version, stage=stage,
-            decision="error", explanation=f"injection rail failed: {_one_line(exc)}", latency_ms=latency_ms,
+            decision="error", explanation=f"injection rail failed: {one_line(exc)}", latency_ms=latency_ms,
         )  # fmt: skip

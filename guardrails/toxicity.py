@@ -32,7 +32,7 @@ import numpy as np
 from guardrails.heads import mlp_arrays, mlp_probabilities, read_head
 from guardrails.normalize import normalize
 from guardrails.profanity import profanity_score
-from guardrails.verdict import Stage, Verdict
+from guardrails.verdict import Stage, Verdict, one_line
 
 if TYPE_CHECKING:
     from guardrails.encoder import SentenceEncoder
@@ -350,7 +350,7 @@ def load_toxicity_backend(
                 backend, path = load_detoxify_backend(detoxify_checkpoint, detoxify_config_path)
                 return backend, f"detoxify weights loaded from {path} ({backend.version})"
             except Exception as exc:  # any loader failure means "not available" to auto
-                why_not_detoxify = _one_line(exc)
+                why_not_detoxify = one_line(exc)
                 if kind == "detoxify":
                     raise DetoxifyUnavailable(f"detoxify unavailable: {why_not_detoxify}") from exc
         elif kind == "detoxify":
@@ -364,11 +364,6 @@ def load_toxicity_backend(
     if kind == "embedded":
         return backend, f"embedded head {backend.version} requested"
     return backend, f"detoxify unavailable: {why_not_detoxify}; using embedded head {backend.version}"
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -685,5 +680,5 @@ class ToxicityRail:
     def _error(self, stage: Stage, exc: Exception, latency_ms: float) -> Verdict:
         return Verdict(
             rail=self.name, backend=self.backend.name, version=self.backend.version, stage=stage,
-            decision="error", explanation=f"toxicity backend failed: {_one_line(exc)}", latency_ms=latency_ms,
+            decision="error", explanation=f"toxicity backend failed: {one_line(exc)}", latency_ms=latency_ms,
         )  # fmt: skip

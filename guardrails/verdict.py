@@ -35,3 +35,9 @@ class Verdict:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line of at most `limit` characters: what a verdict's explanation says of a failed model."""
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
