@@ -28,3 +28,14 @@ class NotModerator(app_commands.CheckFailure):
     """Raised by moderator-only commands; the tree's error handler says what would let the member in."""
 
     message = "Only moderators can use that: Manage Messages, or the server's moderator role."
+
+
+def require_manage_guild(interaction: discord.Interaction) -> bool:
+    """A server-settings group's own check: `default_permissions` only hides a command in Discord's client, so the
+    bot checks Manage Server itself, from the permissions Discord resolved for this interaction (the member cache
+    may not know a role granted just now)."""
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage()
+    if not interaction.permissions.manage_guild:
+        raise app_commands.MissingPermissions(["manage_guild"])
+    return True

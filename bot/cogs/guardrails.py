@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery import NO_PINGS
+from bot.moderators import require_manage_guild
 from guardrails.language import named
 from guardrails.policy import CATEGORIES, RAIL_ACTIONS, Policy, check_action, check_threshold, resolve_policy
 from guardrails.ratings import RATINGS
@@ -107,14 +108,7 @@ class GuardrailsCog(
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        # default_permissions only hides the command in Discord's client; the bot enforces it itself, from the
-        # permissions Discord resolved for this interaction (the member cache may not know a role granted just now).
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        permissions = interaction.permissions
-        if not permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+        return require_manage_guild(interaction)
 
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)

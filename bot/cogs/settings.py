@@ -17,6 +17,7 @@ from bot.cogs.write import LENGTH_CHOICES
 from bot.core.admission import MAX_OPTION_CHARS, clean_prompt
 from bot.core.prompts import HOUSE_STYLE_CHARS
 from bot.delivery import NO_PINGS
+from bot.moderators import require_manage_guild
 from bot.server_choices import KEYS, ServerChoices, ids, joined
 from guardrails.policy import Policy
 from storage.policies import record_action
@@ -58,12 +59,7 @@ class SettingsCog(
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        # default_permissions only hides the group in Discord's client; the bot checks for itself.
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        if not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
-        return True
+        return require_manage_guild(interaction)
 
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
