@@ -176,7 +176,7 @@ class Bot:
 @contextlib.asynccontextmanager
 async def running_bot(engine_name: str, *, engine: Engine | None = None, **overrides: Any) -> AsyncIterator[Bot]:
     """A started engine (unless handed one), rails, Core on a fresh SQLite file, and the bot on the fake Discord."""
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
     from bot.engines import create_engine
     from tests.fakediscord import FAST_CLIENT_OPTIONS, FakeDiscord, pointed_at
 

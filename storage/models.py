@@ -358,7 +358,7 @@ class PolicyVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# -- story games (bot/story, storage/stories.py) ---------------------------------------------------------------
+# -- story games (bot/core/story, storage/stories.py) ---------------------------------------------------------------
 
 
 class StoryStatus(enum.StrEnum):
@@ -506,7 +506,7 @@ class StoryVote(Base):
     __table_args__ = (UniqueConstraint("choice_set_id", "user_id", name="uq_story_votes_set_user"),)
 
 
-# -- members' feedback and servers' choices (bot/cogs/pieces.py, bot/cogs/settings.py, migration 0011) ----------
+# -- members' feedback and servers' choices (bot/discord/cogs/pieces.py, bot/discord/cogs/settings.py, migration 0011) ----------
 
 
 class Vote(Base):

@@ -1,4 +1,4 @@
-"""Story-game queries (bot/story): dialect-neutral SQLAlchemy 2.0 Core on one connection, SQLite and PostgreSQL.
+"""Story-game queries (bot/core/story): dialect-neutral SQLAlchemy 2.0 Core on one connection, SQLite and PostgreSQL.
 
 Every function takes the caller's `AsyncConnection` so a command's reads and writes are one transaction: a
 restart finds each session exactly as its last command left it.

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, text
 
-from bot.audit_commands import AuditUsageError, parse_audit, run_typed_audit
-from bot.audit_render import DISCORD, PLAIN, card_lines, list_lines, paginate, stats_lines
-from bot.commands import parse
+from bot.audit.commands import AuditUsageError, parse_audit, run_typed_audit
+from bot.audit.render import DISCORD, PLAIN, card_lines, list_lines, paginate, stats_lines
+from bot.terminal.parser import parse
 from storage.audit import (
     ALL_GUILDS,
     Target,
@@ -417,7 +417,7 @@ async def test_the_audit_queries_use_their_indexes(sqlite_database):
 
 
 def test_the_command_line_answers_every_query(tmp_path, monkeypatch, capsys):
-    from bot.cli import main
+    from bot.cli.main import main
 
     async def prepare() -> None:
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'storyloom.sqlite3'}")
@@ -466,7 +466,7 @@ async def test_audit_typed_in_the_terminal_sees_the_local_guild(seeded, tmp_path
     core = SimpleNamespace(database=seeded, recorder=SimpleNamespace(flush=flush), settings=SimpleNamespace(data_dir=tmp_path))
     author = SimpleNamespace(guild_id=GUILD, channel_id=None, user_id=1)
     out = io.StringIO()
-    from bot.local import run_command
+    from bot.terminal.repl import run_command
 
     assert await run_command(core, author, parse("/audit stats 7d"), out) is None  # the terminal mode's own path
     await run_typed_audit(core, author, "message 2001", out)

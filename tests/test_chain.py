@@ -80,7 +80,7 @@ async def chained_db(tmp_path, database_url, make_core, openai_server):
 def audit_verify(url: str, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "STORYLOOM_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "audit", "verify", "--quiet", *extra],
+        [sys.executable, "-m", "bot.cli.main", "audit", "verify", "--quiet", *extra],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -213,7 +213,7 @@ async def test_requests_chained_from_memory_digest_as_read_back(database):
 
 def audit(url: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "audit", *args], env={**os.environ, "STORYLOOM_DATABASE_URL": url, **env},
+        [sys.executable, "-m", "bot.cli.main", "audit", *args], env={**os.environ, "STORYLOOM_DATABASE_URL": url, **env},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

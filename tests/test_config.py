@@ -36,7 +36,7 @@ def test_config_show_masks_the_token_and_database_password(tmp_path):
         "STORYLOOM_ENGINE_API_KEY": "sk-live-key-value",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "config", "show", "--json"],
+        [sys.executable, "-m", "bot.cli.main", "config", "show", "--json"],
         env=env, capture_output=True, text=True, check=True, timeout=60,
     )
     for leaked in (secret, "hunter2-password", "sk-live-key-value"):

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from bot.audit_commands import NOT_FOUND
+from bot.audit.commands import NOT_FOUND
 from storage.models import ModerationAction
 from tests.fakediscord import ClientRejected, Perm
 from tests.plugins.bot import REQUEST_ID

@@ -8,7 +8,7 @@ import json
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.discord_bot import StoryloomBot
+from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from storage.erasure import erase_user
 from storage.feedback import find_piece, refusal_for

@@ -115,7 +115,7 @@ async def test_a_moderator_deleting_a_delivered_message_is_recorded(fake_discord
 
 async def test_a_later_edit_of_a_delivered_message_is_recorded(fake_discord, storyloom, openai_server, monkeypatch):
     # The running bot loaded its own copy of the cog module (load_extension): patch that one, by name.
-    monkeypatch.setattr(sys.modules["bot.cogs.provenance"], "OWN_EDIT_GRACE_S", 0.3)
+    monkeypatch.setattr(sys.modules["bot.discord.cogs.provenance"], "OWN_EDIT_GRACE_S", 0.3)
     openai_server.scripted_reply = BENIGN
     fake = fake_discord
     r, request_id = await write(fake, fake.alice, "a harbour")

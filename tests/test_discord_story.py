@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.discord_bot import StoryloomBot
+from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from storage.models import StorySession, StoryTurn, utcnow
 from tests.fakediscord import FAST_CLIENT_OPTIONS, ClientRejected

@@ -6,7 +6,7 @@ import pytest
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.discord_bot import StoryloomBot
+from bot.discord.bot import StoryloomBot
 from storage.models import Delivery, Generation, Request, Verdict
 from tests.fakediscord import FAST_CLIENT_OPTIONS
 from tests.plugins.bot import REQUEST_ID, records

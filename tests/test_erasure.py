@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.erasure_cli import add_erase_command
+from bot.cli.erase import add_erase_command
 from storage.chain import ERASED, chain_request, erased_marker, erased_options, verify
 from storage.erasure import SYSTEM_USER, erase_user, prune_older_than
 from storage.models import ChainEntry, Generation, ModerationAction, Request, Review, Verdict, utcnow
@@ -243,7 +243,7 @@ async def test_erasure_reaches_every_copy_and_the_files_on_disk(make_core, opena
     rendered prompt (Ada's request) quotes all of it. Erasing Bohuslava erases those copies too, and the bytes leave
     the database's files (SQLite: the file and its -wal, with the bot's engine still open; PostgreSQL: the table
     files), while the chain verifies and the others' own words stay."""
-    from bot.story import StoryService
+    from bot.core.story import StoryService
     from tests.test_story import AI_1, BO, Clock
 
     host = replace(BO, user_name=HOST_NAME)
@@ -310,7 +310,7 @@ async def test_a_reply_to_an_erased_piece_loses_the_quote_but_keeps_its_own_word
 
 
 async def test_retention_erases_stories_that_ended_before_the_cutoff(make_core, openai_server):
-    from bot.story import StoryService
+    from bot.core.story import StoryService
     from storage.models import StoryPlayer, StorySession
     from tests.test_story import BO
 

@@ -63,7 +63,7 @@ def test_bad_files_are_refused_with_the_line(tmp_path, content, message):
 def test_the_command_ends_with_one_json_object(tmp_path):
     env = {**os.environ, "STORYLOOM_DATA_DIR": str(tmp_path), "STORYLOOM_TOXICITY_BACKEND": "embedded"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", str(SAMPLE), "--json"],
+        [sys.executable, "-m", "bot.cli.main", "eval", str(SAMPLE), "--json"],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -80,7 +80,7 @@ def test_the_command_writes_each_rows_outcome(tmp_path):
     env = {**os.environ, "STORYLOOM_DATA_DIR": str(tmp_path), "STORYLOOM_TOXICITY_BACKEND": "embedded"}
     out = tmp_path / "rows.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", str(SAMPLE), "--rows", str(out), "--batch", "1"],
+        [sys.executable, "-m", "bot.cli.main", "eval", str(SAMPLE), "--rows", str(out), "--batch", "1"],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]

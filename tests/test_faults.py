@@ -48,7 +48,7 @@ from sqlalchemy import event, select
 from bot.config import Settings
 from bot.core.app import Core
 from bot.core.pipeline import SentenceChunker
-from bot.discord_bot import StoryloomBot
+from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from bot.metrics import MetricsServer
 from storage.models import Delivery, Request, Verdict
@@ -474,7 +474,7 @@ async def test_bot_killed_mid_generation_then_started_again(tmp_path, openai_ser
     server = openai_server
     server.scripted_reply, server.token_delay_s = " ".join([BENIGN] * 3), 0.1
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "local", env=local_env(tmp_path, server),
+        sys.executable, "-m", "bot.cli.main", "local", env=local_env(tmp_path, server),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     shown = ""
@@ -508,7 +508,7 @@ async def test_bot_killed_mid_generation_then_started_again(tmp_path, openai_ser
 
     server.scripted_reply, server.token_delay_s = BENIGN, 0.005
     again = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "local", env=local_env(tmp_path, server),
+        sys.executable, "-m", "bot.cli.main", "local", env=local_env(tmp_path, server),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     stdout, stderr = await asyncio.wait_for(again.communicate(b"/write poem about the sea length:short\n"), 120)
@@ -533,7 +533,7 @@ async def test_metrics_port_taken_by_another_process(tmp_path, openai_server):
     try:
         env = {**local_env(tmp_path, server), "STORYLOOM_METRICS_PORT": str(port)}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "local", env=env,
+            sys.executable, "-m", "bot.cli.main", "local", env=env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         stdout, stderr = await asyncio.wait_for(process.communicate(b"/write poem about the sea length:short\n"), 120)
@@ -555,7 +555,7 @@ async def test_terminal_reader_leaves_mid_stream(tmp_path, openai_server):
     server.scripted_reply, server.token_delay_s = " ".join([BENIGN] * 3), 0.05
     read_end, write_end = os.pipe()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "local", env=local_env(tmp_path, server),
+        sys.executable, "-m", "bot.cli.main", "local", env=local_env(tmp_path, server),
         stdin=asyncio.subprocess.PIPE, stdout=write_end, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     os.close(write_end)

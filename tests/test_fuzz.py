@@ -23,16 +23,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.audit_commands import AuditUsageError, parse_audit
-from bot.commands import CommandError, parse
+from bot.audit.commands import AuditUsageError, parse_audit
+from bot.terminal.parser import CommandError, parse
 from bot.config import Settings
 from bot.core import prompts
 from bot.core.admission import MAX_OPTION_CHARS, check_options, check_prompt, clean_prompt, defuse
 from bot.core.app import Core
 from bot.core.pipeline import Author
-from bot.delivery import MESSAGE_LIMIT, split_for_discord
+from bot.discord.delivery import MESSAGE_LIMIT, split_for_discord
 from bot.engines.openai_engine import OpenAIEngine
-from bot.local import run_command
+from bot.terminal.repl import run_command
 from guardrails.normalize import normalize
 from storage.audit import parse_since, parse_target
 from storage.models import ModerationAction, Request
@@ -132,7 +132,7 @@ def test_write_and_continue_as_typed(fuzz_tally) -> None:
 
 
 def test_story_commands_as_typed(fuzz_tally) -> None:
-    from bot.commands import STORY_SUBCOMMANDS
+    from bot.terminal.parser import STORY_SUBCOMMANDS
 
     @fuzz(1500, st.sampled_from([*STORY_SUBCOMMANDS, "", "START", "nope"]), nasty, st.one_of(st.none(), word),
           key="parse /story")  # fmt: skip
@@ -252,8 +252,8 @@ def test_typed_story_numbers_are_bounded(fuzz_tally) -> None:
 def test_command_line_numbers_are_bounded(fuzz_tally) -> None:
     import contextlib
 
-    from bot.cli import build_parser
-    from bot.numbers import MAX_ID, MAX_LIMIT
+    from bot.cli.main import build_parser
+    from bot.core.numbers import MAX_ID, MAX_LIMIT
 
     parser = build_parser()
 
@@ -278,7 +278,7 @@ def test_command_line_numbers_are_bounded(fuzz_tally) -> None:
 
 
 def test_stored_text_is_shown_without_control_characters(fuzz_tally) -> None:
-    from bot.visible import visible
+    from bot.core.visible import visible
 
     @fuzz(1500, nasty, key="visible")
     def check(text: str) -> None:

@@ -349,7 +349,7 @@ async def test_discord_shows_the_guard_model_and_its_block_names_the_category(
     """The real bot over the loopback fake Discord, with the guard rail in its stack: `/guardrails show` lists it,
     and a `/write` whose prompt it refuses gets a short private notice and nothing posted."""
     from bot.core.app import Core
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
     from bot.engines.openai_engine import OpenAIEngine
     from tests.fakediscord import FAST_CLIENT_OPTIONS
 
@@ -402,7 +402,7 @@ async def test_eval_with_the_guard_model_configured_names_it_in_each_row(tmp_pat
     env = {**os.environ, "STORYLOOM_DATA_DIR": str(tmp_path), "STORYLOOM_TOXICITY_BACKEND": "embedded",
            "STORYLOOM_GUARD_MODEL": MODEL, "STORYLOOM_GUARD_MODEL_URLS": guard_server.base_url}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "eval", str(labelled), "--rows", str(out), env=env,
+        sys.executable, "-m", "bot.cli.main", "eval", str(labelled), "--rows", str(out), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     stdout, stderr = await asyncio.wait_for(process.communicate(), 300)

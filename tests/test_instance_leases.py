@@ -116,7 +116,7 @@ async def test_two_terminal_processes_with_default_settings_on_one_database(tmp_
     openai_server.scripted_reply, openai_server.token_delay_s = " ".join([BENIGN] * 3), 0.1
     env = local_env(tmp_path, openai_server)
     first = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "local", env=env,
+        sys.executable, "-m", "bot.cli.main", "local", env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -127,7 +127,7 @@ async def test_two_terminal_processes_with_default_settings_on_one_database(tmp_
             shown += (await asyncio.wait_for(first.stdout.read(256), 90)).decode()
         openai_server.token_delay_s = 1.0  # the first one stays mid-generation while the second starts and answers
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "local", env=env,
+            sys.executable, "-m", "bot.cli.main", "local", env=env,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         _, beside = await asyncio.wait_for(second.communicate(b"/audit stats\n"), 120)

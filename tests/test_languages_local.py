@@ -32,7 +32,7 @@ def test_non_english_prompts_are_refused_in_the_terminal_and_english_is_written(
     script = [f"/write story about {row['text']} length:short" for row in ROWS]
     script.append("/write poem about a lighthouse keeper length:short")
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "local"], input="\n".join(script), env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "bot.cli.main", "local"], input="\n".join(script), env=env, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

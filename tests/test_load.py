@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.discord_bot import StoryloomBot
+from bot.discord.bot import StoryloomBot
 from storage.models import Request
 from tests.fakediscord import FAST_CLIENT_OPTIONS
 from tests.plugins.bot import REQUEST_ID

@@ -32,7 +32,7 @@ def test_piped_commands_stream_checked_output_and_exit_zero(tmp_path, prepared_m
         ]
     )
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "local"],
+        [sys.executable, "-m", "bot.cli.main", "local"],
         input=script,
         env=env,
         capture_output=True,

@@ -8,12 +8,12 @@ import json
 import pytest
 from sqlalchemy import select
 
-from bot.commands import CommandError, parse
+from bot.terminal.parser import CommandError, parse
 from bot.config import Settings
 from bot.core.app import Core
 from bot.core.pipeline import Author
 from bot.engines.openai_engine import OpenAIEngine
-from bot.local import run_command
+from bot.terminal.repl import run_command
 from storage.models import ModerationAction
 
 BENIGN = "The keeper climbed the stairs at dusk. He trimmed the wick and wiped the salt from the glass."

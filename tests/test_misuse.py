@@ -2,7 +2,7 @@
 each gets one short line and a sensible exit status, never a traceback, and nothing is lost or created by mistake.
 
 The CLI runs as a real process where what matters is what a terminal sees (tracebacks, a closed pipe), and
-in-process (`bot.cli.main`) where the exit status and the message are enough.
+in-process (`bot.cli.main.main`) where the exit status and the message are enough.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit_commands import AuditUsageError, parse_audit
-from bot.audit_render import DISCORD, PLAIN, card_lines, requests_table
-from bot.commands import CommandError, parse
+from bot.audit.commands import AuditUsageError, parse_audit
+from bot.audit.render import DISCORD, PLAIN, card_lines, requests_table
+from bot.terminal.parser import CommandError, parse
 from bot.config import Settings
 from bot.core.pipeline import Author
-from bot.story import StoryError, StoryService
+from bot.core.story import StoryError, StoryService
 from storage.audit import ALL_GUILDS, iter_records, list_requests, parse_target, provenance
 from storage.db import create_engine, upgrade
 from storage.export import export_bytes
@@ -49,7 +49,7 @@ def env_for(tmp_path: Path, **settings: str) -> dict[str, str]:
 
 def storyloom(tmp_path: Path, *argv: str, stdin: str = "", **settings: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *argv], input=stdin, env=env_for(tmp_path, **settings), cwd=tmp_path,
+        [sys.executable, "-m", "bot.cli.main", *argv], input=stdin, env=env_for(tmp_path, **settings), cwd=tmp_path,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -138,7 +138,7 @@ async def test_the_story_service_bounds_the_turn_timeout_too(make_core, openai_s
     ],
 )
 def test_audit_numbers_out_of_range_are_refused_by_the_parser(argv, tmp_path, monkeypatch, capsys):
-    from bot.cli import main
+    from bot.cli.main import main
 
     seed_database(tmp_path / "storyloom.sqlite3", "a poem")
     monkeypatch.setenv("STORYLOOM_DATA_DIR", str(tmp_path))
@@ -241,7 +241,7 @@ async def test_a_taken_metrics_port_is_one_warning_and_the_bot_serves(make_core,
      ["audit", "message", "1234"], ["audit", "erase", "--user", "1"]],
 )  # fmt: skip
 def test_audit_without_a_database_says_so_and_creates_nothing(argv, tmp_path, monkeypatch, capsys):
-    from bot.cli import main
+    from bot.cli.main import main
 
     data = tmp_path / "data"
     monkeypatch.setenv("STORYLOOM_DATA_DIR", str(data))
@@ -277,7 +277,7 @@ def test_a_reader_that_leaves_early_is_no_traceback(argv, tmp_path):
     """`storyloom audit ... | head`: the pipe closes before the command writes."""
     seed_database(tmp_path / "storyloom.sqlite3", *[f"a poem about the sea, number {n}" for n in range(3)])
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *argv], env=env_for(tmp_path), cwd=tmp_path,
+        [sys.executable, "-m", "bot.cli.main", *argv], env=env_for(tmp_path), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     process.stdout.close()  # the reader is gone before a byte was written
@@ -306,7 +306,7 @@ def test_eval_on_a_missing_file_answers_before_loading_the_rails(tmp_path):
 
 
 def test_visible_renders_every_control_and_bidi_character():
-    from bot.visible import visible
+    from bot.core.visible import visible
 
     for char in CONTROL:
         shown = visible(f"a{char}b")
@@ -340,7 +340,7 @@ def test_audit_cards_and_tables_show_hostile_text_visibly(tmp_path):
 
 
 async def test_the_terminal_mode_shows_stored_text_visibly(make_core, openai_server):
-    from bot.local import run_command
+    from bot.terminal.repl import run_command
 
     openai_server.scripted_reply = "The keeper\x1b[31m lit the lamp\x07. The sea was calm\u202e tonight."
     core = await make_core(openai_server)
@@ -382,7 +382,7 @@ async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(sqlite_dat
 
 
 async def test_write_about_nothing_is_refused_at_admission_and_recorded(make_core, openai_server):
-    from bot.local import run_command
+    from bot.terminal.repl import run_command
 
     assert parse("/write poem about").text == "" and parse("/write poem about   ").text == ""
     assert parse("/write poem about about").text == "about" and parse("/write poem about the sea").text == "the sea"
@@ -399,7 +399,7 @@ async def test_write_about_nothing_is_refused_at_admission_and_recorded(make_cor
 
 
 async def test_refusals_carry_no_ai_disclosure(make_core, openai_server):
-    from bot.local import run_command
+    from bot.terminal.repl import run_command
 
     core = await make_core(openai_server)
     author = Author("local", 1, "ada", 1, None, exempt_from_rate_limit=True)
@@ -448,7 +448,7 @@ async def test_ending_a_story_during_a_tied_vote_says_which_choice_won_and_why(m
 
 
 async def test_the_terminal_audit_takes_the_command_lines_grammar(make_core, openai_server):
-    from bot.local import run_command
+    from bot.terminal.repl import run_command
 
     query = parse_audit("user 1 --limit 3 --since 7d --offset=1")
     assert (query.user_id, query.limit, query.offset, query.since_text) == (1, 3, 1, "7d")
@@ -473,7 +473,7 @@ def test_local_help_lists_every_command(tmp_path):
 
 
 async def test_pipe_mode_says_it_is_writing_before_the_first_sentence(make_core, openai_server):
-    from bot.local import run_command
+    from bot.terminal.repl import run_command
 
     openai_server.token_delay_s = 0.1  # 12 tokens: the first sentence is over a second away
     core = await make_core(openai_server)

@@ -23,9 +23,9 @@ from bot.config import Settings
 from bot.core import prompts
 from bot.core.app import Core
 from bot.core.pipeline import Author, WriteJob
-from bot.discord_bot import StoryloomBot
+from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
-from bot.audit_commands import run_typed_audit
+from bot.audit.commands import run_typed_audit
 from bot.logs import make_handler
 from storage.chain import verify
 from storage.models import Generation, GuardrailSetting, MisinfoEntry, ModerationAction, Request, ServerSetting, Verdict

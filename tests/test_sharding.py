@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.discord_bot import ShardedStoryloomBot, StoryloomBot, make_bot
+from bot.discord.bot import ShardedStoryloomBot, StoryloomBot, make_bot
 from bot.engines.openai_engine import OpenAIEngine
 from storage.chain import verify
 from storage.models import Request

@@ -58,7 +58,7 @@ async def run_until_signalled(
     }
     env.pop("DISCORD_TOKEN", None)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "local",
+        sys.executable, "-m", "bot.cli.main", "local",
         env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -150,7 +150,7 @@ async def test_drain_in_process_interrupts_what_outlives_the_grace(tmp_path, def
 
 
 async def test_the_discord_bot_drains_then_logs_out(tmp_path, fake_discord, default_rails, openai_server):
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
     from tests.fakediscord import FAST_CLIENT_OPTIONS
 
     settings = Settings(data_dir=tmp_path, engine="openai", engine_urls=[openai_server.base_url], shutdown_grace_s=0)
@@ -187,7 +187,7 @@ async def test_a_discord_mode_process_finishes_the_reply_then_logs_out_on_sigter
         "STORYLOOM_SHUTDOWN_GRACE_S": "20",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "bot.cli.main", "run", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     try:
         ready = None

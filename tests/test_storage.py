@@ -119,7 +119,7 @@ def test_db_upgrade_command(tmp_path):
 
     env = {**os.environ, "STORYLOOM_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot.cli.main", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "storyloom.sqlite3") as raw:

@@ -1,4 +1,4 @@
-"""Story games (bot/story) below any front end: the real pipeline, rails and SQLite, a scripted OpenAI server."""
+"""Story games (bot/core/story) below any front end: the real pipeline, rails and SQLite, a scripted OpenAI server."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.commands import CommandError, parse
+from bot.terminal.parser import CommandError, parse
 from bot.core.pipeline import Author
 from bot.core.prompts import STORY_PROMPT_CHARS, StoryContext, render_story
-from bot.story import StoryError, StoryService
+from bot.core.story import StoryError, StoryService
 from storage.models import Generation, Request, StoryChoiceSet, StorySession, StoryTurn, StoryVote, Verdict
 from tests.test_pipeline import make_core, rows  # noqa: F401 - the fixture
 
@@ -268,7 +268,7 @@ def test_story_commands_parse():
 
 
 async def test_terminal_story_commands(make_core, openai_server):
-    from bot.local import run_command
+    from bot.terminal.repl import run_command
 
     openai_server.scripted_replies = [AI_1, AI_2, AI_3]
     core = await make_core(openai_server)

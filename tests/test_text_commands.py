@@ -2,8 +2,8 @@
 
 import pytest
 
-from bot.commands import CommandError, parse
-from bot.delivery import MESSAGE_LIMIT, split_for_discord
+from bot.terminal.parser import CommandError, parse
+from bot.discord.delivery import MESSAGE_LIMIT, split_for_discord
 
 
 def test_write_with_options():

@@ -107,7 +107,7 @@ class Core:
     """What `/ready` asks: the database and the engine here; the Discord bot adds its gateway."""
     metrics_server: metrics.MetricsServer | None = field(default=None, init=False)
     shared_rate_limiter: SharedRateLimiter = field(init=False)
-    """Members' rate over every process on this database (Discord requests: bot/server_choices.py)."""
+    """Members' rate over every process on this database (Discord requests: bot/core/server_settings.py)."""
     _closed: bool = field(default=False, init=False)
     lease: leases.Lease | None = field(default=None, init=False)
     """This process's own lease (storage/leases.py): what tells the others sharing the database it is alive."""

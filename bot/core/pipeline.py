@@ -78,9 +78,9 @@ class WriteJob:
     """True when `previous_text` is our own output that passed the rails; anything else passes the input rails."""
     parent_request_id: str | None = None
     derived_from: str | None = None
-    """For "Another take" (bot/cogs/pieces.py): the request this one writes again with a new seed."""
+    """For "Another take" (bot/discord/cogs/pieces.py): the request this one writes again with a new seed."""
     story: prompts.StoryContext | None = None
-    """For a story game's AI turn or recap (bot/story): what the engine sees; `prompt` is the players' direction."""
+    """For a story game's AI turn or recap (bot/core/story): what the engine sees; `prompt` is the players' direction."""
     refused: Refusal | None = None
     """Set by a front end that already knows the request cannot go ahead (a /continue target not found here):
     the pipeline records the attempt and tells the member, like any other refusal."""

@@ -104,7 +104,7 @@ def render_continue(previous: str, kind: str | None, direction: str | None) -> C
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-# -- story games (bot/story) ------------------------------------------------------------------------------------
+# -- story games (bot/core/story) ------------------------------------------------------------------------------------
 
 STORY_PROMPT_CHARS = 3000
 """The whole story prompt (system and user message) stays under this: a small model's context, and its attention."""

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.discord_bot import StoryloomBot
+from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from tests.fakediscord import FAST_CLIENT_OPTIONS
 

@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from bot.audit_cli import add_audit_commands
-from bot.commands import USAGE
+from bot.cli.audit import add_audit_commands
+from bot.terminal.parser import USAGE
 from bot.config import ConfigError, Settings, check_database_url, check_for_run, load_settings
 
 
@@ -28,10 +28,10 @@ def _quiet_model_libraries() -> None:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.discord_token is not None and settings.discord_token.get_secret_value() and not args.local:
-        from bot.discord_bot import run_discord
+        from bot.discord.bot import run_discord
 
         return run_discord(settings)
-    from bot.local import run_local
+    from bot.terminal.repl import run_local
 
     return asyncio.run(run_local(settings, freeze_heap=True))
 

@@ -10,12 +10,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.audit_render import paginate
-from bot.delivery import NO_PINGS
-from bot.moderators import is_moderator
+from bot.audit.render import paginate
+from bot.discord.delivery import NO_PINGS
+from bot.discord.moderators import is_moderator
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 INTRO = (
     "**Storyloom** writes stories, poems, song lyrics, script scenes, character sheets and scene descriptions, and "

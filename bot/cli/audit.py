@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
-from bot.numbers import argument, discord_id
+from bot.core.numbers import argument, discord_id
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,8 +112,8 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     head.add_argument("--guild", type=discord_id, default=None, help="only this guild's chain (0: outside any guild)")
     head.set_defaults(handler=cmd_head)
 
-    from bot.audit_commands import add_query_commands  # message, user, flagged, stats, export
-    from bot.erasure_cli import add_erase_command
+    from bot.audit.commands import add_query_commands  # message, user, flagged, stats, export
+    from bot.cli.erase import add_erase_command
 
     add_query_commands(actions)
     add_erase_command(actions)

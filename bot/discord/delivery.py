@@ -50,7 +50,7 @@ class InteractionSink:
     ) -> None:
         self._interaction = interaction
         self._buttons = buttons
-        """The buttons under a delivered piece, given its request id (bot/cogs/pieces.py)."""
+        """The buttons under a delivered piece, given its request id (bot/discord/cogs/pieces.py)."""
         self._interval = edit_interval_s
         self._latest = ""
         self._last_edit = 0.0

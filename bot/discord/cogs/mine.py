@@ -9,11 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.delivery import NO_PINGS
+from bot.discord.delivery import NO_PINGS
 from storage.feedback import MinePiece, my_pieces
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 PAGE_SIZE = 10
 PAGER_TIMEOUT_S = 10 * 60

@@ -19,7 +19,7 @@ from sqlalchemy import exists, or_, select
 from storage.models import Delivery, Request, RequestStatus, utcnow
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

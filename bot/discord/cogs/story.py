@@ -1,4 +1,4 @@
-"""Story games in Discord: `/story ...` over `bot.story.StoryService`, one session per thread.
+"""Story games in Discord: `/story ...` over `bot.core.story.StoryService`, one session per thread.
 
 `/story start` opens a public thread from its reply (or plays in the thread it is run in) and pins a status
 message there, edited as the story changes. Every other command runs in the session's thread. AI turns stream
@@ -20,17 +20,16 @@ from discord import app_commands
 from discord.ext import commands, tasks
 from sqlalchemy import select
 
-from bot.cogs.guardrails import RATING_CHOICES, channel_policy, in_thread, policy_in
-from bot.cogs.write import author_of
+from bot.discord.cogs.guardrails import RATING_CHOICES, channel_policy, in_thread, policy_in
+from bot.discord.cogs.write import author_of
 from bot.core.pipeline import Author, Posted
-from bot.delivery import NO_PINGS, InteractionSink, split_for_discord
-from bot.moderators import is_moderator
-from bot.story import StoryError, StoryService
-from bot.story.service import MAX_CHOICES, StoryView, TurnResult
+from bot.discord.delivery import NO_PINGS, InteractionSink, split_for_discord
+from bot.discord.moderators import is_moderator
+from bot.core.story import MAX_CHOICES, StoryError, StoryService, StoryView, TurnResult
 from storage.models import Delivery, StoryMode
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from storage.models import Delivery, Request, aware
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

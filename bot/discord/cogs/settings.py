@@ -12,19 +12,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.guardrails import channel_policy, record_policy_hash
-from bot.cogs.write import LENGTH_CHOICES
+from bot.discord.cogs.guardrails import channel_policy, record_policy_hash
+from bot.discord.cogs.write import LENGTH_CHOICES
 from bot.core.admission import MAX_OPTION_CHARS, clean_prompt
 from bot.core.prompts import HOUSE_STYLE_CHARS
-from bot.delivery import NO_PINGS
-from bot.moderators import require_manage_guild
-from bot.server_choices import KEYS, ServerChoices, ids, joined
+from bot.discord.delivery import NO_PINGS
+from bot.discord.moderators import require_manage_guild
+from bot.core.server_settings import KEYS, ServerChoices, ids, joined
 from guardrails.policy import Policy
 from storage.policies import record_action
 from storage.server_settings import change_server_settings, server_settings
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 MODE_CHOICES = [
     app_commands.Choice(name="everywhere (no list)", value="off"),

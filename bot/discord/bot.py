@@ -14,18 +14,18 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.core.admission import RECORDS_UNAVAILABLE
 from bot.core.app import Core, freeze_startup_heap
-from bot.delivery import NO_PINGS
-from bot.moderators import NotModerator
+from bot.discord.delivery import NO_PINGS
+from bot.discord.moderators import NotModerator
 from bot.shutdown import StopSignals
 from storage.recorder import RecorderUnavailable
 
 log = logging.getLogger(__name__)
 
 def cog_modules() -> list[str]:
-    """Every module in bot/cogs: one cog per feature, each with its own `setup`."""
-    import bot.cogs
+    """Every module in bot/discord/cogs: one cog per feature, each with its own `setup`."""
+    import bot.discord.cogs
 
-    return sorted(f"bot.cogs.{module.name}" for module in pkgutil.iter_modules(bot.cogs.__path__))
+    return sorted(f"bot.discord.cogs.{module.name}" for module in pkgutil.iter_modules(bot.discord.cogs.__path__))
 
 
 class StoryloomTree(app_commands.CommandTree):

@@ -21,7 +21,7 @@ from guardrails.policy import Policy
 from storage.server_settings import server_settings
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.delivery import NO_PINGS
-from bot.member_export import describe_export, export_facts, export_member
+from bot.discord.delivery import NO_PINGS
+from bot.core.member_export import describe_export, export_facts, export_member
 from storage.erasure import describe, erase_user
 from storage.policies import record_action
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """How audit answers read: the provenance card, request lists and stats, for Discord (markdown, mentions that never
 ping, timestamps in the reader's zone) and for terminals (plain text, ids and UTC times). Pages stay under
-Discord's 2,000 characters. Stored text is shown with its control and bidi characters made visible (bot/visible.py)."""
+Discord's 2,000 characters. Stored text is shown with its control and bidi characters made visible (bot/core/visible.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.visible import visible
+from bot.core.visible import visible
 from storage.audit import Page, Record, RequestSummary, Stats
 from storage.models import aware
 from storage.chain import ERASED
@@ -142,7 +142,7 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
     lines.append(f"Why {request['status']}: {why}" if why else f"Outcome: {request['status']}")
     lines.append(f"Policy hash: {style.code(request.get('policy_hash') or '-')}")
     up, down = record.votes
-    if up or down:  # members' 👍 / 👎 under the piece (bot/cogs/pieces.py)
+    if up or down:  # members' 👍 / 👎 under the piece (bot/discord/cogs/pieces.py)
         lines.append(f"Members' votes: 👍 {up} · 👎 {down}")
 
     for generation in record.generations:

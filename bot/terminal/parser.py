@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot.core.prompts import KINDS
-from bot.numbers import whole_number
+from bot.core.numbers import whole_number
 
 _OPTION = re.compile(r'(?<!\S)(genre|tone|length):("[^"]*"|\S+)', re.IGNORECASE)
 LENGTHS = ("short", "medium", "long")
@@ -48,7 +48,7 @@ def parse(line: str) -> TypedCommand:
     name = name.lower()
     if name in ("help", "quit", "exit"):
         return TypedCommand(name)
-    if name == "audit":  # parsed by bot.audit_commands.parse_audit, which explains its own usage
+    if name == "audit":  # parsed by bot.audit.commands.parse_audit, which explains its own usage
         return TypedCommand(name, text=rest.strip())
     if name == "story":
         return parse_story(rest)
@@ -111,7 +111,7 @@ def parse_story(rest: str) -> TypedCommand:
         options.update({key.lower(): value.strip('"') for key, value in _STORY_OPTION.findall(text)})
         text = _STORY_OPTION.sub("", text)
     text = " ".join(text.split()) if sub != "add" else text.strip()
-    from bot.story.service import MAX_CHOICES, MAX_TURN_TIMEOUT_S, MIN_TURN_TIMEOUT_S  # the rules' own bounds
+    from bot.core.story.service import MAX_CHOICES, MAX_TURN_TIMEOUT_S, MIN_TURN_TIMEOUT_S  # the rules' own bounds
 
     for key, low, high in (("timeout", MIN_TURN_TIMEOUT_S, MAX_TURN_TIMEOUT_S), ("choices", 1, MAX_CHOICES)):
         if key in options:

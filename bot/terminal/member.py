@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TextIO
 
-from bot.member_export import describe_export, export_facts, export_member
+from bot.core.member_export import describe_export, export_facts, export_member
 from storage.feedback import my_pieces
 from storage.policies import record_action
 
 if TYPE_CHECKING:
-    from bot.commands import TypedCommand
+    from bot.terminal.parser import TypedCommand
     from bot.core.app import Core
     from bot.core.pipeline import Author
 

@@ -20,12 +20,12 @@ import discord
 from discord.ext import commands
 
 from bot.core.pipeline import WriteJob
-from bot.delivery import NO_PINGS
-from bot.server_choices import choices_for, places_of, role_ids_of
+from bot.discord.delivery import NO_PINGS
+from bot.core.server_settings import choices_for, places_of, role_ids_of
 from storage.feedback import DOWN, UP, Piece, cast_vote, find_piece, refusal_for
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

@@ -10,18 +10,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.guardrails import channel_policy
-from bot.cogs.pieces import piece_view
+from bot.discord.cogs.guardrails import channel_policy
+from bot.discord.cogs.pieces import piece_view
 from bot.core.admission import Refusal
 from bot.core.pipeline import Author, WriteJob
 from bot.core.prompts import KINDS
-from bot.delivery import InteractionSink
-from bot.server_choices import choices_for, gate
+from bot.discord.delivery import InteractionSink
+from bot.core.server_settings import choices_for, gate
 from guardrails.policy import Policy
 from storage.queries import PastOutput, last_output, output_for_message
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 _MESSAGE_LINK = re.compile(r"(?:channels/(?:\d+|@me)/(\d+)/)?(\d{15,21})\s*$")
 
@@ -125,7 +125,7 @@ class WriteCog(commands.Cog, name="Write"):
 
     async def run(self, interaction: discord.Interaction, job: WriteJob) -> None:
         """Through the server's gate (channels, roles, the shared rate limit) and the pipeline; a delivered piece
-        gets its buttons (bot/cogs/pieces.py). A refusal at the gate is recorded like any other."""
+        gets its buttons (bot/discord/cogs/pieces.py). A refusal at the gate is recorded like any other."""
         passed = await gate(self.bot, interaction)
         if passed.refused is not None and job.refused is None:
             job.refused = passed.refused

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from bot.config import Settings
-from bot.numbers import discord_id
+from bot.core.numbers import discord_id
 
 
 def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,8 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.delivery import NO_PINGS
-from bot.moderators import require_manage_guild
+from bot.discord.delivery import NO_PINGS
+from bot.discord.moderators import require_manage_guild
 from guardrails.language import named
 from guardrails.policy import CATEGORIES, RAIL_ACTIONS, Policy, check_action, check_threshold, resolve_policy
 from guardrails.ratings import RATINGS
@@ -18,7 +18,7 @@ from guardrails.stack import describe_policy, policy_hash
 from storage.policies import change_settings, misinfo_entries, record_action, stored_settings
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 RATING_CHOICES = [app_commands.Choice(name=rating, value=rating) for rating in RATINGS]
 SCOPE_CHOICES = [app_commands.Choice(name="this channel", value="channel"), app_commands.Choice(name="server", value="server")]
@@ -72,7 +72,7 @@ async def policy_in(bot: StoryloomBot, guild_id: int | None, channel: object, ch
 
 async def _with_house_style(bot: StoryloomBot, guild_id: int, policy: Policy) -> Policy:
     """The server's house style (`/settings`) is part of the policy a request is written and hashed under."""
-    from bot.server_choices import choices_for, with_house_style
+    from bot.core.server_settings import choices_for, with_house_style
 
     return with_house_style(policy, await choices_for(bot, guild_id))
 

@@ -16,10 +16,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.audit_commands import NOT_FOUND, export_filename, normalise_category
-from bot.audit_render import DISCORD, card_lines, list_lines, paginate, stats_lines
-from bot.delivery import NO_PINGS
-from bot.moderators import NotModerator, is_moderator
+from bot.audit.commands import NOT_FOUND, export_filename, normalise_category
+from bot.audit.render import DISCORD, card_lines, list_lines, paginate, stats_lines
+from bot.discord.delivery import NO_PINGS
+from bot.discord.moderators import NotModerator, is_moderator
 from storage.audit import (
     Target,
     iter_records,
@@ -36,7 +36,7 @@ from storage.policies import record_action
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from bot.commands import USAGE, CommandError, TypedCommand, parse
+from bot.terminal.parser import USAGE, CommandError, TypedCommand, parse
 from bot.config import Settings
 from bot.core.app import Core, freeze_startup_heap
 from bot.core.pipeline import Author, Outcome, Posted, WriteJob
 from bot.shutdown import StopSignals
-from bot.visible import for_terminal
+from bot.core.visible import for_terminal
 from storage.queries import last_output
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
         out.write(USAGE + "\n")
         return None
     if command.name == "audit":
-        from bot.audit_commands import run_typed_audit
+        from bot.audit.commands import run_typed_audit
 
         await run_typed_audit(core, author, command.text, out)
         return None
@@ -126,7 +126,7 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
         await run_story(core, author, command, out)
         return None
     if command.name in ("mine", "privacy"):
-        from bot.member_commands import run_typed_member_command
+        from bot.terminal.member import run_typed_member_command
 
         await run_typed_member_command(core, author, command, out)
         return None
@@ -281,8 +281,8 @@ async def run_story(core: Core, author: Author, command: TypedCommand, out: Text
     """`/story ...` for one local player, or several named with `--as NAME` (the terminal's own user moderates)."""
     from dataclasses import replace
 
-    from bot.story import StoryError, StoryService
-    from bot.story.service import local_user_id
+    from bot.core.story import StoryError, StoryService
+    from bot.core.story.service import local_user_id
 
     service = StoryService(core)
     moderator = True

@@ -17,15 +17,15 @@ import discord
 from discord.ext import commands
 
 from bot.core.pipeline import Held, disclosure, reference
-from bot.visible import visible
-from bot.delivery import NO_PINGS, split_for_discord
-from bot.moderators import is_moderator
+from bot.core.visible import visible
+from bot.discord.delivery import NO_PINGS, split_for_discord
+from bot.discord.moderators import is_moderator
 from storage.models import RequestStatus
 from storage.policies import record_action
 from storage.reviews import create_review, decide_review, get_review, set_review_message
 
 if TYPE_CHECKING:
-    from bot.discord_bot import StoryloomBot
+    from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.audit_render import PLAIN, card_lines, list_lines, requests_table, stats_lines, stats_tables
-from bot.commands import shorten
-from bot.numbers import MAX_ID, MAX_LIMIT, argument, discord_id, whole_number
+from bot.audit.render import PLAIN, card_lines, list_lines, requests_table, stats_lines, stats_tables
+from bot.terminal.parser import shorten
+from bot.core.numbers import MAX_ID, MAX_LIMIT, argument, discord_id, whole_number
 from storage.audit import (
     ALL_GUILDS,
     GuildScope,
@@ -297,7 +297,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     """Write the records to a file (or stdout with `-o -`); a progress bar on stderr when it is a terminal."""
     from tqdm import tqdm
 
-    from bot.visible import for_terminal
+    from bot.core.visible import for_terminal
 
     since = _since(args)
     scope = _scope(args)

@@ -1,0 +1,1 @@
+"""The Discord front end: the Bot subclass, delivery of pieces, moderator checks, and the cogs."""

@@ -1,0 +1,1 @@
+"""The terminal front end: `storyloom local`, its command parser and member commands."""
