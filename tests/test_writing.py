@@ -117,6 +117,22 @@ def test_poem_forms_are_read_from_the_request() -> None:
     assert [shapes.syllables(w) for w in "an old silent pond".split()] == [1, 1, 2, 1]
 
 
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("Barnaby Blackbeard Age: 64", "Barnaby Blackbeard"),
+        ("Old Tom Age : 70, a sailor", "Old Tom"),
+        ("Ada, 34, a pilot, and her brother", "Ada"),
+        ("Captain Mara Vell", "Captain Mara Vell"),
+    ],
+)
+def test_a_character_name_is_the_name_alone(written: str, shown: str) -> None:
+    """The model runs the Name field on into the next field or a description on the same line."""
+    from bot.core.scaffolds import _name_alone
+
+    assert _name_alone(written) == shown
+
+
 def test_stop_strings_are_found_across_deltas_and_never_released() -> None:
     matcher = StopMatcher(("\n\n", "**"))
     released = []

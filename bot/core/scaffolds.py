@@ -150,7 +150,7 @@ class Scaffold:
                 text, cut = await self._ask(heading, _FIELD_TOKENS[name], ("\n",), retry=retry)
                 text = text.replace("**", "").strip(" *_:")
                 if name == "Name":  # one character: the name alone, never "Ada, 34, a pilot, and her brother…"
-                    text = " ".join(re.split(r"[,;(.\[\]]", text)[0].split()[:4])
+                    text = _name_alone(text)
                 elif name == "Age":
                     text = " ".join(re.split(r"[,;(]", text)[0].split()[:4]).rstrip(".")
                 else:
@@ -275,6 +275,16 @@ def _roles(about: str) -> list[str]:
 
 def _place(about: str) -> str:
     return " ".join(re.findall(r"[A-Za-z]+", about)[-2:]).upper() or "A ROOM"
+
+
+_NEXT_FIELD = re.compile(r"\b(?:" + "|".join(shapes.CHARACTER_FIELDS + ("Backstory",)) + r")\b\s*:", re.I)
+
+
+def _name_alone(text: str) -> str:
+    """The name and nothing after it: the model often runs on into the next field on the same line ("Barnaby
+    Blackbeard Age: 64") or into a description ("Ada, 34, a pilot")."""
+    text = _NEXT_FIELD.split(text, maxsplit=1)[0]
+    return " ".join(re.split(r"[,;:(.\[\]]", text)[0].split()[:4])
 
 
 def _sentence(text: str, cut: bool) -> str:
