@@ -6,7 +6,7 @@ zero-width characters, stacked combining marks, fullwidth and "mathematical" let
 dotted letters, and several at once) and run through the real rails. For every kind, recall on the variants
 must be at least 0.9 x recall on the originals. The rewrites touch words at random (any word of three or more
 letters, each letter with some chance), not the words a rail happens to key on: they model the obfuscation, not
-the rail. `python -m tests.test_evasion` prints the table for the README.
+the rail. `python -m tests.test_evasion` prints the table in docs/reliability.md.
 """
 
 from __future__ import annotations

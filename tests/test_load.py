@@ -3,7 +3,7 @@
 The shipped SmolLM2 on CPUs writes a handful of pieces at a time (8 generation slots and 8 queue places here), so
 most of the 500 must meet the queue bound. What must hold: every interaction is acknowledged within Discord's 3 seconds, every refused one is
 told "busy" in words, all 500 end in a terminal recorded status (no deadlock, nothing left open), and memory after
-the wave is bounded. The figures are printed (`-s`) and kept in the README's "Reliability" section.
+the wave is bounded. The figures are printed (`-s`) and kept in docs/reliability.md.
 """
 
 from __future__ import annotations
