@@ -1,6 +1,6 @@
 """`python -m bench NAME [--quick] [--json] [--save] [options]`: run one benchmark (see bench/harness.py).
 
-NAME is one of pipeline, rails, loop, provenance, audit, streaming, guard_model, gpu_sim, ratelimit, writing; `python -m bench NAME -h`
+NAME is one of pipeline, rails, loop, provenance, audit, streaming, guard_model, gpu_sim, ratelimit, writing, processes; `python -m bench NAME -h`
 lists its options. `python -m bench.audit_db` builds the million-generation database the audit benchmark reads;
 `python -m bench.engine_throughput` compares the engine with batched `generate` (its own script).
 """

@@ -219,7 +219,7 @@ STAGES = (  # (stage, path fragments of the profiled functions' files), first ma
     ("rails (loop side)", ("/guardrails/",)),
     ("recording", ("/storage/", "/sqlalchemy/", "/aiosqlite/")),
     ("engine client (stream read)", ("/bot/engines/", "/httpx/", "/httpcore/", "/h11/", "/anyio/", "/json/", "json.decoder")),
-    ("delivery (discord.py, HTTP)", ("/bot/delivery", "/bot/cogs/", "/discord/", "/aiohttp/", "/yarl/", "/multidict/")),
+    ("delivery (discord.py, HTTP)", ("/bot/discord/", "/discord/", "/aiohttp/", "/yarl/", "/multidict/")),
     ("fake Discord (same loop)", ("/tests/fakediscord/",)),
     ("pipeline", ("/bot/core/", "/bot/")),
     ("event loop", ("/asyncio/", "selectors", "epoll", "socket", "_contextvars", "Handle")),

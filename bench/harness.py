@@ -28,6 +28,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = (
     "pipeline", "rails", "loop", "provenance", "audit", "streaming", "guard_model", "gpu_sim", "ratelimit", "writing",
+    "processes",
 )
 
 

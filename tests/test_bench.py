@@ -132,6 +132,20 @@ def test_gpu_sim_pipeline_in_front_of_a_fast_engine() -> None:
     assert sum(out["profile"]["loop_ms_per_token_by_stage"].values()) > 0
 
 
+@pytest.mark.slow
+def test_processes_share_one_database_and_engine_by_shard() -> None:
+    """Real `storyloom run` processes, one shard each, on the loopback Discord: every request delivered, each
+    process takes its own shard's share, and the tokens add up to what the engine wrote."""
+    out = run_bench("processes")
+    assert_numbers(out, "offered_tokens_per_s", "tokens_per_s_p1", "records_per_s_p1", "tokens_per_s_p2")
+    for count in ("1", "2"):
+        level = out["levels"][count]
+        assert level["delivered"] == level["requests"] == 8
+        assert level["tokens"] == 160 * 8  # `short`: 160 tokens each
+        assert len(level["requests_by_instance"]) == int(count)
+        assert sum(level["requests_by_instance"].values()) == 8
+
+
 def test_story_tokens_are_token_sized_and_lose_nothing() -> None:
     from bench.gpu_sim import story_tokens
 
