@@ -293,11 +293,26 @@ class _StoryScope:
     def sessions(self) -> Any:
         raise NotImplementedError
 
-    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
+    def reach(self, session: Any) -> tuple[bool, Any]:
+        """(whether all of the session's own text goes or only its summary, which of its players lose their name)."""
         raise NotImplementedError
 
+    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
+        touched, rows = set(), {"story_sessions": 0, "story_players": 0}
+        for session in sessions:
+            whole, players = self.reach(session)
+            changed = await _erase_session_rows(connection, session, whole=whole)
+            names = await _erase_player_names(connection, players)
+            rows["story_sessions"] += changed
+            rows["story_players"] += names
+            if changed or names:
+                touched.add(session.id)
+        return touched, {table: count for table, count in rows.items() if count}
+
     def since(self, sessions: list[Any]) -> dict[int, datetime | None]:
-        raise NotImplementedError
+        # From the session's start: the premise and title quoted from the first AI turn on; a player's turns only
+        # after they joined, but a player who left and joined again has one row: the start is the safe bound.
+        return {session.id: None for session in sessions}
 
 
 _SESSION_COLUMNS = (
@@ -346,23 +361,10 @@ class _UserStories(_StoryScope):
             query = query.where(StorySession.guild_id == self.guild_id)
         return query
 
-    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
-        touched, rows = set(), {"story_sessions": 0, "story_players": 0}
-        for session in sessions:
-            changed = await _erase_session_rows(connection, session, whole=session.host_id == self.user_id)
-            names = await _erase_player_names(
-                connection, and_(StoryPlayer.session_id == session.id, StoryPlayer.user_id == self.user_id)
-            )
-            rows["story_sessions"] += changed
-            rows["story_players"] += names
-            if changed or names:
-                touched.add(session.id)
-        return touched, {table: count for table, count in rows.items() if count}
-
-    def since(self, sessions: list[Any]) -> dict[int, datetime | None]:
-        # From the session's start: the premise and title quoted from the first AI turn on; a player's turns only
-        # after they joined, but a player who left and joined again has one row: the start is the safe bound.
-        return {session.id: None for session in sessions}
+    def reach(self, session: Any) -> tuple[bool, Any]:
+        return session.host_id == self.user_id, and_(
+            StoryPlayer.session_id == session.id, StoryPlayer.user_id == self.user_id
+        )
 
 
 @dataclass(slots=True)
@@ -378,19 +380,8 @@ class _StoriesEndedBefore(_StoryScope):
             StorySession.title.not_like(ERASED + "%"),
         )
 
-    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
-        touched, rows = set(), {"story_sessions": 0, "story_players": 0}
-        for session in sessions:
-            changed = await _erase_session_rows(connection, session, whole=True)
-            names = await _erase_player_names(connection, StoryPlayer.session_id == session.id)
-            rows["story_sessions"] += changed
-            rows["story_players"] += names
-            if changed or names:
-                touched.add(session.id)
-        return touched, {table: count for table, count in rows.items() if count}
-
-    def since(self, sessions: list[Any]) -> dict[int, datetime | None]:
-        return {session.id: None for session in sessions}
+    def reach(self, session: Any) -> tuple[bool, Any]:
+        return True, StoryPlayer.session_id == session.id
 
 
 async def _erase_requests(connection: AsyncConnection, request_ids: list[str]) -> tuple[set[str], dict[str, int]]:
