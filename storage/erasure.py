@@ -24,22 +24,21 @@ still needed.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-
-import asyncio
-import logging
-from datetime import datetime
 
 from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.chain import CONTENT_COLUMNS, ERASED, NO_GUILD, chain_fact, erased_marker, erased_options
+from storage.chain import CONTENT_COLUMNS, ERASED, chain_fact, erased_marker, erased_options
 from storage.models import (
+    NO_GUILD,
     Generation,
     Request,
     RequestStatus,
@@ -50,6 +49,7 @@ from storage.models import (
     StoryTurn,
     Verdict,
     Vote,
+    guild_key,
     utcnow,
 )
 from storage.policies import insert_action
@@ -181,7 +181,7 @@ async def _erase(
             by_guild.setdefault(session.guild_id, [])
         else:
             result.stories_in_progress += 1
-    for guild_id, request_ids in sorted(by_guild.items(), key=lambda item: item[0] or NO_GUILD):
+    for guild_id, request_ids in sorted(by_guild.items(), key=lambda item: guild_key(item[0])):
         async with engine.begin() as connection:  # one guild's chain: erasure, action and entry together
             erased, changed = await _erase_requests(connection, request_ids)
             story_ids, story_rows = await stories.erase(connection, sessions_by_guild.get(guild_id, []))
@@ -191,7 +191,7 @@ async def _erase(
             if not erased and not changed:
                 continue  # already erased: nothing more to change or to record
             erasure_id = "erasure-" + uuid.uuid4().hex
-            chain = NO_GUILD if guild_id is None else guild_id
+            chain = guild_key(guild_id)
             told = {
                 **facts,
                 "erasure": erasure_id,

@@ -5,11 +5,12 @@ Every query takes a guild scope (`scope`) and sees only that guild's rows. Modul
 moderators type), `records` (provenance cards), `lists` (pages and exports), `overview` (`/audit stats`).
 """
 
-from storage.audit.scope import ALL_GUILDS, NON_PASS, GuildScope
+from storage.audit.scope import ALL_GUILDS, GuildScope
 from storage.audit.parsing import Target, parse_since, parse_target
 from storage.audit.records import ChainPosition, Record, find_request, owner_guild, provenance, provenance_for
 from storage.audit.lists import Page, RequestSummary, count_requests, iter_records, list_requests
 from storage.audit.overview import Stats, stats
+from storage.models import NON_PASS
 
 __all__ = [
     "ALL_GUILDS",

@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit.records import Record, load_records, plain_row
-from storage.audit.scope import NON_PASS, GuildScope, in_scope
-from storage.models import Request, Verdict
+from storage.audit.scope import GuildScope, in_scope
+from storage.models import NON_PASS, Request, Verdict
 
 
 @dataclass(slots=True)

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.audit.parsing import Target
-from storage.audit.scope import ALL_GUILDS, NON_PASS, AllGuilds, GuildScope, chain_of, in_scope
+from storage.audit.scope import ALL_GUILDS, AllGuilds, GuildScope, chain_of, in_scope
 from storage.chain import request_children
 from storage.feedback import vote_counts
-from storage.models import ChainEntry, Delivery, Request, Review, aware
+from storage.models import NON_PASS, ChainEntry, Delivery, Request, Review, aware
 
 
 @dataclass(slots=True)

@@ -9,11 +9,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, true
 
-from storage.chain import NO_GUILD
-
-NON_PASS: Final = ("block", "redact", "flag", "error")
-"""Verdict decisions a moderator looks at: anything but pass (and skip)."""
-
+from storage.models import guild_key
 
 class AllGuilds:
     """The type of `ALL_GUILDS`: one instance, so a scope is told from a guild id by its type."""
@@ -48,4 +44,4 @@ def chain_of(guild: GuildScope) -> int | None:
     """The one chain a scope reads (None: every chain)."""
     if isinstance(guild, AllGuilds):
         return None
-    return NO_GUILD if guild is None else guild
+    return guild_key(guild)

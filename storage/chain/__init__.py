@@ -23,7 +23,6 @@ from storage.chain.digest import (
     CONTENT_COLUMNS,
     ERASED,
     GENESIS,
-    NO_GUILD,
     canonical,
     content_digest,
     erased_marker,
@@ -56,6 +55,7 @@ from storage.chain.links import (
 )
 from storage.chain.walk import Broken, Report
 from storage.chain.verification import current_heads, parse_pin, verify
+from storage.models import NO_GUILD
 
 __all__ = [
     "Broken",

@@ -13,8 +13,6 @@ from storage.models import aware
 
 GENESIS = "0" * 64
 ERASED = "erased:sha256:"
-NO_GUILD = 0
-"""The chain of requests from outside any guild (direct messages; the terminal mode records as guild 1)."""
 
 # Text that belongs to members or to the model: it enters a digest as its own SHA-256, so it can be erased.
 CONTENT_COLUMNS: dict[str, frozenset[str]] = {

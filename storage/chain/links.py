@@ -11,9 +11,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import head_log
-from storage.chain.digest import GENESIS, NO_GUILD, leaf_hash, link_hash, record_digest
+from storage.chain.digest import GENESIS, leaf_hash, link_hash, record_digest
 from storage.chain.records import CLOSED_STATUSES, moderation_record, request_record, request_records, rows_of
-from storage.models import ChainCheckpoint, ChainEntry, ChainHead, Request, utcnow
+from storage.models import ChainCheckpoint, ChainEntry, ChainHead, Request, guild_key, utcnow
 
 CHECKPOINT_EVERY = 1000
 
@@ -40,7 +40,7 @@ async def append_many(
 ) -> list[Link]:
     """Add `(kind, record_id, digest)` entries, in order, at the end of one chain: one head read and one write each
     for entries, head and checkpoints, however many entries (the recorder chains a whole batch this way)."""
-    chain = NO_GUILD if chain is None else chain
+    chain = guild_key(chain)
     return (await append_chains(connection, {chain: entries}))[chain]
 
 
@@ -127,10 +127,10 @@ async def chain_requests(
         rows += read
         records.update(await request_records(connection, read))
     position = {request_id: n for n, request_id in enumerate(ids)}
-    rows.sort(key=lambda row: (NO_GUILD if row["guild_id"] is None else row["guild_id"], position[row["id"]]))
+    rows.sort(key=lambda row: (guild_key(row["guild_id"]), position[row["id"]]))
     by_chain: dict[int, list[tuple[str, str, str]]] = {}
     for row in rows:  # sorted by chain: one append each, all chains in one go
-        chain = NO_GUILD if row["guild_id"] is None else row["guild_id"]
+        chain = guild_key(row["guild_id"])
         by_chain.setdefault(chain, []).append(("request", row["id"], record_digest(records[row["id"]])))
     appended = await append_chains(connection, by_chain)
     return [link for chain in sorted(appended) for link in appended[chain]]

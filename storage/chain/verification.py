@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage import head_log
-from storage.chain.digest import NO_GUILD, canonical, sha256
+from storage.chain.digest import canonical, sha256
 from storage.chain.links import Link
 from storage.chain.records import CLOSED_STATUSES
 from storage.chain.walk import Broken, Report, verify_chain, verify_in_processes
-from storage.models import ChainEntry, ChainHead, ModerationAction, PolicyVersion, Request
+from storage.models import NO_GUILD, ChainEntry, ChainHead, ModerationAction, PolicyVersion, Request, guild_key
 
 
 async def current_heads(engine: AsyncEngine, guild_id: int | None = None) -> list[Link]:
@@ -97,7 +97,7 @@ async def _check_pin(
         report.pinned.append(Link(found.chain, found.seq, chain_hash))
         return
     if chain is None:
-        report.broken.append(Broken(guild_id or NO_GUILD, None, f"the expected head {shown} is in no chain"))
+        report.broken.append(Broken(guild_key(guild_id), None, f"the expected head {shown} is in no chain"))
         return
     last = (await connection.execute(select(func.max(ChainEntry.seq)).where(ChainEntry.chain == chain))).scalar()
     if last is None or last < seq:
@@ -121,11 +121,11 @@ async def _find_unchained(connection: AsyncConnection, guild_id: int | None, rep
     if guild_id is not None:
         query = query.where(Request.guild_id == guild_id)
     for row in (await connection.execute(query.limit(20))).all():
-        report.broken.append(Broken(row.guild_id or NO_GUILD, None, f"request {row.id} is not in the chain"))
+        report.broken.append(Broken(guild_key(row.guild_id), None, f"request {row.id} is not in the chain"))
     chained = select(ChainEntry.record_id).where(ChainEntry.kind == "moderation")
     action_id = func.cast(ModerationAction.id, ChainEntry.record_id.type)
     query = select(ModerationAction.id, ModerationAction.guild_id).where(action_id.not_in(chained))
     if guild_id is not None:
         query = query.where(ModerationAction.guild_id == guild_id)
     for row in (await connection.execute(query.limit(20))).all():
-        report.broken.append(Broken(row.guild_id or NO_GUILD, None, f"moderation action {row.id} is not in the chain"))
+        report.broken.append(Broken(guild_key(row.guild_id), None, f"moderation action {row.id} is not in the chain"))

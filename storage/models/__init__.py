@@ -1,8 +1,8 @@
 """Storyloom's tables, one module per area; importing the package defines them all on `Base.metadata`
 (migrations and `storage/migrations/env.py` compare against it)."""
 
-from storage.models.base import Base, aware, utcnow
-from storage.models.requests import Delivery, Generation, Request, RequestStatus, Verdict
+from storage.models.base import NO_GUILD, Base, aware, guild_key, utcnow
+from storage.models.requests import NON_PASS, Delivery, Generation, Request, RequestStatus, Verdict
 from storage.models.moderation import (
     GuardrailSetting,
     MisinfoEntry,
@@ -34,6 +34,7 @@ __all__ = [
     "AuditRequestCount",
     "AuditVerdictCount",
     "Base",
+    "NO_GUILD",
     "ChainCheckpoint",
     "ChainEntry",
     "ChainHead",
@@ -42,6 +43,7 @@ __all__ = [
     "GuardrailSetting",
     "InstanceLease",
     "MisinfoEntry",
+    "NON_PASS",
     "ModerationAction",
     "PlayerStatus",
     "PolicyVersion",
@@ -62,5 +64,6 @@ __all__ = [
     "Verdict",
     "Vote",
     "aware",
+    "guild_key",
     "utcnow",
 ]

@@ -21,6 +21,15 @@ def aware(moment: datetime | None) -> datetime | None:
 
 
 
+NO_GUILD = 0
+"""Outside any guild, where a guild id is part of a key and cannot be NULL: the chain of requests from direct
+messages (the terminal mode records as guild 1), their audit counters, their rate counters."""
+
+
+def guild_key(guild_id: int | None) -> int:
+    return NO_GUILD if guild_id is None else guild_id
+
+
 class Base(DeclarativeBase):
     """Every table's base: `dict[str, Any]` columns are JSON, datetimes keep their zone."""
 

@@ -129,6 +129,10 @@ class Verdict(Base):
     )
 
 
+NON_PASS = ("block", "redact", "flag", "error")
+"""Verdict decisions a moderator looks at: anything but pass (and skip)."""
+
+
 class Delivery(Base):
     """A message, file or notice the front end posted for a request."""
 
