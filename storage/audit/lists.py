@@ -129,7 +129,6 @@ async def count_flagged(
     return int((await connection.execute(query)).scalar_one())
 
 
-
 async def count_requests(database: AsyncEngine, guild: GuildScope, *, since: datetime | None = None) -> int:
     async with database.connect() as connection:
         query = select(func.count()).select_from(Request).where(*request_filter(guild, since=since))

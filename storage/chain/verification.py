@@ -81,7 +81,6 @@ async def verify(
     return report
 
 
-
 async def _check_pin(
     connection: AsyncConnection, guild_id: int | None, pinned: tuple[int | None, int | None, str], report: Report
 ) -> None:

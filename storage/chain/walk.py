@@ -48,10 +48,10 @@ class Report:
         return not self.broken
 
 
-
 async def verify_in_processes(
     engine: AsyncEngine, chains: list[int], workers: int, report: Report, progress: Callable[[int], None] | None
 ) -> None:
+    """`verify_chain` on each of `chains` in a pool of worker processes, each part added to `report` as it ends."""
     import asyncio
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -95,6 +95,7 @@ def _verify_chain_in_process(url: str, chain: int) -> Report:
 async def verify_chain(
     connection: AsyncConnection, chain: int, head: Any, report: Report, progress: Callable[[int], None] | None
 ) -> None:
+    """Check one chain's links, checkpoints and head row (`head`), then its records' latest digests, into `report`."""
     report.chains += 1
     previous, expected_seq = GENESIS, 1
     latest: dict[tuple[str, str], tuple[int, str]] = {}

@@ -20,7 +20,6 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-
 NO_GUILD = 0
 """Outside any guild, where a guild id is part of a key and cannot be NULL: the chain of requests from direct
 messages (the terminal mode records as guild 1), their audit counters, their rate counters."""

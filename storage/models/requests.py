@@ -29,7 +29,6 @@ class RequestStatus(enum.StrEnum):
         return self in (RequestStatus.PENDING, RequestStatus.GENERATING)
 
 
-
 class Request(Base):
     """A member's request as it arrived: who, where, which command and options; its status follows it to the end."""
 
