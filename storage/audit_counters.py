@@ -22,20 +22,12 @@ from sqlalchemy import ColumnElement, Table, case, exists, func, select, text, t
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import (
-    AuditFlaggedCount, AuditMember, AuditRequestCount, AuditVerdictCount, Request, Verdict, aware,
+    AuditFlaggedCount, AuditMember, AuditRequestCount, AuditVerdictCount, NON_PASS, Request, Verdict, aware, guild_key,
 )  # fmt: skip
-
-NON_PASS = ("block", "redact", "flag", "error")
-NO_GUILD_KEY = 0
-"""The counters' guild_id for rows outside any guild (guild_id NULL)."""
 
 
 def day_of(moment: datetime) -> str:
     return aware(moment).astimezone(UTC).strftime("%Y-%m-%d")  # type: ignore[union-attr]
-
-
-def _key(guild_id: int | None) -> int:
-    return NO_GUILD_KEY if guild_id is None else guild_id
 
 
 # -- keeping them -----------------------------------------------------------------------------------------------
@@ -52,18 +44,18 @@ class Deltas:
 
     def request(self, guild_id: int | None, created_at: datetime, status: str, user_id: int) -> None:
         day = day_of(created_at)
-        self.statuses[(_key(guild_id), day, str(status))] += 1
-        member = (_key(guild_id), user_id)
+        self.statuses[(guild_key(guild_id), day, str(status))] += 1
+        member = (guild_key(guild_id), user_id)
         self.members[member] = max(day, self.members.get(member, day))
 
     def moved(self, guild_id: int | None, created_at: datetime, before: str, after: str) -> None:
         if str(before) != str(after):
             day = day_of(created_at)
-            self.statuses[(_key(guild_id), day, str(before))] -= 1
-            self.statuses[(_key(guild_id), day, str(after))] += 1
+            self.statuses[(guild_key(guild_id), day, str(before))] -= 1
+            self.statuses[(guild_key(guild_id), day, str(after))] += 1
 
     def verdict(self, row: dict[str, Any]) -> None:
-        key = (_key(row.get("guild_id")), day_of(row["created_at"]), row["rail"], row["decision"], row.get("category") or "")
+        key = (guild_key(row.get("guild_id")), day_of(row["created_at"]), row["rail"], row["decision"], row.get("category") or "")
         self.verdicts[key] += 1
 
 
@@ -86,7 +78,7 @@ async def flagged_moves(
     )
     before = {request_id: aware(moment) for request_id, moment in await connection.execute(query)}
     for request_id, row in latest.items():
-        guild, moment, previous = _key(row.get("guild_id")), aware(row["created_at"]), before.get(request_id)
+        guild, moment, previous = guild_key(row.get("guild_id")), aware(row["created_at"]), before.get(request_id)
         if previous is None:
             deltas.flagged[(guild, day_of(moment))] += 1  # type: ignore[arg-type]
         elif moment > previous and day_of(moment) != day_of(previous):  # type: ignore[operator]
@@ -168,7 +160,7 @@ class Counted:
 
 
 def _scope(column: Any, guild: int | None, every_guild: bool) -> ColumnElement[bool]:
-    return true() if every_guild else column == _key(guild)
+    return true() if every_guild else column == guild_key(guild)
 
 
 async def counted_stats(

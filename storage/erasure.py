@@ -24,22 +24,21 @@ still needed.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-
-import asyncio
-import logging
-from datetime import datetime
 
 from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.chain import CONTENT_COLUMNS, ERASED, NO_GUILD, chain_fact, erased_marker, erased_options
+from storage.chain import CONTENT_COLUMNS, ERASED, chain_fact, erased_marker, erased_options
 from storage.models import (
+    NO_GUILD,
     Generation,
     Request,
     RequestStatus,
@@ -50,6 +49,7 @@ from storage.models import (
     StoryTurn,
     Verdict,
     Vote,
+    guild_key,
     utcnow,
 )
 from storage.policies import insert_action
@@ -181,7 +181,7 @@ async def _erase(
             by_guild.setdefault(session.guild_id, [])
         else:
             result.stories_in_progress += 1
-    for guild_id, request_ids in sorted(by_guild.items(), key=lambda item: item[0] or NO_GUILD):
+    for guild_id, request_ids in sorted(by_guild.items(), key=lambda item: guild_key(item[0])):
         async with engine.begin() as connection:  # one guild's chain: erasure, action and entry together
             erased, changed = await _erase_requests(connection, request_ids)
             story_ids, story_rows = await stories.erase(connection, sessions_by_guild.get(guild_id, []))
@@ -191,7 +191,7 @@ async def _erase(
             if not erased and not changed:
                 continue  # already erased: nothing more to change or to record
             erasure_id = "erasure-" + uuid.uuid4().hex
-            chain = NO_GUILD if guild_id is None else guild_id
+            chain = guild_key(guild_id)
             told = {
                 **facts,
                 "erasure": erasure_id,
@@ -293,11 +293,26 @@ class _StoryScope:
     def sessions(self) -> Any:
         raise NotImplementedError
 
-    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
+    def reach(self, session: Any) -> tuple[bool, Any]:
+        """(whether all of the session's own text goes or only its summary, which of its players lose their name)."""
         raise NotImplementedError
 
+    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
+        touched, rows = set(), {"story_sessions": 0, "story_players": 0}
+        for session in sessions:
+            whole, players = self.reach(session)
+            changed = await _erase_session_rows(connection, session, whole=whole)
+            names = await _erase_player_names(connection, players)
+            rows["story_sessions"] += changed
+            rows["story_players"] += names
+            if changed or names:
+                touched.add(session.id)
+        return touched, {table: count for table, count in rows.items() if count}
+
     def since(self, sessions: list[Any]) -> dict[int, datetime | None]:
-        raise NotImplementedError
+        # From the session's start: the premise and title quoted from the first AI turn on; a player's turns only
+        # after they joined, but a player who left and joined again has one row: the start is the safe bound.
+        return {session.id: None for session in sessions}
 
 
 _SESSION_COLUMNS = (
@@ -346,23 +361,10 @@ class _UserStories(_StoryScope):
             query = query.where(StorySession.guild_id == self.guild_id)
         return query
 
-    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
-        touched, rows = set(), {"story_sessions": 0, "story_players": 0}
-        for session in sessions:
-            changed = await _erase_session_rows(connection, session, whole=session.host_id == self.user_id)
-            names = await _erase_player_names(
-                connection, and_(StoryPlayer.session_id == session.id, StoryPlayer.user_id == self.user_id)
-            )
-            rows["story_sessions"] += changed
-            rows["story_players"] += names
-            if changed or names:
-                touched.add(session.id)
-        return touched, {table: count for table, count in rows.items() if count}
-
-    def since(self, sessions: list[Any]) -> dict[int, datetime | None]:
-        # From the session's start: the premise and title quoted from the first AI turn on; a player's turns only
-        # after they joined, but a player who left and joined again has one row: the start is the safe bound.
-        return {session.id: None for session in sessions}
+    def reach(self, session: Any) -> tuple[bool, Any]:
+        return session.host_id == self.user_id, and_(
+            StoryPlayer.session_id == session.id, StoryPlayer.user_id == self.user_id
+        )
 
 
 @dataclass(slots=True)
@@ -378,19 +380,8 @@ class _StoriesEndedBefore(_StoryScope):
             StorySession.title.not_like(ERASED + "%"),
         )
 
-    async def erase(self, connection: AsyncConnection, sessions: list[Any]) -> tuple[set[int], dict[str, int]]:
-        touched, rows = set(), {"story_sessions": 0, "story_players": 0}
-        for session in sessions:
-            changed = await _erase_session_rows(connection, session, whole=True)
-            names = await _erase_player_names(connection, StoryPlayer.session_id == session.id)
-            rows["story_sessions"] += changed
-            rows["story_players"] += names
-            if changed or names:
-                touched.add(session.id)
-        return touched, {table: count for table, count in rows.items() if count}
-
-    def since(self, sessions: list[Any]) -> dict[int, datetime | None]:
-        return {session.id: None for session in sessions}
+    def reach(self, session: Any) -> tuple[bool, Any]:
+        return True, StoryPlayer.session_id == session.id
 
 
 async def _erase_requests(connection: AsyncConnection, request_ids: list[str]) -> tuple[set[str], dict[str, int]]:

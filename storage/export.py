@@ -1,4 +1,4 @@
-"""Audit exports of provenance records (storage/audit.py `Record`s): CSV (one row per request), JSONL (one whole
+"""Audit exports of provenance records (storage/audit `Record`s): CSV (one row per request), JSONL (one whole
 record per line) and PROV-JSON (W3C PROV-DM in its JSON serialisation, https://www.w3.org/submissions/prov-json/).
 
 The PROV graph of one request:

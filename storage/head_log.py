@@ -6,7 +6,7 @@ written somewhere else when it was made (this file, best on another machine or a
 cut is checked against: `storyloom audit verify --expect-head CHAIN:SEQ:HASH`, or `--expect-heads-from FILE` for the
 last head of every chain in this file (docs/provenance-heads.md).
 
-Appends (storage/chain.py) note the head they made on their connection; the head is written once that transaction
+Appends (storage/chain/links.py) note the head they made on their connection; the head is written once that transaction
 has committed and the connection goes back to the pool; a rolled back transaction writes nothing. One JSON object
 per line: `{"at": ..., "chain": 7, "seq": 42, "head": "…", "pin": "7:42:…"}`; several processes may append to one
 file.

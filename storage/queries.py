@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.chain import ERASED
@@ -16,6 +17,8 @@ NOT_ERASED = or_(Generation.shown_output.is_(None), Generation.shown_output.not_
 
 @dataclass(frozen=True, slots=True)
 class PastOutput:
+    """A delivered output a member asks to build on: its request, its kind and the text that was shown."""
+
     request_id: str
     kind: str | None
     text: str
@@ -23,38 +26,31 @@ class PastOutput:
 
 async def last_output(database: AsyncEngine, *, guild_id: int | None, user_id: int) -> PastOutput | None:
     """The member's most recent delivered output in this guild."""
-    query = (
-        select(Request.id, Request.kind, Generation.shown_output)
-        .join(Generation, Generation.request_id == Request.id)
-        .where(
-            Request.guild_id == guild_id,
-            Request.user_id == user_id,
-            Request.status == RequestStatus.DELIVERED,
-            NOT_ERASED,
-        )
-        .order_by(Request.created_at.desc(), Generation.attempt.desc())
-        .limit(1)
+    query = _delivered_outputs(Request.guild_id == guild_id, Request.user_id == user_id).order_by(
+        Request.created_at.desc(), Generation.attempt.desc()
     )
-    async with database.connect() as connection:
-        row = (await connection.execute(query)).first()
-    return PastOutput(row.id, row.kind, row.shown_output) if row and row.shown_output else None
+    return await _first_output(database, query)
 
 
 async def output_for_message(database: AsyncEngine, *, guild_id: int | None, message_id: int) -> PastOutput | None:
     """The delivered output posted as `message_id` in this guild; None for other guilds' messages."""
     query = (
-        select(Request.id, Request.kind, Generation.shown_output)
+        _delivered_outputs(Delivery.message_id == message_id, Request.guild_id == guild_id)
         .join(Delivery, Delivery.request_id == Request.id)
-        .join(Generation, Generation.request_id == Request.id)
-        .where(
-            Delivery.message_id == message_id,
-            Request.guild_id == guild_id,
-            Request.status == RequestStatus.DELIVERED,
-            NOT_ERASED,
-        )
         .order_by(Generation.attempt.desc())
-        .limit(1)
     )
+    return await _first_output(database, query)
+
+
+def _delivered_outputs(*where: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(Request.id, Request.kind, Generation.shown_output)
+        .join(Generation, Generation.request_id == Request.id)
+        .where(*where, Request.status == RequestStatus.DELIVERED, NOT_ERASED)
+    )
+
+
+async def _first_output(database: AsyncEngine, query: Select[Any]) -> PastOutput | None:
     async with database.connect() as connection:
-        row = (await connection.execute(query)).first()
+        row = (await connection.execute(query.limit(1))).first()
     return PastOutput(row.id, row.kind, row.shown_output) if row and row.shown_output else None

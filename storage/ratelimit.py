@@ -16,9 +16,8 @@ from collections.abc import Callable
 from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import RateCounter
+from storage.models import RateCounter, guild_key
 
-NO_GUILD = 0
 # Plain SQL that SQLite (3.35+) and PostgreSQL both take: prepared once, no per-call compilation.
 _COUNT_ONE = text(
     "INSERT INTO rate_counters (guild_id, user_id, minute, count) VALUES (:g, :u, :m, 1) "
@@ -38,7 +37,7 @@ class SharedRateLimiter:
         now = self._clock()
         minute, into = divmod(now, 60.0)
         minute = int(minute)
-        guild = NO_GUILD if guild_id is None else guild_id
+        guild = guild_key(guild_id)
         key = (RateCounter.guild_id == guild) & (RateCounter.user_id == user_id)
         async with self.database.begin() as connection:
             current = int((await connection.execute(_COUNT_ONE, {"g": guild, "u": user_id, "m": minute})).scalar_one())

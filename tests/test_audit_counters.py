@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from storage.audit import ALL_GUILDS, _in_scope, stats
+from storage.audit import ALL_GUILDS, stats
+from storage.audit.scope import in_scope as _in_scope
 from storage.audit_counters import counted_stats, rebuild, scanned_stats
 from storage.db import create_engine, mark_interrupted, upgrade
 from storage.erasure import erase_user, prune_older_than
