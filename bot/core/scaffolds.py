@@ -27,6 +27,8 @@ _LINES_PER_STANZA = 4
 _DIALOGUE_TURNS = {"short": 4, "medium": 6, "long": 10}
 _STORY_TOKENS = {"short": 160, "medium": 320, "long": 640}
 """The body's budget, as a free generation's (prompts.sampling_for) was: the title costs a few tokens more."""
+_OPENING_TOKENS = 64
+"""A story's opening paragraph, out of the body's budget."""
 _SCENE_TOKENS = {"short": 90, "medium": 140, "long": 200}
 _FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goal": 36, "Flaw": 32,
                  "A line they would say": 32, "Backstory": 72}  # fmt: skip
@@ -232,10 +234,24 @@ class Scaffold:
         title = title.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
         if title:
             yield Delta(f"**{title}**\n\n")
+        # The opening paragraph is asked for apart, and again where it comes back as an outline or a heading: the
+        # small model often answers "a story" with a numbered plan, and a story that begins as prose goes on so.
+        budget, paragraph = _STORY_TOKENS[self.length], ""
+        for retry in range(_RETRIES + 1):
+            text, cut = await self._ask("", _OPENING_TOKENS, (*_STORY_STOPS, "\n"), retry=retry)
+            opening = _sentence(text.strip(" *_#"), cut)
+            if shapes._SENTENCE_END.search(opening) and not shapes._LIST_ITEM.match(opening):
+                yield Delta(opening)
+                budget, paragraph = budget - _OPENING_TOKENS, "\n\n"
+                break
         # A story is prose: where the model turns to a list, a heading or a second title, the story has ended.
-        async for event in self._part("", _STORY_TOKENS[self.length], _STORY_STOPS):
+        async for event in self._part(paragraph, budget, _STORY_STOPS):
             if isinstance(event, Delta):
-                yield event
+                if not paragraph:
+                    yield event
+                elif event.text.strip():  # the paragraph break is shown once the next paragraph has begun
+                    yield Delta(paragraph + event.text.lstrip())
+                    paragraph = ""
             elif event.finish_reason == "length":
                 self._done.cut = True
 
