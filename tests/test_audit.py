@@ -1,4 +1,4 @@
-"""Audit queries (storage/audit.py) on both backends, their isolation between guilds, the readable answers, the
+"""Audit queries (storage/audit/) on both backends, their isolation between guilds, the readable answers, the
 exports (CSV, JSONL, PROV-JSON) and `storyloom audit message|user|flagged|stats|export`; `/audit` typed in the
 terminal mode."""
 
