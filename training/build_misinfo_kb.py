@@ -1,9 +1,9 @@
 """Build the misinformation knowledge base, its embeddings, its thresholds and its validation file.
 
-    python -m guardrails.training.build_misinfo_kb [--data PATH]
+    python -m training.build_misinfo_kb [--data PATH] [--kb-out JSONL] [--npz-out NPZ] [--validation-out CSV]
 
-Reads TruthfulQA (Lin et al., ACL 2022, Apache-2.0; /work/shared/data/misinfo_truthfulqa_train.csv: label 1 = a
-false answer, a common misconception; `context` = the question) and writes
+Reads TruthfulQA (Lin et al., ACL 2022, Apache-2.0; `--data`, default ../shared/data/misinfo_truthfulqa_train.csv:
+label 1 = a false answer, a common misconception; `context` = the question) and writes
 - guardrails/data/misinfo_kb.jsonl: one entry per false answer (name-completion riddles and first-person answers
   about the speaker left out): a self-contained false statement (`claim`, rewritten
   from question + answer by rule when the answer alone does not stand; the answer as given is kept in `original`),
@@ -34,12 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path("/work/shared/data/misinfo_truthfulqa_train.csv")
-KB_OUT = REPO_ROOT / "guardrails" / "data" / "misinfo_kb.jsonl"
-NPZ_OUT = REPO_ROOT / "guardrails" / "models" / "misinfo_kb.npz"
-VALIDATION_OUT = REPO_ROOT / "guardrails" / "data" / "misinfo_validation.csv"
-COMMON_PATH = REPO_ROOT / "guardrails" / "data" / "misinfo_common.psv"
+from training.loop import write_csv
+from training.paths import GUARDRAILS_DATA, GUARDRAILS_MODELS, SHARED_DATA
+
+DATA = SHARED_DATA / "misinfo_truthfulqa_train.csv"
+KB_OUT = GUARDRAILS_DATA / "misinfo_kb.jsonl"
+NPZ_OUT = GUARDRAILS_MODELS / "misinfo_kb.npz"
+VALIDATION_OUT = GUARDRAILS_DATA / "misinfo_validation.csv"
+COMMON_PATH = GUARDRAILS_DATA / "misinfo_common.psv"
 
 SOURCE = "truthfulqa"
 ATTRIBUTION = "TruthfulQA (Lin, Hilton and Evans, ACL 2022), via benedictflorance/truthfulqa_experiments 6fdfd382"
@@ -343,7 +345,7 @@ def framed(entries: list[dict], readers: list[str], fictions: list[str], rng: ra
 
 def ordinary_fiction(rng: random.Random, count: int, *, offset: int) -> list[tuple[str, str, str]]:
     """Ordinary (dark-but-benign) fiction sentences the project wrote for the toxicity rail."""
-    from guardrails.training.benign_fiction import benign_examples
+    from training.benign_fiction import benign_examples
 
     pool = [e for e in benign_examples() if e.kind not in ("chat", "short_reply", "dark_prompt")]
     pool = pool[offset::2]  # tuning and validation draw from disjoint halves
@@ -409,8 +411,12 @@ def evaluate(rail, rows: list[tuple[str, str, str]], batch_size: int = 64) -> di
 # ---------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=DATA, help="TruthfulQA rows (default: %(default)s)")
+    parser.add_argument("--kb-out", type=Path, default=KB_OUT, help="default: %(default)s")
+    parser.add_argument("--npz-out", type=Path, default=NPZ_OUT, help="default: %(default)s")
+    parser.add_argument("--validation-out", type=Path, default=VALIDATION_OUT, help="default: %(default)s")
     args = parser.parse_args(argv)
+    kb_out, npz_out, validation_out = args.kb_out, args.npz_out, args.validation_out
     started = time.perf_counter()
 
     from guardrails.encoder import ENCODER_ID, SentenceEncoder
@@ -418,11 +424,11 @@ def main(argv: list[str] | None = None) -> int:
 
     questions = load_questions(args.data)
     entries = build_entries(questions) + load_common()
-    KB_OUT.parent.mkdir(parents=True, exist_ok=True)
-    with KB_OUT.open("w") as handle:
+    kb_out.parent.mkdir(parents=True, exist_ok=True)
+    with kb_out.open("w") as handle:
         for e in entries:
             handle.write(json.dumps(e, ensure_ascii=False) + "\n")
-    kb_digest = hashlib.sha256(KB_OUT.read_bytes()).hexdigest()[:12]
+    kb_digest = hashlib.sha256(kb_out.read_bytes()).hexdigest()[:12]
     train = [e for e in entries if e["split"] == "kb"]
     heldout = [e for e in entries if e["split"] == "validation"]
     n_q_train = len({e["group"] for e in train})
@@ -436,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"embedded {len(texts)} texts in {time.perf_counter() - started:.1f}s")
 
     # Development set on the KB's own (training) questions: picks thresholds.
-    kb = KnowledgeBase.load(KB_OUT, embeddings_path=None)
+    kb = KnowledgeBase.load(kb_out, embeddings_path=None)
     kb._text_emb.update(zip(texts, embeddings, strict=True))  # noqa: SLF001 - the builder owns both files
     rail = MisinfoRail(encoder, kb)
     rng = random.Random(SEED)
@@ -457,9 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         "license": LICENSE,
         "seed": SEED,
     }
-    NPZ_OUT.parent.mkdir(parents=True, exist_ok=True)
+    npz_out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        NPZ_OUT,
+        npz_out,
         embeddings=embeddings.astype(np.float16),
         texts=np.array(json.dumps(texts, ensure_ascii=False)),
         meta=np.array(json.dumps(meta)),
@@ -469,11 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     vrng = random.Random(SEED + 1)
     val_rows = framed(heldout, VAL_READER, VAL_FICTION, vrng, per_claim=2, claims_per_group=2)
     val_rows += ordinary_fiction(vrng, 300, offset=1)
-    with VALIDATION_OUT.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "expected", "source"])
-        writer.writerows(val_rows)
-    print(f"wrote {KB_OUT.name} ({len(entries)} entries), {NPZ_OUT.name}, {VALIDATION_OUT.name} ({len(val_rows)} rows) "
+    write_csv(validation_out, ["text", "expected", "source"], val_rows)
+    print(f"wrote {kb_out.name} ({len(entries)} entries), {npz_out.name}, {validation_out.name} ({len(val_rows)} rows) "
           f"in {time.perf_counter() - started:.1f}s")  # fmt: skip
     return 0
 
