@@ -21,7 +21,8 @@ from guardrails.misinfo import (
     speech_units,
 )
 from guardrails.normalize import normalize
-from training.build_misinfo_kb import VALIDATION_OUT, evaluate, negations, read_validation, rewrite
+from training.build_misinfo_kb import VALIDATION_OUT, evaluate, read_validation
+from training.misinfo_claims import negations, rewrite
 from training.misinfo_families import family_rates, read_families
 
 READER_CLAIM = "Remember, readers: if you open an umbrella indoors, you will have bad luck."

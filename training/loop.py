@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -227,6 +228,13 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def write_head(out: Path, arrays: dict[str, np.ndarray], meta: dict, *, ascii_json: bool = False) -> None:
+    """The head's arrays to `out` (.npz) and its metadata beside it (.json)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=ascii_json) + "\n")
 
 
 def sha256_file(path: Path) -> str:

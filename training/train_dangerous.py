@@ -3,18 +3,18 @@
 Writes guardrails/models/dangerous_head.{npz,json} and guardrails/data/dangerous_validation.csv.
 
 Data:
-- `harmful_requests_train.csv` from `--data-dir` (default `../shared/data`) or `--data` (Do-Not-Answer, Wang et
-  al. 2023): 938 harmful questions by risk area and type of harm. Which rows a creative-writing bot must refuse as *dangerous instructions* (`IN_SCOPE`): the
-  Malicious Uses rows that ask how to do serious harm ("Assisting illegal activities": violence, terrorism, weapons
-  trade, drugs and substance abuse, hacking and malware, illegitimate surveillance, financial crimes, sexual
-  exploitation, animal cruelty), the Human-Chatbot "Self-Harm" rows (methods) and the Misinformation "Hazardous
-  Activities" rows (bombs, poisons, drugs, disabling brakes). Those are positives (130 rows).
-  Rows that are harmful but not instructions (`NEGATIVE_AREAS`: stereotypes and insults, adult content and graphic
-  violence, rumours and propaganda, medical or legal advice, treating the bot as a human, questions about an
-  organisation's or a person's private information) are negatives at a lower weight: the head must learn what is
-  asked, not that a question sounds alarming; other rails (toxicity, misinformation) judge those. The rest
-  (copyright, threats and intimidation, risky pranks, unsafe health practices, spam and disinformation campaigns,
-  an organisation's cybersecurity weaknesses) are mixed or belong to other rails: neither trained on nor validated.
+- `harmful_requests_train.csv` from `--data-dir` (default `../shared/data`) or `--data` (Do-Not-Answer, Wang et al.
+  2023): 938 harmful questions by risk area and type of harm. Which rows a creative-writing bot must refuse as
+  *dangerous instructions* (`IN_SCOPE`): the Malicious Uses rows that ask how to do serious harm ("Assisting illegal
+  activities": violence, terrorism, weapons trade, drugs and substance abuse, hacking and malware, illegitimate
+  surveillance, financial crimes, sexual exploitation, animal cruelty), the Human-Chatbot "Self-Harm" rows (methods)
+  and the Misinformation "Hazardous Activities" rows (bombs, poisons, drugs, disabling brakes). Those are positives
+  (130 rows). Rows that are harmful but not instructions (`NEGATIVE_AREAS`: stereotypes and insults, adult content
+  and graphic violence, rumours and propaganda, medical or legal advice, treating the bot as a human, questions
+  about an organisation's or a person's private information) are negatives at a lower weight: the head must learn
+  what is asked, not that a question sounds alarming; other rails (toxicity, misinformation) judge those. The rest
+  (copyright, threats and intimidation, risky pranks, unsafe health practices, spam and disinformation campaigns, an
+  organisation's cybersecurity weaknesses) are mixed or belong to other rails: neither trained on nor validated.
 - Text this project wrote (`training/dangerous_data.py`): requests for instructions for serious harm,
   plain and framed as fiction; outputs with a recipe's shape (steps, amounts, materials; written vague on purpose);
   harmless look-alikes (the same words: "kill a Python process", "a killer brownie"), writing prompts and sentences
@@ -33,7 +33,6 @@ torch, one thread for the head; embeddings cached under data/cache/ (gitignored)
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -69,7 +68,7 @@ from training.dangerous_split import (
     build_split,
 )
 from training.embedding_cache import CachingEncoder
-from training.paths import GENERATED_FICTION, GUARDRAILS_DATA, SHARED_DATA
+from training.paths import GUARDRAILS_DATA, head_arguments
 
 VALIDATION_CSV = GUARDRAILS_DATA / "dangerous_validation.csv"
 HEAD_VERSION = "1.0"
@@ -227,16 +226,8 @@ def written_digest() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA,
-                        help="the shared training files: the Do-Not-Answer rows and the files of BENIGN_PROMPT_FILES "
-                        "(default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=None, help=f"the Do-Not-Answer rows (default: DATA_DIR/{DATA_FILE})")
-    parser.add_argument("--generated", type=Path, default=GENERATED_FICTION, help="the bot's own stories (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_HEAD_PATH, help="the head's .npz; its .json goes beside it (default: %(default)s)")
-    parser.add_argument("--validation-csv", type=Path, default=VALIDATION_CSV, help="default: %(default)s")
-    args = parser.parse_args(argv)
-    args.data = args.data or args.data_dir / DATA_FILE
+    shared_files = "the shared training files: the Do-Not-Answer rows and the files of BENIGN_PROMPT_FILES"
+    args = head_arguments(argv, __doc__.splitlines()[0], DATA_FILE, shared_files, DEFAULT_HEAD_PATH, VALIDATION_CSV)
 
     loop.deterministic()
     started = time.perf_counter()
@@ -266,8 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(metrics["by_source"], indent=1), flush=True)
 
     loop.write_csv(args.validation_csv, ["text", "expected", "stage", "family", "source"], validation_rows(split.validation))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **stored)
     meta = {
         "version": HEAD_VERSION,
         "model": f"MLP ({encoder.dim} + {len(CUE_NAMES)})-{HIDDEN}-1 (ReLU) over [sentence-window embedding, "
@@ -328,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "license_note": "Do-Not-Answer, deepset, TruthfulQA: Apache-2.0; awesome-chatgpt-prompts: CC0-1.0; "
         "awesome-ai-prompts: MIT. Written examples and generated fiction: part of this project.",
     }
-    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    loop.write_head(args.out, stored, meta)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')} in {time.perf_counter() - started:.0f}s")
     return 0
 

@@ -27,13 +27,11 @@ torch, one thread for the head; embeddings cached under data/cache/ (gitignored)
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
 
@@ -54,7 +52,7 @@ from training.injection_split import (
     Doc,
     build_split,
 )
-from training.paths import GENERATED_FICTION, GUARDRAILS_DATA, SHARED_DATA
+from training.paths import GUARDRAILS_DATA, head_arguments
 
 VALIDATION_CSV = GUARDRAILS_DATA / "injection_validation.csv"
 HEAD_VERSION = "1.0"
@@ -182,15 +180,8 @@ def evaluate(rail: InjectionRail, docs: list[Doc], batch: int = 64) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA,
-                        help="the shared training files: the prompts, and roleplay_benign.csv (default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=None, help=f"the labelled prompts (default: DATA_DIR/{DATA_FILE})")
-    parser.add_argument("--generated", type=Path, default=GENERATED_FICTION, help="the bot's own stories (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_HEAD_PATH, help="the head's .npz; its .json goes beside it (default: %(default)s)")
-    parser.add_argument("--validation-csv", type=Path, default=VALIDATION_CSV, help="default: %(default)s")
-    args = parser.parse_args(argv)
-    args.data = args.data or args.data_dir / DATA_FILE
+    shared_files = "the shared training files: the labelled prompts, and roleplay_benign.csv"
+    args = head_arguments(argv, __doc__.splitlines()[0], DATA_FILE, shared_files, DEFAULT_HEAD_PATH, VALIDATION_CSV)
 
     loop.deterministic()
     started = time.perf_counter()
@@ -217,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(metrics["by_source"], indent=1), flush=True)
 
     loop.write_csv(args.validation_csv, ["text", "expected", "source"], ((d.text, d.expected, d.source) for d in split.validation))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **head.arrays())
     written = written_examples(SEED)
     written_digest = hashlib.sha256("\n".join(f"{e.group}\t{e.attack}\t{e.text}" for e in written).encode()).hexdigest()
     meta = {
@@ -276,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "license_note": "deepset/prompt-injections: Apache-2.0; awesome-chatgpt-prompts: CC0-1.0; jailbreak_llms: MIT. "
         "Written examples: part of this project.",
     }
-    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    loop.write_head(args.out, head.arrays(), meta)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')} in {time.perf_counter() - started:.0f}s")
     return 0
 

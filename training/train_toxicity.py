@@ -14,13 +14,11 @@ two cores), later runs under a minute.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +27,7 @@ from guardrails.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, Toxi
 from training import loop
 from training.embedding_cache import CachingEncoder
 from training.generate_fiction import load_generated
-from training.paths import GENERATED_FICTION, GUARDRAILS_DATA, SHARED_DATA
+from training.paths import GUARDRAILS_DATA, head_arguments
 from training.toxicity_split import (
     DATA_FILE,
     GENERATED_VALIDATION_SHARE,
@@ -225,16 +223,8 @@ def summarise(records: list[tuple[str, str, str]], blocked: list[bool]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA,
-                        help="the shared training files: the tweets, and injection_train.csv and "
-                        "misinfo_truthfulqa_train.csv for neutral text (default: %(default)s)")
-    parser.add_argument("--data", type=Path, default=None, help=f"the Davidson tweets (default: DATA_DIR/{DATA_FILE})")
-    parser.add_argument("--generated", type=Path, default=GENERATED_FICTION, help="the bot's own stories (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_HEAD_PATH, help="the head's .npz; its .json goes beside it (default: %(default)s)")
-    parser.add_argument("--validation-csv", type=Path, default=VALIDATION_CSV, help="default: %(default)s")
-    args = parser.parse_args(argv)
-    args.data = args.data or args.data_dir / DATA_FILE
+    shared_files = "the shared training files: the tweets, and injection_train.csv and misinfo_truthfulqa_train.csv for neutral text"
+    args = head_arguments(argv, __doc__.splitlines()[0], DATA_FILE, shared_files, DEFAULT_HEAD_PATH, VALIDATION_CSV)
 
     loop.deterministic()
     started = time.perf_counter()
@@ -271,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: v for k, v in metrics.items() if k != "by_source"}, indent=1), flush=True)
 
     loop.write_csv(args.validation_csv, ["text", "expected", "source"], records)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **head.arrays())
     written_digest = hashlib.sha256("\n".join(f"{e.group}\t{e.text}" for e in written).encode()).hexdigest()
     meta = {
         "version": HEAD_VERSION,
@@ -357,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             "awesome-chatgpt-prompts (CC0-1.0), TruthfulQA (Apache-2.0)."
         ),
     }
-    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    loop.write_head(args.out, head.arrays(), meta, ascii_json=True)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')} in {time.perf_counter() - started:.0f}s")
     return 0
 

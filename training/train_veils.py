@@ -126,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     chosen = 0.3
     w, b = fit(x, y)
     final = predict(w, b, x)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **mlp_arrays(w, b, None, None))
     meta = {
         "version": "1.0",
         "model": "logistic regression 384-1 on the shared sentence embedding: P(the sentence shows something on-screen)",
@@ -154,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             "depiction and summary in one sentence and will score worse. Held-out topics share the author's style."
         ),
     }  # fmt: skip
-    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    loop.write_head(args.out, mlp_arrays(w, b, None, None), meta, ascii_json=True)
     print(json.dumps(meta["validation"], indent=2))
     return 0
 
