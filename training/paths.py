@@ -1,9 +1,9 @@
 """Where the training scripts read and write unless told otherwise: each of these is a command-line argument too.
 
 Third-party training sets stay out of the repository (their size and licences: SOURCES.md beside them); by default
-they are read from `shared/data/` next to the checkout (`../shared/data` from the repository root), and every
-script that reads them takes `--data-dir` (and `--data` for its main file). What the scripts write (heads, metadata,
-validation files) goes inside the repository, under guardrails/models/ and guardrails/data/.
+they are read from `shared/data/` next to the checkout (`../shared/data` from the repository root); every script
+that reads them takes `--data` for its main file, and the head scripts `--data-dir` for the folder. What the scripts
+write (heads, metadata, validation files) goes inside the repository, under guardrails/models/ and guardrails/data/.
 """
 
 from __future__ import annotations
