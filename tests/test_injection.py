@@ -244,7 +244,7 @@ def test_validation_floor(injection_rail: InjectionRail) -> None:
     """A retrained head that got worse fails here. A fixed subset keeps it quick (the long prompts are the slow part:
     every eighth long jailbreak, every fourth long role-play prompt, every second written short row, the rest whole);
     floors sit a little under what the shipped head measures on the full split (guardrails/models/injection_head.json)."""
-    from guardrails.training.train_injection import summarise
+    from training.train_injection import summarise
 
     every = {"jailbreak_llms": 8, "written:long_roleplay": 4, "written:attack_hidden_in_long": 4, "written:roleplay": 2}
     rows = [r for i, r in enumerate(_validation_rows()) if i % every.get(r["source"], 1) == 0]
@@ -262,7 +262,7 @@ def test_validation_floor(injection_rail: InjectionRail) -> None:
 
 @pytest.mark.skipif(not TRAINING_DATA.exists(), reason="training data not present")
 def test_validation_rows_were_never_trained_on() -> None:
-    from guardrails.training import train_injection as training
+    from training import injection_split as training
 
     split = training.build_split(TRAINING_DATA)
     trained = {normalize(d.text).lower() for d in split.train}
@@ -274,7 +274,7 @@ def test_validation_rows_were_never_trained_on() -> None:
 
 
 def test_head_training_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
-    from guardrails.training import train_injection
+    from training import train_injection
 
     monkeypatch.setattr(train_injection, "EPOCHS", 3)
     rng = np.random.default_rng(0)

@@ -21,8 +21,9 @@ from guardrails.misinfo import (
     speech_units,
 )
 from guardrails.normalize import normalize
-from guardrails.training.build_misinfo_kb import VALIDATION_OUT, evaluate, negations, read_validation, rewrite
-from guardrails.training.misinfo_families import family_rates, read_families
+from training.build_misinfo_kb import VALIDATION_OUT, evaluate, read_validation
+from training.misinfo_claims import negations, rewrite
+from training.misinfo_families import family_rates, read_families
 
 READER_CLAIM = "Remember, readers: if you open an umbrella indoors, you will have bad luck."
 UMBRELLA_CORRECTION = "If you open an umbrella indoors, nothing will happen"
@@ -243,7 +244,7 @@ def test_validation_floor(misinfo_validation_rail: MisinfoRail) -> None:
 
 
 def test_a_batch_of_long_outputs_is_one_encoder_call_and_fast(misinfo_rail: MisinfoRail) -> None:
-    from guardrails.training.benign_fiction import benign_examples
+    from training.benign_fiction import benign_examples
 
     pool = [e.text for e in benign_examples() if e.kind in ("battle", "everyday", "villain", "grief", "horror")]
     texts = []

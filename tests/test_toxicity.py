@@ -358,10 +358,10 @@ def test_validation_floor(toxicity_rail: ToxicityRail) -> None:
     this subset (a third of the written rows, a twelfth of the other rows; the full split's numbers are in
     guardrails/models/toxicity_head.json): precision 0.982, recall 0.910, written abuse 0.927, obfuscated abuse
     0.927, tweets 0.879, false blocks on benign fiction 1.6% and on the 'neither' tweets 6%.
-    The 2026-12-04 head (counterfactual identity text, guardrails/training/targeted.py) traded recall on tweets and
+    The 2026-12-04 head (counterfactual identity text, training/targeted.py) traded recall on tweets and
     on hate told without slurs (recall floors were 0.91 / 0.93 / 0.88 / 0.90) for far fewer false blocks on who
     people are (benign floors were 5% / 25%): see docs/guardrail-judgement.md."""
-    from guardrails.training.train_toxicity import summarise
+    from training.train_toxicity import summarise
 
     rows = [r for i, r in enumerate(_validation_rows()) if i % (3 if r["source"].startswith("written") else 12) == 0]
     verdicts = toxicity_rail.check([r["text"] for r in rows], "input")
@@ -380,7 +380,7 @@ def test_held_out_generated_fiction_passes(toxicity_rail: ToxicityRail) -> None:
     """Whole generations of the bot's own model (SmolLM2 on the real prompts), never trained on: a story fails if
     any of its sentences does. The shipped head blocks 5.3% of these passages (7 of 132), 0.67% of their single
     sentences (2 of 300) and 1.3% of the neutral prompts and questions (4 of 300)."""
-    from guardrails.training.train_toxicity import summarise
+    from training.train_toxicity import summarise
 
     rows = [r for r in _validation_rows() if r["source"].startswith(("generated:", "neutral:"))]
     verdicts = toxicity_rail.check([r["text"] for r in rows], "output")
@@ -393,7 +393,7 @@ def test_held_out_generated_fiction_passes(toxicity_rail: ToxicityRail) -> None:
 
 @pytest.mark.skipif(not Path("/work/shared/data/toxicity_train.csv").exists(), reason="training data not present")
 def test_validation_rows_were_never_trained_on() -> None:
-    from guardrails.training import train_toxicity as training
+    from training import toxicity_split as training
 
     split = training.build_split()
     trained = {row.text for row in split.train}
@@ -409,8 +409,8 @@ def test_validation_rows_were_never_trained_on() -> None:
 
 
 def test_head_training_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
-    from guardrails.training import train_toxicity
-    from guardrails.training.train_toxicity import fit_head
+    from training import train_toxicity
+    from training.train_toxicity import fit_head
 
     monkeypatch.setattr(train_toxicity, "EPOCHS", 3)
     rng = np.random.default_rng(0)

@@ -9,14 +9,13 @@ Measured by leaving one topic out at a time (train on seven, judge the eighth, f
 alone, and the whole rail (topic gate AND head) on the held-out topic's own sentences and on the other topics'
 sentences under that veil (depictions of something else must pass). The final head is trained on all eight.
 
-    python -m guardrails.training.train_veils      # a few seconds once the embeddings are cached
+    python -m training.train_veils [--data CSV] [--out NPZ]   # a few seconds once the embeddings are cached
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -26,10 +25,12 @@ from guardrails.encoder import ENCODER_ID, SentenceEncoder
 from guardrails.heads import mlp_arrays
 from guardrails.lines import WORD_SCORE, topic_patterns
 from guardrails.normalize import normalize
-from guardrails.training.embedding_cache import CachingEncoder
+from training import loop
+from training.embedding_cache import CachingEncoder
+from training.paths import GUARDRAILS_DATA
 from guardrails.veils import DEFAULT_HEAD_PATH, judge_sentence, topic_prompt
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "veil_sentences.csv"
+DATA = GUARDRAILS_DATA / "veil_sentences.csv"
 SEED = 20261129
 L2 = 1.0
 STEPS = 3000
@@ -80,9 +81,10 @@ def rates(cut: np.ndarray, positive: np.ndarray) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_HEAD_PATH)
+    parser.add_argument("--data", type=Path, default=DATA, help="the written sentences (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_HEAD_PATH, help="the head's .npz; its .json goes beside it (default: %(default)s)")
     args = parser.parse_args(argv)
-    veils, texts, y = load()
+    veils, texts, y = load(args.data)
     encoder = CachingEncoder(SentenceEncoder(precision="float32"), "veil_embeddings", "v1")
     x = encoder.encode([normalize(t) for t in texts]).astype(np.float64)
     topics = sorted(set(veils))
@@ -92,11 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     depicted = y.astype(bool)
 
     # Leave one topic out: every figure below is on a topic the head never saw.
-    held_out = np.zeros(len(y))
-    for topic in topics:
-        mask = veils_a == topic
-        w, b = fit(x[~mask], y[~mask])
-        held_out[mask] = predict(w, b, x[mask])
+    def predict_held(held: np.ndarray, _: int) -> np.ndarray:
+        return predict(*fit(x[~held], y[~held]), x[held])
+
+    held_out = loop.out_of_fold(veils_a, topics, predict_held, np.zeros(len(y)))
     head_cut = held_out >= DEPICTION_THRESHOLD
 
     per_threshold = {}
@@ -125,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     chosen = 0.3
     w, b = fit(x, y)
     final = predict(w, b, x)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **mlp_arrays(w, b, None, None))
     meta = {
         "version": "1.0",
         "model": "logistic regression 384-1 on the shared sentence embedding: P(the sentence shows something on-screen)",
@@ -138,11 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             "grid below after seeing the held-out-topic figures (so they are somewhat optimistic for it)."
         ),
         "training": {
-            "command": "python -m guardrails.training.train_veils", "steps": STEPS, "l2": L2,
+            "command": "python -m training.train_veils", "steps": STEPS, "l2": L2,
             "learning_rate": LEARNING_RATE, "sentences": len(y), "depicted": int(y.sum()), "topics": topics,
             "train_accuracy": round(float(np.mean((final >= DEPICTION_THRESHOLD) == depicted)), 3),
         },
-        "data": {"file": "guardrails/data/veil_sentences.csv", "sha256": hashlib.sha256(DATA.read_bytes()).hexdigest()},
+        "data": {"file": "guardrails/data/veil_sentences.csv", "sha256": loop.sha256_file(args.data)},
         "validation": {
             "method": "leave one topic out (8 folds): the head is trained on seven topics and judges the eighth",
             "head_alone": rates(head_cut, depicted),
@@ -153,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             "depiction and summary in one sentence and will score worse. Held-out topics share the author's style."
         ),
     }  # fmt: skip
-    args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    loop.write_head(args.out, mlp_arrays(w, b, None, None), meta, ascii_json=True)
     print(json.dumps(meta["validation"], indent=2))
     return 0
 

@@ -1,5 +1,5 @@
 """Generate benign negatives for the toxicity head from the bot's own model:
-`python -m guardrails.training.generate_fiction`.
+`python -m training.generate_fiction`.
 
 Runs the shipped model (SmolLM2-135M-Instruct through `TransformersEngine`) on a fixed list of creative asks built
 from the real prompt templates (`bot.core.prompts.render_write` / `sampling_for`, fixed seeds), splits every
@@ -29,8 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-OUT = REPO_ROOT / "guardrails" / "data" / "generated_fiction.txt"
+from training.paths import GENERATED_FICTION, REPO_ROOT
+
 MODEL_CACHE = REPO_ROOT / ".storyloom-cache" / "models"
 SEED = 20261129
 GENERATIONS = 512
@@ -79,12 +79,12 @@ def excluded(unit: str) -> bool:
     return low in EXCLUDED or any(re.search(p, low) for p in EXCLUDED_PATTERNS)
 
 
-async def generate(limit: int | None, skip: int = 0) -> tuple[list[tuple[int, tuple, str]], str]:
+async def generate(limit: int | None, skip: int = 0, model_cache: Path = MODEL_CACHE) -> tuple[list[tuple[int, tuple, str]], str]:
     from bot.core.prompts import CreativeAsk, render_write, sampling_for
     from bot.engines.models import SMOLLM2
     from bot.engines.transformers_engine import TransformersEngine
 
-    engine = TransformersEngine(SMOLLM2, MODEL_CACHE, batch_window_ms=20, max_batch_size=CONCURRENCY)
+    engine = TransformersEngine(SMOLLM2, model_cache, batch_window_ms=20, max_batch_size=CONCURRENCY)
     await engine.start()
     todo = list(enumerate(asks()[:limit]))[skip:]
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -112,7 +112,8 @@ async def generate(limit: int | None, skip: int = 0) -> tuple[list[tuple[int, tu
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=GENERATED_FICTION, help="default: %(default)s")
+    parser.add_argument("--model-cache", type=Path, default=MODEL_CACHE, help="where the model is (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N asks (smoke test)")
     parser.add_argument(
         "--append-from", type=int, default=0, metavar="N",
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     from guardrails.toxicity import split_units
 
     started = time.perf_counter()
-    results, model = asyncio.run(generate(args.limit, args.append_from))
+    results, model = asyncio.run(generate(args.limit, args.append_from, args.model_cache))
     seen: set[str] = set()
     previous: list[str] = []
     if args.append_from:
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "#| Benign negatives for the toxicity head: sentences written by the bot's own model.",
         f"#| model: {model} ({SMOLLM2_FOLDER}), prompts: bot.core.prompts TEMPLATE_VERSION {TEMPLATE_VERSION}, length {LENGTH}",
-        f"#| generator: python -m guardrails.training.generate_fiction (seed {SEED}, {args.append_from + len(results)} generations)",
+        f"#| generator: python -m training.generate_fiction (seed {SEED}, {args.append_from + len(results)} generations)",
         "#| format: '@@ id<TAB>kind<TAB>about<TAB>genre<TAB>tone<TAB>seed' starts a generation; one unit per line after it",
     ] + previous
     units = dropped = 0
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def load_generated(path: Path = OUT) -> list[tuple[str, list[str]]]:
+def load_generated(path: Path = GENERATED_FICTION) -> list[tuple[str, list[str]]]:
     """(generation id with its ask, units) per generation, as written by main()."""
     generations: list[tuple[str, list[str]]] = []
     for line in path.read_text(encoding="utf-8").splitlines():

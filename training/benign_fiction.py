@@ -995,6 +995,6 @@ def _dedupe(examples: list[WrittenExample]) -> list[WrittenExample]:
     return unique
 
 
-if __name__ == "__main__":  # a quick look: python -m guardrails.training.benign_fiction
+if __name__ == "__main__":  # a quick look: python -m training.benign_fiction
     for example in itertools.islice(all_examples(), 0, None, 97):
         print(f"{example.kind:>18} {int(example.abusive)}  {example.text}")

@@ -1,6 +1,6 @@
 """Per-family flag rates of the misinformation rail on Storyloom's own validation families.
 
-    python -m guardrails.training.misinfo_families [--kb PATH]
+    python -m training.misinfo_families [--kb PATH] [--families CSV]
 
 guardrails/data/misinfo_families.csv (text, expected, family) was written by Storyloom, apart from the knowledge base:
 myths paraphrased (never the KB's wording) and stated plainly, with a reader cue, or after a line of story; myths the
@@ -16,7 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-FAMILIES_PATH = Path(__file__).resolve().parents[1] / "data" / "misinfo_families.csv"
+from training.paths import GUARDRAILS_DATA
+
+FAMILIES_PATH = GUARDRAILS_DATA / "misinfo_families.csv"
 
 
 def read_families(path: Path = FAMILIES_PATH) -> list[tuple[str, str, str]]:
@@ -42,6 +44,7 @@ def family_rates(rail, rows: list[tuple[str, str, str]], batch_size: int = 64) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kb", type=Path, default=None, help="a knowledge-base .jsonl (default: the shipped one)")
+    parser.add_argument("--families", type=Path, default=FAMILIES_PATH, help="default: %(default)s")
     args = parser.parse_args(argv)
     from guardrails.encoder import SentenceEncoder
     from guardrails.misinfo import DEFAULT_EMBEDDINGS_PATH, DEFAULT_KB_PATH, KnowledgeBase, MisinfoRail
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     kb = KnowledgeBase.load(args.kb or DEFAULT_KB_PATH, DEFAULT_EMBEDDINGS_PATH)
     rail = MisinfoRail(SentenceEncoder(), kb)
     print(json.dumps({"kb_entries": len(kb), "thresholds": rail.thresholds}))
-    for family, r in family_rates(rail, read_families()).items():
+    for family, r in family_rates(rail, read_families(args.families)).items():
         print(f"{family:24s} expected={r['expected']:5s} n={r['n']:4d} flagged={r['flagged']:4d} rate={r['rate']:.3f}")
     return 0
 

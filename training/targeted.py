@@ -18,7 +18,7 @@ import random
 import zlib
 from collections.abc import Iterator
 
-from guardrails.training.benign_fiction import WrittenExample
+from training.benign_fiction import WrittenExample
 
 __all__ = ["targeted_examples"]
 

@@ -1,9 +1,9 @@
 """Build the misinformation knowledge base, its embeddings, its thresholds and its validation file.
 
-    python -m guardrails.training.build_misinfo_kb [--data PATH]
+    python -m training.build_misinfo_kb [--data PATH] [--kb-out JSONL] [--npz-out NPZ] [--validation-out CSV]
 
-Reads TruthfulQA (Lin et al., ACL 2022, Apache-2.0; /work/shared/data/misinfo_truthfulqa_train.csv: label 1 = a
-false answer, a common misconception; `context` = the question) and writes
+Reads TruthfulQA (Lin et al., ACL 2022, Apache-2.0; `--data`, default ../shared/data/misinfo_truthfulqa_train.csv:
+label 1 = a false answer, a common misconception; `context` = the question) and writes
 - guardrails/data/misinfo_kb.jsonl: one entry per false answer (name-completion riddles and first-person answers
   about the speaker left out): a self-contained false statement (`claim`, rewritten
   from question + answer by rule when the answer alone does not stand; the answer as given is kept in `original`),
@@ -34,12 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path("/work/shared/data/misinfo_truthfulqa_train.csv")
-KB_OUT = REPO_ROOT / "guardrails" / "data" / "misinfo_kb.jsonl"
-NPZ_OUT = REPO_ROOT / "guardrails" / "models" / "misinfo_kb.npz"
-VALIDATION_OUT = REPO_ROOT / "guardrails" / "data" / "misinfo_validation.csv"
-COMMON_PATH = REPO_ROOT / "guardrails" / "data" / "misinfo_common.psv"
+from training.loop import write_csv
+from training.misinfo_claims import NO_COMMENT, best_correction, lower_first, negations, rewrite, upper_first, word_count
+from training.paths import GUARDRAILS_DATA, GUARDRAILS_MODELS, SHARED_DATA
+
+DATA = SHARED_DATA / "misinfo_truthfulqa_train.csv"
+KB_OUT = GUARDRAILS_DATA / "misinfo_kb.jsonl"
+NPZ_OUT = GUARDRAILS_MODELS / "misinfo_kb.npz"
+VALIDATION_OUT = GUARDRAILS_DATA / "misinfo_validation.csv"
+COMMON_PATH = GUARDRAILS_DATA / "misinfo_common.psv"
 
 SOURCE = "truthfulqa"
 ATTRIBUTION = "TruthfulQA (Lin, Hilton and Evans, ACL 2022), via benedictflorance/truthfulqa_experiments 6fdfd382"
@@ -48,86 +51,6 @@ HOLDOUT_MOD = 5
 """crc32(question) % HOLDOUT_MOD == 0: the question is held out for validation (about 20%)."""
 SEED = 20261129
 MIN_CLAIM_WORDS = 4
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Rewriting question + short answer into a self-contained statement
-# ---------------------------------------------------------------------------------------------------------------
-_AUX = r"(?:is|are|was|were|has|have|had|can|could|will|would|did|does|do|should|must)"
-_PRONOUN_START = re.compile(r"^(?:it|it's|they|they're|he|she|his|her|its|their|this|that|these|those)\b", re.I)
-_VERB = re.compile(
-    r"\b(?:is|are|was|were|has|have|had|can|cannot|can't|will|won't|would|could|should|must|do|does|did|don't|"
-    r"doesn't|didn't|isn't|aren't|\w+ed|\w{2,}s)\b"
-)
-_NO_COMMENT = re.compile(r"^(?:i have no comment|no comment|i don't know|i do not know|unknown)\.?$", re.I)
-
-
-_COMMON_FIRST_WORDS = frozenset(
-    "a an the this that these those there it it's its they they're their you you're you'll your we our he she his "
-    "her if when because since in on at no yes nothing nobody everyone everybody people some all most many every "
-    "any one only more less just eating drinking wearing cracking swallowing reading men women children humans "
-    "scientists doctors experts studies research".split()
-)
-
-
-def _lower_first(text: str) -> str:
-    """Lower-case the first letter only when the first word is a common word, never a name ("Rome", "Einstein")."""
-    first = text.split(" ", 1)[0].lower().rstrip(",")
-    if first in _COMMON_FIRST_WORDS and text[:1].isupper():
-        return text[0].lower() + text[1:]
-    return text
-
-
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-def rewrite(question: str, answer: str) -> str:
-    """A declarative, self-contained statement from a TruthfulQA question and one of its answers (rule-based)."""
-    q = question.strip()
-    a = answer.strip().rstrip(".").strip()
-    q_body = q.rstrip("?").strip()
-    m = re.match(r"^(Yes|No),?\s+(.*)$", a)
-    if m and _words(m.group(2)) >= 3:
-        return _upper_first(m.group(2))
-    if m := re.match(r"^What (?:will |would )?happens? (?:to (?:you|a person|someone|people) )?(if|when) (.+)$", q_body, re.I):
-        if not a.lower().startswith(m.group(1).lower() + " "):
-            return f"{_upper_first(m.group(1).lower())} {m.group(2)}, {_lower_first(a)}"
-    if _PRONOUN_START.match(a):
-        return f"{q_body}: {_lower_first(a)}"
-    if (_words(a) >= 6 or (_words(a) >= 3 and _VERB.search(a.split(" ", 1)[1]))) and not re.match(r"^(?:yes|no)\b", a, re.I):
-        return _upper_first(a)
-    if m := re.match(r"^Who (.+)$", q_body):
-        return f"{_upper_first(a)} {m.group(1)}"
-    if m := re.match(r"^(?:What|Which) (is|are|was|were) (.+)$", q_body):
-        return f"{_upper_first(m.group(2))} {m.group(1)} {_lower_first(a)}"
-    if m := re.match(r"^(?:What|Which)((?: [\w'-]+){1,5}?) ((?:is|are|was|were|has|have|had)\b.*)$", q_body):
-        return f"{_upper_first(a)} {m.group(2)}"
-    if m := re.match(r"^([A-Z][^?.]*?) (?:which|what)(?: [\w'-]+)?$", q_body):
-        return f"{m.group(1)} {_lower_first(a)}"
-    if m := re.match(r"^Why (?:do|does|did) (.+)$", q_body):
-        reason = a if re.match(r"^(?:because|due to|since)\b", a, re.I) else f"because {_lower_first(a)}"
-        return f"{_upper_first(m.group(1))} {_lower_first(reason)}"
-    if m := re.match(r"^Where (is|are|was|were) (.+)$", q_body):
-        place = a if re.match(r"^(?:in|at|on|under|inside|near)\b", a, re.I) else f"in {a}"
-        return f"{_upper_first(m.group(2))} {m.group(1)} {_lower_first(place)}"
-    if re.match(r"^(?:Yes|No)$", a, re.I) and (m := re.match(rf"^({_AUX}) (.+)$", q_body, re.I)):
-        # "Can juice fasts detoxify the body?" + "Yes": the aux cannot be moved without a parser; keep both.
-        return f"{a}: {_lower_first(q_body)}"
-    return f"{q_body}: {_lower_first(a)}"
-
-
-def best_correction(true_answers: list[str]) -> str:
-    """The first informative true answer (at least five words), else the longest."""
-    useful = [a for a in true_answers if not _NO_COMMENT.match(a.strip())] or true_answers
-    for answer in useful:
-        if _words(answer) >= 5:
-            return answer.strip()
-    return max(useful, key=len).strip() if useful else ""
 
 
 def load_questions(path: Path = DATA) -> OrderedDict[str, dict[str, list[str]]]:
@@ -161,9 +84,9 @@ def build_entries(questions: OrderedDict[str, dict[str, list[str]]]) -> list[dic
             continue
         group = f"tqa-{hashlib.sha256(question.encode()).hexdigest()[:8]}"
         correction_raw = best_correction(answers["true"])
-        correction = rewrite(question, correction_raw) if _words(correction_raw) < 5 else correction_raw
+        correction = rewrite(question, correction_raw) if word_count(correction_raw) < 5 else correction_raw
         true_statements = list(dict.fromkeys(
-            rewrite(question, a) for a in answers["true"] if not _NO_COMMENT.match(a)
+            rewrite(question, a) for a in answers["true"] if not NO_COMMENT.match(a)
         )) or [correction]  # fmt: skip
         if correction not in true_statements:
             true_statements.insert(0, correction)
@@ -171,7 +94,7 @@ def build_entries(questions: OrderedDict[str, dict[str, list[str]]]) -> list[dic
             claim = rewrite(question, answer)
             if _FIRST_PERSON.match(answer):
                 continue  # "I changed my mind about vaccines": about the speaker; in a story the "I" is a character
-            if _words(claim) < MIN_CLAIM_WORDS:
+            if word_count(claim) < MIN_CLAIM_WORDS:
                 continue  # "Just do it": too generic to match a story's sentences against
             entries.append({
                 "id": f"{group}-{a_index}",
@@ -205,33 +128,6 @@ COMMON_SOURCES: dict[str, tuple[str, str]] = {
     "mayo": ("Mayo Clinic health information (facts restated, no text copied)", "facts only"),
     "rspca": ("RSPCA wildlife advice (facts restated, no text copied)", "facts only"),
 }
-
-
-_NEGATION = re.compile(r"\b(?:not|no|never|nothing|cannot|can't|won't|don't|doesn't|isn't|aren't|wasn't|weren't)\b", re.I)
-_AUX_FIRST = re.compile(r"^(.+?\b(?:is|are|was|were|can|will|should|must|do|does|did|has|have))\b (.+)$")
-_VERB_S = re.compile(r"^(.+?) (\w+?)(ies|es|s)\b (.+)$")
-_THIRD_PERSON_VERBS = frozenset(
-    "cause make give kill cure prevent stay turn help protect lead keep burn destroy spread mean lower raise need "
-    "flush warm seal boil strike drain shrink grow stop get".split()
-)
-
-
-def negations(claim: str) -> list[str]:
-    """True statements made from a false claim by rule, so that "X does not cause Y" counts as the truth and not as the
-    myth it shares its words with (MiniLM barely sees a "not"): "It is a myth that X." and, where the verb is easy to
-    find, the claim with "not" after its first auxiliary or as "does not" + verb."""
-    body = claim.strip().rstrip(".")
-    lowered = _lower_first(body)
-    out = [f"It is a myth that {lowered}.", f"It is not true that {lowered}."]
-    if _NEGATION.search(body):
-        return out
-    if m := _AUX_FIRST.match(body):
-        out.append(f"{m.group(1)} not {m.group(2)}.")
-    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + ("y" if m.group(3) == "ies" else "")) in _THIRD_PERSON_VERBS:
-        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
-    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + m.group(3)[:-1]) in _THIRD_PERSON_VERBS:
-        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
-    return out
 
 
 def load_common(path: Path = COMMON_PATH) -> list[dict]:
@@ -311,7 +207,7 @@ STORY_OPENERS = [
 
 def _fill(template: str, claim: str) -> str:
     claim = claim.strip().rstrip(".")
-    return template.format(c=_upper_first(claim), l=_lower_first(claim))
+    return template.format(c=upper_first(claim), l=lower_first(claim))
 
 
 def framed(entries: list[dict], readers: list[str], fictions: list[str], rng: random.Random,
@@ -343,7 +239,7 @@ def framed(entries: list[dict], readers: list[str], fictions: list[str], rng: ra
 
 def ordinary_fiction(rng: random.Random, count: int, *, offset: int) -> list[tuple[str, str, str]]:
     """Ordinary (dark-but-benign) fiction sentences the project wrote for the toxicity rail."""
-    from guardrails.training.benign_fiction import benign_examples
+    from training.benign_fiction import benign_examples
 
     pool = [e for e in benign_examples() if e.kind not in ("chat", "short_reply", "dark_prompt")]
     pool = pool[offset::2]  # tuning and validation draw from disjoint halves
@@ -409,8 +305,12 @@ def evaluate(rail, rows: list[tuple[str, str, str]], batch_size: int = 64) -> di
 # ---------------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=DATA, help="TruthfulQA rows (default: %(default)s)")
+    parser.add_argument("--kb-out", type=Path, default=KB_OUT, help="default: %(default)s")
+    parser.add_argument("--npz-out", type=Path, default=NPZ_OUT, help="default: %(default)s")
+    parser.add_argument("--validation-out", type=Path, default=VALIDATION_OUT, help="default: %(default)s")
     args = parser.parse_args(argv)
+    kb_out, npz_out, validation_out = args.kb_out, args.npz_out, args.validation_out
     started = time.perf_counter()
 
     from guardrails.encoder import ENCODER_ID, SentenceEncoder
@@ -418,11 +318,11 @@ def main(argv: list[str] | None = None) -> int:
 
     questions = load_questions(args.data)
     entries = build_entries(questions) + load_common()
-    KB_OUT.parent.mkdir(parents=True, exist_ok=True)
-    with KB_OUT.open("w") as handle:
+    kb_out.parent.mkdir(parents=True, exist_ok=True)
+    with kb_out.open("w") as handle:
         for e in entries:
             handle.write(json.dumps(e, ensure_ascii=False) + "\n")
-    kb_digest = hashlib.sha256(KB_OUT.read_bytes()).hexdigest()[:12]
+    kb_digest = hashlib.sha256(kb_out.read_bytes()).hexdigest()[:12]
     train = [e for e in entries if e["split"] == "kb"]
     heldout = [e for e in entries if e["split"] == "validation"]
     n_q_train = len({e["group"] for e in train})
@@ -436,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"embedded {len(texts)} texts in {time.perf_counter() - started:.1f}s")
 
     # Development set on the KB's own (training) questions: picks thresholds.
-    kb = KnowledgeBase.load(KB_OUT, embeddings_path=None)
+    kb = KnowledgeBase.load(kb_out, embeddings_path=None)
     kb._text_emb.update(zip(texts, embeddings, strict=True))  # noqa: SLF001 - the builder owns both files
     rail = MisinfoRail(encoder, kb)
     rng = random.Random(SEED)
@@ -457,9 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         "license": LICENSE,
         "seed": SEED,
     }
-    NPZ_OUT.parent.mkdir(parents=True, exist_ok=True)
+    npz_out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        NPZ_OUT,
+        npz_out,
         embeddings=embeddings.astype(np.float16),
         texts=np.array(json.dumps(texts, ensure_ascii=False)),
         meta=np.array(json.dumps(meta)),
@@ -469,11 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     vrng = random.Random(SEED + 1)
     val_rows = framed(heldout, VAL_READER, VAL_FICTION, vrng, per_claim=2, claims_per_group=2)
     val_rows += ordinary_fiction(vrng, 300, offset=1)
-    with VALIDATION_OUT.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "expected", "source"])
-        writer.writerows(val_rows)
-    print(f"wrote {KB_OUT.name} ({len(entries)} entries), {NPZ_OUT.name}, {VALIDATION_OUT.name} ({len(val_rows)} rows) "
+    write_csv(validation_out, ["text", "expected", "source"], val_rows)
+    print(f"wrote {kb_out.name} ({len(entries)} entries), {npz_out.name}, {validation_out.name} ({len(val_rows)} rows) "
           f"in {time.perf_counter() - started:.1f}s")  # fmt: skip
     return 0
 

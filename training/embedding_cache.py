@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from guardrails.encoder import SentenceEncoder
+from training.paths import EMBEDDING_CACHE
 
-CACHE_DIR = Path(__file__).resolve().parents[2] / "data" / "cache"
 
 
 class CachingEncoder:
@@ -19,7 +19,7 @@ class CachingEncoder:
     Keys are text digests: an embedding depends a little (~1e-7) on which texts shared its padded batch, so a
     cold run and a cached run give heads that agree to that precision and the same decisions and metrics."""
 
-    def __init__(self, encoder: SentenceEncoder, prefix: str, version: str, cache_dir: Path = CACHE_DIR) -> None:
+    def __init__(self, encoder: SentenceEncoder, prefix: str, version: str, cache_dir: Path = EMBEDDING_CACHE) -> None:
         self.encoder = encoder
         self.dim = encoder.dim
         self.precision = encoder.precision

@@ -1,0 +1,110 @@
+"""Statements from TruthfulQA's question + short answer, and the negations of a false claim: the text rules of the
+misinformation knowledge base (`training.build_misinfo_kb`)."""
+
+from __future__ import annotations
+
+import re
+
+_AUX = r"(?:is|are|was|were|has|have|had|can|could|will|would|did|does|do|should|must)"
+_PRONOUN_START = re.compile(r"^(?:it|it's|they|they're|he|she|his|her|its|their|this|that|these|those)\b", re.I)
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|has|have|had|can|cannot|can't|will|won't|would|could|should|must|do|does|did|don't|"
+    r"doesn't|didn't|isn't|aren't|\w+ed|\w{2,}s)\b"
+)
+NO_COMMENT = re.compile(r"^(?:i have no comment|no comment|i don't know|i do not know|unknown)\.?$", re.I)
+
+
+_COMMON_FIRST_WORDS = frozenset(
+    "a an the this that these those there it it's its they they're their you you're you'll your we our he she his "
+    "her if when because since in on at no yes nothing nobody everyone everybody people some all most many every "
+    "any one only more less just eating drinking wearing cracking swallowing reading men women children humans "
+    "scientists doctors experts studies research".split()
+)
+
+
+def lower_first(text: str) -> str:
+    """Lower-case the first letter only when the first word is a common word, never a name ("Rome", "Einstein")."""
+    first = text.split(" ", 1)[0].lower().rstrip(",")
+    if first in _COMMON_FIRST_WORDS and text[:1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def rewrite(question: str, answer: str) -> str:
+    """A declarative, self-contained statement from a TruthfulQA question and one of its answers (rule-based)."""
+    q = question.strip()
+    a = answer.strip().rstrip(".").strip()
+    q_body = q.rstrip("?").strip()
+    m = re.match(r"^(Yes|No),?\s+(.*)$", a)
+    if m and word_count(m.group(2)) >= 3:
+        return upper_first(m.group(2))
+    if m := re.match(r"^What (?:will |would )?happens? (?:to (?:you|a person|someone|people) )?(if|when) (.+)$", q_body, re.I):
+        if not a.lower().startswith(m.group(1).lower() + " "):
+            return f"{upper_first(m.group(1).lower())} {m.group(2)}, {lower_first(a)}"
+    if _PRONOUN_START.match(a):
+        return f"{q_body}: {lower_first(a)}"
+    if (word_count(a) >= 6 or (word_count(a) >= 3 and _VERB.search(a.split(" ", 1)[1]))) and not re.match(r"^(?:yes|no)\b", a, re.I):
+        return upper_first(a)
+    if m := re.match(r"^Who (.+)$", q_body):
+        return f"{upper_first(a)} {m.group(1)}"
+    if m := re.match(r"^(?:What|Which) (is|are|was|were) (.+)$", q_body):
+        return f"{upper_first(m.group(2))} {m.group(1)} {lower_first(a)}"
+    if m := re.match(r"^(?:What|Which)((?: [\w'-]+){1,5}?) ((?:is|are|was|were|has|have|had)\b.*)$", q_body):
+        return f"{upper_first(a)} {m.group(2)}"
+    if m := re.match(r"^([A-Z][^?.]*?) (?:which|what)(?: [\w'-]+)?$", q_body):
+        return f"{m.group(1)} {lower_first(a)}"
+    if m := re.match(r"^Why (?:do|does|did) (.+)$", q_body):
+        reason = a if re.match(r"^(?:because|due to|since)\b", a, re.I) else f"because {lower_first(a)}"
+        return f"{upper_first(m.group(1))} {lower_first(reason)}"
+    if m := re.match(r"^Where (is|are|was|were) (.+)$", q_body):
+        place = a if re.match(r"^(?:in|at|on|under|inside|near)\b", a, re.I) else f"in {a}"
+        return f"{upper_first(m.group(2))} {m.group(1)} {lower_first(place)}"
+    if re.match(r"^(?:Yes|No)$", a, re.I) and (m := re.match(rf"^({_AUX}) (.+)$", q_body, re.I)):
+        # "Can juice fasts detoxify the body?" + "Yes": the aux cannot be moved without a parser; keep both.
+        return f"{a}: {lower_first(q_body)}"
+    return f"{q_body}: {lower_first(a)}"
+
+
+def best_correction(true_answers: list[str]) -> str:
+    """The first informative true answer (at least five words), else the longest."""
+    useful = [a for a in true_answers if not NO_COMMENT.match(a.strip())] or true_answers
+    for answer in useful:
+        if word_count(answer) >= 5:
+            return answer.strip()
+    return max(useful, key=len).strip() if useful else ""
+
+
+
+_NEGATION = re.compile(r"\b(?:not|no|never|nothing|cannot|can't|won't|don't|doesn't|isn't|aren't|wasn't|weren't)\b", re.I)
+_AUX_FIRST = re.compile(r"^(.+?\b(?:is|are|was|were|can|will|should|must|do|does|did|has|have))\b (.+)$")
+_VERB_S = re.compile(r"^(.+?) (\w+?)(ies|es|s)\b (.+)$")
+_THIRD_PERSON_VERBS = frozenset(
+    "cause make give kill cure prevent stay turn help protect lead keep burn destroy spread mean lower raise need "
+    "flush warm seal boil strike drain shrink grow stop get".split()
+)
+
+
+def negations(claim: str) -> list[str]:
+    """True statements made from a false claim by rule, so that "X does not cause Y" counts as the truth and not as the
+    myth it shares its words with (MiniLM barely sees a "not"): "It is a myth that X." and, where the verb is easy to
+    find, the claim with "not" after its first auxiliary or as "does not" + verb."""
+    body = claim.strip().rstrip(".")
+    lowered = lower_first(body)
+    out = [f"It is a myth that {lowered}.", f"It is not true that {lowered}."]
+    if _NEGATION.search(body):
+        return out
+    if m := _AUX_FIRST.match(body):
+        out.append(f"{m.group(1)} not {m.group(2)}.")
+    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + ("y" if m.group(3) == "ies" else "")) in _THIRD_PERSON_VERBS:
+        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
+    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + m.group(3)[:-1]) in _THIRD_PERSON_VERBS:
+        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
+    return out

@@ -1,0 +1,37 @@
+"""Where the training scripts read and write unless told otherwise: each of these is a command-line argument too.
+
+Third-party training sets stay out of the repository (their size and licences: SOURCES.md beside them); by default
+they are read from `shared/data/` next to the checkout (`../shared/data` from the repository root); every script
+that reads them takes `--data` for its main file, and the head scripts `--data-dir` for the folder. What the scripts
+write (heads, metadata, validation files) goes inside the repository, under guardrails/models/ and guardrails/data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+GUARDRAILS_DATA = REPO_ROOT / "guardrails" / "data"
+GUARDRAILS_MODELS = REPO_ROOT / "guardrails" / "models"
+EMBEDDING_CACHE = REPO_ROOT / "data" / "cache"
+"""Sentence embeddings of training text, keyed by the encoder's weights (gitignored)."""
+GENERATED_FICTION = GUARDRAILS_DATA / "generated_fiction.txt"
+"""The bot's own stories (`python -m training.generate_fiction`): benign negatives for every head."""
+
+
+def head_arguments(
+    argv: list[str] | None, description: str, data_file: str, shared_files: str, out: Path, validation_csv: Path
+) -> argparse.Namespace:
+    """The command line every head's training script takes: where its data is and where its results go.
+    `data` is resolved against `data_dir` when not given."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA, help=f"{shared_files} (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=None, help=f"the main training file (default: DATA_DIR/{data_file})")
+    parser.add_argument("--generated", type=Path, default=GENERATED_FICTION, help="the bot's own stories (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=out, help="the head's .npz; its .json goes beside it (default: %(default)s)")
+    parser.add_argument("--validation-csv", type=Path, default=validation_csv, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    args.data = args.data or args.data_dir / data_file
+    return args
