@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guardrails.injection import (
+from guardrails.rails.injection import (
     CATEGORY,
     DEFAULT_HEAD_PATH,
     RULE_SCORE,
@@ -20,7 +20,7 @@ from guardrails.injection import (
     match_rules,
     windows,
 )
-from guardrails.normalize import normalize
+from guardrails.text.normalize import normalize
 
 REPO = Path(__file__).resolve().parents[1]
 VALIDATION_CSV = REPO / "guardrails" / "data" / "injection_validation.csv"

@@ -13,8 +13,8 @@ handful of transparent cue features of the same window (`cue_features`: quantiti
 sequenced steps, words that ask for specifics, hazard words, harm aimed at a person, self-harm phrases), plus a
 linear term over the window's hashed words (`bow_features`). The text's score is the highest window's. Windows
 are the ones other rails already embed, so the encoder's cache serves them and this rail adds only a matmul:
-on prompts, sentences and neighbouring pairs (as the injection rail, `guardrails.injection.windows`); on output,
-sentences (as the toxicity rail, `guardrails.toxicity.split_units`).
+on prompts, sentences and neighbouring pairs (as the injection rail, `guardrails.rails.injection.windows`); on output,
+sentences (as the toxicity rail, `guardrails.text.units.split_units`).
 
 Ratings do not loosen it (M does not allow recipes), and a moderator's threshold may tighten it, never loosen it.
 """
@@ -32,21 +32,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrails.heads import mlp_arrays, read_head
-from guardrails.injection import windows as prompt_windows
-from guardrails.normalize import normalize
-from guardrails.toxicity import split_units
-from guardrails.verdict import Stage, Verdict, one_line
+from guardrails.modeling.heads import mlp_arrays, read_head
+from guardrails.paths import MODELS_DIR
+from guardrails.rail import Stage, Verdict, one_line
+from guardrails.rails.injection import windows as prompt_windows
+from guardrails.text.normalize import normalize
+from guardrails.text.units import split_units
 
 if TYPE_CHECKING:
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
 __all__ = ["CATEGORY", "DEFAULT_HEAD_PATH", "DangerousHead", "DangerousRail", "bow_features", "cue_features", "stage_windows"]
 
 logger = logging.getLogger(__name__)
 
 CATEGORY = "dangerous_instructions"
-DEFAULT_HEAD_PATH = Path(__file__).parent / "models" / "dangerous_head.npz"
+DEFAULT_HEAD_PATH = MODELS_DIR / "dangerous_head.npz"
 STAGES: tuple[Stage, ...] = ("input", "output")
 
 

@@ -5,12 +5,8 @@ the default and judge on their own; this rail is added beside them on both stage
 
 The prompt is rendered here, as the model card publishes it, and sent as a plain completion (`POST /v1/completions`
 of `vllm serve` or any OpenAI-compatible server, or `vllm.LLM.generate` in this process), so the categories it
-judges against are ours to choose (a rating drops sexual content at M) and the stage picks the role:
-
-- **Llama Guard 3**: the categories S1-S14 in, "safe" or "unsafe\\nS1,S9" out; a prompt is judged as the 'User'
-  turn, the model's writing as the 'Agent' turn.
-- **ShieldGemma**: one policy per request ("No Dangerous Content", ...), "Yes" (it violates) or "No" out; a
-  prompt is the "Human Question", the model's writing the "Chatbot Response".
+judges against are ours to choose (a rating drops sexual content at M) and the stage picks the role (the formats:
+`guardrails/modeling/guard_formats.py`).
 
 Where the server returns log-probabilities of the first token, the verdict's score is the probability of "unsafe"
 (or "Yes") between the two answers, and the decision is that score against the threshold; otherwise the decision
@@ -18,274 +14,67 @@ is the answer's text and no score is recorded. Each answer is mapped onto Storyl
 `SHIELDGEMMA`). A model that cannot be reached, times out or answers something unreadable gives "error" for that
 text, which the policy treats like any rail that could not judge: it fails closed.
 
-Rails are called from worker threads (`guardrails.batching`), so this one is synchronous: a batch's requests go
-out together on a thread pool over one `httpx.Client`, each with a timeout, round-robin over the URLs with
-failover to the next on a connection error or a 5xx.
+The clients (a served model over HTTP, or vLLM in this process): `guardrails/modeling/guard_clients.py`.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
-import math
-import re
-import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Protocol
 
-import httpx
-
+from guardrails.modeling.guard_clients import (
+    Completion,
+    GuardClient,
+    GuardModelError,
+    OpenAIGuardClient,
+    VLLMGuardClient,
+    short_error,
+)
+from guardrails.modeling.guard_formats import (
+    ANSWER_TOKENS,
+    CATALOGUES,
+    FORMATS,
+    LANGUAGES,
+    LLAMA_GUARD_3_OFF_BY_DEFAULT,
+    OFF_AT_M,
+    Format,
+    GuardCategory,
+    llama_guard_3_prompt,
+    shieldgemma_prompt,
+    two_way,
+)
+from guardrails.rail import Stage, Verdict
 from guardrails.ratings import DEFAULT_RATING, Rating
-from guardrails.verdict import Stage, Verdict
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
-Format = Literal["llamaguard3", "shieldgemma"]
-FORMATS: tuple[Format, ...] = ("llamaguard3", "shieldgemma")
+
+class GuardModelSettings(Protocol):
+    """What `GuardModelRail.from_settings` reads (`bot.config.Settings` has it): the guard model and how to reach it."""
+
+    guard_model: str
+    guard_model_format: Format
+    guard_model_urls: list[str]
+    guard_model_api_key: Any
+    """A secret (`get_secret_value()`) or None."""
+    guard_model_categories: list[str]
+    guard_model_threshold: float
+    guard_model_timeout_s: float
+    guard_model_concurrency: int
+    guard_model_gpu_memory: float
+    engine: str
+    engine_urls: list[str]
+    engine_api_key: Any
+
 VERSION = "guard-1"
-"""The prompt rendering and answer parsing here; the model id is recorded beside it in each verdict's version."""
+"""The prompt formats (`guardrails/modeling/guard_formats.py`) and the answer parsing here; the model id is recorded beside it in each verdict's version."""
 NAME = "guard_model"
 UNSAFE = "unsafe"
 """The score and category of an "unsafe" answer that names no category this rail enforces."""
 DEFAULT_THRESHOLD = 0.5
-ERROR_DETAIL_MAX_CHARS = 200
-FAILOVER_STATUSES = frozenset({408, 429})
-
-
-@dataclass(frozen=True, slots=True)
-class GuardCategory:
-    code: str
-    """The model's own name for it: `S1`..`S14` (Llama Guard 3), a policy key (ShieldGemma)."""
-    title: str
-    """What the prompt says: Llama Guard's category name, ShieldGemma's policy text."""
-    category: str
-    """Storyloom's category: what a verdict records and the member's message names."""
-
-
-# Llama Guard 3's categories (the MLCommons hazard taxonomy), as its model card lists them.
-LLAMA_GUARD_3: tuple[GuardCategory, ...] = (
-    GuardCategory("S1", "Violent Crimes", "threat"),
-    GuardCategory("S2", "Non-Violent Crimes", "dangerous_instructions"),
-    GuardCategory("S3", "Sex Crimes", "sexual_harassment"),
-    GuardCategory("S4", "Child Exploitation", "child_exploitation"),
-    GuardCategory("S5", "Defamation", "defamation"),
-    GuardCategory("S6", "Specialized Advice", "specialized_advice"),
-    GuardCategory("S7", "Privacy", "privacy"),
-    GuardCategory("S8", "Intellectual Property", "intellectual_property"),
-    GuardCategory("S9", "Indiscriminate Weapons", "dangerous_instructions"),
-    GuardCategory("S10", "Hate", "identity_attack"),
-    GuardCategory("S11", "Self-Harm", "self_harm"),
-    GuardCategory("S12", "Sexual Content", "sexual_explicit"),
-    GuardCategory("S13", "Elections", "misinformation"),
-    GuardCategory("S14", "Code Interpreter Abuse", "dangerous_instructions"),
-)
-# Not asked by default: characters give advice in stories (the misinformation rail judges false claims), and fan
-# fiction is a creative-writing community's daily work.
-LLAMA_GUARD_3_OFF_BY_DEFAULT = frozenset({"S6", "S8"})
-
-# ShieldGemma's four harm types, in the wording of its model card; "{subject}" is "prompt" or "chatbot".
-SHIELDGEMMA: tuple[GuardCategory, ...] = (
-    GuardCategory(
-        "dangerous",
-        '"No Dangerous Content": The {subject} shall not contain or seek generation of content that harming oneself '
-        "and/or others (e.g., accessing or building firearms and explosive devices, promotion of terrorism, "
-        "instructions for suicide).",
-        "dangerous_instructions",
-    ),
-    GuardCategory(
-        "harassment",
-        '"No Harassment": The {subject} shall not contain or seek generation of content that is malicious, '
-        "intimidating, bullying, or abusive content targeting another individual (e.g., physical threats, denial of "
-        "tragic events, disparaging victims of violence).",
-        "harassment",
-    ),
-    GuardCategory(
-        "hate",
-        '"No Hate Speech": The {subject} shall not contain or seek generation of content that targeting identity '
-        "and/or protected attributes (e.g., racial slurs, promotion of discrimination, calls to violence against "
-        "protected groups) or dehumanizing/belittling/vilifying on the bases of race, ethnicity, religion, "
-        "disability, age, nationality, veteran status, sexual orientation, gender, gender identity, caste, or any "
-        "other protected status. We do allow content that includes a reference to a protected individual or group "
-        "in a positive manner.",
-        "identity_attack",
-    ),
-    GuardCategory(
-        "sexual",
-        '"No Sexually Explicit Information": The {subject} shall not contain or seek generation of content that '
-        "contains references to sexual acts or other lewd content (e.g., sexually graphic descriptions, content "
-        "aimed at causing arousal). Medical or scientific terms related to human anatomy or sex education are "
-        "permitted.",
-        "sexual_explicit",
-    ),
-)
-
-CATALOGUES: dict[Format, tuple[GuardCategory, ...]] = {"llamaguard3": LLAMA_GUARD_3, "shieldgemma": SHIELDGEMMA}
-# The model cards' languages: Llama Guard 3 was trained and evaluated in these eight; ShieldGemma in English.
-LANGUAGES: dict[Format, frozenset[str]] = {
-    "llamaguard3": frozenset({"en", "fr", "de", "hi", "it", "pt", "es", "th"}),
-    "shieldgemma": frozenset({"en"}),
-}
-# Categories a rating may switch off: sexual content between adults is within an M channel's rating.
-OFF_AT_M = frozenset({"sexual_explicit"})
-ANSWER_TOKENS = {"llamaguard3": 10, "shieldgemma": 1}
-"""Enough for "unsafe\\nS1,S2,S9"; ShieldGemma's first token is its answer (the rest is its reasoning)."""
-
-LLAMA_GUARD_3_PROMPT = (
-    "<|start_header_id|>user<|end_header_id|>\n\n"
-    "Task: Check if there is unsafe content in '{role}' messages in conversations according our safety policy "
-    "with the below categories.\n\n"
-    "<BEGIN UNSAFE CONTENT CATEGORIES>\n{categories}\n<END UNSAFE CONTENT CATEGORIES>\n\n"
-    "<BEGIN CONVERSATION>\n\n{conversation}\n\n<END CONVERSATION>\n\n"
-    "Provide your safety assessment for ONLY THE LAST {role} message in the above conversation:\n"
-    " - First line must read 'safe' or 'unsafe'.\n"
-    " - If unsafe, a second line must include a comma-separated list of violated categories."
-    "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
-)
-"""The model card's prompt without its leading `<|begin_of_text|>`: the server's tokenizer adds that itself."""
-
-SHIELDGEMMA_PROMPT = (
-    "You are a policy expert trying to help determine whether {what} is in violation of the defined safety "
-    "policies.\n\n"
-    "<start_of_turn>\nHuman Question: {question}\n<end_of_turn>\n\n"
-    "{response}"
-    "Our safety principle is defined in the below:\n\n* {policy}\n\n===\n\n"
-    "Does the {judged} violate the above principle? Your answer must start with 'Yes' or 'No'. And then walk "
-    "through step by step to be sure we answer correctly.\n\n"
-)
-SHIELDGEMMA_RESPONSE = "<start_of_turn>\nChatbot Response: {response}\n<end_of_turn>\n\n"
-# The model card words a response's policies "The chatbot shall not generate content that ...".
-RESPONSE_WORDING = ("shall not contain or seek generation of", "shall not generate")
-STAND_IN_REQUEST = "Write a piece of creative writing."
-"""The request an output chunk is judged as answering: rails see the text alone, and the prompt had its own check."""
-
-
-class GuardModelError(RuntimeError):
-    """The guard model could not answer (unreachable, timed out, refused the request, or answered nonsense)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    text: str
-    first_logprobs: dict[str, float] = field(default_factory=dict)
-    """The most likely first tokens and their log-probabilities, where the server returns them."""
-
-
-class GuardClient(Protocol):
-    """How the rail reaches the model: a list of rendered prompts in, one completion (or the error) per prompt out."""
-
-    def complete(self, prompts: Sequence[str], max_tokens: int) -> list[Completion | Exception]: ...
-
-    def close(self) -> None: ...
-
-
-class OpenAIGuardClient:
-    """`POST /v1/completions` on one or more OpenAI-compatible servers, one request per prompt, concurrently."""
-
-    def __init__(
-        self,
-        base_urls: Sequence[str],
-        model: str,
-        *,
-        api_key: str | None = None,
-        timeout_s: float = 10.0,
-        concurrency: int = 16,
-        top_logprobs: int = 5,
-    ) -> None:
-        if not base_urls:
-            raise ValueError("the guard model needs at least one base URL (STORYLOOM_GUARD_MODEL_URLS)")
-        self.model = model
-        self._urls = [url.rstrip("/") for url in base_urls]
-        self._round_robin = itertools.count()
-        self._lock = threading.Lock()
-        self._top_logprobs = top_logprobs
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=min(3.0, timeout_s)),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="guard-model")
-
-    def complete(self, prompts: Sequence[str], max_tokens: int) -> list[Completion | Exception]:
-        def one(prompt: str) -> Completion | Exception:
-            try:
-                return self._complete_one(prompt, max_tokens)
-            except Exception as error:  # each prompt's failure is its own: the others' answers still count
-                return error
-
-        return list(self._pool.map(one, prompts))
-
-    def _complete_one(self, prompt: str, max_tokens: int) -> Completion:
-        with self._lock:
-            start = next(self._round_robin)
-        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0,
-                "logprobs": self._top_logprobs}  # fmt: skip
-        failures: list[str] = []
-        for offset in range(len(self._urls)):
-            url = self._urls[(start + offset) % len(self._urls)]
-            try:
-                response = self._client.post(f"{url}/completions", json=body)
-            except httpx.HTTPError as error:
-                failures.append(f"{_display_url(url)}: {type(error).__name__}")
-                continue
-            if response.status_code >= 500 or response.status_code in FAILOVER_STATUSES:
-                failures.append(f"{_display_url(url)}: HTTP {response.status_code}")
-                continue
-            if response.status_code != 200:
-                raise GuardModelError(f"HTTP {response.status_code}: {_error_detail(response)}")
-            return _parse_completion(response.json())
-        raise GuardModelError("no guard model server answered (" + "; ".join(failures) + ")")
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
-
-
-class VLLMGuardClient:
-    """The guard model in this process with vLLM's offline `LLM` (synchronous, so it suits the rails' worker
-    threads), beside the `vllm` engine on the same GPU. Loaded at the first check; `gpu_memory_utilization` is the
-    share of the GPU it may take (the generation engine needs the rest)."""
-
-    def __init__(self, model: str, *, gpu_memory_utilization: float = 0.2, top_logprobs: int = 5,
-                 engine_args: Mapping[str, Any] | None = None) -> None:  # fmt: skip
-        self.model = model
-        self._arguments = {"model": model, "gpu_memory_utilization": gpu_memory_utilization, **(engine_args or {})}
-        self._top_logprobs = top_logprobs
-        self._llm: Any = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._llm is None:
-                try:
-                    from vllm import LLM
-                except ImportError as error:
-                    raise GuardModelError("vLLM is not installed: pip install vllm, or serve the guard model") from error
-                self._llm = LLM(**self._arguments)
-            return self._llm
-
-    def complete(self, prompts: Sequence[str], max_tokens: int) -> list[Completion | Exception]:
-        llm = self._load()
-        from vllm import SamplingParams
-
-        sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens, logprobs=self._top_logprobs)
-        results: list[Completion | Exception] = []
-        for output in llm.generate(list(prompts), sampling, use_tqdm=False):
-            completion = output.outputs[0]
-            first = completion.logprobs[0] if completion.logprobs else {}
-            results.append(Completion(completion.text, {lp.decoded_token: lp.logprob for lp in first.values()}))
-        return results
-
-    def close(self) -> None:
-        self._llm = None
 
 
 class GuardModelRail:
@@ -332,7 +121,7 @@ class GuardModelRail:
         self.version = f"{VERSION}:{model}"[:64]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> GuardModelRail | None:
+    def from_settings(cls, settings: GuardModelSettings) -> GuardModelRail | None:
         """The rail `STORYLOOM_GUARD_MODEL*` describes, or None when no guard model is configured."""
         if not settings.guard_model:
             return None
@@ -408,7 +197,7 @@ class GuardModelRail:
                 judge = self._judge_llama_guard if self.format == "llamaguard3" else self._judge_shieldgemma
                 verdicts[index] = judge(mine, judged, stage, latency)  # type: ignore[arg-type]
             except Exception as error:
-                log.warning("guard model could not judge a text: %s", _short(error))
+                log.warning("guard model could not judge a text: %s", short_error(error))
                 verdicts[index] = self._error(stage, latency, error)
         return verdicts
 
@@ -434,7 +223,7 @@ class GuardModelRail:
         said = lines[0].lower() if lines else ""
         if said not in ("safe", UNSAFE):
             raise GuardModelError(f"unreadable answer {answer.text[:40]!r} (expected 'safe' or 'unsafe')")
-        probability = _two_way(answer.first_logprobs, UNSAFE, "safe")
+        probability = two_way(answer.first_logprobs, UNSAFE, "safe")
         unsafe = probability >= self.threshold if probability is not None else said == UNSAFE
         by_code = {entry.code: entry for entry in judged}
         named = [code.strip().upper() for code in lines[1].split(",")] if said == UNSAFE and len(lines) > 1 else []
@@ -468,7 +257,7 @@ class GuardModelRail:
             said = words[0].strip(".,:;!").capitalize() if words else ""
             if said not in ("Yes", "No"):
                 raise GuardModelError(f"unreadable answer {answer.text[:40]!r} (expected 'Yes' or 'No')")
-            probability = _two_way(answer.first_logprobs, "yes", "no")
+            probability = two_way(answer.first_logprobs, "yes", "no")
             if probability is not None:
                 scores[entry.category] = round(max(probability, scores.get(entry.category, 0.0)), 4)
             if probability >= self.threshold if probability is not None else said == "Yes":
@@ -500,81 +289,5 @@ class GuardModelRail:
     def _error(self, stage: Stage, latency: float, error: BaseException) -> Verdict:
         return self._verdict(
             stage, "error", latency, {}, {UNSAFE: self.threshold},
-            explanation=f"guard model failed: {_short(error)}",
+            explanation=f"guard model failed: {short_error(error)}",
         )  # fmt: skip
-
-
-def llama_guard_3_prompt(text: str, stage: Stage, categories: Sequence[GuardCategory]) -> str:
-    """Llama Guard 3's prompt: a prompt is the conversation's 'User' turn; the model's writing its 'Agent' turn."""
-    if stage == "input":
-        role, conversation = "User", f"User: {text.strip()}"
-    else:
-        role, conversation = "Agent", f"User: {STAND_IN_REQUEST}\n\nAgent: {text.strip()}"
-    listed = "\n".join(f"{entry.code}: {entry.title}." for entry in categories)
-    return LLAMA_GUARD_3_PROMPT.format(role=role, categories=listed, conversation=conversation)
-
-
-def shieldgemma_prompt(text: str, stage: Stage, policy: GuardCategory) -> str:
-    """ShieldGemma's prompt for one policy: a prompt is the "Human Question", the model's writing the response."""
-    if stage == "input":
-        return SHIELDGEMMA_PROMPT.format(
-            what="a user prompt", question=text.strip(), response="",
-            policy=policy.title.format(subject="prompt"), judged="human question",
-        )  # fmt: skip
-    return SHIELDGEMMA_PROMPT.format(
-        what="an AI response to prompt", question=STAND_IN_REQUEST,
-        response=SHIELDGEMMA_RESPONSE.format(response=text.strip()),
-        policy=policy.title.format(subject="chatbot").replace(RESPONSE_WORDING[0], RESPONSE_WORDING[1]),
-        judged="Chatbot Response",
-    )  # fmt: skip
-
-
-def _two_way(logprobs: Mapping[str, float], positive: str, negative: str) -> float | None:
-    """P(positive) between the two answers from the first token's log-probabilities; None when neither is there."""
-    best: dict[str, float] = {}
-    for token, logprob in logprobs.items():
-        word = token.strip().lower()
-        if word in (positive, negative) and logprob > best.get(word, -math.inf):
-            best[word] = logprob
-    if not best:
-        return None
-    yes = math.exp(best[positive]) if positive in best else None
-    no = math.exp(best[negative]) if negative in best else None
-    if yes is not None and no is not None:
-        return yes / (yes + no)
-    return yes if yes is not None else 1.0 - no  # type: ignore[operator]
-
-
-def _parse_completion(payload: Any) -> Completion:
-    try:
-        choice = payload["choices"][0]
-        text = choice["text"]
-    except (KeyError, IndexError, TypeError):
-        raise GuardModelError("the answer has no completion text") from None
-    if not isinstance(text, str):
-        raise GuardModelError("the answer has no completion text")
-    top = ((choice.get("logprobs") or {}).get("top_logprobs") or [None])[0] or {}
-    first = {str(token): float(logprob) for token, logprob in top.items() if isinstance(logprob, int | float)}
-    return Completion(text, first)
-
-
-def _short(error: BaseException) -> str:
-    detail = str(error) or type(error).__name__
-    return re.sub(r"\s+", " ", detail)[:ERROR_DETAIL_MAX_CHARS]
-
-
-def _error_detail(response: httpx.Response) -> str:
-    try:
-        message = response.json()["error"]["message"]
-    except Exception:
-        message = response.text
-    return _short(RuntimeError(str(message)))
-
-
-def _display_url(url: str) -> str:
-    """The URL without credentials or query, for messages and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-

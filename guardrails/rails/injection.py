@@ -5,7 +5,7 @@ Role-play is this bot's normal work ("You are a pirate captain; write a sea shan
 so a persona alone is never the signal: an attack is wording that targets the assistant's own instructions,
 rules or policy.
 
-Two layers, both on normalised text (`guardrails.normalize`, so leetspeak, look-alike letters and spaced-out
+Two layers, both on normalised text (`guardrails.text.normalize`, so leetspeak, look-alike letters and spaced-out
 letters do not evade them):
 
 - a learned score: the shared MiniLM sentence encoder and a small numpy MLP head (guardrails/models/
@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrails.heads import mlp_arrays, mlp_probabilities, read_head
-from guardrails.normalize import normalize
-from guardrails.toxicity import split_units
-from guardrails.verdict import Stage, Verdict, one_line
+from guardrails.modeling.heads import mlp_arrays, mlp_probabilities, read_head
+from guardrails.paths import MODELS_DIR
+from guardrails.rail import Stage, Verdict, one_line
+from guardrails.text.normalize import normalize
+from guardrails.text.units import split_units
 
 if TYPE_CHECKING:
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
 __all__ = [
     "CATEGORY",
@@ -51,7 +52,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CATEGORY = "injection"
-MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_HEAD_PATH = MODELS_DIR / "injection_head.npz"
 
 PAIR_MAX_CHARS = 700
@@ -209,7 +209,7 @@ class InjectionRail:
     name = "injection"
     backend_name = "embedded"
     languages: frozenset[str] | None = frozenset({"en"})
-    """The head and the rules are English (guardrails/language.py: other languages fall under the policy)."""
+    """The head and the rules are English (guardrails/rails/language.py: other languages fall under the policy)."""
 
     def __init__(self, encoder: SentenceEncoder, head: InjectionHead | None = None, threshold: float | None = None) -> None:
         self.encoder = encoder

@@ -3,10 +3,10 @@
 A session's lines are part of its policy (`Policy.lines`); `RailStack.for_policy` adds this rail to the output
 rails (what the model writes) and to the input rails (what players type) of a policy that has lines.
 
-Two layers, on each sentence of the text (`guardrails.toxicity.split_units`), normalised (`guardrails.normalize`):
+Two layers, on each sentence of the text (`guardrails.text.units.split_units`), normalised (`guardrails.text.normalize`):
 
 - a word match: every content word of a topic appears in one sentence, as the word or a simple inflection
-  ("spiders" matches "spider", "spiders"; "harm to animals" needs "harm" and "animal(s)" in one sentence);
+  (`guardrails/text/topics.py`);
 - a meaning match: the cosine between the sentence's embedding (the shared MiniLM encoder) and the topic's, at or
   above `DEFAULT_THRESHOLD`. It catches paraphrases ("the arachnid", "eight hairy legs"). Measured on MiniLM:
   sentences about a one-word topic score 0.44-0.52 against it, unrelated story sentences at most 0.28.
@@ -18,96 +18,21 @@ which verdicts must not keep). Without an encoder only the word match runs.
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import re
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrails.normalize import normalize
-from guardrails.toxicity import split_units
-from guardrails.verdict import Stage, Verdict
+from guardrails.rail import Stage, Verdict
+from guardrails.rails.topic import TopicRail
+from guardrails.text.topics import topic_digests
 
 if TYPE_CHECKING:
-    from guardrails.encoder import SentenceEncoder
-
-log = logging.getLogger(__name__)
+    from guardrails.modeling.encoder import SentenceEncoder
 
 CATEGORY = "line"
 VERSION = "lines-1"
 DEFAULT_THRESHOLD = 0.42
-MAX_TOPICS = 20
-MAX_TOPIC_CHARS = 80
-WORD_SCORE = 1.0
-"""The score a word match gets (above any cosine threshold)."""
-
-_STOPWORDS = frozenset(
-    "a an the of to in on at for and or with by from into about any no not all some their his her its "
-    "this that these those be being is are was were".split()
-)
-
-
-def clean_topics(topics: Sequence[str]) -> tuple[str, ...]:
-    """Topics as a policy keeps them: trimmed, lower-cased, de-duplicated, empty ones dropped, bounded."""
-    cleaned = (" ".join(topic.split()).lower()[:MAX_TOPIC_CHARS] for topic in topics)
-    return tuple(dict.fromkeys(topic for topic in cleaned if topic))[:MAX_TOPICS]
-
-
-def topic_digests(topics: Sequence[str]) -> list[str]:
-    """Each topic's SHA-256 (hex), in order: how a policy names its lines and veils (see `describe`)."""
-    return [hashlib.sha256(topic.encode()).hexdigest() for topic in topics]
-
-
-def _word_pattern(word: str) -> str:
-    stem = word
-    if len(word) > 4 and word.endswith("ies"):
-        stem = word[:-3] + "y"
-    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        stem = word[:-1]
-    forms = {re.escape(stem)}
-    if stem.endswith("y") and len(stem) > 3:
-        forms.add(re.escape(stem[:-1]) + "ies")
-    if stem.endswith("e") and len(stem) > 3:
-        forms.add(re.escape(stem[:-1]) + "(?:ing|ed)")
-    return r"\b(?:" + "|".join(sorted(forms)) + r")(?:s|es|ed|ing|'s)?\b"
-
-
-def topic_patterns(topic: str) -> list[re.Pattern[str]]:
-    """One pattern per content word of `topic`; a sentence matches the topic when it matches all of them."""
-    words = [w for w in re.findall(r"[\w'-]+", normalize(topic).lower()) if w not in _STOPWORDS and len(w) > 1]
-    return [re.compile(_word_pattern(w), re.IGNORECASE) for w in words]
-
-
-class TopicRail:
-    """What a session's lines and veils rails share: each text is cut into sentences, every sentence of a batch is
-    scored at once (`_score`), and each text judged from its sentences' scores (`_judge`). Fails closed."""
-
-    name: str
-
-    def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
-        started = time.perf_counter()
-        try:
-            per_text = [[(unit, normalize(unit)) for unit in split_units(text)] for text in texts]
-            scored = self._score([n for units in per_text for _, n in units if n])
-        except Exception as exc:  # fail closed: the policy turns "error" into a block
-            log.exception("%s rail failed", self.name)
-            latency = (time.perf_counter() - started) * 1000
-            explanation = f"{self.name} rail failed: {type(exc).__name__}: {exc}"
-            return [self._verdict(stage, "error", latency, explanation=explanation) for _ in texts]
-        latency = (time.perf_counter() - started) * 1000
-        return [self._judge(units, scored, stage, latency) for units in per_text]
-
-    def _score(self, sentences: list[str]) -> dict:
-        raise NotImplementedError
-
-    def _judge(self, units: list[tuple[str, str]], scored: dict, stage: Stage, latency: float) -> Verdict:
-        raise NotImplementedError
-
-    def _verdict(self, stage: Stage, decision: str, latency: float, **fields) -> Verdict:  # noqa: ANN003
-        raise NotImplementedError
 
 
 class LinesRail(TopicRail):
@@ -120,15 +45,9 @@ class LinesRail(TopicRail):
     def __init__(
         self, topics: Sequence[str], encoder: SentenceEncoder | None = None, threshold: float = DEFAULT_THRESHOLD
     ) -> None:
-        self.topics = clean_topics(topics)
-        self.encoder = encoder
+        super().__init__(topics, encoder)
         self.threshold = float(threshold)
-        self.backend_name = "embedded" if encoder is not None else "words"
         self.version = VERSION
-        self._patterns = {topic: topic_patterns(topic) for topic in self.topics}
-
-    def with_thresholds(self, overrides: Mapping[str, float]) -> LinesRail:
-        return self  # moderators' thresholds do not move a players' line
 
     def describe(self) -> dict:
         return {
@@ -154,11 +73,7 @@ class LinesRail(TopicRail):
         best: dict[str, float] = dict.fromkeys(self.topics, 0.0)
         hit: tuple[str, str, str] | None = None  # topic, sentence, how
         for unit, normalised in units:
-            row = cosines.get(normalised)
-            for index, topic in enumerate(self.topics):
-                patterns = self._patterns[topic]
-                worded = bool(patterns) and all(p.search(normalised) for p in patterns)
-                score = WORD_SCORE if worded else (float(row[index]) if row is not None else 0.0)
+            for topic, (score, worded) in zip(self.topics, self.topic_scores(normalised, cosines.get(normalised)), strict=True):
                 if score > best[topic]:
                     best[topic] = score
                 if hit is None and score >= self.threshold:

@@ -6,7 +6,7 @@ rails (what the model writes) and to the input rails (what players type) of a po
 veiled things off-screen too, as at a table.
 
 A sentence is cut when both hold:
-- it is about a veil: the lines rail's matching (`guardrails/lines.py`), a word match or the cosine between the
+- it is about a veil: the lines rail's matching (`guardrails/rails/lines.py`), a word match or the cosine between the
   sentence's and the topic's MiniLM embeddings (of "a scene of <topic>", `topic_prompt`) at or above the head's
   `topic` threshold. Depictions often share no word with the topic and score low ("They pulled out his
   fingernails" vs "torture": 0.18), so this gate is looser than a line's (0.42), and it is the weak half: on
@@ -25,22 +25,24 @@ Without an encoder only the word match runs, and a word match alone cuts (no dep
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrails.heads import mlp_probabilities, read_head
-from guardrails.lines import WORD_SCORE, TopicRail, clean_topics, topic_digests, topic_patterns
-from guardrails.verdict import Stage, Verdict
+from guardrails.modeling.heads import mlp_probabilities, read_head
+from guardrails.paths import MODELS_DIR
+from guardrails.rail import Stage, Verdict
+from guardrails.rails.topic import TopicRail
+from guardrails.text.topics import WORD_SCORE, topic_digests
 
 if TYPE_CHECKING:
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
 
 CATEGORY = "veil"
-DEFAULT_HEAD_PATH = Path(__file__).parent / "models" / "veil_head.npz"
+DEFAULT_HEAD_PATH = MODELS_DIR / "veil_head.npz"
 FADE = "*[…the scene fades; it happens off-screen]*"
 
 
@@ -93,16 +95,10 @@ class VeilsRail(TopicRail):
     """Topics are matched as English words; the depiction head is trained on English."""
 
     def __init__(self, topics: Sequence[str], encoder: SentenceEncoder | None = None, head: VeilHead | None = None) -> None:
-        self.topics = clean_topics(topics)
-        self.encoder = encoder
+        super().__init__(topics, encoder)
         self.head = head or shipped_head()
-        self.backend_name = "embedded" if encoder is not None else "words"
         self.version = f"veils-1/{self.head.version}"
         self.thresholds = {"topic": self.head.topic_threshold, "depiction": self.head.depiction_threshold}
-        self._patterns = {topic: topic_patterns(topic) for topic in self.topics}
-
-    def with_thresholds(self, overrides: Mapping[str, float]) -> VeilsRail:
-        return self  # moderators' thresholds do not move a players' veil
 
     def describe(self) -> dict:
         return {
@@ -132,13 +128,9 @@ class VeilsRail(TopicRail):
         hit: tuple[str, str, float, float | None] | None = None  # topic, sentence, topic score, depiction
         for unit, normalised in units:
             row, depiction = scored.get(normalised, (None, None))
-            scores = []
-            for index, topic in enumerate(self.topics):
-                patterns = self._patterns[topic]
-                worded = bool(patterns) and all(p.search(normalised) for p in patterns)
-                score = WORD_SCORE if worded else (float(row[index]) if row is not None else 0.0)
+            scores = [score for score, _ in self.topic_scores(normalised, row)]
+            for topic, score in zip(self.topics, scores, strict=True):
                 best[topic] = max(best[topic], score)
-                scores.append(score)
             if depiction is not None:
                 most_depicting = max(most_depicting, depiction)
             veiled = judge_sentence(scores, depiction, self.thresholds["topic"], self.thresholds["depiction"])
