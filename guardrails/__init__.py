@@ -10,32 +10,8 @@ the models behind them are in `guardrails.modeling`, the text helpers in `guardr
 from guardrails.defaults import default_stack
 from guardrails.policy import Policy
 from guardrails.rail import Rail, Verdict
-from guardrails.rails import (
-    DangerousRail,
-    GuardModelRail,
-    InjectionRail,
-    LanguageRail,
-    LinesRail,
-    MisinfoRail,
-    TopicRail,
-    ToxicityRail,
-    VeilsRail,
-)
+from guardrails.rails import *  # noqa: F403 - every rail, as `guardrails.rails.__all__` lists them
+from guardrails.rails import __all__ as _rails
 from guardrails.stack import RailStack
 
-__all__ = [
-    "DangerousRail",
-    "GuardModelRail",
-    "InjectionRail",
-    "LanguageRail",
-    "LinesRail",
-    "MisinfoRail",
-    "Policy",
-    "Rail",
-    "RailStack",
-    "TopicRail",
-    "ToxicityRail",
-    "Verdict",
-    "VeilsRail",
-    "default_stack",
-]
+__all__ = [*_rails, "Policy", "Rail", "RailStack", "Verdict", "default_stack"]

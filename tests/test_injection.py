@@ -11,15 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guardrails.rails.injection import (
-    CATEGORY,
-    DEFAULT_HEAD_PATH,
-    RULE_SCORE,
-    InjectionHead,
-    InjectionRail,
-    match_rules,
-    windows,
-)
+from guardrails.modeling.injection import DEFAULT_HEAD_PATH, InjectionHead
+from guardrails.rails.injection import CATEGORY, RULE_SCORE, InjectionRail, match_rules, windows
 from guardrails.text.normalize import normalize
 
 REPO = Path(__file__).resolve().parents[1]

@@ -35,7 +35,7 @@ class DetoxifyBackend:
         self, model: Any, version: str, batch_size: int = 16, languages: frozenset[str] | None = frozenset({"en"})
     ) -> None:
         self.languages = languages
-        """`original` and `unbiased` read English; `multilingual` its seven (guardrails/language.py)."""
+        """`original` and `unbiased` read English; `multilingual` its seven (guardrails/rails/language.py)."""
         self.model = model
         self.version = version
         self.batch_size = batch_size

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from guardrails.modeling.heads import mlp_arrays, mlp_probabilities, read_head
+from guardrails.modeling.heads import head_fields, mlp_arrays, mlp_probabilities, read_head
 from guardrails.paths import MODELS_DIR
 from guardrails.text.profanity import profanity_score
 
@@ -87,13 +87,8 @@ class ToxicityHead:
             raise ValueError(f"{npz_path}: unknown categories {sorted(unknown)}")
         return cls(
             categories=categories,
-            w2=weights["w2"],
-            b2=weights["b2"],
-            w1=weights.get("w1"),
-            b1=weights.get("b1"),
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
-            version=version,
-            encoder_id=meta.get("encoder", ""),
+            **head_fields(weights, meta, version),
         )
 
 

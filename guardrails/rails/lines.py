@@ -47,13 +47,14 @@ class LinesRail(TopicRail):
     ) -> None:
         super().__init__(topics, encoder)
         self.threshold = float(threshold)
+        self.thresholds = {CATEGORY: self.threshold}
         self.version = VERSION
 
     def describe(self) -> dict:
         return {
             "backend": self.backend_name,
             "version": self.version,
-            "thresholds": {CATEGORY: self.threshold},
+            "thresholds": dict(self.thresholds),
             # A topic is a member's words (a story's line), and policy versions are stored for good: the policy
             # names each by its SHA-256 (the same policy, the same hash), so erasing the story erases the words.
             "topic_digests": topic_digests(self.topics),
@@ -88,10 +89,4 @@ class LinesRail(TopicRail):
         return self._verdict(
             stage, "block", latency, scores=scores, category=CATEGORY, sentence=sentence,
             explanation=f"line {topic!r}: {how}",
-        )  # fmt: skip
-
-    def _verdict(self, stage: Stage, decision: str, latency: float, **fields) -> Verdict:  # noqa: ANN003
-        return Verdict(
-            rail=self.name, backend=self.backend_name, version=self.version, stage=stage, decision=decision,  # type: ignore[arg-type]
-            thresholds={CATEGORY: self.threshold}, latency_ms=latency, **fields,
         )  # fmt: skip

@@ -25,6 +25,8 @@ class TopicRail:
     scored at once (`_score`), and each text judged from its sentences' scores (`_judge`). Fails closed."""
 
     name: str
+    version: str
+    thresholds: dict[str, float]
 
     def __init__(self, topics: Sequence[str], encoder: SentenceEncoder | None) -> None:
         self.topics = clean_topics(topics)
@@ -64,4 +66,7 @@ class TopicRail:
         raise NotImplementedError
 
     def _verdict(self, stage: Stage, decision: str, latency: float, **fields) -> Verdict:  # noqa: ANN003
-        raise NotImplementedError
+        return Verdict(
+            rail=self.name, backend=self.backend_name, version=self.version, stage=stage, decision=decision,  # type: ignore[arg-type]
+            thresholds=dict(self.thresholds), latency_ms=latency, **fields,
+        )  # fmt: skip

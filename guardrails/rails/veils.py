@@ -12,7 +12,7 @@ A sentence is cut when both hold:
   fingernails" vs "torture": 0.18), so this gate is looser than a line's (0.42), and it is the weak half: on
   held-out topics it lets about half of the depictions through (the .json has the figures);
 - it depicts something on-screen rather than referring to it: a logistic head on the same embedding
-  (`guardrails/models/veil_head.npz`, trained by `python -m guardrails.training.train_veils` on written
+  (`guardrails/modeling/veils.py`, trained by `python -m guardrails.training.train_veils` on written
   depicted/mentioned sentences across eight veil topics; its .json holds the held-out-topic metrics).
 
 What the model writes: a cut sentence becomes a fade-out marker (`FADE`) and the story goes on (the pipeline's
@@ -24,15 +24,12 @@ Without an encoder only the word match runs, and a word match alone cuts (no dep
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrails.modeling.heads import mlp_probabilities, read_head
-from guardrails.paths import MODELS_DIR
+from guardrails.modeling.veils import VeilHead, shipped_head
 from guardrails.rail import Stage, Verdict
 from guardrails.rails.topic import TopicRail
 from guardrails.text.topics import WORD_SCORE, topic_digests
@@ -42,7 +39,6 @@ if TYPE_CHECKING:
 
 
 CATEGORY = "veil"
-DEFAULT_HEAD_PATH = MODELS_DIR / "veil_head.npz"
 FADE = "*[…the scene fades; it happens off-screen]*"
 
 
@@ -51,28 +47,6 @@ def topic_prompt(topic: str) -> str:
     matching false rate on other topics' depictions, "a scene of X" reaches about twice the depictions the bare
     topic does (0.53 vs 0.27 at cosine 0.30; a margin against a bank of 43 everyday topics did no better)."""
     return f"a scene of {topic}"
-
-
-class VeilHead:
-    """P(a sentence depicts something on-screen) from its embedding, and the rail's two thresholds."""
-
-    def __init__(self, path: str | Path = DEFAULT_HEAD_PATH) -> None:
-        weights, meta, self.version = read_head(path)
-        self.w2, self.b2 = weights["w2"], weights["b2"]
-        self.w1, self.b1 = weights.get("w1"), weights.get("b1")
-        self.depiction_threshold = float(meta["thresholds"]["depiction"])
-        self.topic_threshold = float(meta["thresholds"]["topic"])
-
-    def depiction(self, embeddings: np.ndarray) -> np.ndarray:
-        if len(embeddings) == 0:
-            return np.zeros(0, dtype=np.float32)
-        return mlp_probabilities(embeddings, self.w2, self.b2, self.w1, self.b1)[:, 0]
-
-
-@functools.lru_cache(maxsize=4)
-def shipped_head(path: Path = DEFAULT_HEAD_PATH) -> VeilHead:
-    """The head, read once per process (every session with veils builds a rail on it)."""
-    return VeilHead(path)
 
 
 def judge_sentence(
@@ -148,10 +122,4 @@ class VeilsRail(TopicRail):
         return self._verdict(
             stage, "block", latency, scores=scores_out, category=CATEGORY, sentence=sentence,
             explanation=f"veil {topic!r}: {shown}",
-        )  # fmt: skip
-
-    def _verdict(self, stage: Stage, decision: str, latency: float, **fields) -> Verdict:  # noqa: ANN003
-        return Verdict(
-            rail=self.name, backend=self.backend_name, version=self.version, stage=stage, decision=decision,  # type: ignore[arg-type]
-            thresholds=dict(self.thresholds), latency_ms=latency, **fields,
         )  # fmt: skip
