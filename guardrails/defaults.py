@@ -1,4 +1,5 @@
-"""The default rail stack, built from its parts: what `bot.core.app.load_rails` runs, usable without Discord."""
+"""The default rail stack built from its parts (an encoder, a toxicity backend, optionally a guard model), usable
+without Discord; the bot builds it from its settings (`bot.core.app.load_rails`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The rails, one per module: each judges batches of texts and returns a `Verdict` per text (`guardrails.rail.Rail`).
 
-Default stack (`bot.core.app.load_rails`): on prompts toxicity (for prompts), injection and dangerous instructions;
+Default stack (`guardrails.defaults.default_stack`): on prompts toxicity (for prompts), injection and dangerous instructions;
 on output toxicity, misinformation and dangerous instructions; the guard model on both where one is configured; the
 language rail before all of them. A story game's policy adds its lines and veils on both stages.
 """
