@@ -286,7 +286,7 @@ async def measure(args: argparse.Namespace) -> dict:
                 loop_ms = results["levels"][str(profiled)]["pipeline"]["cpu_ms_per_token_by_thread"]["loop"]
                 results["profile"] = {"level": profiled, "loop_ms_per_token_by_stage": {k: v * loop_ms for k, v in shares.items()},
                                       "top_functions": top}  # fmt: skip
-    from guardrails.encoder import resolve_device
+    from guardrails.modeling.encoder import resolve_device
 
     results["encoder_device"] = f"{args.encoder_device} ({resolve_device(args.encoder_device)})"
     results["peak_rss_mib"] = _peak_rss_mib()

@@ -72,7 +72,8 @@ class ThreadedGuardServer:
 
 
 def _time_batches(base_url: str, fmt: str, texts: list[str], concurrency: int, repeats: int) -> dict:
-    from guardrails.guard_model import GuardModelRail, OpenAIGuardClient
+    from guardrails.modeling.guard_clients import OpenAIGuardClient
+    from guardrails.rails.guard_model import GuardModelRail
 
     client = OpenAIGuardClient([base_url], MODEL, concurrency=concurrency)
     rail = GuardModelRail(client, MODEL, format=fmt)  # type: ignore[arg-type]

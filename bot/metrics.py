@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 if TYPE_CHECKING:
     from bot.engines.base import Usage
-    from guardrails.verdict import Verdict
+    from guardrails.rail import Verdict
 
 log = logging.getLogger(__name__)
 

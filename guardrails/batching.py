@@ -15,6 +15,9 @@ Result = TypeVar("Result")
 
 
 class MicroBatcher(Generic[Item, Result]):
+    """Collects items submitted within `window_ms` of each other and runs them as one `run_batch` call in a
+    worker thread, up to `max_batch` items a call; each caller gets its own results, or the batch's exception."""
+
     def __init__(
         self,
         run_batch: Callable[[list[Item]], Sequence[Result]],

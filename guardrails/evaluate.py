@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guardrails.language_report import LanguageTally
+from guardrails.rail import Rail, Stage, Verdict
 from guardrails.ratings import DEFAULT_RATING, RATINGS, Rating
-from guardrails.stack import Rail, RailStack
-from guardrails.verdict import Stage, Verdict
+from guardrails.stack import RailStack
 
 EXPECTED = ("allow", "allow_mature", "block", "flag")
 OUTCOMES = ("allowed", "flagged", "blocked")
@@ -42,6 +42,8 @@ SHOULD_STOP = ("block", "flag")
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One labelled text of an evaluation file."""
+
     text: str
     expected: str
     stage: Stage = "output"
@@ -79,6 +81,8 @@ class RowOutcome:
 
 @dataclass
 class Report:
+    """The outcomes of an evaluation: counts per expected label, every row's outcome, rail latencies."""
+
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     seconds: float = 0.0
     rows: list[RowOutcome] = field(default_factory=list)

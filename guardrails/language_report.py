@@ -8,8 +8,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from guardrails.language import Detected, LanguageRail, Unjudged, common_languages, rail_languages, readable
-from guardrails.verdict import Stage, Verdict
+from guardrails.modeling.language_id import Detected
+from guardrails.rail import Stage, Verdict
+from guardrails.rails.language import LanguageRail, Unjudged, common_languages, rail_languages, readable
 
 OUTCOMES = ("allowed", "flagged", "blocked")
 
@@ -38,6 +39,8 @@ def outcome_under_language(
 
 @dataclass
 class LanguageTally:
+    """Rows per detected language and expected label, and how a channel would have judged them."""
+
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     unread: Counter[str] = field(default_factory=Counter)
     unjudged: Unjudged = "refuse"

@@ -2,7 +2,7 @@
 
 Moderators' settings are stored as (key, value) pairs per guild and per channel (`storage/policies.py`); a
 channel's setting wins over the guild's, the guild's over the default. Keys: `rating`, `threshold.<category>`,
-`action.<rail>`, `unjudged` (what no rail can read: `guardrails/language.py`), and `review_channel` (guild only).
+`action.<rail>`, `unjudged` (what no rail can read: `guardrails/rails/language.py`), and `review_channel` (guild only).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from guardrails.language import DEFAULT_UNJUDGED, UNJUDGED, Unjudged
-from guardrails.lines import clean_topics
+from guardrails.rail import Verdict
+from guardrails.rails.language import DEFAULT_UNJUDGED, UNJUDGED, Unjudged
 from guardrails.ratings import DEFAULT_RATING, Rating, effective_rating
-from guardrails.verdict import Verdict
+from guardrails.text.topics import clean_topics
 
 Action = Literal["block", "redact", "regenerate", "hold", "note"]
 
@@ -41,12 +41,15 @@ CATEGORIES: dict[str, str] = {
     "injection": "injection",
     "misinformation": "misinformation",
     "dangerous_instructions": "dangerous",
-    # A moderator's threshold here can only make the rail stricter (guardrails/dangerous.py); no rating loosens it.
+    # A moderator's threshold here can only make the rail stricter (guardrails/rails/dangerous.py); no rating loosens it.
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """Everything a guild or channel chose that changes how text is judged and what a failure does; hashable, so
+    the stack builds each distinct policy's rails once (`RailStack.for_policy`)."""
+
     rating: Rating = DEFAULT_RATING
     thresholds: tuple[tuple[str, float], ...] = ()
     """Moderators' thresholds per category, sorted: they replace the rating's value in every rail scoring it."""
@@ -54,9 +57,9 @@ class Policy:
     """Moderators' action per output rail, sorted; unset rails keep `DEFAULT_ACTIONS`."""
     review_channel_id: int | None = None
     lines: tuple[str, ...] = ()
-    """Topics that must not appear (a story game's lines, `guardrails/lines.py`): judged on both stages."""
+    """Topics that must not appear (a story game's lines, `guardrails/rails/lines.py`): judged on both stages."""
     veils: tuple[str, ...] = ()
-    """Topics that may happen only off-screen (a story game's veils, `guardrails/veils.py`): judged on both stages;
+    """Topics that may happen only off-screen (a story game's veils, `guardrails/rails/veils.py`): judged on both stages;
     in output a sentence showing one fades out, a player's turn showing one is refused."""
     house_style: str | None = None
     """A server's house style note (`/settings`): it judges nothing, but it is part of what the policy hash covers
@@ -105,7 +108,7 @@ class Policy:
         if verdict.category == "language" and verdict.decision == "flag":  # unread, and `unjudged` is hold
             return "hold" if verdict.stage == "output" else None  # a held prompt holds its output (pipeline)
         if verdict.category == "veil":
-            return "redact"  # the sentence fades out and the story goes on (guardrails/veils.py says why)
+            return "redact"  # the sentence fades out and the story goes on (guardrails/rails/veils.py says why)
         action = self.all_actions().get(verdict.rail, "block")
         if verdict.decision == "flag" and action == "note":
             return None  # shown, with the correction below it (bot.core.pipeline.fact_check_notes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from guardrails.stack import Rail
+    from guardrails.rail import Rail
 
 Rating = Literal["G", "PG-13", "M"]
 RATINGS: tuple[Rating, ...] = ("G", "PG-13", "M")
@@ -18,7 +18,7 @@ DEFAULT_RATING: Rating = "PG-13"
 
 # Categories whose threshold a rating may move; every other category keeps its PG-13 value.
 _RATED = ("toxicity", "insult", "sexual_explicit")
-# Profanity by strength (guardrails/profanity.py: 0.3 mild, 0.6 moderate, 1.0 strong): G blocks any,
+# Profanity by strength (guardrails/text/profanity.py: 0.3 mild, 0.6 moderate, 1.0 strong): G blocks any,
 # PG-13 strong, M none (a threshold above every score).
 _OBSCENE = {"G": 0.25, "PG-13": 0.9, "M": 1.01}
 # G blocks earlier; M only at the extreme end (strong profanity passes, abuse still scores near 1.0).
@@ -55,11 +55,7 @@ def effective_rating(channel: str | None, guild: str | None, *, age_restricted: 
 
 
 def rated_rail(rail: Rail, rating: Rating) -> Rail:
-    """The rail as it judges at `rating`: toxicity rails get the rating's thresholds, a rail with `for_rating` says
-    itself, other rails are unchanged."""
-    from guardrails.toxicity import ToxicityRail
-
-    if isinstance(rail, ToxicityRail) and rating != DEFAULT_RATING:
-        return ToxicityRail(rail.backend, thresholds_for(rating, rail.thresholds), targeted=rail.targeted)
-    for_rating = getattr(rail, "for_rating", None)  # a rail that knows its own (the guard model's categories)
+    """The rail as it judges at `rating`: a rail with `for_rating` says what the rating changes for it (the toxicity
+    rail's thresholds, the guard model's categories); other rails are unchanged."""
+    for_rating = getattr(rail, "for_rating", None)
     return for_rating(rating) if for_rating is not None else rail

@@ -6,42 +6,25 @@ import asyncio
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, Self
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from guardrails.batching import MicroBatcher
-from guardrails.language import Detected, LanguageRail, common_languages, rail_languages, readable, timed_detect
-from guardrails.lines import LinesRail
+from guardrails.modeling.language_id import Detected
 from guardrails.policy import CATEGORIES, Action, Policy
+from guardrails.rail import Rail, Stage, Verdict
+from guardrails.rails.language import LanguageRail, common_languages, rail_languages, readable, timed_detect
+from guardrails.rails.lines import LinesRail
+from guardrails.rails.veils import VeilsRail
 from guardrails.ratings import rated_rail
-from guardrails.veils import VeilsRail
-from guardrails.verdict import Stage, Verdict
 
 if TYPE_CHECKING:
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
 DEFAULT_POLICY = Policy()
 MAX_VARIANTS = 256
 """Policy variants kept built (`RailStack.for_policy`): every story session with its own lines or veils makes one,
 so the least recently used are let go past this many (a session that comes back builds its own again)."""
-
-
-class Rail(Protocol):
-    """A rail with `per_guild = True` (misinformation: moderators' own entries) also takes `guild_id=` in `check`."""
-
-    name: str
-    languages: frozenset[str] | None
-    """The ISO 639-1 codes of the languages it can judge (None: any); a text in another is not given to it."""
-
-    def check(self, texts: list[str], stage: Stage) -> list[Verdict]: ...
-
-    def describe(self) -> dict:
-        """Backend, version and thresholds: what the policy hash covers."""
-        ...
-
-    def with_thresholds(self, overrides: Mapping[str, float]) -> Self:
-        """The same rail with moderators' thresholds for the categories it scores (others ignored)."""
-        ...
 
 
 Checked = tuple[str, int | None]  # a text and the guild it is judged for
@@ -101,7 +84,7 @@ class RailStack:
             self._variants.move_to_end(policy)
         else:
             output_overrides = dict(policy.thresholds)
-            # Prompts keep their own looser toxicity line (guardrails/toxicity.py: for_prompts); a moderator's
+            # Prompts keep their own looser toxicity line (guardrails/rails/toxicity.py: for_prompts); a moderator's
             # toxicity thresholds judge what the model writes. Injection is scored on prompts only.
             input_overrides = {c: v for c, v in output_overrides.items() if CATEGORIES[c] != "toxicity"}
 

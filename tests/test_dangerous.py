@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from bot.core.pipeline import WriteJob
-from guardrails.dangerous import CATEGORY, CUE_NAMES, DEFAULT_HEAD_PATH, DangerousRail, cue_features, stage_windows
-from guardrails.normalize import normalize
+from guardrails.modeling.dangerous import CUE_NAMES, DEFAULT_HEAD_PATH, cue_features
 from guardrails.policy import CATEGORIES, DEFAULT_ACTIONS, Policy, check_action
+from guardrails.rails.dangerous import CATEGORY, DangerousRail, stage_windows
+from guardrails.text.normalize import normalize
 from storage.models import RequestStatus, Verdict
 from tests.test_pipeline import AUTHOR, RecordingSink, make_core, rows  # noqa: F401  (make_core is a fixture)
 

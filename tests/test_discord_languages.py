@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.language import REFUSALS
+from guardrails.rails.language import REFUSALS
 from storage.models import Request, Verdict
 from tests.plugins.bot import REQUEST_ID, records
 from tests.test_discord_guardrails import actions_of, guardrails, mod_queue, set_rating  # noqa: F401 (a fixture)

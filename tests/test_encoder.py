@@ -26,7 +26,7 @@ def test_rails_on_the_same_chunk_share_one_encoder_pass(sentence_encoder, toxici
 
 def test_bfloat16_embeddings_match_float32(sentence_encoder):
     """`auto` precision may run the encoder in bfloat16 (AMX CPUs): the rails' thresholds were set in float32."""
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
     texts = [
         "The dragon circled the tower twice before landing.",
@@ -46,7 +46,7 @@ def test_encoder_device_setting_cpu_and_auto(sentence_encoder, monkeypatch):
     import torch
 
     from bot.config import Settings
-    from guardrails.encoder import SentenceEncoder, resolve_device
+    from guardrails.modeling.encoder import SentenceEncoder, resolve_device
 
     monkeypatch.setenv("STORYLOOM_ENCODER_DEVICE", "cpu")
     assert Settings().encoder_device == "cpu"

@@ -30,7 +30,7 @@ def test_each_class_lands_where_its_label_says(default_rails):
 
 
 def test_ratings_move_general_toxicity_but_never_abuse(default_rails, tmp_path):
-    from guardrails.toxicity import ToxicityRail
+    from guardrails.rails.toxicity import ToxicityRail
 
     def toxicity_thresholds(rating):
         return next(r for r in default_rails.rated(rating).output_rails if isinstance(r, ToxicityRail)).thresholds

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.normalize import normalize
+from guardrails.text.normalize import normalize
 
 DATA = Path(__file__).resolve().parents[1] / "guardrails" / "data"
 RATIO = 0.9

@@ -145,7 +145,7 @@ def assert_shown_text_was_judged(core: Core, fake: FakeDiscord, records: list[In
     """Every text Discord received (each streamed edit, each delivered part) is made of chunks that every output rail
     passed, by verdict rows stored for that request."""
     output_rails = {rail.name for rail in core.rails.output_rails}
-    if core.rails.language is not None:  # the language every output rail reads, checked first (guardrails/language.py)
+    if core.rails.language is not None:  # the language every output rail reads, checked first (guardrails/rails/language.py)
         output_rails.add(core.rails.language.name)
     for record in records:
         request_id = request_of(record)

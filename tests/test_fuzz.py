@@ -33,7 +33,7 @@ from bot.core.pipeline import Author
 from bot.discord.delivery import MESSAGE_LIMIT, split_for_discord
 from bot.engines.openai_engine import OpenAIEngine
 from bot.terminal.repl import run_command
-from guardrails.normalize import normalize
+from guardrails.text.normalize import normalize
 from storage.audit import parse_since, parse_target
 from storage.models import ModerationAction, Request
 from tests.plugins.bot import records

@@ -11,12 +11,9 @@ import time
 import pytest
 
 from bot.config import Settings
-from guardrails.guard_model import (
-    GuardModelRail,
-    OpenAIGuardClient,
-    VLLMGuardClient,
-)
+from guardrails.modeling.guard_clients import OpenAIGuardClient, VLLMGuardClient
 from guardrails.policy import Policy
+from guardrails.rails.guard_model import GuardModelRail
 from guardrails.stack import RailStack
 
 MODEL = "meta-llama/Llama-Guard-3-8B"

@@ -11,16 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guardrails.injection import (
-    CATEGORY,
-    DEFAULT_HEAD_PATH,
-    RULE_SCORE,
-    InjectionHead,
-    InjectionRail,
-    match_rules,
-    windows,
-)
-from guardrails.normalize import normalize
+from guardrails.modeling.injection import DEFAULT_HEAD_PATH, InjectionHead
+from guardrails.rails.injection import CATEGORY, RULE_SCORE, InjectionRail, match_rules, windows
+from guardrails.text.normalize import normalize
 
 REPO = Path(__file__).resolve().parents[1]
 VALIDATION_CSV = REPO / "guardrails" / "data" / "injection_validation.csv"

@@ -1,4 +1,4 @@
-"""Rails that know what languages they can read (guardrails/language.py), through the real pipeline and rails.
+"""Rails that know what languages they can read (guardrails/rails/language.py), through the real pipeline and rails.
 
 Non-English abuse, threats, hate and injection never reach the engine or a member unjudged under the default
 policy, at every rating; benign non-English text gets one clear sentence in its own language; English is judged as
@@ -16,17 +16,10 @@ import pytest
 
 from bot import metrics
 from bot.core.pipeline import Author, WriteJob
-from guardrails.language import (
-    DETOXIFY_MULTILINGUAL,
-    ENGLISH,
-    REFUSALS,
-    LanguageIdentifier,
-    common_languages,
-    detoxify_languages,
-    readable,
-    refusal,
-)
+from guardrails.modeling.detoxify import detoxify_languages
+from guardrails.modeling.language_id import DETOXIFY_MULTILINGUAL, ENGLISH, LanguageIdentifier
 from guardrails.policy import Policy, resolve_policy
+from guardrails.rails.language import REFUSALS, common_languages, readable, refusal
 from storage.audit import ALL_GUILDS, stats
 from storage.models import Generation, RequestStatus, Verdict
 from tests.test_pipeline import BENIGN, RecordingSink, make_core, rows  # noqa: F401 (make_core is a fixture)
@@ -246,7 +239,7 @@ def build_tiny_multilingual_detoxify(directory: Path) -> Path:
     import torch
     import transformers
 
-    from guardrails.encoder import default_encoder_path
+    from guardrails.modeling.encoder import default_encoder_path
     from tests.plugins.models import DETOXIFY_CLASSES
 
     config_dir = directory / "hf"
@@ -273,9 +266,10 @@ def build_tiny_multilingual_detoxify(directory: Path) -> Path:
 
 @pytest.mark.slow
 async def test_a_multilingual_detoxify_checkpoint_reads_its_seven_languages(tmp_path, default_rails, injection_rail):
-    from guardrails.language import LanguageRail
+    from guardrails.modeling.detoxify import load_detoxify_backend
+    from guardrails.rails.language import LanguageRail
+    from guardrails.rails.toxicity import ToxicityRail
     from guardrails.stack import RailStack
-    from guardrails.toxicity import ToxicityRail, load_detoxify_backend
 
     backend, _ = load_detoxify_backend(str(build_tiny_multilingual_detoxify(tmp_path)))
     assert backend.languages == DETOXIFY_MULTILINGUAL

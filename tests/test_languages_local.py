@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.language import REFUSALS
+from guardrails.rails.language import REFUSALS
 
 pytestmark = pytest.mark.slow
 

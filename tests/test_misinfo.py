@@ -11,16 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from guardrails.misinfo import (
-    DEFAULT_EMBEDDINGS_PATH,
-    DEFAULT_KB_PATH,
-    KnowledgeBase,
-    MisinfoRail,
-    assertion_score,
-    correction_of,
-    speech_units,
-)
-from guardrails.normalize import normalize
+from guardrails.claims.assertion import assertion_score, speech_units
+from guardrails.claims.knowledge_base import DEFAULT_EMBEDDINGS_PATH, DEFAULT_KB_PATH, KnowledgeBase
+from guardrails.rails.misinfo import MisinfoRail, correction_of
+from guardrails.text.normalize import normalize
 from training.build_misinfo_kb import VALIDATION_OUT, evaluate, read_validation
 from training.misinfo_claims import negations, rewrite
 from training.misinfo_families import family_rates, read_families

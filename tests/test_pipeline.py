@@ -114,7 +114,7 @@ async def test_a_request_is_streamed_checked_delivered_and_recorded(make_core, o
     assert stages.count(("input", "pass")) == 3, "toxicity, injection and dangerous instructions on the prompt"
     assert stages.count(("output", "pass")) == 12, "toxicity, misinformation and dangerous on each sentence-sized chunk"
     assert all(v.policy_hash == core.rails.policy_hash and v.scores and v.thresholds for v in verdicts if v.rail != "language")
-    # and first, on the prompt and on each chunk, the language every rail there reads (guardrails/language.py)
+    # and first, on the prompt and on each chunk, the language every rail there reads (guardrails/rails/language.py)
     assert [(v.stage, v.decision, v.explanation) for v in verdicts if v.rail == "language"] == [
         ("input", "pass", "en")] + [("output", "pass", "en")] * 4  # fmt: skip
     [delivery] = await rows(core, Delivery, Delivery.request_id == outcome.request_id)
@@ -248,8 +248,8 @@ class BrokenBackend:
 
 
 async def test_a_rail_that_cannot_judge_fails_closed(tmp_path, openai_server):
+    from guardrails.rails.toxicity import ToxicityRail
     from guardrails.stack import RailStack
-    from guardrails.toxicity import ToxicityRail
 
     openai_server.scripted_reply = BENIGN
     settings = Settings(data_dir=tmp_path, engine="openai", engine_urls=[openai_server.base_url])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from guardrails.policy import Policy, resolve_policy
-from guardrails.toxicity import ToxicityRail
-from guardrails.verdict import Verdict
+from guardrails.rail import Verdict
+from guardrails.rails.toxicity import ToxicityRail
 
 
 def verdict(rail: str, decision: str, stage: str = "output") -> Verdict:

@@ -363,8 +363,8 @@ async def test_an_ai_turn_is_derived_from_the_turn_it_continues_in_prov(make_cor
 async def test_the_rail_variants_per_policy_are_bounded_least_recently_used_first():
     """Every session's lines make a policy variant; past the bound the least recently used one is let go (its
     batchers closed once nothing runs on it), and a check already holding it still finishes."""
-    from guardrails.lines import LinesRail
     from guardrails.policy import Policy
+    from guardrails.rails.lines import LinesRail
     from guardrails.stack import MAX_VARIANTS, RailStack
 
     assert MAX_VARIANTS == 256
@@ -440,7 +440,7 @@ VEILED = (
 async def test_a_veil_fades_an_on_screen_sentence_and_refuses_an_on_screen_turn(make_core, openai_server):
     """A veil: the veiled thing may happen off-screen only. The AI's sentence that shows it becomes the fade-out
     marker and the story goes on; a player's turn that shows it is refused; a turn that only refers to it is kept."""
-    from guardrails.veils import FADE
+    from guardrails.rails.veils import FADE
 
     openai_server.scripted_reply = VEILED
     core = await make_core(openai_server)
@@ -478,8 +478,8 @@ async def test_a_veil_fades_an_on_screen_sentence_and_refuses_an_on_screen_turn(
 async def test_the_veils_rail_tells_showing_from_telling(default_rails):
     """The measured behaviour, on sentences the head was not trained on: shown on-screen is cut, referred to
     passes, an unrelated scene passes; without an encoder a word match alone cuts."""
+    from guardrails.rails.veils import VeilsRail
     from guardrails.stack import _shared_encoder
-    from guardrails.veils import VeilsRail
 
     rail = VeilsRail(["gore"], _shared_encoder(default_rails))
     texts = [

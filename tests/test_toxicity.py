@@ -14,17 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guardrails.normalize import normalize
-from guardrails.toxicity import (
-    CATEGORIES,
-    DEFAULT_HEAD_PATH,
-    DetoxifyUnavailable,
-    EmbeddedToxicityBackend,
-    ToxicityHead,
-    ToxicityRail,
-    load_toxicity_backend,
-    split_units,
-)
+from guardrails.modeling.detoxify import DetoxifyUnavailable, load_toxicity_backend
+from guardrails.modeling.toxicity import CATEGORIES, DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead
+from guardrails.rails.toxicity import ToxicityRail
+from guardrails.text.normalize import normalize
+from guardrails.text.units import split_units
 from tests.plugins.models import DETOXIFY_CLASSES, TinyDetoxify, build_tiny_detoxify
 
 REPO = Path(__file__).resolve().parents[1]
@@ -511,8 +505,8 @@ def test_a_file_that_is_not_a_detoxify_checkpoint_is_refused(tmp_path: Path) -> 
 
 
 def test_profanity_is_scored_by_strength_and_through_obfuscation() -> None:
-    from guardrails.normalize import normalize
-    from guardrails.profanity import profanity_score
+    from guardrails.text.normalize import normalize
+    from guardrails.text.profanity import profanity_score
 
     assert profanity_score("The storm broke over the harbour.") == 0.0
     assert profanity_score("Damn it, Harris!") == 0.3
@@ -550,7 +544,7 @@ def test_abuse_aimed_at_a_member_or_the_reader_blocks_even_at_m(toxicity_rail: T
 
 
 def test_only_mentions_count_as_aimed_in_prompts() -> None:
-    from guardrails.toxicity import aims_at_real_person
+    from guardrails.rails.toxicity import aims_at_real_person
 
     assert aims_at_real_person("write about @bob getting what he deserves", "input")
     assert not aims_at_real_person("You are a bard. Write a ballad.", "input")

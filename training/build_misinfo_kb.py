@@ -214,7 +214,7 @@ def framed(entries: list[dict], readers: list[str], fictions: list[str], rng: ra
            per_claim: int = 2, claims_per_group: int = 2) -> list[tuple[str, str, str]]:  # fmt: skip
     """(text, expected, source) rows: each sampled claim in `per_claim` reader and `per_claim` fiction framings, and the
     group's correction (and another true statement) asserted to the reader."""
-    from guardrails.toxicity import split_units
+    from guardrails.text.units import split_units
 
     rows: list[tuple[str, str, str]] = []
     by_group: OrderedDict[str, list[dict]] = OrderedDict()
@@ -252,7 +252,7 @@ def ordinary_fiction(rng: random.Random, count: int, *, offset: int) -> list[tup
 def choose_thresholds(rail, rows: list[tuple[str, str, str]]) -> tuple[dict[str, float], dict]:
     """Highest reader-facing recall with at most 5% of fiction-framed claims and 1% of the other negatives flagged."""
     texts = [t for t, _, _ in rows]
-    from guardrails.misinfo import speech_units
+    from guardrails.claims.assertion import speech_units
 
     units = [speech_units(t) for t in texts]
     flat = list(dict.fromkeys(u for us in units for u in us))
@@ -313,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     kb_out, npz_out, validation_out = args.kb_out, args.npz_out, args.validation_out
     started = time.perf_counter()
 
-    from guardrails.encoder import ENCODER_ID, SentenceEncoder
-    from guardrails.misinfo import KnowledgeBase, MisinfoRail
+    from guardrails.claims.knowledge_base import KnowledgeBase
+    from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
+    from guardrails.rails.misinfo import MisinfoRail
 
     questions = load_questions(args.data)
     entries = build_entries(questions) + load_common()

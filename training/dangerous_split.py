@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from guardrails.normalize import normalize
-from guardrails.verdict import Stage
+from guardrails.rail import Stage
+from guardrails.text.normalize import normalize
 from training import dangerous_data as written
 from training.generate_fiction import load_generated
 from training.loop import in_share

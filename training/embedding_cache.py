@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guardrails.encoder import SentenceEncoder
+from guardrails.modeling.encoder import SentenceEncoder
 from training.paths import EMBEDDING_CACHE
 
 

@@ -3,7 +3,7 @@
 
 Runs the shipped model (SmolLM2-135M-Instruct through `TransformersEngine`) on a fixed list of creative asks built
 from the real prompt templates (`bot.core.prompts.render_write` / `sampling_for`, fixed seeds), splits every
-generation into the units the rail scores (`guardrails.toxicity.split_units`) and writes them to
+generation into the units the rail scores (`guardrails.text.units.split_units`) and writes them to
 guardrails/data/generated_fiction.txt:
 
     #| comment lines (model, template version, settings)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.core.prompts import TEMPLATE_VERSION
     from bot.engines.models import SMOLLM2_FOLDER
-    from guardrails.toxicity import split_units
+    from guardrails.text.units import split_units
 
     started = time.perf_counter()
     results, model = asyncio.run(generate(args.limit, args.append_from, args.model_cache))

@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from guardrails.injection import windows
-from guardrails.normalize import normalize
+from guardrails.rails.injection import windows
+from guardrails.text.normalize import normalize
 from training.generate_fiction import load_generated
 from training.injection_data import written_examples
 from training.loop import in_share
@@ -44,7 +44,7 @@ NARRATIVE_WEIGHT = 1.0
 NARRATIVE_MIN_CHARS = 20
 
 # ---------------------------------------------------------------------------------------------------------------
-# Label-cleaning markers (data cleaning only; the rail's own rules are `guardrails.injection.RULES`)
+# Label-cleaning markers (data cleaning only; the rail's own rules are `guardrails.rails.injection.RULES`)
 # ---------------------------------------------------------------------------------------------------------------
 ROW_MARKERS = re.compile(
     r"\b(ignore|disregard|forget|bypass|override|circumvent)\b.{0,60}\b(instruction|rule|guideline|polic|restriction|filter"

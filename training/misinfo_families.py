@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kb", type=Path, default=None, help="a knowledge-base .jsonl (default: the shipped one)")
     parser.add_argument("--families", type=Path, default=FAMILIES_PATH, help="default: %(default)s")
     args = parser.parse_args(argv)
-    from guardrails.encoder import SentenceEncoder
-    from guardrails.misinfo import DEFAULT_EMBEDDINGS_PATH, DEFAULT_KB_PATH, KnowledgeBase, MisinfoRail
+    from guardrails.claims.knowledge_base import DEFAULT_EMBEDDINGS_PATH, DEFAULT_KB_PATH, KnowledgeBase
+    from guardrails.modeling.encoder import SentenceEncoder
+    from guardrails.rails.misinfo import MisinfoRail
 
     kb = KnowledgeBase.load(args.kb or DEFAULT_KB_PATH, DEFAULT_EMBEDDINGS_PATH)
     rail = MisinfoRail(SentenceEncoder(), kb)

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from guardrails.normalize import normalize
+from guardrails.text.normalize import normalize
 from training.benign_fiction import OBFUSCATION_KEYWORDS, WrittenExample, abuse_examples, benign_examples
 from training.generate_fiction import load_generated
 from training.paths import GENERATED_FICTION, GUARDRAILS_DATA, SHARED_DATA
@@ -224,7 +224,7 @@ def neutral_files(data_dir: Path) -> tuple[Path, Path]:
 def load_neutral(data_dir: Path = SHARED_DATA) -> list[tuple[str, str, str]]:
     """(unit, source, group): sentences of benign prompts (injection_train.csv, label 0) and of TruthfulQA
     questions and true answers, grouped by prompt / question (the unit held out). A missing file adds nothing."""
-    from guardrails.toxicity import split_units
+    from guardrails.text.units import split_units
 
     injection_data, truthfulqa_data = neutral_files(data_dir)
     out: list[tuple[str, str, str]] = []

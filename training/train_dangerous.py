@@ -41,20 +41,18 @@ from pathlib import Path
 
 import numpy as np
 
-from guardrails.dangerous import (
+from guardrails.modeling.dangerous import (
     BOW_DIM,
-    CATEGORY,
     CUE_NAMES,
     DEFAULT_HEAD_PATH,
     DangerousHead,
-    DangerousRail,
     bow_features,
     cue_features,
-    stage_windows,
 )
-from guardrails.encoder import ENCODER_ID, SentenceEncoder
-from guardrails.normalize import normalize
-from guardrails.verdict import Stage
+from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
+from guardrails.rail import Stage
+from guardrails.rails.dangerous import CATEGORY, DangerousRail, stage_windows
+from guardrails.text.normalize import normalize
 from training import dangerous_data as written
 from training import loop
 from training.dangerous_split import (

@@ -35,9 +35,10 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from guardrails.encoder import ENCODER_ID, SentenceEncoder
-from guardrails.injection import CATEGORY, DEFAULT_HEAD_PATH, InjectionHead, InjectionRail, match_rules, windows
-from guardrails.normalize import normalize
+from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
+from guardrails.modeling.injection import DEFAULT_HEAD_PATH, InjectionHead
+from guardrails.rails.injection import CATEGORY, InjectionRail, match_rules, windows
+from guardrails.text.normalize import normalize
 from training import loop
 from training.embedding_cache import CachingEncoder
 from training.injection_data import written_examples

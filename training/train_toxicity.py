@@ -22,8 +22,9 @@ from collections import Counter
 
 import numpy as np
 
-from guardrails.encoder import ENCODER_ID, SentenceEncoder
-from guardrails.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead, ToxicityRail
+from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
+from guardrails.modeling.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead
+from guardrails.rails.toxicity import ToxicityRail
 from training import loop
 from training.embedding_cache import CachingEncoder
 from training.generate_fiction import load_generated

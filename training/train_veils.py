@@ -1,4 +1,4 @@
-"""Train the veils rail's depiction head (guardrails/veils.py) and measure the rail on veil topics it never saw.
+"""Train the veils rail's depiction head (guardrails/rails/veils.py) and measure the rail on veil topics it never saw.
 
 Data: `guardrails/data/veil_sentences.csv`, written for this project: for each of eight common veils (sex, gore,
 torture, self-harm, animal death, drug use, drowning, insects) 16 sentences that show it happening on-screen and
@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from guardrails.encoder import ENCODER_ID, SentenceEncoder
-from guardrails.heads import mlp_arrays
-from guardrails.lines import WORD_SCORE, topic_patterns
-from guardrails.normalize import normalize
+from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
+from guardrails.modeling.heads import mlp_arrays
+from guardrails.text.normalize import normalize
+from guardrails.text.topics import WORD_SCORE, topic_patterns
 from training import loop
 from training.embedding_cache import CachingEncoder
 from training.paths import GUARDRAILS_DATA
-from guardrails.veils import DEFAULT_HEAD_PATH, judge_sentence, topic_prompt
+from guardrails.modeling.veils import DEFAULT_HEAD_PATH
+from guardrails.rails.veils import judge_sentence, topic_prompt
 
 DATA = GUARDRAILS_DATA / "veil_sentences.csv"
 SEED = 20261129

@@ -174,7 +174,7 @@ def card_lines(record: Record, style: Style = DISCORD) -> list[str]:
     lines.append("")
     lines.append(style.bold(f"Checks ({len(record.verdicts)})"))
     attempts = {generation["id"]: generation["attempt"] for generation in record.generations}
-    # A language every rail read is one line for all texts, not one per text (guardrails/language.py).
+    # A language every rail read is one line for all texts, not one per text (guardrails/rails/language.py).
     read = [v for v in record.verdicts if v["rail"] == "language" and v["decision"] == "pass" and not v.get("category")]
     if read:
         found = Counter(v.get("explanation") or "?" for v in read)

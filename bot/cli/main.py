@@ -77,7 +77,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         rails = load_rails(settings)
-        if args.unjudged:  # judged as a channel with this `unjudged` setting would judge (guardrails/language.py)
+        if args.unjudged:  # judged as a channel with this `unjudged` setting would judge (guardrails/rails/language.py)
             from guardrails.policy import Policy
 
             rails = rails.for_policy(Policy.build(unjudged=args.unjudged))

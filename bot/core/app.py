@@ -26,7 +26,7 @@ from storage.ratelimit import SharedRateLimiter
 from storage.recorder import Recorder
 
 if TYPE_CHECKING:
-    from guardrails.misinfo import KnowledgeBase
+    from guardrails.claims.knowledge_base import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,15 @@ def load_rails(settings: Settings) -> RailStack:
     Input: toxicity, prompt injection and dangerous instructions. Output: toxicity, fiction-aware misinformation
     and dangerous instructions. Both: the guard model, where one is configured; and first, the language of the text.
     """
-    from guardrails.dangerous import DangerousRail
-    from guardrails.encoder import SentenceEncoder
-    from guardrails.guard_model import GuardModelRail
-    from guardrails.injection import InjectionRail
-    from guardrails.language import LanguageRail
-    from guardrails.misinfo import KnowledgeBase, MisinfoRail
-    from guardrails.toxicity import ToxicityRail, load_toxicity_backend
+    from guardrails.claims.knowledge_base import KnowledgeBase
+    from guardrails.modeling.detoxify import load_toxicity_backend
+    from guardrails.modeling.encoder import SentenceEncoder
+    from guardrails.rails.dangerous import DangerousRail
+    from guardrails.rails.guard_model import GuardModelRail
+    from guardrails.rails.injection import InjectionRail
+    from guardrails.rails.language import LanguageRail
+    from guardrails.rails.misinfo import MisinfoRail
+    from guardrails.rails.toxicity import ToxicityRail
 
     encoder = SentenceEncoder(precision=settings.encoder_precision, device=settings.encoder_device)
     backend, reason = load_toxicity_backend(
@@ -68,7 +70,7 @@ def load_rails(settings: Settings) -> RailStack:
 
 def knowledge_base(rails: RailStack) -> KnowledgeBase | None:
     """The misinformation rail's knowledge base, where moderators' entries go; None without that rail."""
-    from guardrails.misinfo import MisinfoRail
+    from guardrails.rails.misinfo import MisinfoRail
 
     return next((rail.kb for rail in rails.output_rails if isinstance(rail, MisinfoRail)), None)
 

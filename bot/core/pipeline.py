@@ -34,14 +34,13 @@ from bot.core.admission import (
 from bot.core.scaffolds import Scaffold
 from bot.engines.base import Engine, EngineError, Usage
 from bot.logs import REQUEST_ID
-from guardrails.dangerous import CATEGORY as DANGEROUS
-from guardrails.language import ENGLISH_NAMES, held_unread, language_of, refusal
 from guardrails.policy import Action, Policy
-from guardrails.stack import DEFAULT_POLICY, RailStack, describe_policy
-from guardrails.stack import policy_hash as hash_policy
-from guardrails.toxicity import TARGETED_NOTE
-from guardrails.veils import FADE
-from guardrails.verdict import Verdict
+from guardrails.rail import Verdict
+from guardrails.rails.dangerous import CATEGORY as DANGEROUS
+from guardrails.rails.language import ENGLISH_NAMES, held_unread, language_of, refusal
+from guardrails.rails.toxicity import TARGETED_NOTE
+from guardrails.rails.veils import FADE
+from guardrails.stack import DEFAULT_POLICY, RailStack, describe_policy, policy_hash as hash_policy
 from storage.models import RequestStatus
 from storage.recorder import Recorder, RecorderUnavailable
 
@@ -60,7 +59,7 @@ class Author:
     """The guardrail policy of the channel the request came from (`guardrails.policy.resolve_policy`)."""
     locale: str | None = None
     """The member's language as their client says (Discord's interaction locale, e.g. "es-ES"); the language of
-    what they type comes first (`guardrails.language`), this where that cannot be told."""
+    what they type comes first (`guardrails.rails.language`), this where that cannot be told."""
 
 
 @dataclass(slots=True)
@@ -561,7 +560,7 @@ class Pipeline:
         attempt.written += chunk
         if attempt.action == "hold":
             return  # held outputs are written to the end for the moderator, and shown to no one meanwhile
-        # A story's veil (guardrails/veils.py): the sentence fades out, a run of them as one fade. A fade is the
+        # A story's veil (guardrails/rails/veils.py): the sentence fades out, a run of them as one fade. A fade is the
         # story going as the players asked, not a hole in it: it does not count towards MAX_REDACTIONS.
         fade = action == "redact" and failing is not None and failing.category == "veil"
         if action == "redact" and not fade:
@@ -778,7 +777,7 @@ def _explain(verdict: Verdict, readable: frozenset[str] | None = None, language:
         return refusal(readable, language)
     if verdict.decision == "error":
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
-    if verdict.category == "line":  # a story game's line (guardrails/lines.py): name the topic, not a score
+    if verdict.category == "line":  # a story game's line (guardrails/rails/lines.py): name the topic, not a score
         return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
     if verdict.category == DANGEROUS:  # not abuse: say what it is, at every rating and in every frame
         return "I can't give real-world instructions for serious harm, even inside a story; nothing was posted."

@@ -67,7 +67,7 @@ async def stats(database: AsyncEngine, guild: GuildScope, *, since: datetime | N
             .group_by(Verdict.explanation, Verdict.decision, Verdict.category)
         )
         for explanation, decision, category, n in await connection.execute(unread):
-            # a category other than "language": the profanity floor blocked it (guardrails/profanity_floor.py)
+            # a category other than "language": the profanity floor blocked it (guardrails/text/profanity_floor.py)
             outcome = UNREAD_OUTCOMES.get(decision, decision) if category == "language" else f"blocked ({category})"
             key = ((explanation or "?").split(":")[0], outcome)
             result.unread_languages[key] = result.unread_languages.get(key, 0) + int(n)

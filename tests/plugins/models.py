@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from guardrails.dangerous import DangerousRail
-    from guardrails.encoder import SentenceEncoder
-    from guardrails.injection import InjectionRail
-    from guardrails.misinfo import MisinfoRail
-    from guardrails.toxicity import EmbeddedToxicityBackend, ToxicityRail
+    from guardrails.modeling.encoder import SentenceEncoder
+    from guardrails.modeling.toxicity import EmbeddedToxicityBackend
+    from guardrails.rails.dangerous import DangerousRail
+    from guardrails.rails.injection import InjectionRail
+    from guardrails.rails.misinfo import MisinfoRail
+    from guardrails.rails.toxicity import ToxicityRail
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def sentence_encoder() -> SentenceEncoder:
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
     return SentenceEncoder()
 
@@ -37,7 +38,7 @@ def sentence_encoder() -> SentenceEncoder:
 @pytest.fixture(scope="session")
 def embedded_toxicity(sentence_encoder: SentenceEncoder) -> EmbeddedToxicityBackend:
     """The shipped embedded toxicity backend (guardrails/models/toxicity_head.npz) on the shared encoder."""
-    from guardrails.toxicity import EmbeddedToxicityBackend
+    from guardrails.modeling.toxicity import EmbeddedToxicityBackend
 
     return EmbeddedToxicityBackend(sentence_encoder)
 
@@ -45,7 +46,7 @@ def embedded_toxicity(sentence_encoder: SentenceEncoder) -> EmbeddedToxicityBack
 @pytest.fixture(scope="session")
 def toxicity_rail(embedded_toxicity: EmbeddedToxicityBackend) -> ToxicityRail:
     """The toxicity rail on the embedded backend with its shipped (PG-13) thresholds."""
-    from guardrails.toxicity import ToxicityRail
+    from guardrails.rails.toxicity import ToxicityRail
 
     return ToxicityRail(embedded_toxicity)
 
@@ -71,7 +72,7 @@ def build_tiny_detoxify(directory: Path, logits: tuple[float, ...] = (-4.0, -6.0
     import torch
     import transformers
 
-    from guardrails.encoder import default_encoder_path
+    from guardrails.modeling.encoder import default_encoder_path
 
     config_dir = directory / "hf"
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,7 @@ def tiny_detoxify(tmp_path_factory: pytest.TempPathFactory) -> TinyDetoxify:
 @pytest.fixture(scope="session")
 def injection_rail(sentence_encoder: SentenceEncoder) -> InjectionRail:
     """The prompt-injection rail (guardrails/models/injection_head.npz) on the shared encoder, shipped threshold."""
-    from guardrails.injection import InjectionRail
+    from guardrails.rails.injection import InjectionRail
 
     return InjectionRail(sentence_encoder)
 
@@ -131,7 +132,7 @@ def injection_rail(sentence_encoder: SentenceEncoder) -> InjectionRail:
 @pytest.fixture(scope="session")
 def dangerous_rail(sentence_encoder: SentenceEncoder) -> DangerousRail:
     """The dangerous-instructions rail (guardrails/models/dangerous_head.npz) on the shared encoder, shipped thresholds."""
-    from guardrails.dangerous import DangerousRail
+    from guardrails.rails.dangerous import DangerousRail
 
     return DangerousRail(sentence_encoder)
 
@@ -143,7 +144,8 @@ def dangerous_rail(sentence_encoder: SentenceEncoder) -> DangerousRail:
 def misinfo_rail(sentence_encoder: SentenceEncoder) -> MisinfoRail:
     """The misinformation rail on the shipped knowledge base (guardrails/data/misinfo_kb.jsonl, TruthfulQA training
     questions) and its builder-chosen thresholds. Shared: tests that add entries build their own KnowledgeBase."""
-    from guardrails.misinfo import KnowledgeBase, MisinfoRail
+    from guardrails.claims.knowledge_base import KnowledgeBase
+    from guardrails.rails.misinfo import MisinfoRail
 
     return MisinfoRail(sentence_encoder, KnowledgeBase.load())
 
@@ -152,6 +154,7 @@ def misinfo_rail(sentence_encoder: SentenceEncoder) -> MisinfoRail:
 def misinfo_validation_rail(sentence_encoder: SentenceEncoder) -> MisinfoRail:
     """The same rail with the held-out validation questions' claims in its knowledge base too (as moderators would add
     them): measures fiction-awareness and framing on questions whose templates and thresholds were never tuned on."""
-    from guardrails.misinfo import KnowledgeBase, MisinfoRail
+    from guardrails.claims.knowledge_base import KnowledgeBase
+    from guardrails.rails.misinfo import MisinfoRail
 
     return MisinfoRail(sentence_encoder, KnowledgeBase.load(include_validation=True))

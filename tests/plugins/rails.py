@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from guardrails.language import LanguageRail
+from guardrails.rails.language import LanguageRail
 from guardrails.stack import RailStack
 
 

@@ -9,13 +9,13 @@ Rules:
 - Modes: `round-robin` (players in join order; the current player writes, skips, or hands the turn to the AI;
   with a `turn_timeout_s` an idle turn passes to the next player), `free` (any player, any time) and `vote`
   (any player, any time; AI turns always come as choices the players vote on).
-- Human turns pass the input rails at the session's rating, with the session's lines (`guardrails/lines.py`) and
-  veils (`guardrails/veils.py`: a turn that shows a veiled topic on-screen is refused; one that refers to it passes).
+- Human turns pass the input rails at the session's rating, with the session's lines (`guardrails/rails/lines.py`) and
+  veils (`guardrails/rails/veils.py`: a turn that shows a veiled topic on-screen is refused; one that refers to it passes).
   A blocked turn is refused with a short reason and recorded (a `blocked` turn, and a provenance request with its
   verdicts). Kept human turns are provenance requests too (`command = "story_turn"`), so the hash chain covers
   who wrote what.
 - AI turns go through the real pipeline (`WriteJob(command="story")`): its output rails run with the session's
-  lines and veils (a sentence showing a veiled topic fades out: `guardrails.veils.FADE`). Each request's options name the session and the turn it continues; each turn row links its parent.
+  lines and veils (a sentence showing a veiled topic fades out: `guardrails.rails.veils.FADE`). Each request's options name the session and the turn it continues; each turn row links its parent.
 - Votes: one vote per active player per choice set, until the set's deadline. A set closes when every active
   player has voted, when the deadline has passed (at the next call), or when the host or a moderator closes it.
   The most votes win; a tie (no votes at all included) goes to the earliest-generated choice, i.e. the lowest
@@ -42,12 +42,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.pipeline import Author, Outcome, Posted, Sink, WriteJob
 from bot.core.prompts import StoryContext
-from guardrails.language import held_unread, language_of, refusal
-from guardrails.lines import clean_topics
 from guardrails.policy import Policy
+from guardrails.rail import Verdict
+from guardrails.rails.language import held_unread, language_of, refusal
 from guardrails.ratings import RATINGS
 from guardrails.stack import RailStack
-from guardrails.verdict import Verdict
+from guardrails.text.topics import clean_topics
 from storage import stories as q
 from storage.chain import ERASED
 from storage.models import PlayerStatus, RequestStatus, StoryMode, StoryStatus, TurnStatus, aware, utcnow

@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from bot.discord.delivery import NO_PINGS
 from bot.discord.moderators import require_manage_guild
-from guardrails.language import named
 from guardrails.policy import CATEGORIES, RAIL_ACTIONS, Policy, check_action, check_threshold, resolve_policy
+from guardrails.rails.language import named
 from guardrails.ratings import RATINGS
 from guardrails.stack import describe_policy, policy_hash
 from storage.policies import change_settings, misinfo_entries, record_action, stored_settings

@@ -6,13 +6,13 @@ rails (what the model writes) and to the input rails (what players type) of a po
 veiled things off-screen too, as at a table.
 
 A sentence is cut when both hold:
-- it is about a veil: the lines rail's matching (`guardrails/lines.py`), a word match or the cosine between the
+- it is about a veil: the lines rail's matching (`guardrails/rails/lines.py`), a word match or the cosine between the
   sentence's and the topic's MiniLM embeddings (of "a scene of <topic>", `topic_prompt`) at or above the head's
   `topic` threshold. Depictions often share no word with the topic and score low ("They pulled out his
   fingernails" vs "torture": 0.18), so this gate is looser than a line's (0.42), and it is the weak half: on
   held-out topics it lets about half of the depictions through (the .json has the figures);
 - it depicts something on-screen rather than referring to it: a logistic head on the same embedding
-  (`guardrails/models/veil_head.npz`, trained by `python -m guardrails.training.train_veils` on written
+  (`guardrails/modeling/veils.py`, trained by `python -m training.train_veils` on written
   depicted/mentioned sentences across eight veil topics; its .json holds the held-out-topic metrics).
 
 What the model writes: a cut sentence becomes a fade-out marker (`FADE`) and the story goes on (the pipeline's
@@ -24,23 +24,21 @@ Without an encoder only the word match runs, and a word match alone cuts (no dep
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrails.heads import mlp_probabilities, read_head
-from guardrails.lines import WORD_SCORE, TopicRail, clean_topics, topic_digests, topic_patterns
-from guardrails.verdict import Stage, Verdict
+from guardrails.modeling.veils import VeilHead, shipped_head
+from guardrails.rail import Stage, Verdict
+from guardrails.rails.topic import TopicRail
+from guardrails.text.topics import WORD_SCORE, topic_digests
 
 if TYPE_CHECKING:
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
 
 CATEGORY = "veil"
-DEFAULT_HEAD_PATH = Path(__file__).parent / "models" / "veil_head.npz"
 FADE = "*[…the scene fades; it happens off-screen]*"
 
 
@@ -49,28 +47,6 @@ def topic_prompt(topic: str) -> str:
     matching false rate on other topics' depictions, "a scene of X" reaches about twice the depictions the bare
     topic does (0.53 vs 0.27 at cosine 0.30; a margin against a bank of 43 everyday topics did no better)."""
     return f"a scene of {topic}"
-
-
-class VeilHead:
-    """P(a sentence depicts something on-screen) from its embedding, and the rail's two thresholds."""
-
-    def __init__(self, path: str | Path = DEFAULT_HEAD_PATH) -> None:
-        weights, meta, self.version = read_head(path)
-        self.w2, self.b2 = weights["w2"], weights["b2"]
-        self.w1, self.b1 = weights.get("w1"), weights.get("b1")
-        self.depiction_threshold = float(meta["thresholds"]["depiction"])
-        self.topic_threshold = float(meta["thresholds"]["topic"])
-
-    def depiction(self, embeddings: np.ndarray) -> np.ndarray:
-        if len(embeddings) == 0:
-            return np.zeros(0, dtype=np.float32)
-        return mlp_probabilities(embeddings, self.w2, self.b2, self.w1, self.b1)[:, 0]
-
-
-@functools.lru_cache(maxsize=4)
-def shipped_head(path: Path = DEFAULT_HEAD_PATH) -> VeilHead:
-    """The head, read once per process (every session with veils builds a rail on it)."""
-    return VeilHead(path)
 
 
 def judge_sentence(
@@ -93,16 +69,10 @@ class VeilsRail(TopicRail):
     """Topics are matched as English words; the depiction head is trained on English."""
 
     def __init__(self, topics: Sequence[str], encoder: SentenceEncoder | None = None, head: VeilHead | None = None) -> None:
-        self.topics = clean_topics(topics)
-        self.encoder = encoder
+        super().__init__(topics, encoder)
         self.head = head or shipped_head()
-        self.backend_name = "embedded" if encoder is not None else "words"
         self.version = f"veils-1/{self.head.version}"
         self.thresholds = {"topic": self.head.topic_threshold, "depiction": self.head.depiction_threshold}
-        self._patterns = {topic: topic_patterns(topic) for topic in self.topics}
-
-    def with_thresholds(self, overrides: Mapping[str, float]) -> VeilsRail:
-        return self  # moderators' thresholds do not move a players' veil
 
     def describe(self) -> dict:
         return {
@@ -132,13 +102,9 @@ class VeilsRail(TopicRail):
         hit: tuple[str, str, float, float | None] | None = None  # topic, sentence, topic score, depiction
         for unit, normalised in units:
             row, depiction = scored.get(normalised, (None, None))
-            scores = []
-            for index, topic in enumerate(self.topics):
-                patterns = self._patterns[topic]
-                worded = bool(patterns) and all(p.search(normalised) for p in patterns)
-                score = WORD_SCORE if worded else (float(row[index]) if row is not None else 0.0)
+            scores = [score for score, _ in self.topic_scores(normalised, row)]
+            for topic, score in zip(self.topics, scores, strict=True):
                 best[topic] = max(best[topic], score)
-                scores.append(score)
             if depiction is not None:
                 most_depicting = max(most_depicting, depiction)
             veiled = judge_sentence(scores, depiction, self.thresholds["topic"], self.thresholds["depiction"])
@@ -156,10 +122,4 @@ class VeilsRail(TopicRail):
         return self._verdict(
             stage, "block", latency, scores=scores_out, category=CATEGORY, sentence=sentence,
             explanation=f"veil {topic!r}: {shown}",
-        )  # fmt: skip
-
-    def _verdict(self, stage: Stage, decision: str, latency: float, **fields) -> Verdict:  # noqa: ANN003
-        return Verdict(
-            rail=self.name, backend=self.backend_name, version=self.version, stage=stage, decision=decision,  # type: ignore[arg-type]
-            thresholds=dict(self.thresholds), latency_ms=latency, **fields,
         )  # fmt: skip

@@ -5,11 +5,10 @@ Role-play is this bot's normal work ("You are a pirate captain; write a sea shan
 so a persona alone is never the signal: an attack is wording that targets the assistant's own instructions,
 rules or policy.
 
-Two layers, both on normalised text (`guardrails.normalize`, so leetspeak, look-alike letters and spaced-out
+Two layers, both on normalised text (`guardrails.text.normalize`, so leetspeak, look-alike letters and spaced-out
 letters do not evade them):
 
-- a learned score: the shared MiniLM sentence encoder and a small numpy MLP head (guardrails/models/
-  injection_head.npz), trained by `python -m guardrails.training.train_injection`. The prompt is cut into
+- a learned score: the shared MiniLM sentence encoder and a small numpy MLP head (`guardrails/modeling/injection.py`). The prompt is cut into
   windows (every sentence, and every pair of neighbouring sentences) and the prompt's score is the highest window
   score, so a long prompt is not suspicious for being long and one attack sentence cannot hide in a long story;
 - a small transparent rule layer for explicit override phrases ("ignore all previous instructions", "print your
@@ -23,24 +22,17 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from guardrails.heads import mlp_arrays, mlp_probabilities, read_head
-from guardrails.normalize import normalize
-from guardrails.toxicity import split_units
-from guardrails.verdict import Stage, Verdict, one_line
+from guardrails.modeling.injection import CATEGORY, InjectionHead
+from guardrails.rail import Stage, Verdict, one_line
+from guardrails.text.normalize import normalize
+from guardrails.text.units import split_units
 
 if TYPE_CHECKING:
-    from guardrails.encoder import SentenceEncoder
+    from guardrails.modeling.encoder import SentenceEncoder
 
 __all__ = [
-    "CATEGORY",
-    "DEFAULT_HEAD_PATH",
-    "InjectionHead",
     "InjectionRail",
     "RULE_SCORE",
     "RULES",
@@ -49,10 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-CATEGORY = "injection"
-MODELS_DIR = Path(__file__).parent / "models"
-DEFAULT_HEAD_PATH = MODELS_DIR / "injection_head.npz"
 
 PAIR_MAX_CHARS = 700
 """Two neighbouring sentences are also scored together when they fit in this many characters (the encoder reads
@@ -160,47 +148,6 @@ def match_rules(normalised: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The learned head
-# ---------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class InjectionHead:
-    """A one-hidden-layer MLP (or, without `w1`, a logistic regression) over sentence embeddings -> P(injection)."""
-
-    w2: np.ndarray
-    b2: np.ndarray
-    w1: np.ndarray | None = None
-    b1: np.ndarray | None = None
-    threshold: float = 0.5
-    version: str = "untracked"
-    encoder_id: str = ""
-
-    @property
-    def dim(self) -> int:
-        return int(self.w1.shape[0] if self.w1 is not None else self.w2.shape[0])
-
-    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """(n,) probabilities for (n, dim) embeddings."""
-        return mlp_probabilities(embeddings, self.w2, self.b2, self.w1, self.b1)[:, 0]
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return mlp_arrays(self.w2, self.b2, self.w1, self.b1)
-
-    @classmethod
-    def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> InjectionHead:
-        """Weights from `npz_path`; threshold and version from the .json beside it."""
-        weights, meta, version = read_head(npz_path)
-        return cls(
-            w2=weights["w2"],
-            b2=weights["b2"],
-            w1=weights.get("w1"),
-            b1=weights.get("b1"),
-            threshold=float(meta["thresholds"][CATEGORY]),
-            version=version,
-            encoder_id=meta.get("encoder", ""),
-        )
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # The rail
 # ---------------------------------------------------------------------------------------------------------------
 class InjectionRail:
@@ -209,7 +156,7 @@ class InjectionRail:
     name = "injection"
     backend_name = "embedded"
     languages: frozenset[str] | None = frozenset({"en"})
-    """The head and the rules are English (guardrails/language.py: other languages fall under the policy)."""
+    """The head and the rules are English (guardrails/rails/language.py: other languages fall under the policy)."""
 
     def __init__(self, encoder: SentenceEncoder, head: InjectionHead | None = None, threshold: float | None = None) -> None:
         self.encoder = encoder

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-LIST_PATH = Path(__file__).resolve().parent / "data" / "profanity_floor.txt"
+from guardrails.paths import DATA_DIR
+
+LIST_PATH = DATA_DIR / "profanity_floor.txt"
 SUBSTRING_LANGUAGES = frozenset({"zh", "ja"})
 """Written without spaces between words: matched anywhere in the text."""
 TIER_CATEGORY = {"slur": "identity_attack", "strong": "obscene"}
@@ -28,12 +30,16 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FloorHit:
+    """A word of the list found in a text: its language, its category and the word as found."""
+
     language: str
     category: str  # identity_attack | obscene
     word: str
 
 
 class ProfanityFloor:
+    """The word lists per language and category, compiled to one pattern each."""
+
     def __init__(self, path: Path = LIST_PATH) -> None:
         entries: dict[tuple[str, str], list[str]] = {}
         for line in path.read_text(encoding="utf-8").splitlines():

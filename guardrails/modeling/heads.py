@@ -36,3 +36,15 @@ def read_head(npz_path: str | Path) -> tuple[dict[str, np.ndarray], dict, str]:
     with np.load(npz_path) as stored:
         weights = {name: stored[name].astype(np.float32) for name in stored.files}
     return weights, meta, f"{meta['version']}+{digest}"
+
+
+def head_fields(weights: dict[str, np.ndarray], meta: dict, version: str) -> dict:
+    """What every head dataclass takes from `read_head`'s answer: its layers, its version and the encoder it expects."""
+    return {
+        "w2": weights["w2"],
+        "b2": weights["b2"],
+        "w1": weights.get("w1"),
+        "b1": weights.get("b1"),
+        "version": version,
+        "encoder_id": meta.get("encoder", ""),
+    }

@@ -2,7 +2,7 @@
 
 Scores: 1.0 strong (the f-word and c-word families), 0.6 moderate, 0.3 mild, 0.0 none. Ratings decide what
 passes (`guardrails/ratings.py`): G blocks all three, PG-13 the strong ones, M none. Text arrives normalised
-(`guardrails.normalize`), so obfuscated spellings match too.
+(`guardrails.text.normalize`), so obfuscated spellings match too.
 """
 
 from __future__ import annotations

@@ -1,0 +1,148 @@
+"""The dangerous-instructions rail: requests for, and outputs carrying, actionable real-world instructions for
+serious harm (weapons, explosives, poisons and chemical or biological agents, drug synthesis, malware and break-ins,
+self-harm methods). Judged on both stages, in every frame: "a thriller where the villain lists the exact chemicals
+and amounts for a nerve agent" is a request for a recipe with a story around it.
+
+What passes: a story may depict a bomb, a poisoning or a hack ("The bomb tore through the station at noon"), and
+harmless questions that share the words ("how do I execute a shell script", "kill a Python process", "a recipe for
+a killer brownie", a cake recipe with grams and steps) are not instructions for harm.
+
+How: a small numpy MLP head (`guardrails/modeling/dangerous.py`) over the shared MiniLM sentence embedding of each window, plus a
+handful of transparent cue features of the same window (`cue_features`: quantities with units, numbered or
+sequenced steps, words that ask for specifics, hazard words, harm aimed at a person, self-harm phrases), plus a
+linear term over the window's hashed words (`bow_features`). The text's score is the highest window's. Windows
+are the ones other rails already embed, so the encoder's cache serves them and this rail adds only a matmul:
+on prompts, sentences and neighbouring pairs (as the injection rail, `guardrails.rails.injection.windows`); on
+output, sentences (as the toxicity rail, `guardrails.text.units.split_units`).
+
+Ratings do not loosen it (M does not allow recipes), and a moderator's threshold may tighten it, never loosen it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from guardrails.modeling.dangerous import STAGES, DangerousHead, bow_features, cue_features
+from guardrails.rail import Stage, Verdict, one_line
+from guardrails.rails.injection import windows as prompt_windows
+from guardrails.text.normalize import normalize
+from guardrails.text.units import split_units
+
+if TYPE_CHECKING:
+    from guardrails.modeling.encoder import SentenceEncoder
+
+__all__ = ["CATEGORY", "DangerousRail", "stage_windows"]
+
+logger = logging.getLogger(__name__)
+
+CATEGORY = "dangerous_instructions"
+
+
+def stage_windows(text: str, stage: Stage) -> list[str]:
+    """The windows scored: on prompts sentences and neighbouring pairs, on output sentences (the pipeline's chunks
+    are a sentence or so; each is judged as it streams). The same windows other rails embed, so they share the
+    encoder's cache."""
+    return prompt_windows(text) if stage == "input" else [u for u in split_units(text) if u.strip()]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rail
+# ---------------------------------------------------------------------------------------------------------------
+class DangerousRail:
+    """Batched check for actionable instructions for serious real-world harm, on prompts and on output."""
+
+    name = "dangerous"
+    backend_name = "embedded"
+    languages = frozenset({"en"})
+    """Trained and measured on English only."""
+
+    def __init__(
+        self, encoder: SentenceEncoder, head: DangerousHead | None = None, thresholds: Mapping[str, float] | None = None
+    ) -> None:
+        self.encoder = encoder
+        self.head = head or DangerousHead.load()
+        if self.head.dim != encoder.dim:
+            raise ValueError(f"dangerous head expects {self.head.dim}-d embeddings, the encoder gives {encoder.dim}")
+        self.thresholds = {stage: float((thresholds or self.head.thresholds)[stage]) for stage in STAGES}
+        for stage, value in self.thresholds.items():
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"dangerous threshold ({stage}) must be in (0, 1], got {value}")
+        self.version = self.head.version
+
+    def with_thresholds(self, overrides: Mapping[str, float]) -> DangerousRail:
+        """A moderator's threshold may make the rail stricter, never looser: recipes for harm are off at every rating."""
+        if CATEGORY not in overrides:
+            return self
+        stricter = {stage: min(value, float(overrides[CATEGORY])) for stage, value in self.thresholds.items()}
+        return self if stricter == self.thresholds else DangerousRail(self.encoder, self.head, stricter)
+
+    def describe(self) -> dict:
+        """What a verdict of this rail depends on: part of the policy hash."""
+        return {
+            "backend": self.backend_name,
+            "version": self.version,
+            "thresholds": {f"{CATEGORY}:{stage}": value for stage, value in self.thresholds.items()},
+            "encoder_precision": self.encoder.precision,
+            "languages": sorted(self.languages),
+        }
+
+    def window_scores(self, texts: Sequence[str], stage: Stage) -> list[list[tuple[str, float]]]:
+        """Per text, per window: (window, probability). Every window of the batch goes to the encoder in one call."""
+        per_text = [stage_windows(text, stage) for text in texts]
+        normalised = [[normalize(w) for w in ws] for ws in per_text]
+        unique = list(dict.fromkeys(n for ns in normalised for n in ns if n))
+        probabilities: dict[str, float] = {}
+        if unique:
+            cues = np.stack([cue_features(n) for n in unique])
+            bows = np.stack([bow_features(n) for n in unique])
+            scored = self.head.probabilities(self.encoder.encode(unique), cues, bows)
+            probabilities = dict(zip(unique, scored.tolist(), strict=True))
+        return [
+            [(w, probabilities[n]) for w, n in zip(ws, ns, strict=True) if n]
+            for ws, ns in zip(per_text, normalised, strict=True)
+        ]
+
+    def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
+        """One verdict per text. `latency_ms` is the whole batch's time: how long each text waited for its verdict."""
+        started = time.perf_counter()
+        try:
+            scored = self.window_scores(texts, stage)
+        except Exception as exc:  # a failed model must not crash the pipeline; the policy decides what "error" means
+            logger.exception("dangerous-instructions rail failed")
+            latency = (time.perf_counter() - started) * 1000
+            return [
+                Verdict(
+                    rail=self.name, backend=self.backend_name, version=self.version, stage=stage, decision="error",
+                    explanation=f"dangerous-instructions rail failed: {one_line(exc)}", latency_ms=latency,
+                )  # fmt: skip
+                for _ in texts
+            ]
+        latency = (time.perf_counter() - started) * 1000
+        return [self._verdict(windows_, stage, latency) for windows_ in scored]
+
+    def _verdict(self, scored: list[tuple[str, float]], stage: Stage, latency_ms: float) -> Verdict:
+        common = {"rail": self.name, "backend": self.backend_name, "version": self.version, "stage": stage}
+        if not scored:
+            return Verdict(**common, decision="skip", explanation="nothing to score", latency_ms=latency_ms)
+        best = max(range(len(scored)), key=lambda i: scored[i][1])
+        window, score = scored[best]
+        threshold = self.thresholds[stage]
+        blocked = score >= threshold
+        where = f" (window {best + 1} of {len(scored)})" if len(scored) > 1 else ""
+        relation = ">=" if blocked else "<"
+        return Verdict(
+            **common,
+            decision="block" if blocked else "pass",
+            scores={CATEGORY: round(float(score), 4)},
+            thresholds={CATEGORY: threshold},
+            category=CATEGORY if blocked else None,
+            sentence=window if blocked or len(scored) > 1 else None,
+            explanation=f"dangerous instructions {score:.2f} {relation} threshold {threshold:.2f}{where}",
+            latency_ms=latency_ms,
+            chunk_index=best if len(scored) > 1 else None,
+        )

@@ -1,0 +1,234 @@
+"""The toxicity rail: scores a user's prompt (input) or generated fiction (output) and blocks abuse.
+
+Two backends score text, both returning per-category probabilities under detoxify's category names
+(`guardrails/modeling/toxicity.py`, `guardrails/modeling/detoxify.py`):
+- `detoxify`: the real `detoxify.Detoxify` model, when its weights can be loaded (a local checkpoint, or a
+  model type already in the torch hub cache or downloadable right now);
+- `embedded`: the shared MiniLM sentence encoder plus a small numpy head shipped in `guardrails/models`.
+
+The rail normalises text first (`guardrails.text.normalize`), splits long text into sentences
+(`guardrails.text.units`) so one abusive line cannot hide inside a long story, scores every sentence of a batch in
+one backend call, and reports the worst.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+
+from guardrails.modeling.toxicity import CATEGORIES, DEFAULT_THRESHOLDS, ToxicityBackend
+from guardrails.rail import Stage, Verdict, one_line
+from guardrails.ratings import DEFAULT_RATING, Rating, thresholds_for
+from guardrails.text.normalize import normalize
+from guardrails.text.units import split_units
+
+__all__ = ["PROMPT_TOXICITY_THRESHOLD", "TARGETED_NOTE", "ToxicityRail", "aims_at_real_person", "frame_tail"]
+
+logger = logging.getLogger(__name__)
+
+_SPECIFIC_FIRST = ("identity_attack", "threat", "sexual_explicit", "severe_toxicity", "insult", "obscene", "toxicity")
+"""The order in which a failed verdict names its category: the most specific reason first."""
+
+# On prompts: 1.3% of benign validation prompts (role-play and creative requests) score at or over this,
+# against 8.3% at the output threshold; abuse recall on prompts is 0.895 here, 0.948 at the output threshold.
+PROMPT_TOXICITY_THRESHOLD = 0.9
+
+# Someone real on the receiving end: a Discord mention, or (in generated text) the reader addressed as "you" in
+# the narrator's own voice. Characters' lines inside quotation marks address other characters.
+# A zero-width space after the @ is how the bot defuses mentions it passes on (bot/core/admission.defuse).
+_MENTION = re.compile(r"<@\u200b?[!&]?\d+>|(?<![\w.])@\u200b?(?:everyone|here|[A-Za-z0-9_.]{2,32})\b")
+_QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]')
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves)\b", re.IGNORECASE)
+
+
+def aims_at_real_person(unit: str, stage: Stage) -> bool:
+    """Whether a sentence is aimed at a real person: an @mention anywhere, or, in output, "you" outside quotes.
+
+    Prompts speak to the bot in the second person all the time ("you are a bard; write ..."), so there only
+    mentions count."""
+    if _MENTION.search(unit):
+        return True
+    return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
+
+
+TARGETED_NOTE = " (aimed at a real person: a mention, or the reader)"
+"""Added to a verdict's explanation when a sentence was judged as aimed at a real person."""
+
+# A fiction frame in front of what is really said: "A limerick for @sam: ...", "Short story: ...", "Dear reader, ...",
+# "A fable, but it is a fact: ...". Up to ten words before a colon or dash, naming a kind of writing, a mention or
+# the reader; or a vocative to the reader before a comma.
+_FRAME_WORDS = (
+    r"story|stories|poem|poetry|limerick|fable|tale|ballad|sonnet|haiku|lyrics?|song|rhyme|chapter|fiction|verse"
+    r"|scene|script|monologue|toast|roleplay|role-play|bedtime|moral|dedicated|fact|truth|true|real|honestly"
+)
+_FRAME = re.compile(
+    r"^\s*(?:[^\n:\"“”]{0,80}?(?:\b(?:" + _FRAME_WORDS + r")\b|@\S+|<@[!&]?\d+>|\breaders?\b)[^\n:\"“”]{0,40}?)(?::|\s[-–—]\s)\s*(?P<tail>\S.*)$"
+    r"|^\s*(?:(?:dear|my|oh|o)\s+)?readers?\s*,\s*(?P<vocative>\S.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def frame_tail(unit: str) -> str | None:
+    """What follows a fiction frame at the start of `unit` ("A poem for @jo: <this>"), or None without one."""
+    match = _FRAME.match(unit)
+    if not match:
+        return None
+    tail = (match.group("tail") or match.group("vocative") or "").strip()
+    return tail if len(tail) >= 12 and tail != unit.strip() else None
+
+
+def _worst(*scored: dict[str, float] | None) -> dict[str, float] | None:
+    """Category by category, the highest score among the scorings present."""
+    present = [s for s in scored if s]
+    if len(present) < 2:
+        return present[0] if present else None
+    return {category: max(s.get(category, 0.0) for s in present) for category in present[0]}
+
+
+class ToxicityRail:
+    """Batched toxicity check for prompts (stage "input") and generated text (stage "output").
+
+    `targeted` thresholds judge sentences aimed at a real person (`aims_at_real_person`): they are never looser
+    than the PG-13 ones, so a rating or a moderator may loosen what characters say to each other but not abuse
+    of a member or the reader.
+    """
+
+    name = "toxicity"
+
+    def __init__(
+        self,
+        backend: ToxicityBackend,
+        thresholds: dict[str, float] | None = None,
+        targeted: Mapping[str, float] | None = None,
+    ) -> None:
+        base = dict(getattr(backend, "default_thresholds", None) or DEFAULT_THRESHOLDS)
+        base.update(thresholds or {})
+        unknown = set(base) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown toxicity categories {sorted(unknown)}")
+        self.backend = backend
+        self.thresholds = base
+        self.targeted = {category: min(value, (targeted or {}).get(category, value)) for category, value in base.items()}
+
+    @property
+    def languages(self) -> frozenset[str] | None:
+        """Its backend's languages (a backend that declares none is taken as English)."""
+        return getattr(self.backend, "languages", frozenset({"en"}))
+
+    def for_prompts(self) -> ToxicityRail:
+        """The same model with the looser general-toxicity threshold used on prompts.
+
+        Role-play requests ("Act as a grumpy wizard ...") read like chat to a model trained on tweets (3.7% of
+        benign validation prompts score over 0.8), while a prompt that asks for abuse is checked again as output.
+        Profanity in a prompt is not judged at all. Identity attacks and threats keep their thresholds.
+        """
+        looser = {"toxicity": max(self.thresholds.get("toxicity", 0.0), PROMPT_TOXICITY_THRESHOLD)}
+        if "obscene" in self.thresholds:
+            looser["obscene"] = 1.01  # a member's swearing is not a reason to refuse; the output's language is judged
+        # A prompt that names someone by mention is held to the output's line.
+        return ToxicityRail(self.backend, {**self.thresholds, **looser}, targeted=self.thresholds)
+
+    def for_rating(self, rating: Rating) -> ToxicityRail:
+        """The rail at a channel's rating (`guardrails/ratings.py`): its thresholds move, the targeted ones stay."""
+        if rating == DEFAULT_RATING:
+            return self
+        return ToxicityRail(self.backend, thresholds_for(rating, self.thresholds), targeted=self.targeted)
+
+    def with_thresholds(self, overrides: Mapping[str, float]) -> ToxicityRail:
+        known = {category: value for category, value in overrides.items() if category in self.thresholds}
+        return ToxicityRail(self.backend, {**self.thresholds, **known}, targeted=self.targeted) if known else self
+
+    def describe(self) -> dict:
+        """What a verdict of this rail depends on: part of the policy hash."""
+        described = {
+            "backend": self.backend.name,
+            "version": self.backend.version,
+            "thresholds": dict(self.thresholds),
+            "targeted_thresholds": dict(self.targeted),
+        }
+        encoder = getattr(self.backend, "encoder", None)
+        if encoder is not None:
+            described["encoder_precision"] = encoder.precision
+        return described
+
+    def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
+        """One verdict per text. All sentences of the batch go to the backend in one call.
+
+        A sentence that opens with a fiction frame ("A limerick for @sam: ...") is also scored without it, and the
+        worse of the two counts: a frame must not dilute what follows it (`frame_tail`).
+        `latency_ms` is the whole batch's time: that is how long each text waited for its verdict.
+        """
+        started = time.perf_counter()
+        units = [split_units(text) for text in texts]
+        try:
+            normalised = [[normalize(unit) for unit in text_units] for text_units in units]
+            tails = [[normalize(frame_tail(unit) or "") for unit in text_units] for text_units in units]
+            unique = list(dict.fromkeys(n for per_text in (*normalised, *tails) for n in per_text if n))
+            scores = dict(zip(unique, self.backend.score(unique), strict=True)) if unique else {}
+        except Exception as exc:  # a failed model must not crash the pipeline; the policy decides what "error" means
+            logger.exception("toxicity backend %s failed", self.backend.name)
+            latency = (time.perf_counter() - started) * 1000
+            return [self._error(stage, exc, latency) for _ in texts]
+        latency = (time.perf_counter() - started) * 1000
+        return [
+            self._verdict(text_units, [_worst(scores.get(n), scores.get(t)) for n, t in zip(norms, text_tails, strict=True)], stage, latency)
+            for text_units, norms, text_tails in zip(units, normalised, tails, strict=True)
+        ]
+
+    def _verdict(
+        self,
+        units: list[str],
+        unit_scores: list[dict[str, float] | None],
+        stage: Stage,
+        latency_ms: float,
+    ) -> Verdict:
+        worst: tuple[float, int, str] | None = None  # (score minus threshold, unit index, category)
+        unit_thresholds = [
+            self.targeted if aims_at_real_person(unit, stage) else self.thresholds for unit in units
+        ]
+        for index, scored in enumerate(unit_scores):
+            for category, score in (scored or {}).items():
+                threshold = unit_thresholds[index].get(category)
+                if threshold is not None and (worst is None or score - threshold > worst[0]):
+                    worst = (score - threshold, index, category)
+        if worst is None:
+            return Verdict(
+                rail=self.name, backend=self.backend.name, version=self.backend.version, stage=stage,
+                decision="skip", explanation="nothing to score", latency_ms=latency_ms,
+            )  # fmt: skip
+        margin, index, category = worst
+        scored = unit_scores[index] or {}
+        thresholds = unit_thresholds[index]
+        blocked = margin >= 0
+        if blocked:  # name the most specific category that failed: "threat" says more than "toxicity"
+            category = next(cat for cat in _SPECIFIC_FIRST if cat in scored and scored[cat] >= thresholds.get(cat, 2.0))
+        where = f" in sentence {index + 1} of {len(units)}" if len(units) > 1 else ""
+        if thresholds is self.targeted and self.targeted != self.thresholds:
+            where += TARGETED_NOTE
+        score, threshold = scored[category], thresholds[category]
+        explanation = (
+            f"{category} {score:.2f} >= threshold {threshold:.2f}{where}"
+            if blocked
+            else f"all categories below threshold (closest: {category} {score:.2f} < {threshold:.2f}{where})"
+        )
+        return Verdict(
+            rail=self.name,
+            backend=self.backend.name,
+            version=self.backend.version,
+            stage=stage,
+            decision="block" if blocked else "pass",
+            scores={cat: round(value, 4) for cat, value in scored.items()},
+            thresholds={cat: thresholds[cat] for cat in scored if cat in thresholds},
+            category=category if blocked else None,
+            sentence=units[index] if blocked or len(units) > 1 else None,
+            explanation=explanation,
+            latency_ms=latency_ms,
+        )
+
+    def _error(self, stage: Stage, exc: Exception, latency_ms: float) -> Verdict:
+        return Verdict(
+            rail=self.name, backend=self.backend.name, version=self.backend.version, stage=stage,
+            decision="error", explanation=f"toxicity backend failed: {one_line(exc)}", latency_ms=latency_ms,
+        )  # fmt: skip
