@@ -88,6 +88,8 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert "no title" in shapes.problems("story", "She drew the coast. The sea agreed. Then it rained.")
     outline = "**The Map**\n\n1. She drew the coast.\n2. The sea agreed.\n3. The end."
     assert "a list, not a story" in shapes.problems("story", outline)
+    chapters = "**The Keeper**\n\n1st Chapter: (the beginning)\nHe lit the lamp. The sea was calm."
+    assert "chapter headings, not a story" in shapes.problems("story", chapters)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ _SCENE_TOKENS = {"short": 90, "medium": 140, "long": 200}
 _FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goal": 36, "Flaw": 32,
                  "A line they would say": 32, "Backstory": 72}  # fmt: skip
 _SECTION_TOKENS = 64
-_STORY_STOPS = ("\n\n**", "\n#", "\n1.", "\n01.", "\n* ", "\n- ", "\nNote:", "\nThe End")
+_STORY_STOPS = ("\n\n**", "\n#", "\n1.", "\n01.", "\n1st ", "\nChapter ", "\n* ", "\n- ", "\nNote:", "\nThe End")
 _RETRIES = 2
 """A part that comes back empty is asked once more with another seed before it is left out."""
 
@@ -240,7 +240,7 @@ class Scaffold:
         for retry in range(_RETRIES + 1):
             text, cut = await self._ask("", _OPENING_TOKENS, (*_STORY_STOPS, "\n"), retry=retry)
             opening = _sentence(text.strip(" *_#"), cut)
-            if shapes._SENTENCE_END.search(opening) and not shapes._LIST_ITEM.match(opening):
+            if shapes._SENTENCE_END.search(opening) and not shapes.is_outline(opening):
                 yield Delta(opening)
                 budget, paragraph = budget - _OPENING_TOKENS, "\n\n"
                 break

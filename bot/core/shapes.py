@@ -37,6 +37,8 @@ _DANGLING = frozenset(
 )
 """Words a line cannot end on when it is whole."""
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
+_CHAPTER = re.compile(r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:)", re.I)
+"""An outline's headings ("1st Chapter:", "Chapter 2", "Part one:") where a short story should be prose."""
 _PAST = re.compile(r"\b(was|were|had|did)\b", re.I)
 _PRESENT = re.compile(r"\b(is|are|has|does|stands|sits|lies|hangs|falls|shines|glows)\b", re.I)
 _IMAGE_PROMPT = re.compile(r"^\W*image prompt\W*:\W*(\S.*)$", re.I | re.M)
@@ -236,6 +238,11 @@ def _scene(text: str) -> list[str]:
     return problems
 
 
+def is_outline(line: str) -> bool:
+    """A list item or a chapter heading: what a short story's prose is not."""
+    return bool(_LIST_ITEM.match(line) or _CHAPTER.match(line))
+
+
 def _story(text: str) -> list[str]:
     lines = _lines(text)
     problems = []
@@ -246,6 +253,8 @@ def _story(text: str) -> list[str]:
         problems.append("no story under the title")
     if sum(bool(_LIST_ITEM.match(line)) for line in lines[1:]) >= 2:
         problems.append("a list, not a story")
+    if any(_CHAPTER.match(line) for line in lines[1:]):
+        problems.append("chapter headings, not a story")
     return problems
 
 
