@@ -91,11 +91,8 @@ class CommandActions(MessageWrites):
         """A user picks Apps → `name` on `message` (a message context-menu command)."""
         channel = self._guild_channel_of(message)
         member = self._member_of(user, channel.guild)
-        command = self._command_for(name, COMMAND_MESSAGE, member, channel, False)
-        data = self._command_data(command, None, {"messages": {str(message.id): message.payload()}}) | {
-            "target_id": str(message.id)
-        }
-        return await self._dispatch_interaction(INTERACTION_APPLICATION_COMMAND, data, member, channel, locale=locale)
+        resolved: dict[str, dict[str, Any]] = {"messages": {str(message.id): message.payload()}}
+        return await self._context_menu(name, COMMAND_MESSAGE, message.id, resolved, member, channel, locale)
 
     async def user_command(
         self,
@@ -109,10 +106,23 @@ class CommandActions(MessageWrites):
         """A user picks Apps → `name` on `target` (a user context-menu command)."""
         channel = channel or self.general
         member = self._member_of(user, channel.guild)
-        command = self._command_for(name, COMMAND_USER, member, channel, False)
         resolved: dict[str, dict[str, Any]] = {}
         target_user = self._resolve_user(target, channel, resolved)
-        data = self._command_data(command, None, resolved) | {"target_id": str(target_user.id)}
+        return await self._context_menu(name, COMMAND_USER, target_user.id, resolved, member, channel, locale)
+
+    async def _context_menu(
+        self,
+        name: str,
+        kind: int,
+        target_id: int,
+        resolved: dict[str, dict[str, Any]],
+        member: Member,
+        channel: GuildChannel,
+        locale: str,
+    ) -> InteractionRecord:
+        """Run the message or user command `name` on `target_id`, once Discord's client has resolved the target."""
+        command = self._command_for(name, kind, member, channel, False)
+        data = self._command_data(command, None, resolved) | {"target_id": str(target_id)}
         return await self._dispatch_interaction(INTERACTION_APPLICATION_COMMAND, data, member, channel, locale=locale)
 
     async def click(

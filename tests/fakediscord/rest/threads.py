@@ -19,7 +19,7 @@ from ..errors import (
     unknown_member,
 )
 from ..gateway import INTENT_GUILD_MEMBERS, INTENT_GUILDS
-from ..messages import FLAG_HAS_THREAD
+from ..messages import FLAG_HAS_THREAD, Message
 from ..model import THREAD_PRIVATE, THREAD_PUBLIC, Channel, Perm, Thread, ThreadMember, User, iso_timestamp
 from ..threads import ThreadLifecycle, thread_body_errors
 from .http import json_response
@@ -66,16 +66,7 @@ class ThreadRoutes(ThreadLifecycle):
             raise invalid_form_body(errors)
         if message.thread is not None:
             raise thread_already_created()
-        thread = await self._open_thread(
-            channel,
-            self.bot_user,
-            body["name"].strip(),
-            kind=THREAD_PUBLIC,
-            auto_archive_duration=body.get("auto_archive_duration") or 1440,
-            starter=message,
-            rate_limit_per_user=body.get("rate_limit_per_user") or 0,
-        )
-        return json_response(thread.payload(me=self.bot_user.id))
+        return await self._bot_opens_thread(channel, body, kind=THREAD_PUBLIC, starter=message)
 
     async def _start_thread_without_message(self, request: web.Request) -> web.Response:
         """discord.py's `TextChannel.create_thread` without a message (it asks for a *private* thread by default)."""
@@ -87,12 +78,19 @@ class ThreadRoutes(ThreadLifecycle):
         kind = int(body["type"])
         if not permissions & (Perm.CREATE_PRIVATE_THREADS if kind == THREAD_PRIVATE else Perm.CREATE_PUBLIC_THREADS):
             raise missing_permissions()
+        return await self._bot_opens_thread(channel, body, kind=kind)
+
+    async def _bot_opens_thread(
+        self, channel: Channel, body: dict[str, Any], *, kind: int, starter: Message | None = None
+    ) -> web.Response:
+        """The bot's new thread as the request body names and configures it (`invitable` counts only if private)."""
         thread = await self._open_thread(
             channel,
             self.bot_user,
             body["name"].strip(),
             kind=kind,
             auto_archive_duration=body.get("auto_archive_duration") or 1440,
+            starter=starter,
             invitable=body.get("invitable") is not False,
             rate_limit_per_user=body.get("rate_limit_per_user") or 0,
         )
