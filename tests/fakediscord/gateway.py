@@ -52,6 +52,8 @@ class GatewaySession:
 
 
 class Gateway:
+    """The websocket endpoint: sessions (one per shard), heartbeats, resumes, and dispatch to the client."""
+
     def __init__(self, fake: World, heartbeat_interval_ms: int) -> None:
         self.fake = fake
         self.heartbeat_interval_ms = heartbeat_interval_ms

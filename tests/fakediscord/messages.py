@@ -47,6 +47,8 @@ DEFAULT_PARSE = ("users", "roles", "everyone")
 
 @dataclass(eq=False)
 class Attachment:
+    """An uploaded file as a message keeps it, downloadable from `url` on the fake."""
+
     id: int
     filename: str
     data: bytes
@@ -131,6 +133,8 @@ class MessageWrite:
 
 @dataclass(eq=False)
 class Message:
+    """A message's current state (any author, any channel), with every write the bot made to it in `writes`."""
+
     id: int
     channel: AnyChannel
     author: User

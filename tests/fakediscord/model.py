@@ -94,6 +94,8 @@ DM_PERMISSIONS = (
 
 @dataclass(eq=False)
 class User:
+    """A Discord account, a member's or a bot's."""
+
     id: int
     username: str
     bot: bool = False
@@ -121,6 +123,8 @@ class User:
 
 @dataclass(eq=False)
 class Role:
+    """A guild role; the @everyone role has the guild's id."""
+
     id: int
     name: str
     permissions: int
@@ -151,6 +155,8 @@ class Role:
 
 @dataclass(eq=False)
 class Member:
+    """A user in one guild, with that guild's roles and nickname."""
+
     user: User
     guild: Guild
     role_ids: list[int] = field(default_factory=list)
@@ -181,12 +187,16 @@ class Member:
 
 
 class OverwriteTarget(enum.IntEnum):
+    """Whom a permission overwrite applies to."""
+
     ROLE = 0
     MEMBER = 1
 
 
 @dataclass(eq=False)
 class Overwrite:
+    """A channel's allow and deny bits for one role or member, applied over the guild-wide permissions."""
+
     target_id: int
     target_type: OverwriteTarget
     allow: int = 0
@@ -203,6 +213,8 @@ class Overwrite:
 
 @dataclass(eq=False)
 class Channel:
+    """A guild text channel (threads are `Thread`)."""
+
     id: int
     guild: Guild
     name: str
@@ -244,6 +256,8 @@ THREAD_MEMBER_COUNT_CAP = 50
 
 @dataclass(eq=False)
 class ThreadMember:
+    """A user's membership of a thread, as Discord lists it."""
+
     user: User
     joined_at: str = field(default_factory=iso_timestamp)
 
@@ -363,6 +377,8 @@ AnyChannel = Channel | Thread | DMChannel
 
 @dataclass(eq=False)
 class Guild:
+    """A server: its roles, text channels, threads and members, and the permissions they give."""
+
     id: int
     name: str
     owner_id: int

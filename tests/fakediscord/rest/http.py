@@ -47,6 +47,7 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], list[Uploaded
 
 
 def route_name(request: web.Request) -> str:
+    """`METHOD /template` of the matched route (ids left as placeholders), as violations and writes name it."""
     resource = request.match_info.route.resource
     template = resource.canonical if resource is not None else request.path
     return f"{request.method} {template.removeprefix(API_PREFIX)}"
