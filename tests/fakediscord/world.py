@@ -22,40 +22,23 @@ from .gateway import (
 )
 from .messages import Attachment, Message, MessageWrite
 from .model import (
-    DM_PERMISSIONS,
-    EVERYONE_DEFAULT,
     AnyChannel,
     Channel,
     DMChannel,
     Guild,
     GuildChannel,
     Member,
-    Perm,
     Role,
     Thread,
     User,
     new_snowflake,
 )
+from .permissions import BOT_DEFAULT, DM_PERMISSIONS, EVERYONE_DEFAULT, Perm
 from .records import ChangeSignal, Fault, InteractionRecord, RestCall, Violation
 from .rest.http import API_PREFIX
 
 # Application flags of an unverified bot whose privileged intents are switched on in the developer portal.
 APP_FLAG_FOR_INTENT = {INTENT_GUILD_PRESENCES: 1 << 13, INTENT_GUILD_MEMBERS: 1 << 15, INTENT_MESSAGE_CONTENT: 1 << 19}
-
-BOT_DEFAULT = (
-    Perm.VIEW_CHANNEL
-    | Perm.SEND_MESSAGES
-    | Perm.EMBED_LINKS
-    | Perm.ATTACH_FILES
-    | Perm.READ_MESSAGE_HISTORY
-    | Perm.ADD_REACTIONS
-    | Perm.USE_EXTERNAL_EMOJIS
-    | Perm.MANAGE_MESSAGES
-    | Perm.PIN_MESSAGES
-    | Perm.CREATE_PUBLIC_THREADS
-    | Perm.SEND_MESSAGES_IN_THREADS
-)
-"""What a typical invite link grants the bot's managed role."""
 
 
 class World:

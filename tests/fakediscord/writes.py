@@ -32,7 +32,8 @@ from .messages import (
     check_not_empty,
     resolve_pings,
 )
-from .model import AnyChannel, DMChannel, Perm, Thread, iso_timestamp, new_snowflake
+from .model import AnyChannel, DMChannel, Thread, iso_timestamp, new_snowflake
+from .permissions import Perm
 from .records import InteractionRecord
 from .world import World
 

@@ -27,7 +27,8 @@ from ..kinds import (
     OPTION_USER,
 )
 from ..messages import Message, UploadedFile
-from ..model import Channel, GuildChannel, Member, Perm, Role, Thread, User, new_snowflake
+from ..model import Channel, GuildChannel, Member, Role, Thread, User, new_snowflake
+from ..permissions import Perm
 from ..records import InteractionRecord
 from ..writes import MessageWrites
 

@@ -7,7 +7,8 @@ from typing import Any
 from ..errors import ClientRejected
 from ..gateway import INTENT_GUILD_MESSAGES
 from ..messages import MESSAGE_TYPE_REPLY, Message
-from ..model import THREAD_PRIVATE, THREAD_PUBLIC, Channel, GuildChannel, Member, Perm, Thread, User, new_snowflake
+from ..model import THREAD_PRIVATE, THREAD_PUBLIC, Channel, GuildChannel, Member, Thread, User, new_snowflake
+from ..permissions import Perm
 from ..threads import ThreadLifecycle, thread_body_errors
 from ..writes import channel_ids, send_permission
 

@@ -6,7 +6,8 @@ from aiohttp import web
 
 from ..errors import DiscordHTTPError, cannot_message_user, missing_access, missing_permissions, thread_locked
 from ..messages import FLAG_EPHEMERAL, SETTABLE_FLAGS
-from ..model import DMChannel, Perm, Thread, iso_timestamp
+from ..model import DMChannel, Thread, iso_timestamp
+from ..permissions import Perm
 from ..threads import ThreadLifecycle
 from ..writes import channel_ids, refuse_if_archived, send_permission
 from .http import json_response, read_body, route_name

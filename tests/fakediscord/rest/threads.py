@@ -20,7 +20,8 @@ from ..errors import (
 )
 from ..gateway import INTENT_GUILD_MEMBERS, INTENT_GUILDS
 from ..messages import FLAG_HAS_THREAD, Message
-from ..model import THREAD_PRIVATE, THREAD_PUBLIC, Channel, Perm, Thread, ThreadMember, User, iso_timestamp
+from ..model import THREAD_PRIVATE, THREAD_PUBLIC, Channel, Thread, ThreadMember, User, iso_timestamp
+from ..permissions import Perm
 from ..threads import ThreadLifecycle, thread_body_errors
 from .http import json_response
 
