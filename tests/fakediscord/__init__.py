@@ -55,12 +55,12 @@ from .model import (
     Member,
     Overwrite,
     OverwriteTarget,
-    Perm,
     Role,
     Thread,
     ThreadMember,
     User,
 )
+from .permissions import Perm
 from .records import Callback, InteractionRecord, RestCall, Violation
 from .server import FAST_CLIENT_OPTIONS, FakeDiscord, pointed_at
 

@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from .server import FakeDiscord
+    from .world import World
 
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE_UPDATE = 0, 1, 2, 3
 OP_RESUME, OP_REQUEST_GUILD_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 6, 8, 9, 10, 11
@@ -52,7 +52,9 @@ class GatewaySession:
 
 
 class Gateway:
-    def __init__(self, fake: FakeDiscord, heartbeat_interval_ms: int) -> None:
+    """The websocket endpoint: sessions (one per shard), heartbeats, resumes, and dispatch to the client."""
+
+    def __init__(self, fake: World, heartbeat_interval_ms: int) -> None:
         self.fake = fake
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.reset()

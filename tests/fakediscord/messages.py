@@ -36,7 +36,8 @@ FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
 FLAG_COMPONENTS_V2 = 1 << 15
 SETTABLE_FLAGS = FLAG_SUPPRESS_EMBEDS | FLAG_EPHEMERAL | FLAG_SUPPRESS_NOTIFICATIONS | FLAG_COMPONENTS_V2
 
-MESSAGE_TYPE_REPLY = 19
+MESSAGE_TYPE_DEFAULT, MESSAGE_TYPE_REPLY, MESSAGE_TYPE_CHAT_INPUT, MESSAGE_TYPE_CONTEXT_MENU = 0, 19, 20, 23
+MESSAGE_TYPE_THREAD_CREATED = 18
 
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -46,6 +47,8 @@ DEFAULT_PARSE = ("users", "roles", "everyone")
 
 @dataclass(eq=False)
 class Attachment:
+    """An uploaded file as a message keeps it, downloadable from `url` on the fake."""
+
     id: int
     filename: str
     data: bytes
@@ -130,6 +133,8 @@ class MessageWrite:
 
 @dataclass(eq=False)
 class Message:
+    """A message's current state (any author, any channel), with every write the bot made to it in `writes`."""
+
     id: int
     channel: AnyChannel
     author: User

@@ -12,6 +12,8 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
+from .permissions import ALL_PERMISSIONS, NEEDS_SEND, Perm
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 _snowflake_increment = itertools.count()
 
@@ -26,74 +28,13 @@ def iso_timestamp(moment: datetime.datetime | None = None) -> str:
     return (moment or datetime.datetime.now(datetime.UTC)).isoformat()
 
 
-class Perm(enum.IntFlag):
-    """The permission bits the fake reasons about (values from Discord's documentation)."""
-
-    CREATE_INSTANT_INVITE = 1 << 0
-    KICK_MEMBERS = 1 << 1
-    BAN_MEMBERS = 1 << 2
-    ADMINISTRATOR = 1 << 3
-    MANAGE_CHANNELS = 1 << 4
-    MANAGE_GUILD = 1 << 5
-    ADD_REACTIONS = 1 << 6
-    VIEW_CHANNEL = 1 << 10
-    SEND_MESSAGES = 1 << 11
-    SEND_TTS_MESSAGES = 1 << 12
-    MANAGE_MESSAGES = 1 << 13
-    EMBED_LINKS = 1 << 14
-    ATTACH_FILES = 1 << 15
-    READ_MESSAGE_HISTORY = 1 << 16
-    MENTION_EVERYONE = 1 << 17
-    USE_EXTERNAL_EMOJIS = 1 << 18
-    MANAGE_ROLES = 1 << 28
-    USE_APPLICATION_COMMANDS = 1 << 31
-    MODERATE_MEMBERS = 1 << 40
-    MANAGE_THREADS = 1 << 34
-    CREATE_PUBLIC_THREADS = 1 << 35
-    CREATE_PRIVATE_THREADS = 1 << 36
-    SEND_MESSAGES_IN_THREADS = 1 << 38
-    PIN_MESSAGES = 1 << 51
-
-
-ALL_PERMISSIONS = (1 << 52) - 1
-"""What an owner or administrator holds: every bit Discord has defined so far."""
-
-EVERYONE_DEFAULT = (
-    Perm.CREATE_INSTANT_INVITE
-    | Perm.ADD_REACTIONS
-    | Perm.VIEW_CHANNEL
-    | Perm.SEND_MESSAGES
-    | Perm.EMBED_LINKS
-    | Perm.ATTACH_FILES
-    | Perm.READ_MESSAGE_HISTORY
-    | Perm.USE_EXTERNAL_EMOJIS
-    | Perm.USE_APPLICATION_COMMANDS
-    | Perm.CREATE_PUBLIC_THREADS
-    | Perm.CREATE_PRIVATE_THREADS
-    | Perm.SEND_MESSAGES_IN_THREADS
-)
-"""Roughly what a new server gives @everyone."""
-
-# Sending is what these ride on: without SEND_MESSAGES (in threads SEND_MESSAGES_IN_THREADS) Discord drops them too.
-_NEEDS_SEND = Perm.SEND_TTS_MESSAGES | Perm.MENTION_EVERYONE | Perm.EMBED_LINKS | Perm.ATTACH_FILES
-
 UPLOAD_LIMIT_BY_PREMIUM_TIER = {0: 10 * 1024 * 1024, 1: 10 * 1024 * 1024, 2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
-
-DM_PERMISSIONS = (
-    Perm.VIEW_CHANNEL
-    | Perm.SEND_MESSAGES
-    | Perm.EMBED_LINKS
-    | Perm.ATTACH_FILES
-    | Perm.READ_MESSAGE_HISTORY
-    | Perm.ADD_REACTIONS
-    | Perm.USE_EXTERNAL_EMOJIS
-    | Perm.PIN_MESSAGES
-)
-"""What anyone holds in a DM (discord.py's `Permissions._dm_permissions`, less what the fake does not model)."""
 
 
 @dataclass(eq=False)
 class User:
+    """A Discord account, a member's or a bot's."""
+
     id: int
     username: str
     bot: bool = False
@@ -121,6 +62,8 @@ class User:
 
 @dataclass(eq=False)
 class Role:
+    """A guild role; the @everyone role has the guild's id."""
+
     id: int
     name: str
     permissions: int
@@ -151,6 +94,8 @@ class Role:
 
 @dataclass(eq=False)
 class Member:
+    """A user in one guild, with that guild's roles and nickname."""
+
     user: User
     guild: Guild
     role_ids: list[int] = field(default_factory=list)
@@ -181,12 +126,16 @@ class Member:
 
 
 class OverwriteTarget(enum.IntEnum):
+    """Whom a permission overwrite applies to."""
+
     ROLE = 0
     MEMBER = 1
 
 
 @dataclass(eq=False)
 class Overwrite:
+    """A channel's allow and deny bits for one role or member, applied over the guild-wide permissions."""
+
     target_id: int
     target_type: OverwriteTarget
     allow: int = 0
@@ -203,6 +152,8 @@ class Overwrite:
 
 @dataclass(eq=False)
 class Channel:
+    """A guild text channel (threads are `Thread`)."""
+
     id: int
     guild: Guild
     name: str
@@ -244,6 +195,8 @@ THREAD_MEMBER_COUNT_CAP = 50
 
 @dataclass(eq=False)
 class ThreadMember:
+    """A user's membership of a thread, as Discord lists it."""
+
     user: User
     joined_at: str = field(default_factory=iso_timestamp)
 
@@ -363,6 +316,8 @@ AnyChannel = Channel | Thread | DMChannel
 
 @dataclass(eq=False)
 class Guild:
+    """A server: its roles, text channels, threads and members, and the permissions they give."""
+
     id: int
     name: str
     owner_id: int
@@ -457,7 +412,7 @@ class Guild:
             if channel.private and member.user.id not in channel.members and not permissions & Perm.MANAGE_THREADS:
                 return 0
         if not permissions & sending:
-            permissions &= ~_NEEDS_SEND
+            permissions &= ~NEEDS_SEND
         return permissions
 
     def payload(self, *, members: list[Member], bot_user_id: int) -> dict[str, object]:

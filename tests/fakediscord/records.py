@@ -14,7 +14,7 @@ from .messages import Message, MessageWrite
 from .model import Guild, GuildChannel, Member
 
 if TYPE_CHECKING:
-    from .server import FakeDiscord
+    from .world import World
 
 
 BOT_STATE_POLL_S = 0.02
@@ -112,7 +112,7 @@ class Callback:
 class InteractionRecord:
     """One interaction the test dispatched and everything the bot did with it, in order."""
 
-    server: FakeDiscord
+    server: World
     id: int
     token: str
     type: int
