@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage import audit_counters
 from storage.chain import CLOSED_STATUSES, chain_requests, record_view
 from storage.models import Delivery, Generation, PolicyVersion, Request, RequestStatus, Verdict, utcnow
+from storage.verdict_rows import RailVerdict, verdict_rows
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ _RETURNING_IDS = (Verdict.__table__, Delivery.__table__)
 
 
 class Recorder:
+    """Enqueues provenance rows without waiting and commits them in batches from one writer task."""
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -90,13 +93,13 @@ class Recorder:
         self._in_hand: list[_Op] = []
         """The batch the writer is committing (or retrying): written by `close` if the writer is stopped first."""
         self._flushes: set[asyncio.Future[None]] = set()
+        """`flush` calls waiting: told at once when the database starts refusing writes."""
         self._mirrors: dict[str, dict[str, Any]] = {}
         """Open requests' rows as the database holds them ({"request": row, "generations": {id: row}, "verdicts": [...],
         "deliveries": [...]}), kept from their first insert so an ended request is chained from memory."""
         self._generation_request: dict[str, str] = {}
         self.chained_from_memory = 0
         """Ended requests chained from the rows in memory (the rest were read back)."""
-        """`flush` calls waiting: told at once when the database starts refusing writes."""
 
     def start(self) -> None:
         if self._task is None:
@@ -128,10 +131,27 @@ class Recorder:
         self._put(_Update(Generation.__table__, generation_id, values))
 
     def verdicts(self, rows: Iterable[dict[str, Any]]) -> None:
+        """`verdicts` rows as they are stored (`judged` makes them from rail verdicts)."""
         now = utcnow()
         for row in rows:
             row.setdefault("created_at", now)
             self._put(_Insert(Verdict.__table__, row))
+
+    def judged(
+        self,
+        verdicts: Iterable[RailVerdict],
+        *,
+        request_id: str,
+        guild_id: int | None,
+        generation_id: str | None,
+        policy_hash: str | None,
+    ) -> None:
+        """The verdicts of the rails that judged a request's text (`storage.verdict_rows`)."""
+        self.verdicts(
+            verdict_rows(
+                verdicts, request_id=request_id, guild_id=guild_id, generation_id=generation_id, policy_hash=policy_hash
+            )
+        )
 
     def delivery(self, **row: Any) -> None:
         row.setdefault("created_at", utcnow())

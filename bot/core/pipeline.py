@@ -673,26 +673,8 @@ class Pipeline:
         self, request_id: str, guild_id: int | None, generation_id: str | None, verdicts: list[Verdict], policy_hash: str
     ) -> None:
         metrics.verdicts_recorded(verdicts)
-        self.recorder.verdicts(
-            {
-                "request_id": request_id,
-                "guild_id": guild_id,
-                "generation_id": generation_id,
-                "stage": v.stage,
-                "rail": v.rail,
-                "backend": v.backend,
-                "version": v.version,
-                "decision": v.decision,
-                "category": v.category,
-                "scores": v.scores,
-                "thresholds": v.thresholds,
-                "sentence": v.sentence,
-                "explanation": v.explanation,
-                "chunk_index": v.chunk_index,
-                "policy_hash": policy_hash,
-                "latency_ms": v.latency_ms,
-            }
-            for v in verdicts
+        self.recorder.judged(
+            verdicts, request_id=request_id, guild_id=guild_id, generation_id=generation_id, policy_hash=policy_hash
         )
 
     def _finish_generation(self, attempt: Attempt) -> None:

@@ -909,17 +909,11 @@ class StoryService:
             prompt=text, parent_request_id=parent_request_id,
             policy_hash=checked[0][0].policy_hash if checked else None,
         )  # fmt: skip
-        recorder.verdicts(
-            {
-                "request_id": request_id, "guild_id": author.guild_id, "generation_id": None, "stage": v.stage,
-                "rail": v.rail, "backend": v.backend, "version": v.version, "decision": v.decision,
-                "category": v.category, "scores": v.scores, "thresholds": v.thresholds, "sentence": v.sentence,
-                "explanation": v.explanation, "chunk_index": v.chunk_index, "policy_hash": rails.policy_hash,
-                "latency_ms": v.latency_ms,
-            }  # fmt: skip
-            for rails, verdicts in checked
-            for v in verdicts
-        )
+        for rails, verdicts in checked:
+            recorder.judged(
+                verdicts, request_id=request_id, guild_id=author.guild_id, generation_id=None,
+                policy_hash=rails.policy_hash,
+            )  # fmt: skip
         recorder.request_status(request_id, status, reason)
         return request_id
 
