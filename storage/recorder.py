@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class _Insert:
+    """A row to insert."""
+
     table: Table
     row: dict[str, Any]
     if_absent: bool = False
@@ -42,6 +44,8 @@ class _Insert:
 
 @dataclass(slots=True)
 class _Update:
+    """New values for the row with primary key `key`."""
+
     table: Table
     key: Any
     values: dict[str, Any]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.pipeline import WriteJob
+from bot.core.request import WriteJob
 from guardrails.dangerous import CATEGORY, CUE_NAMES, DEFAULT_HEAD_PATH, DangerousRail, cue_features, stage_windows
 from guardrails.normalize import normalize
 from guardrails.policy import CATEGORIES, DEFAULT_ACTIONS, Policy, check_action

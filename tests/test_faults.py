@@ -47,7 +47,7 @@ from sqlalchemy import event, select
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.core.pipeline import SentenceChunker
+from bot.core.streaming import SentenceChunker
 from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from bot.metrics import MetricsServer

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot import metrics
-from bot.core.pipeline import Author, WriteJob
+from bot.core.request import Author, WriteJob
 from guardrails.language import (
     DETOXIFY_MULTILINGUAL,
     ENGLISH,
