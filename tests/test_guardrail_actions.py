@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core.output_check import MAX_REDACTIONS, REDACTED
-from bot.core.review import Held
+from bot.core.held import Held
 from bot.core.streaming import SAFER_INSTRUCTION
 from guardrails.policy import Policy
 from storage.models import Generation, Request, RequestStatus, Verdict

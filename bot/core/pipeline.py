@@ -5,7 +5,7 @@ and await `Pipeline.run`. The request is recorded the moment it arrives and ever
 
 The stages, in the order a request meets them: `bot.core.admission` (admit), the input rails (here),
 `bot.core.streaming` (engine stream, chunk by chunk) with `bot.core.output_check` (output rails and the policy's
-action on each chunk), `bot.core.review` (a held output's hand-off), and delivery with `bot.core.replies`' words;
+action on each chunk), `bot.core.held` (a held output's hand-off), and delivery with `bot.core.replies`' words;
 `bot.core.recording` records each step as it happens.
 """
 
@@ -33,11 +33,11 @@ from bot.core.admission import (
     clean_prompt,
     defuse,
 )
+from bot.core.held import Held, ReviewDesk
 from bot.core.output_check import REDACTED, Attempt
 from bot.core.recording import RequestRecord
 from bot.core.replies import disclosure, explain, member_language, reason, reference
 from bot.core.request import Author, Outcome, Sink, WriteJob
-from bot.core.review import Held, ReviewDesk
 from bot.core.streaming import Generation
 from bot.engines.base import Engine, EngineError
 from bot.logs import REQUEST_ID

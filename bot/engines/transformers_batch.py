@@ -124,7 +124,6 @@ def _pad_ids_left(token_ids: torch.Tensor, width: int) -> torch.Tensor:
     return torch.cat([token_ids[:, :1].expand(-1, width - token_ids.shape[1]), token_ids], dim=1)
 
 
-
 def new_cache(model) -> DynamicCache:
     """A `DynamicCache` for `model` whose layers grow in place (`GrowingLayer`)."""
     cache = DynamicCache(config=model.config)

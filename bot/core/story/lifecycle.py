@@ -29,6 +29,7 @@ from guardrails.verdict import Verdict
 from storage import stories as q
 from storage.models import PlayerStatus, RequestStatus, StoryMode, StoryStatus
 
+
 class Lifecycle(StorySessions):
     """Starting, joining, leaving and ending a story (`StoryService`)."""
 

@@ -32,6 +32,7 @@ def record_human_turn(
         parent_request_id=parent.request_id if parent else None,
     )  # fmt: skip
 
+
 def record_start(
     recorder: Recorder, author: Author, title: str, premise: str, lines: Sequence[str], veils: Sequence[str], rating: str,
     checked: list[tuple[RailStack, list[Verdict]]], failed: Verdict | None, field_name: str | None, *,

@@ -26,7 +26,6 @@ class StoryError(Exception):
     """True once the refusal is a provenance request (a refused start)."""
 
 
-
 def topics(values: Sequence[str] | str | None) -> tuple[str, ...]:
     """Lines or veils as typed (a list, or one string split at commas and semicolons), cleaned."""
     if values is None:
@@ -36,8 +35,8 @@ def topics(values: Sequence[str] | str | None) -> tuple[str, ...]:
     return clean_topics(values)
 
 
-
 def turn_refusal(verdict: Verdict, rails: RailStack | None = None) -> str:
+    """What a player reads when the rails refuse their turn: why, in words a table would use."""
     if verdict.category == "language":  # no rail here reads it: which languages they do, in the player's own
         return refusal(rails.readable_languages("input") if rails else None, language_of([verdict]))
     if verdict.decision == "error":
@@ -58,6 +57,7 @@ _FIELD_WORDS = {"title": "That title", "premise": "That premise"}
 
 
 def recorded(error: StoryError) -> StoryError:
+    """`error`, marked as already recorded as a provenance request."""
     error.recorded = True
     return error
 
@@ -68,7 +68,7 @@ def start_refusal(field_name: str, verdict: Verdict, rails: RailStack | None = N
     return turn_refusal(verdict, rails).replace("That turn", words).replace("that turn", words[0].lower() + words[1:])
 
 
-
 def tie_note(tied: bool) -> str:
+    """The words a closed vote adds when the tie-break chose."""
     return " (a tie: the earliest-written choice wins)" if tied else ""
 

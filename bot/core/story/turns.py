@@ -17,6 +17,7 @@ from guardrails.language import held_unread
 from storage import stories as q
 from storage.models import PlayerStatus, StoryMode, TurnStatus
 
+
 class Turns(StorySessions):
     """Members' turns: add one (judged by the input rails), skip, undo, and the turn timers (`StoryService`)."""
 

@@ -9,6 +9,7 @@ from bot.core.story.views import VoteResult
 from storage import stories as q
 from storage.models import PlayerStatus
 
+
 class Votes(StorySessions):
     """Voting on AI choices, and closing a vote early (`StoryService`)."""
 

@@ -17,7 +17,7 @@ import discord
 from discord.ext import commands
 
 from bot.core.replies import disclosure, reference
-from bot.core.review import Held
+from bot.core.held import Held
 from bot.core.visible import visible
 from bot.discord.delivery import NO_PINGS, split_for_discord
 from bot.discord.moderators import is_moderator
