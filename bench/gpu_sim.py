@@ -234,7 +234,7 @@ def stage_shares(profile: cProfile.Profile) -> tuple[dict[str, float], list[list
     for (filename, line, name), (_, _, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
         where = f"{filename}:{name}"
         stage = next((stage for stage, marks in STAGES if any(mark in where for mark in marks)), "other")
-        if name in ("feed", "_next_cut", "rest") and filename.endswith("bot/core/pipeline.py"):
+        if name in ("feed", "_next_cut", "rest") and filename.endswith("bot/core/streaming.py"):
             stage = "chunking"
         totals[stage] = totals.get(stage, 0.0) + tottime
         rows.append([f"{Path(filename).name}:{line}:{name}", tottime, cumtime, stage])

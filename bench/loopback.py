@@ -28,7 +28,8 @@ from bot.config import Settings
 from bot.core import prompts
 from bot.core.admission import clean_prompt
 from bot.core.app import Core, load_rails
-from bot.core.pipeline import Pipeline, WriteJob
+from bot.core.pipeline import Pipeline
+from bot.core.request import WriteJob
 from bot.engines.base import ChatMessages, Delta, Engine, SamplingParams, Usage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ class FirstTokenClock(Engine):
         await self.inner.close()
 
     async def stream(self, messages: ChatMessages, params: SamplingParams, request_id: str) -> AsyncIterator[Any]:
-        from bot.core.pipeline import SentenceChunker
+        from bot.core.streaming import SentenceChunker
 
         chunker, deltas = SentenceChunker(), 0
         stream = self.inner.stream(messages, params, request_id)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.core.app import load_rails
-from bot.core.pipeline import SentenceChunker
+from bot.core.streaming import SentenceChunker
 from bench.harness import table
 from guardrails.stack import RailStack
 

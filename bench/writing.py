@@ -27,7 +27,7 @@ from bench.harness import table
 from bench.loopback import bench_settings
 from bot.core import prompts, shapes
 from bot.core.app import Core, load_rails
-from bot.core.pipeline import Author, Posted, WriteJob
+from bot.core.request import Author, Posted, WriteJob
 from storage.models import RequestStatus
 
 SUBJECTS = (

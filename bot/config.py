@@ -24,6 +24,8 @@ def _config_file() -> Path | None:
 
 
 class Settings(BaseSettings):
+    """Every setting, from `STORYLOOM_*` environment variables and the optional `STORYLOOM_CONFIG` file."""
+
     model_config = SettingsConfigDict(env_prefix="STORYLOOM_", env_file=None, extra="ignore")
 
     data_dir: Path = DEFAULT_DATA_DIR

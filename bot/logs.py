@@ -30,6 +30,8 @@ class RequestIdFilter(logging.Filter):
 
 
 class _Scrubbing(logging.Formatter):
+    """A formatter that masks the given secrets in every line it writes."""
+
     def __init__(self, *args, secrets: Iterable[str] = (), **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
         # Longest first, so a secret that contains another is masked whole.
@@ -43,6 +45,8 @@ class _Scrubbing(logging.Formatter):
 
 
 class TextFormatter(_Scrubbing):
+    """Plain log lines, with the request id where a line is about one request."""
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         request_id = getattr(record, "request_id", None)

@@ -111,7 +111,7 @@ class Policy:
             return "redact"  # the sentence fades out and the story goes on (guardrails/rails/veils.py says why)
         action = self.all_actions().get(verdict.rail, "block")
         if verdict.decision == "flag" and action == "note":
-            return None  # shown, with the correction below it (bot.core.pipeline.fact_check_notes)
+            return None  # shown, with the correction below it (bot.core.replies.fact_check_notes)
         return action
 
 

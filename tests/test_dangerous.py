@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.pipeline import WriteJob
+from bot.core.request import WriteJob
 from guardrails.modeling.dangerous import CUE_NAMES, DEFAULT_HEAD_PATH, cue_features
 from guardrails.policy import CATEGORIES, DEFAULT_ACTIONS, Policy, check_action
 from guardrails.rails.dangerous import CATEGORY, DangerousRail, stage_windows

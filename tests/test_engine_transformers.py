@@ -17,7 +17,8 @@ from transformers import AutoTokenizer
 import bot.engines.models as models
 from bot.config import Settings
 from bot.engines.base import Delta, EngineError, SamplingParams, Usage
-from bot.engines.transformers_engine import IncrementalDetokenizer, TransformersEngine
+from bot.engines.detokenizer import IncrementalDetokenizer
+from bot.engines.transformers_engine import TransformersEngine
 
 pytestmark = pytest.mark.slow
 

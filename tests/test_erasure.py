@@ -284,7 +284,7 @@ async def test_erasure_reaches_every_copy_and_the_files_on_disk(make_core, opena
 
 
 async def test_a_reply_to_an_erased_piece_loses_the_quote_but_keeps_its_own_words(populated, openai_server):
-    from bot.core.pipeline import WriteJob
+    from bot.core.request import WriteJob
 
     core = populated
     [ada_first] = [r for r in await all_rows(core, Request, Request.user_id == AUTHOR.user_id, Request.guild_id == 7) if r.status == "delivered"]

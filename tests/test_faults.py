@@ -20,7 +20,7 @@
 
 After each: every request ended in a terminal status (a restart marks orphans `interrupted`), no text was shown
 without its verdict rows on disk (`assert_shown_text_was_judged`), the member was told what happened, and the next
-request is served. The rule behind "no text without its verdict rows" (bot/core/pipeline.py `_recorded`): text is
+request is served. The rule behind "no text without its verdict rows" (bot/core/recording.py `RequestRecord.committed`): text is
 shown only once its rows are committed; while the database refuses writes they wait in memory and the member is
 told that nothing can be written now.
 
@@ -47,7 +47,7 @@ from sqlalchemy import event, select
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.core.pipeline import SentenceChunker
+from bot.core.streaming import SentenceChunker
 from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from bot.metrics import MetricsServer

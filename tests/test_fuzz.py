@@ -29,7 +29,7 @@ from bot.config import Settings
 from bot.core import prompts
 from bot.core.admission import MAX_OPTION_CHARS, check_options, check_prompt, clean_prompt, defuse
 from bot.core.app import Core
-from bot.core.pipeline import Author
+from bot.core.request import Author
 from bot.discord.delivery import MESSAGE_LIMIT, split_for_discord
 from bot.engines.openai_engine import OpenAIEngine
 from bot.terminal.repl import run_command

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core.pipeline import MAX_REDACTIONS, REDACTED, SAFER_INSTRUCTION, Held
+from bot.core.output_check import MAX_REDACTIONS, REDACTED
+from bot.core.held import Held
+from bot.core.streaming import SAFER_INSTRUCTION
 from guardrails.policy import Policy
 from storage.models import Generation, Request, RequestStatus, Verdict
 from tests.test_pipeline import AUTHOR, BENIGN, RecordingSink, make_core, rows, write  # noqa: F401 - fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot import metrics
-from bot.core.pipeline import Author, WriteJob
+from bot.core.request import Author, WriteJob
 from guardrails.modeling.detoxify import detoxify_languages
 from guardrails.modeling.language_id import DETOXIFY_MULTILINGUAL, ENGLISH, LanguageIdentifier
 from guardrails.policy import Policy, resolve_policy

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.terminal.parser import CommandError, parse
 from bot.config import Settings
 from bot.core.app import Core
-from bot.core.pipeline import Author
+from bot.core.request import Author
 from bot.engines.openai_engine import OpenAIEngine
 from bot.terminal.repl import run_command
 from storage.models import ModerationAction

@@ -24,7 +24,7 @@ from bot.audit.commands import AuditUsageError, parse_audit
 from bot.audit.render import DISCORD, PLAIN, card_lines, requests_table
 from bot.terminal.parser import CommandError, parse
 from bot.config import Settings
-from bot.core.pipeline import Author
+from bot.core.request import Author
 from bot.core.story import StoryError, StoryService
 from storage.audit import ALL_GUILDS, iter_records, list_requests, parse_target, provenance
 from storage.db import create_engine, upgrade

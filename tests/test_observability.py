@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.core.pipeline import Author, Outcome, WriteJob
+from bot.core.request import Author, Outcome, WriteJob
 from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from bot.logs import MASK, REQUEST_ID, make_handler

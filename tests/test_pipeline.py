@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.core.pipeline import Author, Posted, WriteJob
+from bot.core.request import Author, Posted, WriteJob
 from bot.core.prompts import TEMPLATE_VERSION
 from bot.engines.openai_engine import OpenAIEngine
 from storage.models import Delivery, Generation, Request, RequestStatus, Verdict

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text
 from bot.config import Settings
 from bot.core import prompts
 from bot.core.app import Core
-from bot.core.pipeline import Author, WriteJob
+from bot.core.request import Author, WriteJob
 from bot.discord.bot import StoryloomBot
 from bot.engines.openai_engine import OpenAIEngine
 from bot.audit.commands import run_typed_audit

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.terminal.parser import CommandError, parse
-from bot.core.pipeline import Author
+from bot.core.request import Author
 from bot.core.prompts import STORY_PROMPT_CHARS, StoryContext, render_story
 from bot.core.story import StoryError, StoryService
 from storage.models import Generation, Request, StoryChoiceSet, StorySession, StoryTurn, StoryVote, Verdict

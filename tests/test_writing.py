@@ -12,11 +12,12 @@ from transformers import AutoTokenizer
 from bot.config import Settings
 from bot.core import prompts, shapes
 from bot.core.app import Core
-from bot.core.pipeline import GO_ON, WriteJob
+from bot.core.replies import GO_ON
+from bot.core.request import WriteJob
 from bot.core.scaffolds import Scaffold
 from bot.engines.base import Delta, SamplingParams, StopMatcher, Usage, render_chat
 from bot.engines.openai_engine import OpenAIEngine
-from bot.engines.transformers_engine import IncrementalDetokenizer
+from bot.engines.detokenizer import IncrementalDetokenizer
 from storage.models import Generation, Request, RequestStatus
 from tests.plugins.bot import records
 from tests.test_pipeline import AUTHOR, RecordingSink

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.core.app import Core
-from bot.core.pipeline import Author, Posted, WriteJob
+from bot.core.request import Author, Posted, WriteJob
 from bot.engines.base import Engine
 from guardrails.stack import RailStack
 from storage import chain

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from bot.config import Settings
     from bot.core.app import Core
-    from bot.core.pipeline import Author
+    from bot.core.request import Author
 
 SUBCOMMANDS = ("message", "user", "flagged", "stats", "export")
 AUDIT_USAGE = (

@@ -90,6 +90,8 @@ def freeze_startup_heap() -> None:
 
 @dataclass
 class Core:
+    """The assembled application every front end drives: settings, database, recorder, engine, rails, pipeline."""
+
     settings: Settings
     database: AsyncEngine
     recorder: Recorder

@@ -65,6 +65,8 @@ CONTINUE_INSTRUCTION = (
 
 @dataclass(frozen=True, slots=True)
 class CreativeAsk:
+    """What a /write asks for: the kind of piece, its subject, and its options."""
+
     kind: str
     about: str
     genre: str | None = None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import discord
 
-from bot.core.pipeline import Posted
+from bot.core.request import Posted
 from bot.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)

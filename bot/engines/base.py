@@ -22,6 +22,8 @@ FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
+    """How an engine samples one generation (the request records them with it)."""
+
     max_tokens: int = 256
     temperature: float = 0.8
     top_p: float = 0.95
@@ -35,11 +37,15 @@ class SamplingParams:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
+    """A piece of streamed text."""
+
     text: str
 
 
 @dataclass(slots=True)
 class Usage:
+    """The last event of a stream: token counts, why it ended, and its timings."""
+
     prompt_tokens: int
     output_tokens: int
     finish_reason: FinishReason

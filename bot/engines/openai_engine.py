@@ -16,20 +16,19 @@ it (the OpenAI API does) gets the request again without it, and that replica is 
 
 Closing the stream (``aclose()``) closes the HTTP response, which is how vLLM learns to abort the request.
 The API key travels only in the Authorization header: it is never logged nor put in an error message.
+
+The replicas' rotation, cool-offs and health checks: `bot.engines.openai_replicas`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr
@@ -45,6 +44,7 @@ from bot.engines.base import (
     Usage,
     continues_reply,
 )
+from bot.engines.openai_replicas import Replica, ReplicaFailure, ReplicaPool, error_message
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -55,37 +55,9 @@ logger = logging.getLogger(__name__)
 # count (see `_needs_discovery`); the name actually served is read from `GET /models`.
 LOCAL_MODEL_ALIASES = frozenset({"smollm2"})
 PROBE_TIMEOUT_S = 5.0
-HEALTH_TIMEOUT_S = 3.0
-ERROR_DETAIL_MAX_CHARS = 200
 # Status codes that say "this replica cannot serve now", not "this request is wrong": worth another replica.
 FAILOVER_STATUSES = frozenset({408, 429})
 FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length", "abort": "cancelled"}
-
-
-class _ReplicaFailure(Exception):
-    """A replica could not serve: try the next one if no token was streamed yet."""
-
-
-@dataclass(slots=True)
-class _Replica:
-    base_url: str
-    label: str
-    """The URL without credentials or query: safe for logs and error messages."""
-    down_until: float = 0.0
-    """`time.monotonic()` until which the replica is skipped while others are up."""
-    accepts_extras: bool = True
-    """False once the replica rejected a vLLM-only field: it can serve new requests but not continue one."""
-    healthy: bool = True
-    """False while its last `/health` check failed."""
-
-    def is_up(self, now: float) -> bool:
-        return self.healthy and self.down_until <= now
-
-    @property
-    def health_url(self) -> str:
-        """vLLM serves `/health` beside `/v1`, at the server's root."""
-        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-        return f"{root}/health"
 
 
 class OpenAIEngine(Engine):
@@ -113,11 +85,6 @@ class OpenAIEngine(Engine):
         self.model_id = model
         self._configured_model = model
         self._model_resolved = not _needs_discovery(model)
-        self._replicas = [_Replica(url.rstrip("/"), _display_url(url.rstrip("/"))) for url in base_urls]
-        self._round_robin = itertools.count()
-        self._cooloff_s = cooloff_s
-        self._health_interval_s = health_interval_s
-        self._health_task: asyncio.Task[None] | None = None
         secret = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._api_key = secret or None
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -127,6 +94,9 @@ class OpenAIEngine(Engine):
             headers=headers,
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        self._replicas = ReplicaPool(
+            base_urls, self._client, cooloff_s=cooloff_s, health_interval_s=health_interval_s, redact=self._redact
         )
 
     @classmethod
@@ -145,42 +115,21 @@ class OpenAIEngine(Engine):
     async def start(self) -> None:
         """Probe every replica's `GET /models` at once; log which are up and mark the others down. Never fails.
         Then check each replica's `/health` every `health_interval_s` in the background."""
-        await asyncio.gather(*(self._probe(replica) for replica in self._replicas))
-        if self._health_interval_s > 0 and self._health_task is None:
-            self._health_task = asyncio.create_task(self._watch_health(), name="engine-health")
+        await asyncio.gather(*(self._probe(replica) for replica in self._replicas.replicas))
+        self._replicas.watch_health()
 
-    async def _watch_health(self) -> None:
-        while True:
-            await asyncio.sleep(self._health_interval_s)
-            await asyncio.gather(*(self._check_health(replica) for replica in self._replicas))
-
-    async def _check_health(self, replica: _Replica) -> None:
-        try:
-            response = await self._client.get(replica.health_url, timeout=min(HEALTH_TIMEOUT_S, self._health_interval_s * 2))
-            reason = None if response.status_code == 200 else f"/health answered HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            reason = f"/health: {self._reason(exc)}"
-        if reason is None and not replica.healthy:
-            logger.info("engine replica %s is healthy again", replica.label)
-        elif reason is not None and replica.healthy:
-            logger.warning("engine replica %s is down until its health check passes: %s", replica.label, reason)
-        replica.healthy = reason is None
-
-    async def _probe(self, replica: _Replica) -> None:
+    async def _probe(self, replica: Replica) -> None:
         try:
             served = await self._served_models(replica, timeout=PROBE_TIMEOUT_S)
-        except (httpx.HTTPError, _ReplicaFailure) as exc:
-            self._mark_down(replica, self._reason(exc))
+        except (httpx.HTTPError, ReplicaFailure) as exc:
+            self._replicas.mark_down(replica, self._replicas.reason(exc))
             return
         logger.info("engine replica %s is up, serving %s", replica.label, ", ".join(served))
         if not self._model_resolved:
             self._resolve_model(served)
 
     async def close(self) -> None:
-        task, self._health_task = self._health_task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._replicas.close()
         await self._client.aclose()
 
     async def stream(
@@ -206,15 +155,15 @@ class OpenAIEngine(Engine):
         shown = ""  # text already streamed to the caller, by replicas that then failed
         tokens_before = 0  # their output tokens (one per streamed chunk, as vLLM sends them)
         first_token_at: float | None = None
-        for replica in self._replicas_in_order():
+        for replica in self._replicas.in_order():
             if shown and not replica.accepts_extras:
                 failovers.append({"replica": replica.label, "error": "cannot continue a reply (no vLLM extensions)"})
                 continue
             body = payload if not shown else _continuation(payload, messages, shown, params.max_tokens - tokens_before)
             try:
                 response = await self._open_stream(replica, body, extras, request_id)
-            except (httpx.TransportError, _ReplicaFailure) as exc:
-                self._fail_over(replica, exc, failovers)
+            except (httpx.TransportError, ReplicaFailure) as exc:
+                self._replicas.fail_over(replica, exc, failovers)
                 continue
             except EngineError as exc:
                 if not shown:
@@ -227,7 +176,7 @@ class OpenAIEngine(Engine):
             try:
                 async for chunk in _sse_chunks(response):
                     if chunk.get("error"):
-                        raise _ReplicaFailure(f"stream error: {_error_message(chunk)}")
+                        raise ReplicaFailure(f"stream error: {error_message(chunk)}")
                     usage = chunk.get("usage") or usage
                     for choice in chunk.get("choices") or ():
                         if choice.get("finish_reason"):
@@ -239,8 +188,8 @@ class OpenAIEngine(Engine):
                             text_chunks += 1
                             shown += text
                             yield Delta(text)
-            except (httpx.TransportError, _ReplicaFailure) as exc:
-                self._fail_over(replica, exc, failovers, shown_chars=len(shown))
+            except (httpx.TransportError, ReplicaFailure) as exc:
+                self._replicas.fail_over(replica, exc, failovers, shown_chars=len(shown))
                 tokens_before += text_chunks
                 if tokens_before >= params.max_tokens:  # it died on its last token: nothing is left to write
                     yield self._usage(None, failovers, None, tokens_before, "length", started, first_token_at)
@@ -254,11 +203,11 @@ class OpenAIEngine(Engine):
             return
         summary = "; ".join(f"{failure['replica']}: {failure['error']}" for failure in failovers)
         after = f" after streaming {len(shown)} characters" if shown else ""
-        raise EngineError(f"all {len(self._replicas)} engine replicas failed{after} ({summary})")
+        raise EngineError(f"all {len(self._replicas.replicas)} engine replicas failed{after} ({summary})")
 
     def _usage(
         self,
-        finished: _Replica | None,
+        finished: Replica | None,
         failovers: list[dict[str, Any]],
         usage: dict[str, Any] | None,
         output_tokens: int,
@@ -285,17 +234,8 @@ class OpenAIEngine(Engine):
             extra=extra,
         )
 
-    def _replicas_in_order(self) -> list[_Replica]:
-        """This request's rotation of the replicas, those in cool-off last (tried only if all others fail)."""
-        start = next(self._round_robin) % len(self._replicas)
-        rotated = self._replicas[start:] + self._replicas[:start]
-        now = time.monotonic()
-        return [replica for replica in rotated if replica.is_up(now)] + [
-            replica for replica in rotated if not replica.is_up(now)
-        ]
-
     async def _open_stream(
-        self, replica: _Replica, payload: dict[str, Any], extras: dict[str, Any], request_id: str
+        self, replica: Replica, payload: dict[str, Any], extras: dict[str, Any], request_id: str
     ) -> httpx.Response:
         """POST the request to one replica and return the open streaming response once it answered 200."""
         if not self._model_resolved:
@@ -331,55 +271,36 @@ class OpenAIEngine(Engine):
                 send_extras = False
                 continue
             if response.status_code >= 500 or response.status_code in FAILOVER_STATUSES:
-                raise _ReplicaFailure(f"HTTP {response.status_code}")
+                raise ReplicaFailure(f"HTTP {response.status_code}")
             raise EngineError(
                 f"engine replica {replica.label} rejected the request: HTTP {response.status_code}: "
-                f"{self._redact(_error_message(detail))}"
+                f"{self._redact(error_message(detail))}"
             )
 
-    async def _served_models(self, replica: _Replica, timeout: float | None = None) -> list[str]:
+    async def _served_models(self, replica: Replica, timeout: float | None = None) -> list[str]:
         """The model ids a replica serves, from `GET /models`."""
         response = await self._client.get(
             f"{replica.base_url}/models", timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
         )
         if response.status_code != 200:
-            raise _ReplicaFailure(f"HTTP {response.status_code} from /models")
+            raise ReplicaFailure(f"HTTP {response.status_code} from /models")
         try:
             served = [str(model["id"]) for model in response.json()["data"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise _ReplicaFailure("malformed /models answer") from exc
+            raise ReplicaFailure("malformed /models answer") from exc
         if not served:
-            raise _ReplicaFailure("serves no model")
+            raise ReplicaFailure("serves no model")
         return served
 
     def _resolve_model(self, served: list[str]) -> None:
         """Pick the served name of a configured alias or local path: itself if served, else the first served."""
         self.model_id = self._configured_model if self._configured_model in served else served[0]
         self._model_resolved = True
-        logger.info("engine model %r is served as %r", self._configured_model, self.model_id)
-
-    def _fail_over(
-        self, replica: _Replica, exc: Exception, failovers: list[dict[str, Any]], shown_chars: int = 0
-    ) -> None:
-        reason = self._reason(exc)
-        self._mark_down(replica, reason)
-        failover: dict[str, Any] = {"replica": replica.label, "error": reason}
-        if shown_chars:
-            failover["shown_chars"] = shown_chars  # text had been shown: the next replica continues it
-        failovers.append(failover)
-
-    def _mark_down(self, replica: _Replica, reason: str) -> None:
-        now = time.monotonic()
-        if replica.is_up(now):
-            logger.warning("engine replica %s is down for %.0f s: %s", replica.label, self._cooloff_s, reason)
-        replica.down_until = now + self._cooloff_s
-
-    def _reason(self, exc: Exception) -> str:
-        return self._redact(_describe(exc))
 
     def _redact(self, text: str) -> str:
         """Remove the API key from text that came from elsewhere (a proxy may echo request headers)."""
         return text.replace(self._api_key, "***") if self._api_key else text
+
 
 
 async def _sse_chunks(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -393,7 +314,7 @@ async def _sse_chunks(response: httpx.Response) -> AsyncIterator[dict[str, Any]]
         try:
             chunk = json.loads(data)
         except ValueError as exc:
-            raise _ReplicaFailure("malformed stream chunk") from exc
+            raise ReplicaFailure("malformed stream chunk") from exc
         if isinstance(chunk, dict):
             yield chunk
 
@@ -417,35 +338,3 @@ def _needs_discovery(model: str) -> bool:
     """Whether the configured model is an alias or a local path, whose served name must be asked for."""
     return model in LOCAL_MODEL_ALIASES or model.startswith(("/", ".", "~")) or Path(model).exists()
 
-
-def _display_url(url: str) -> str:
-    """The URL without user, password and query string."""
-    parts = urlsplit(url)
-    host_and_port = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host_and_port, parts.path, "", ""))
-
-
-def _describe(exc: Exception) -> str:
-    """A short reason for logs and errors: httpx messages carry no headers, but keep them brief anyway."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timeout ({type(exc).__name__})"
-    if isinstance(exc, httpx.HTTPError):
-        message = str(exc)[:ERROR_DETAIL_MAX_CHARS]
-        return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return str(exc)
-
-
-def _error_message(error: str | dict[str, Any]) -> str:
-    """The message of an OpenAI/vLLM error body (`{"error": {"message": ...}}` or `{"message": ...}`)."""
-    body: Any = error
-    if isinstance(error, str):
-        try:
-            body = json.loads(error)
-        except ValueError:
-            return error[:ERROR_DETAIL_MAX_CHARS]
-    if isinstance(body, dict):
-        inner = body.get("error")
-        message = inner.get("message") if isinstance(inner, dict) else body.get("message", inner)
-        if message:
-            return str(message)[:ERROR_DETAIL_MAX_CHARS]
-    return str(error)[:ERROR_DETAIL_MAX_CHARS]

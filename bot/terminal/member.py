@@ -11,7 +11,7 @@ from storage.policies import record_action
 if TYPE_CHECKING:
     from bot.terminal.parser import TypedCommand
     from bot.core.app import Core
-    from bot.core.pipeline import Author
+    from bot.core.request import Author
 
 PAGE_SIZE = 10
 

@@ -111,7 +111,7 @@ def parse_story(rest: str) -> TypedCommand:
         options.update({key.lower(): value.strip('"') for key, value in _STORY_OPTION.findall(text)})
         text = _STORY_OPTION.sub("", text)
     text = " ".join(text.split()) if sub != "add" else text.strip()
-    from bot.core.story.service import MAX_CHOICES, MAX_TURN_TIMEOUT_S, MIN_TURN_TIMEOUT_S  # the rules' own bounds
+    from bot.core.story.rules import MAX_CHOICES, MAX_TURN_TIMEOUT_S, MIN_TURN_TIMEOUT_S  # the rules' own bounds
 
     for key, low, high in (("timeout", MIN_TURN_TIMEOUT_S, MAX_TURN_TIMEOUT_S), ("choices", 1, MAX_CHOICES)):
         if key in options:

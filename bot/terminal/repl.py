@@ -18,7 +18,7 @@ from typing import TextIO
 from bot.terminal.parser import USAGE, CommandError, TypedCommand, parse
 from bot.config import Settings
 from bot.core.app import Core, freeze_startup_heap
-from bot.core.pipeline import Author, Outcome, Posted, WriteJob
+from bot.core.request import Author, Outcome, Posted, WriteJob
 from bot.shutdown import StopSignals
 from bot.core.visible import for_terminal
 from storage.queries import last_output

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core.pipeline import WriteJob
+from bot.core.request import WriteJob
 from bot.discord.delivery import NO_PINGS
 from bot.core.server_settings import choices_for, places_of, role_ids_of
 from storage.feedback import DOWN, UP, Piece, cast_vote, find_piece, refusal_for

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.core.pipeline import Held, disclosure, reference
+from bot.core.replies import disclosure, reference
+from bot.core.held import Held
 from bot.core.visible import visible
 from bot.discord.delivery import NO_PINGS, split_for_discord
 from bot.discord.moderators import is_moderator

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from bot.discord.cogs.guardrails import RATING_CHOICES, channel_policy, in_thread, policy_in
 from bot.discord.cogs.write import author_of
-from bot.core.pipeline import Author, Posted
+from bot.core.request import Author, Posted
 from bot.discord.delivery import NO_PINGS, InteractionSink, split_for_discord
 from bot.discord.moderators import is_moderator
 from bot.core.story import MAX_CHOICES, StoryError, StoryService, StoryView, TurnResult

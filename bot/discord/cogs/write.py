@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.discord.cogs.guardrails import channel_policy
 from bot.discord.cogs.pieces import piece_view
 from bot.core.admission import Refusal
-from bot.core.pipeline import Author, WriteJob
+from bot.core.request import Author, WriteJob
 from bot.core.prompts import KINDS
 from bot.discord.delivery import InteractionSink
 from bot.core.server_settings import choices_for, gate
