@@ -34,20 +34,11 @@ RETENTION_INTERVAL_S = 24 * 60 * 60
 
 
 def load_rails(settings: Settings) -> RailStack:
-    """The default rail stack. Loads models; call off the loop.
-
-    Input: toxicity, prompt injection and dangerous instructions. Output: toxicity, fiction-aware misinformation
-    and dangerous instructions. Both: the guard model, where one is configured; and first, the language of the text.
-    """
-    from guardrails.claims.knowledge_base import KnowledgeBase
+    """The default rail stack (`guardrails.default_stack`) from the settings. Loads models; call off the loop."""
+    from guardrails.defaults import default_stack
     from guardrails.modeling.detoxify import load_toxicity_backend
     from guardrails.modeling.encoder import SentenceEncoder
-    from guardrails.rails.dangerous import DangerousRail
     from guardrails.rails.guard_model import GuardModelRail
-    from guardrails.rails.injection import InjectionRail
-    from guardrails.rails.language import LanguageRail
-    from guardrails.rails.misinfo import MisinfoRail
-    from guardrails.rails.toxicity import ToxicityRail
 
     encoder = SentenceEncoder(precision=settings.encoder_precision, device=settings.encoder_device)
     backend, reason = load_toxicity_backend(
@@ -57,15 +48,8 @@ def load_rails(settings: Settings) -> RailStack:
         encoder=encoder,
     )
     log.info("toxicity backend: %s (%s)", backend.name, reason)
-    toxicity = ToxicityRail(backend)
-    dangerous = DangerousRail(encoder)  # both stages: a request for a recipe, and a recipe written anyway
     # Optional (STORYLOOM_GUARD_MODEL): a served safety model judging beside the embedded rails on both stages.
-    guard = [rail] if (rail := GuardModelRail.from_settings(settings)) is not None else []
-    return RailStack(
-        [toxicity.for_prompts(), InjectionRail(encoder), dangerous, *guard],
-        [toxicity, MisinfoRail(encoder, KnowledgeBase.load()), dangerous, *guard],
-        language=LanguageRail(),
-    )
+    return default_stack(encoder, backend, guard_model=GuardModelRail.from_settings(settings))
 
 
 def knowledge_base(rails: RailStack) -> KnowledgeBase | None:
