@@ -158,7 +158,7 @@ async def test_the_discord_bot_drains_then_logs_out(tmp_path, fake_discord, defa
     await engine.start()
     core = await Core.start(settings, engine=engine, rails=default_rails)
     try:
-        async with fake_discord.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)) as bot:
+        async with fake_discord.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)) as bot:
             assert bot.gateway_connected()
             await bot.shutdown()
             assert bot.is_closed() and not bot.gateway_connected()
