@@ -178,6 +178,7 @@ async def test_a_discord_mode_process_finishes_the_reply_then_logs_out_on_sigter
         "DISCORD_TOKEN": fake_discord.token,
         "STORYLOOM_DISCORD_API_URL": fake_discord.api_base,
         "STORYLOOM_DISCORD_GATEWAY_URL": fake_discord.gateway_url,
+        "STORYLOOM_DISCORD_SYNC_GUILD": str(fake_discord.guild.id),  # a start registers commands only so
         "STORYLOOM_DATA_DIR": str(tmp_path),
         "STORYLOOM_ENGINE": "openai",
         "STORYLOOM_ENGINE_URLS": openai_server.base_url,
