@@ -50,6 +50,8 @@ class AuditUsageError(ValueError):
 
 @dataclass(slots=True)
 class AuditQuery:
+    """A typed audit command, parsed: the subcommand and its target, filters and page."""
+
     action: str
     target: str | None = None
     user_id: int | None = None

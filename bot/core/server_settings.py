@@ -40,6 +40,8 @@ def joined(values: frozenset[int] | set[int]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ServerChoices:
+    """A server's `/settings`, read from their stored strings."""
+
     genre: str | None = None
     tone: str | None = None
     length: str | None = None

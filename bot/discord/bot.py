@@ -84,6 +84,16 @@ class CommandSet(commands.Bot):
             await self.load_extension(extension)
 
 
+async def register_commands(tree: app_commands.CommandTree, guild_id: int | None) -> list[app_commands.AppCommand]:
+    """Register the tree's commands globally (they reach every server within the hour), or copied to one guild (at
+    once; for development)."""
+    if guild_id is None:
+        return await tree.sync()
+    guild = discord.Object(guild_id)
+    tree.copy_global_to(guild=guild)
+    return await tree.sync(guild=guild)
+
+
 class StoryloomBot(CommandSet):
     """The running bot over a started core (its owner closes it): the cogs, the review desk the pipeline holds
     outputs at, and the notices a crashed run owes its members.
@@ -95,7 +105,7 @@ class StoryloomBot(CommandSet):
     def __init__(self, settings: Settings, *, core: Core, sync_commands: bool = False, **options) -> None:  # noqa: ANN003
         super().__init__(settings, **options)
         self.core = core
-        self.sync_commands = sync_commands
+        self.sync_globally = sync_commands
         self.review_desk = ReviewDesk(self)
 
     async def setup_hook(self) -> None:
@@ -104,12 +114,8 @@ class StoryloomBot(CommandSet):
         self.add_dynamic_items(ReviewButton)
         self.core.pipeline.reviews = self.review_desk
         await tell_interrupted(self)
-        if self.settings.discord_sync_guild:
-            guild = discord.Object(self.settings.discord_sync_guild)
-            self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
-        elif self.sync_commands:
-            await self.tree.sync()
+        if self.settings.discord_sync_guild or self.sync_globally:
+            await register_commands(self.tree, self.settings.discord_sync_guild or None)
 
     def gateway_connected(self) -> bool:
         """Logged in, READY received, and the gateway socket open, every shard's when sharded (a `/ready` check)."""
@@ -202,16 +208,11 @@ def run_discord(settings: Settings) -> int:
 
 
 async def sync_commands(settings: Settings, guild_id: int | None = None) -> list[str]:
-    """Register the bot's commands with Discord: globally (they reach every server within the hour), or copied to
-    one guild (at once; for development). Logs in over REST only, starts no core. The names registered."""
+    """`storyloom discord sync`: register the bot's commands with Discord (`register_commands`), logged in over REST
+    only, with no core started. The names registered."""
     assert settings.discord_token is not None
     aim_at_discord(settings)
     async with CommandSet(settings) as bot:
         await bot.login(settings.discord_token.get_secret_value())  # loads the cogs (`setup_hook`)
-        if guild_id is None:
-            synced = await bot.tree.sync()
-        else:
-            guild = discord.Object(guild_id)
-            bot.tree.copy_global_to(guild=guild)
-            synced = await bot.tree.sync(guild=guild)
+        synced = await register_commands(bot.tree, guild_id)
     return [command.name for command in synced]
