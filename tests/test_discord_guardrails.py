@@ -238,12 +238,12 @@ async def test_review_buttons_work_after_a_restart(tmp_path, fake_discord, mod_q
     await engine.start()
     try:
         core = await Core.start(settings, engine=engine, rails=default_rails)
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             _, post = await hold_in_general(fake, mod_queue, openai_server)
         await core.close()
 
         core = await Core.start(settings, engine=engine, rails=default_rails)  # a new process, the same database
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             approve = next(c["custom_id"] for row in post.components for c in row["components"] if c["label"] == "Approve")
             await (await fake.click(post, approve, user=fake.mod)).wait_done()
             await fake.wait_for(lambda: any(INSULT in m.content for m in fake.channel_messages(fake.general)))

@@ -114,12 +114,12 @@ async def test_the_buttons_work_after_a_restart(tmp_path, fake_discord, default_
     await engine.start()
     try:
         core = await Core.start(settings, engine=engine, rails=default_rails)
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             post = (await write(fake)).original
         await core.close()
 
         core = await Core.start(settings, engine=engine, rails=default_rails)  # a new process, the same database
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             assert "recorded" in private_text(await click(fake, post, "up", fake.mod))
             continued = await click(fake, post, "continue", fake.alice)
             assert "AI-generated" in continued.original.content

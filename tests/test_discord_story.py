@@ -195,7 +195,7 @@ async def test_a_vote_closes_at_its_deadline_on_the_timer(tmp_path, fake_discord
     await engine.start()
     try:
         core = await Core.start(settings, engine=engine, rails=default_rails)
-        bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
+        bot = StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)
         async with fake.run_bot(bot):
             _, thread = await start_story(fake, mode="vote")
             await story(fake, "join", user=cy, thread=thread)
@@ -229,7 +229,7 @@ async def test_a_vote_completes_after_a_restart(tmp_path, fake_discord, cy, defa
     await engine.start()
     try:
         core = await Core.start(settings, engine=engine, rails=default_rails)
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             _, thread = await start_story(fake, mode="vote")
             await story(fake, "join", user=fake.mod, thread=thread)
             await story(fake, "join", user=cy, thread=thread)
@@ -239,7 +239,7 @@ async def test_a_vote_completes_after_a_restart(tmp_path, fake_discord, cy, defa
         await core.close()
 
         core = await Core.start(settings, engine=engine, rails=default_rails)  # a new process, the same database
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             closed = await click(fake, thread, 1, cy)
             assert "Everyone voted: choice 3 is the next turn." in closed.original.content
             await fake.wait_for(lambda: "1 turns" in status_of(fake, thread).content)
@@ -275,7 +275,7 @@ async def test_plain_messages_in_the_thread_are_turns_with_the_message_content_i
     await engine.start()
     try:
         core = await Core.start(settings, engine=engine, rails=default_rails)
-        bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
+        bot = StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)
         assert bot.intents.message_content
         async with fake.run_bot(bot):
             _, thread = await start_story(fake, messages=True)
@@ -333,7 +333,7 @@ async def test_an_idle_round_robin_turn_passes_on_through_the_timer_loop(tmp_pat
     await engine.start()
     try:
         core = await Core.start(settings, engine=engine, rails=default_rails)
-        bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
+        bot = StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)
         async with fake.run_bot(bot):
             _, thread = await start_story(fake, timeout=10)
             await story(fake, "join", user=cy, thread=thread)

@@ -147,7 +147,7 @@ async def test_write_on_the_embedded_model_end_to_end(tmp_path, fake_discord, de
     settings = Settings(data_dir=tmp_path, stream_edit_interval_s=0.5)
     core = await Core.start(settings, engine=smol_engine, rails=default_rails)
     fake = fake_discord
-    async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+    async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
         r = await fake.slash(
             "write", {"kind": "poem", "about": "a lighthouse keeper", "length": "short"}, user=fake.alice, channel=fake.general
         )

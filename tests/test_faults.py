@@ -83,7 +83,7 @@ async def running_bot(
     core = await Core.start(settings, engine=engine, rails=rails)
     core.pipeline.record_wait_s = 2.0  # how long text may wait for its rows before the request fails instead
     try:
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             yield core
     finally:
         await core.close()

@@ -359,7 +359,7 @@ async def test_discord_shows_the_guard_model_and_its_block_names_the_category(
     core = await Core.start(settings, engine=engine, rails=stack)
     fake = fake_discord
     try:
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             shown = await fake.slash("guardrails", {}, subcommand="show", user=fake.mod, channel=fake.general)
             await shown.wait_done()
             assert "guard_model (unsafe 0.5) → block" in shown.original.content

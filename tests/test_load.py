@@ -75,7 +75,7 @@ async def test_500_interactions_in_10_seconds_are_all_acknowledged_answered_and_
     )
     core = await Core.start(settings, engine=smol_engine, rails=default_rails)
     try:
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             # One full batch first: the engine's and the rails' first-use allocations are not growth under load.
             warm = [
                 await fake.slash("write", {"kind": "poem", "about": f"a harbour, {i}", "length": "short"}, user=members[i])

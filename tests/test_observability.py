@@ -174,7 +174,7 @@ async def test_the_discord_token_never_reaches_the_logs(tmp_path, fake_discord, 
         root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        async with fake_discord.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)) as bot:
+        async with fake_discord.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)) as bot:
             assert core.readiness["gateway"]() is True
             log = logging.getLogger("storyloom.test")
             log.info("logging in with %s", token)

@@ -152,7 +152,7 @@ async def test_the_token_and_key_are_in_no_log_line_and_no_database_byte(tmp_pat
     root.setLevel(logging.DEBUG)
     database_bytes = b""
     try:
-        async with fake.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)):
+        async with fake.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)):
             ok = await fake.slash("write", {"kind": "poem", "about": "a lighthouse keeper"}, user=fake.alice)
             await ok.wait_done(lambda r: any("Storyloom · request" in m.content for m in r.messages), timeout=15)
             assert good.chat_requests[-1].headers["Authorization"] == f"Bearer {API_KEY}", "the key was really used"

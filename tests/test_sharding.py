@@ -65,7 +65,7 @@ async def start_bot(tmp_path, default_rails) -> AsyncIterator[Callable]:
             cleanup.push_async_callback(engine.close)
             core = await Core.start(settings, engine=engine, rails=default_rails)
             cleanup.push_async_callback(core.close)
-            bot = make_bot(settings, core=core, **FAST_CLIENT_OPTIONS)
+            bot = make_bot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)
             await stack.enter_async_context(fake.run_bot(bot, timeout=20))
             return bot, core
 
@@ -126,7 +126,7 @@ async def test_a_shard_count_alone_runs_every_shard_in_one_process(
 
 
 def test_no_shard_settings_keep_one_plain_connection() -> None:
-    bot = make_bot(Settings())
+    bot = make_bot(Settings(), core=None)  # the type alone: no core is started
     assert type(bot) is StoryloomBot and bot.shard_count is None
 
 

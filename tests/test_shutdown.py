@@ -158,7 +158,7 @@ async def test_the_discord_bot_drains_then_logs_out(tmp_path, fake_discord, defa
     await engine.start()
     core = await Core.start(settings, engine=engine, rails=default_rails)
     try:
-        async with fake_discord.run_bot(StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)) as bot:
+        async with fake_discord.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)) as bot:
             assert bot.gateway_connected()
             await bot.shutdown()
             assert bot.is_closed() and not bot.gateway_connected()
@@ -178,6 +178,7 @@ async def test_a_discord_mode_process_finishes_the_reply_then_logs_out_on_sigter
         "DISCORD_TOKEN": fake_discord.token,
         "STORYLOOM_DISCORD_API_URL": fake_discord.api_base,
         "STORYLOOM_DISCORD_GATEWAY_URL": fake_discord.gateway_url,
+        "STORYLOOM_DISCORD_SYNC_GUILD": str(fake_discord.guild.id),  # a start registers commands only so
         "STORYLOOM_DATA_DIR": str(tmp_path),
         "STORYLOOM_ENGINE": "openai",
         "STORYLOOM_ENGINE_URLS": openai_server.base_url,

@@ -1,5 +1,5 @@
-"""The audit queries outside Discord: `storyloom audit message|user|flagged|stats|export` for operators (every
-guild unless `--guild`), and `/audit ...` typed in the terminal mode (the local guild only).
+"""Typed audit commands: their grammar (shared with `storyloom audit`, bot/cli/audit.py), the words the front ends
+answer with, and `/audit ...` typed in the terminal mode (the local guild only).
 
 Typed form (terminal mode), options as words or `key:value`:
 
@@ -14,35 +14,21 @@ Typed form (terminal mode), options as words or `key:value`:
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import re
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.audit.render import PLAIN, card_lines, list_lines, requests_table, stats_lines, stats_tables
+from bot.audit import queries
+from bot.audit.render import PLAIN, card_lines, list_lines, stats_lines
+from bot.core import moderation
+from bot.core.numbers import MAX_ID, MAX_LIMIT, whole_number
 from bot.terminal.parser import shorten
-from bot.core.numbers import MAX_ID, MAX_LIMIT, argument, discord_id, whole_number
-from storage.audit import (
-    ALL_GUILDS,
-    GuildScope,
-    count_requests,
-    iter_records,
-    list_requests,
-    parse_since,
-    parse_target,
-    provenance_for,
-    stats,
-)
-from storage.export import EXTENSIONS, FORMATS, write_export
+from storage.audit import ALL_GUILDS, GuildScope, parse_since
+from storage.export import EXTENSIONS, FORMATS
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from bot.config import Settings
     from bot.core.app import Core
     from bot.core.request import Author
 
@@ -64,6 +50,8 @@ class AuditUsageError(ValueError):
 
 @dataclass(slots=True)
 class AuditQuery:
+    """A typed audit command, parsed: the subcommand and its target, filters and page."""
+
     action: str
     target: str | None = None
     user_id: int | None = None
@@ -160,20 +148,19 @@ def export_filename(guild: GuildScope, fmt: str, *, now: datetime | None = None)
     return f"storyloom-audit-{where}-{stamp}.{EXTENSIONS[fmt]}"
 
 
-async def answer_lines(database: AsyncEngine, guild: GuildScope, query: AuditQuery) -> list[str]:
+async def answer_lines(core: Core, guild_id: int | None, query: AuditQuery) -> list[str]:
     """The plain-text answer to message / user / flagged / stats (export writes a file instead)."""
     if query.action == "message":
         assert query.target is not None
         try:
-            target = parse_target(query.target)
+            found = await queries.card(core, guild_id, query.target)
         except ValueError as error:
             return [str(error)]
-        record = await provenance_for(database, guild, target)
-        return [NOT_FOUND] if record is None else card_lines(record, PLAIN)
+        return [NOT_FOUND] if found.record is None else card_lines(found.record, PLAIN)
     if query.action == "stats":
-        return stats_lines(await stats(database, guild, since=query.since), PLAIN)
-    page = await list_requests(
-        database, guild, user_id=query.user_id, since=query.since, flagged=query.action == "flagged",
+        return stats_lines(await queries.guild_stats(core, guild_id, since=query.since), PLAIN)
+    page = await queries.requests(
+        core, guild_id, user_id=query.user_id, since=query.since, flagged=query.action == "flagged",
         category=query.category, limit=query.limit, offset=query.offset,
     )  # fmt: skip
     title = f"Requests by user {query.user_id}" if query.action == "user" else "Flagged requests"
@@ -187,14 +174,11 @@ async def answer_lines(database: AsyncEngine, guild: GuildScope, query: AuditQue
 
 async def run_typed_audit(core: Core, author: Author, text: str, out: TextIO) -> None:
     """`/audit ...` in the terminal mode: the local guild's records, answered as plain text."""
-    from storage.policies import record_action
-
     try:
         query = parse_audit(text)
     except AuditUsageError as error:
         out.write(f"{error}\n")
         return
-    await core.recorder.flush()
     guild = author.guild_id
     details: dict[str, Any] = {"command": query.action, "interface": "local"}
     if query.action == "export":
@@ -202,164 +186,15 @@ async def run_typed_audit(core: Core, author: Author, text: str, out: TextIO) ->
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / export_filename(guild, query.fmt)
         with path.open("w", encoding="utf-8", newline="") as file:
-            count = await write_export(iter_records(core.database, guild, since=query.since), query.fmt, file)
+            count = await queries.export(core, guild, query.fmt, file, since=query.since)
         out.write(f"exported {count} records ({query.fmt}) to {path}\n")
         details.update(format=query.fmt, records=count)
     else:
-        out.write("\n".join(await answer_lines(core.database, guild, query)) + "\n")
+        out.write("\n".join(await answer_lines(core, guild, query)) + "\n")
     if query.since_text:
         details["since"] = query.since_text
-    await record_action(
-        core.database, guild_id=guild, channel_id=author.channel_id, user_id=author.user_id, action="audit_query",
+    await moderation.record(
+        core, guild_id=guild, channel_id=author.channel_id, user_id=author.user_id, action="audit_query",
         details=details,
     )  # fmt: skip
     out.flush()
-
-
-# -- operators' command line -------------------------------------------------------------------------------------
-
-
-def _scope(args: argparse.Namespace) -> GuildScope:
-    return ALL_GUILDS if args.guild is None else args.guild
-
-
-def _since(args: argparse.Namespace) -> datetime | None:
-    try:
-        return parse_since(args.since)
-    except ValueError as error:
-        raise SystemExit(f"storyloom audit: {error}") from None
-
-
-def _run(settings: Settings, work: Any) -> Any:
-    from storage.db import create_engine
-
-    async def _main() -> Any:
-        engine = create_engine(settings.effective_database_url)
-        try:
-            return await work(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(_main())
-
-
-def cmd_message(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        target = parse_target(args.target)
-    except ValueError as error:
-        print(f"storyloom audit message: {error}", file=sys.stderr)
-        return 2
-
-    async def work(engine: AsyncEngine) -> list[str] | None:
-        record = await provenance_for(engine, _scope(args), target)
-        return None if record is None else card_lines(record, PLAIN)
-
-    lines = _run(settings, work)
-    if lines is None:
-        where = "any guild" if args.guild is None else f"guild {args.guild}"
-        print(f"no Storyloom output for {args.target} in {where}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace, settings: Settings, *, user_id: int | None, flagged: bool) -> int:
-    since = _since(args)
-    category = normalise_category(args.category) if getattr(args, "category", None) else None
-
-    async def work(engine: AsyncEngine) -> Any:
-        return await list_requests(
-            engine, _scope(args), user_id=user_id, since=since, flagged=flagged, category=category,
-            limit=args.limit, offset=args.offset,
-        )  # fmt: skip
-
-    page = _run(settings, work)
-    print(requests_table(page))
-    return 0
-
-
-def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
-    return _cmd_list(args, settings, user_id=args.user, flagged=False)
-
-
-def cmd_flagged(args: argparse.Namespace, settings: Settings) -> int:
-    return _cmd_list(args, settings, user_id=None, flagged=True)
-
-
-def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    since = _since(args)
-    result = _run(settings, lambda engine: stats(engine, _scope(args), since=since))
-    print(stats_tables(result))
-    return 0
-
-
-def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    """Write the records to a file (or stdout with `-o -`); a progress bar on stderr when it is a terminal."""
-    from tqdm import tqdm
-
-    from bot.core.visible import for_terminal
-
-    since = _since(args)
-    scope = _scope(args)
-    output = args.output or export_filename(scope, args.format)
-    if output == "-":  # a terminal sees control characters made visible; a pipe or a file gets the records as stored
-        stream: TextIO = for_terminal(sys.stdout) if sys.stdout.isatty() else sys.stdout
-    else:
-        try:
-            stream = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-        except OSError as error:
-            print(f"storyloom audit export: cannot write {output}: {error.strerror or error}", file=sys.stderr)
-            return 2
-
-    async def work(engine: AsyncEngine) -> int:
-        total = await count_requests(engine, scope, since=since)
-        disable = args.quiet or not sys.stderr.isatty()
-        with tqdm(total=total, desc="exporting", unit=" records", file=sys.stderr, disable=disable) as bar:
-            return await write_export(iter_records(engine, scope, since=since), args.format, stream, progress=bar.update)
-
-    try:
-        count = _run(settings, work)
-    finally:
-        if output != "-":
-            stream.close()
-    if output != "-":
-        print(f"exported {count} records ({args.format}) to {output}")
-    return 0
-
-
-def add_query_commands(actions: argparse._SubParsersAction) -> None:
-    """`message`, `user`, `flagged`, `stats` and `export` under `storyloom audit`."""
-
-    def scoped(parser: argparse.ArgumentParser, *, since: bool = True) -> argparse.ArgumentParser:
-        parser.add_argument("--guild", type=discord_id, default=None, help="only this guild (default: every guild)")
-        if since:
-            parser.add_argument("--since", default=None, help="7d, 24h, 90m, 2w or a date such as 2026-11-01")
-        return parser
-
-    message = scoped(actions.add_parser("message", help="the provenance card of one output"), since=False)
-    message.add_argument("target", help="a message link, message id, or request id")
-    message.set_defaults(handler=cmd_message)
-
-    for name, helptext, handler in (
-        ("user", "a member's requests, newest first", cmd_user),
-        ("flagged", "requests with a check not passed (block, redact, flag, error)", cmd_flagged),
-    ):
-        parser = scoped(actions.add_parser(name, help=helptext))
-        if name == "user":
-            parser.add_argument("user", type=discord_id, help="the member's user id")
-        else:
-            parser.add_argument("--category", default=None, help="only verdicts of this category (insult, ...)")
-        parser.add_argument(
-            "--limit", type=argument("--limit", 1, MAX_LIMIT), default=50, help=f"rows to show (default 50, at most {MAX_LIMIT:,})"
-        )
-        parser.add_argument("--offset", type=argument("--offset", 0, MAX_ID), default=0, help="rows to skip")
-        parser.set_defaults(handler=handler)
-
-    scoped(actions.add_parser("stats", help="counts by status, rail and decision, top categories")).set_defaults(
-        handler=cmd_stats
-    )
-    export = scoped(actions.add_parser("export", help="every record to a file: csv, jsonl or prov-json"))
-    export.add_argument("--format", choices=FORMATS, default="csv")
-    export.add_argument("-o", "--output", default=None, help="file to write (- for stdout; default: a dated name)")
-    export.add_argument("--quiet", action="store_true", help="no progress bar")
-    export.set_defaults(handler=cmd_export)

@@ -16,6 +16,7 @@ from storage.models import aware
 from storage.chain import ERASED
 
 PAGE_CHARS = 1900
+"""A page under Discord's message limit (bot/discord/delivery.MESSAGE_LIMIT) with room for the pager's footer."""
 TEXT_CHARS = 1500
 """Past this a shown or raw text is cut on the card (the export has it whole)."""
 

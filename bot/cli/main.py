@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.cli.audit import add_audit_commands
+from bot.cli.sync import add_discord_commands
 from bot.terminal.parser import USAGE
 from bot.config import ConfigError, Settings, check_database_url, check_for_run, load_settings
 
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=cmd_eval)
 
     add_audit_commands(commands)
+    add_discord_commands(commands)
 
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     db_upgrade = db.add_parser("upgrade", help="apply migrations")

@@ -1,6 +1,7 @@
 """A server's own choices for the bot (`/settings`, stored by storage/server_settings.py), and the gate every
-Discord request passes before the pipeline: is the bot used in this channel, by this member's roles, within the
-member's rate (shared by every process on the database, storage/ratelimit.py)?
+Discord request passes before the pipeline (`admit`): is the bot used in this channel, by this member's roles, within
+the member's rate (shared by every process on the database, storage/ratelimit.py)? Changes are recorded with the
+policy hash they give, as `/guardrails` changes are.
 
 Keys: `genre`, `tone`, `length` (defaults for `/write`), `house_style` (a note after the system prompt's rules),
 `channel_mode` (`allow`: only the listed channels; `deny`: all but them), `channels`, `roles` (members need one of
@@ -13,15 +14,15 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import discord
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core import moderation
 from bot.core.admission import Refusal
-from guardrails.policy import Policy
-from storage.server_settings import server_settings
+from bot.core.policies import Place, policy_at, record_policy_hash
+from storage.server_settings import change_server_settings, server_settings
 
 if TYPE_CHECKING:
-    from bot.discord.bot import StoryloomBot
+    from bot.core.app import Core
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def joined(values: frozenset[int] | set[int]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ServerChoices:
+    """A server's `/settings`, read from their stored strings."""
+
     genre: str | None = None
     tone: str | None = None
     length: str | None = None
@@ -76,27 +79,15 @@ class ServerChoices:
         return None
 
 
-async def choices_for(bot: StoryloomBot, guild_id: int | None) -> ServerChoices:
+async def choices_for(core: Core, guild_id: int | None) -> ServerChoices:
     if guild_id is None:
         return ServerChoices()
-    return ServerChoices.from_stored(await server_settings(bot.core.database, guild_id))
+    return ServerChoices.from_stored(await server_settings(core.database, guild_id))
 
 
-def with_house_style(policy: Policy, choices: ServerChoices) -> Policy:
-    return replace(policy, house_style=choices.house_style) if choices.house_style else policy
-
-
-def places_of(interaction: discord.Interaction) -> set[int]:
-    channel = interaction.channel
-    places = {interaction.channel_id} if interaction.channel_id else set()
-    parent = getattr(channel, "parent_id", None)
-    if parent:
-        places.add(parent)
-    return places
-
-
-def role_ids_of(interaction: discord.Interaction) -> set[int]:
-    return {role.id for role in getattr(interaction.user, "roles", ())}
+async def stored(core: Core, guild_id: int) -> dict[str, str]:
+    """The keys this server set, as stored."""
+    return await server_settings(core.database, guild_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,25 +100,62 @@ class Gate:
     """False when the shared counter could not be written: the pipeline's in-process limiter counts instead."""
 
 
-async def gate(bot: StoryloomBot, interaction: discord.Interaction) -> Gate:
-    """The server's channel and role choices, then the member's rate, shared across processes. Members with Manage
-    Server are never kept out (they could change the choices anyway); a member with an exempt role has no limit."""
-    choices = await choices_for(bot, interaction.guild_id)
-    roles = role_ids_of(interaction)
-    if not interaction.permissions.manage_guild:
-        refused = choices.refusal(places_of(interaction), roles)
+async def admit(
+    core: Core, *, guild_id: int | None, user_id: int, places: set[int], role_ids: set[int], manages_server: bool
+) -> Gate:
+    """The server's channel and role choices, then the member's rate, shared across processes. Members who manage
+    the server are never kept out (they could change the choices anyway); a member with an exempt role has no limit.
+    `places`: the channel and a thread's parent."""
+    choices = await choices_for(core, guild_id)
+    if not manages_server:
+        refused = choices.refusal(places, role_ids)
         if refused is not None:
             return Gate(refused, choices)
-    if roles & choices.rate_exempt_roles:
+    if role_ids & choices.rate_exempt_roles:
         return Gate(None, choices)
-    per_minute = choices.rate_limit or bot.core.settings.rate_limit_per_minute
+    per_minute = choices.rate_limit or core.settings.rate_limit_per_minute
     try:
-        wait = await bot.core.shared_rate_limiter.admit(
-            guild_id=interaction.guild_id, user_id=interaction.user.id, per_minute=per_minute
-        )
+        wait = await core.shared_rate_limiter.admit(guild_id=guild_id, user_id=user_id, per_minute=per_minute)
     except SQLAlchemyError as error:  # the database refuses writes: the pipeline says so (it records nothing new)
         log.warning("shared rate counter unavailable (%s); this process's own limit applies", type(error).__name__)
         return Gate(None, choices, counted=False)
     if wait is not None:
         return Gate(Refusal("rate_limited", f"You're writing fast! Try again in {wait:.0f} s."), choices)
     return Gate(None, choices)
+
+
+# -- changes (`/settings`) ---------------------------------------------------------------------------------------
+
+
+async def change(core: Core, place: Place, changes: dict[str, str | None], *, user_id: int) -> tuple[dict[str, str | None], str]:
+    """Store `changes` with their moderation record and the policy hash they give at `place`; returns the values
+    they replaced and that hash."""
+    assert place.guild_id is not None
+    policy = await policy_at(core, place)
+    if "house_style" in changes:
+        policy = replace(policy, house_style=changes["house_style"])
+    new_hash = record_policy_hash(core, policy)
+    previous = await change_server_settings(
+        core.database,
+        guild_id=place.guild_id,
+        channel_id=place.channel_id,
+        changes=changes,
+        user_id=user_id,
+        policy_hash=new_hash,
+    )
+    return previous, new_hash
+
+
+async def house_style_refusal(core: Core, place: Place, note: str, *, user_id: int) -> str | None:
+    """The note goes to the model after the rules, so it passes the input rails like a prompt (an injection,
+    abuse). What failed (the refusal is recorded), or None."""
+    policy = await policy_at(core, place)
+    verdicts = await core.rails.for_policy(policy).check("input", note, place.guild_id)
+    failed = next((v for v in verdicts if v.failed or v.decision == "error"), None)
+    if failed is None:
+        return None
+    await moderation.record(
+        core, guild_id=place.guild_id, channel_id=place.channel_id, user_id=user_id, action="set_settings_refused",
+        details={"key": "house_style", "rail": failed.rail, "category": failed.category, "scores": failed.scores},
+    )  # fmt: skip
+    return (failed.category or failed.rail).replace("_", " ")

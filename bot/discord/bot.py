@@ -1,10 +1,13 @@
-"""The Discord front end: a Bot subclass whose `setup_hook` starts the core and loads one cog per feature."""
+"""The Discord front end: a Bot subclass given its core by `run_discord`, loading one cog per feature and putting
+the review desk before the pipeline; and `sync_commands`, which registers the commands with Discord
+(`storyloom discord sync`) without starting anything behind them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import pkgutil
+from collections.abc import AsyncIterator
 
 import discord
 import yarl
@@ -14,18 +17,20 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.core.admission import RECORDS_UNAVAILABLE
 from bot.core.app import Core, freeze_startup_heap
-from bot.discord.delivery import NO_PINGS
+from bot.discord.delivery import NO_PINGS, reply
 from bot.discord.moderators import NotModerator
+from bot.discord.notices import tell_interrupted
+from bot.discord.reviews import ReviewButton, ReviewDesk
 from bot.shutdown import StopSignals
 from storage.recorder import RecorderUnavailable
 
 log = logging.getLogger(__name__)
 
-def cog_modules() -> list[str]:
-    """Every module in bot/discord/cogs: one cog per feature, each with its own `setup`."""
-    import bot.discord.cogs
-
-    return sorted(f"bot.discord.cogs.{module.name}" for module in pkgutil.iter_modules(bot.discord.cogs.__path__))
+EXTENSIONS = tuple(
+    f"bot.discord.cogs.{name}"
+    for name in ("audit", "guardrails", "help", "mine", "pieces", "privacy", "provenance", "settings", "story", "write")
+)
+"""One cog per feature, each module with its own `setup`."""
 
 
 class StoryloomTree(app_commands.CommandTree):
@@ -50,16 +55,16 @@ class StoryloomTree(app_commands.CommandTree):
             log.exception("command %s failed", interaction.command and interaction.command.qualified_name, exc_info=error)
             message = "Something went wrong on my side. Please try again."
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_PINGS)
-            else:
-                await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_PINGS)
+            await reply(interaction, message)
         except discord.HTTPException:
             log.warning("could not tell the member about the error")
 
 
-class StoryloomBot(commands.Bot):
-    def __init__(self, settings: Settings, *, core: Core | None = None, **options) -> None:  # noqa: ANN003
+class CommandSet(commands.Bot):
+    """The cogs and their commands with nothing behind them: what `sync_commands` registers with Discord. The cogs
+    reach the core only when a command runs."""
+
+    def __init__(self, settings: Settings, **options) -> None:  # noqa: ANN003
         # A text bot never joins voice: the missing voice libraries are not worth a warning on every start.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.default()  # slash commands need no privileged intents
@@ -73,20 +78,44 @@ class StoryloomBot(commands.Bot):
             **options,
         )
         self.settings = settings
-        self._given_core = core
-        self.core: Core
 
     async def setup_hook(self) -> None:
-        self.core = self._given_core or await Core.start(self.settings)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+
+
+async def register_commands(tree: app_commands.CommandTree, guild_id: int | None) -> list[app_commands.AppCommand]:
+    """Register the tree's commands globally (they reach every server within the hour), or copied to one guild (at
+    once; for development)."""
+    if guild_id is None:
+        return await tree.sync()
+    guild = discord.Object(guild_id)
+    tree.copy_global_to(guild=guild)
+    return await tree.sync(guild=guild)
+
+
+class StoryloomBot(CommandSet):
+    """The running bot over a started core (its owner closes it): the cogs, the review desk the pipeline holds
+    outputs at, and the notices a crashed run owes its members.
+
+    `sync_commands`: register the commands globally as it starts (the tests' loopback Discord); against Discord
+    that is `storyloom discord sync`, once per change of commands. `discord_sync_guild` copies them to that one
+    guild on every start, for development."""
+
+    def __init__(self, settings: Settings, *, core: Core, sync_commands: bool = False, **options) -> None:  # noqa: ANN003
+        super().__init__(settings, **options)
+        self.core = core
+        self.sync_globally = sync_commands
+        self.review_desk = ReviewDesk(self)
+
+    async def setup_hook(self) -> None:
         self.core.readiness["gateway"] = self.gateway_connected
-        for cog in cog_modules():
-            await self.load_extension(cog)
-        if self.settings.discord_sync_guild:
-            guild = discord.Object(self.settings.discord_sync_guild)
-            self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+        await super().setup_hook()
+        self.add_dynamic_items(ReviewButton)
+        self.core.pipeline.reviews = self.review_desk
+        await tell_interrupted(self)
+        if self.settings.discord_sync_guild or self.sync_globally:
+            await register_commands(self.tree, self.settings.discord_sync_guild or None)
 
     def gateway_connected(self) -> bool:
         """Logged in, READY received, and the gateway socket open, every shard's when sharded (a `/ready` check)."""
@@ -98,9 +127,8 @@ class StoryloomBot(commands.Bot):
         return socket is not None and socket.open
 
     async def shutdown(self) -> None:
-        """Refuse new requests, let open ones finish within `shutdown_grace_s`, then log out and close the core."""
-        if hasattr(self, "core"):
-            await self.core.drain()
+        """Refuse new requests, let open ones finish within `shutdown_grace_s`, then log out."""
+        await self.core.drain()
         await self.close()
 
     def messageable(self, channel_id: int, guild_id: int | None = None) -> discord.abc.Messageable:
@@ -109,9 +137,9 @@ class StoryloomBot(commands.Bot):
         return self.get_channel(channel_id) or self.get_partial_messageable(channel_id, guild_id=guild_id)  # type: ignore[return-value]
 
     async def close(self) -> None:
+        if self.core.pipeline.reviews is self.review_desk:
+            self.core.pipeline.reviews = None
         await super().close()
-        if self._given_core is None and hasattr(self, "core"):
-            await self.core.close()
 
 
 class ShardedStoryloomBot(StoryloomBot, commands.AutoShardedBot):
@@ -119,16 +147,16 @@ class ShardedStoryloomBot(StoryloomBot, commands.AutoShardedBot):
     given, or all of them; several processes with disjoint shard ids split the guilds between them."""
 
 
-def make_bot(settings: Settings, **options) -> StoryloomBot:  # noqa: ANN003
+def make_bot(settings: Settings, *, core: Core, **options) -> StoryloomBot:  # noqa: ANN003
     """The bot the settings ask for: sharded when `shard_count` or `shard_ids` is set, else one plain connection.
 
     `shard_ids` with `shard_count`: this process runs those shards of that many. `shard_count` alone: all of them.
     Neither: `StoryloomBot`, as Discord requires nothing more below 2,500 guilds.
     """
     if settings.shard_count is None:
-        return StoryloomBot(settings, **options)
+        return StoryloomBot(settings, core=core, **options)
     return ShardedStoryloomBot(
-        settings, shard_count=settings.shard_count, shard_ids=settings.shard_ids or None, **options
+        settings, core=core, shard_count=settings.shard_count, shard_ids=settings.shard_ids or None, **options
     )
 
 
@@ -140,27 +168,33 @@ def aim_at_discord(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+@contextlib.asynccontextmanager
+async def started_core(settings: Settings) -> AsyncIterator[Core]:
+    """The core for one run of the bot, closed after the bot."""
+    core = await Core.start(settings)
+    try:
+        yield core
+    finally:
+        await core.close()
+
+
 def run_discord(settings: Settings) -> int:
     assert settings.discord_token is not None
     aim_at_discord(settings)
 
     async def _main() -> None:
-        async with make_bot(settings) as bot:
+        async with started_core(settings) as core, make_bot(settings, core=core) as bot:
             stopping: list[asyncio.Task[None]] = []
 
             def stop() -> None:
                 stopping.append(asyncio.create_task(bot.shutdown(), name="shutdown"))
-
-            def hurry() -> None:
-                if hasattr(bot, "core"):
-                    bot.core.pipeline.hurry()
 
             async def settle() -> None:
                 await bot.wait_until_ready()
                 freeze_startup_heap()
 
             settling = asyncio.create_task(settle(), name="freeze-heap")
-            with StopSignals(stop, hurry).installed():
+            with StopSignals(stop, core.pipeline.hurry).installed():
                 await bot.start(settings.discord_token.get_secret_value())
                 settling.cancel()
                 for task in stopping:
@@ -171,3 +205,14 @@ def run_discord(settings: Settings) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+async def sync_commands(settings: Settings, guild_id: int | None = None) -> list[str]:
+    """`storyloom discord sync`: register the bot's commands with Discord (`register_commands`), logged in over REST
+    only, with no core started. The names registered."""
+    assert settings.discord_token is not None
+    aim_at_discord(settings)
+    async with CommandSet(settings) as bot:
+        await bot.login(settings.discord_token.get_secret_value())  # loads the cogs (`setup_hook`)
+        synced = await register_commands(bot.tree, guild_id)
+    return [command.name for command in synced]

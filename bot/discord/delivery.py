@@ -7,6 +7,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import discord
 
@@ -50,7 +51,7 @@ class InteractionSink:
     ) -> None:
         self._interaction = interaction
         self._buttons = buttons
-        """The buttons under a delivered piece, given its request id (bot/discord/cogs/pieces.py)."""
+        """The buttons under a delivered piece, given its request id (bot/discord/views.py)."""
         self._interval = edit_interval_s
         self._latest = ""
         self._last_edit = 0.0
@@ -129,3 +130,13 @@ class InteractionSink:
             f"{message}\n{footer}", ephemeral=True, wait=True, allowed_mentions=NO_PINGS
         )
         return [Posted(self._interaction.channel_id, note.id, "notice")]
+
+
+async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = True, **extra: Any) -> None:
+    """Answer an interaction in one message that pings nobody: its response, or a follow-up once it has one (a
+    deferred command, a second answer). Text past Discord's limit is cut."""
+    text = text[:MESSAGE_LIMIT]
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=ephemeral, allowed_mentions=NO_PINGS, **extra)
+    else:
+        await interaction.response.send_message(text, ephemeral=ephemeral, allowed_mentions=NO_PINGS, **extra)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from storage.policies import stored_settings
+from bot.core.policies import moderator_role
 
 if TYPE_CHECKING:
     from bot.core.app import Core
@@ -19,8 +19,7 @@ async def is_moderator(core: Core, interaction: discord.Interaction) -> bool:
         return False
     if permissions.manage_messages:
         return True
-    guild_settings, _ = await stored_settings(core.database, interaction.guild_id, None)
-    role = guild_settings.get("moderator_role")
+    role = await moderator_role(core, interaction.guild_id)
     return role is not None and any(str(r.id) == role for r in getattr(interaction.user, "roles", ()))
 
 

@@ -1,17 +1,16 @@
-"""The terminal mode's `/mine [PAGE]` and `/privacy export`: the same queries as in Discord, for the local user."""
+"""The terminal mode's `/mine [PAGE]` and `/privacy export`: the same services as in Discord, for the local user."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, TextIO
 
-from bot.core.member_export import describe_export, export_facts, export_member
-from storage.feedback import my_pieces
-from storage.policies import record_action
+from bot.core import pieces
+from bot.core.privacy import describe_export, export_member
 
 if TYPE_CHECKING:
-    from bot.terminal.parser import TypedCommand
     from bot.core.app import Core
     from bot.core.request import Author
+    from bot.terminal.parser import TypedCommand
 
 PAGE_SIZE = 10
 
@@ -25,34 +24,25 @@ async def run_typed_member_command(core: Core, author: Author, command: TypedCom
 
 
 async def mine_text(core: Core, author: Author, page: int) -> str:
-    await core.recorder.flush()
-    pieces, total = await my_pieces(
-        core.database, guild_id=author.guild_id, user_id=author.user_id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    found, total = await pieces.mine(
+        core, guild_id=author.guild_id, user_id=author.user_id, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     if not total:
         return "You have no pieces here yet: try /write."
     pages = -(-total // PAGE_SIZE)
     lines = [f"Your pieces ({total}), newest first, page {min(page, pages)} of {pages}:"]
-    for piece in pieces:
+    for piece in found:
         topic = "(erased)" if piece.topic is None else " ".join(piece.topic.split())[:60]
         lines.append(f"  {piece.created_at:%Y-%m-%d %H:%M} {piece.kind or piece.command:<9} {topic}  request {piece.request_id}")
-    if not pieces:
+    if not found:
         lines.append("  (no pieces on this page)")
     return "\n".join(lines)
 
 
 async def export_to_file(core: Core, author: Author) -> str:
-    data, file = await export_member(core, author.guild_id, author.user_id)
+    data, file = await export_member(core, guild_id=author.guild_id, channel_id=author.channel_id, user_id=author.user_id)
     folder = core.settings.data_dir / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"storyloom-{author.guild_id or 0}-{author.user_id}.json"
     path.write_bytes(file)
-    await record_action(
-        core.database,
-        guild_id=author.guild_id,
-        channel_id=author.channel_id,
-        user_id=author.user_id,
-        action="privacy_export",
-        details=export_facts(data),
-    )
     return f"Everything stored about you here ({describe_export(data)}) is in {path}"

@@ -23,6 +23,8 @@ class CommandError(ValueError):
 
 @dataclass(slots=True)
 class TypedCommand:
+    """One typed line: the command, its kind or subcommand, the free text, and `key:value` / `--key` options."""
+
     name: str
     kind: str | None = None
     text: str = ""

@@ -17,11 +17,11 @@ from typing import TextIO
 
 from bot.terminal.parser import USAGE, CommandError, TypedCommand, parse
 from bot.config import Settings
+from bot.core import pieces
 from bot.core.app import Core, freeze_startup_heap
 from bot.core.request import Author, Outcome, Posted, WriteJob
 from bot.shutdown import StopSignals
 from bot.core.visible import for_terminal
-from storage.queries import last_output
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,7 @@ async def run_command(core: Core, author: Author, command: TypedCommand, out: Te
             length=command.options.get("length", "medium"),
         )
     else:
-        await core.recorder.flush()
-        previous = await last_output(core.database, guild_id=author.guild_id, user_id=author.user_id)
+        previous = await pieces.last_piece(core, guild_id=author.guild_id, user_id=author.user_id)
         job = WriteJob(
             command="continue",
             kind=previous.kind if previous else None,

@@ -25,7 +25,7 @@ async def storyloom(tmp_path, fake_discord, default_rails, openai_server):
     engine = OpenAIEngine.from_settings(settings)
     await engine.start()
     core = await Core.start(settings, engine=engine, rails=default_rails)
-    bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
+    bot = StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)
     async with fake_discord.run_bot(bot):
         yield core
     await core.close()

@@ -9,89 +9,27 @@ is recorded (`audit_denied`); every use is recorded (`audit_query`), and so is a
 from __future__ import annotations
 
 import io
-import logging
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.audit import queries
 from bot.audit.commands import NOT_FOUND, export_filename, normalise_category
 from bot.audit.render import DISCORD, card_lines, list_lines, paginate, stats_lines
-from bot.discord.delivery import NO_PINGS
+from bot.core import moderation
+from bot.discord.choices import FORMAT_CHOICES
+from bot.discord.delivery import NO_PINGS, reply
 from bot.discord.moderators import NotModerator, is_moderator
-from storage.audit import (
-    Target,
-    iter_records,
-    list_requests,
-    owner_guild,
-    parse_since,
-    parse_target,
-    provenance_for,
-    stats,
-)
-from storage.export import FORMATS, write_export
-from storage.policies import record_action
+from bot.discord.views import Pager
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from bot.discord.bot import StoryloomBot
 
-log = logging.getLogger(__name__)
-
-PAGER_TIMEOUT_S = 10 * 60
-"""Past this the buttons go (an interaction's token lasts 15 minutes; the edit that removes them needs it)."""
 LIST_LIMIT = 100
-FORMAT_CHOICES = [app_commands.Choice(name=name, value=name) for name in FORMATS]
-
-
-class Pager(discord.ui.View):
-    """Previous / Next through pages of one answer; only the moderator who asked may turn them."""
-
-    def __init__(self, pages: list[str], owner_id: int, *, timeout: float = PAGER_TIMEOUT_S) -> None:
-        super().__init__(timeout=timeout)
-        self.pages = pages
-        self.owner_id = owner_id
-        self.index = 0
-        self.message: discord.WebhookMessage | None = None
-        self._sync()
-
-    def content(self) -> str:
-        return f"{self.pages[self.index]}\n-# page {self.index + 1} of {len(self.pages)}"
-
-    def _sync(self) -> None:
-        self.previous.disabled = self.index == 0
-        self.next.disabled = self.index >= len(self.pages) - 1
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id != self.owner_id:
-            await interaction.response.send_message(
-                "Only the moderator who asked can page through this.", ephemeral=True, allowed_mentions=NO_PINGS
-            )
-            return False
-        return True
-
-    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
-        self.index = max(0, min(len(self.pages) - 1, self.index + step))
-        self._sync()
-        await interaction.response.edit_message(content=self.content(), view=self, allowed_mentions=NO_PINGS)
-
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, -1)
-
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._turn(interaction, +1)
-
-    async def on_timeout(self) -> None:
-        if self.message is None:
-            return
-        try:
-            await self.message.edit(view=None, allowed_mentions=NO_PINGS)
-        except discord.HTTPException as error:
-            log.info("could not remove the page buttons: %s", error)
 
 
 @app_commands.guild_only()
@@ -102,6 +40,9 @@ class AuditCog(
     group_name="audit",
     group_description="Who asked for an output, what the model got, which checks ran (moderators)",
 ):
+    """`/audit` and the "Provenance" message command: moderators' queries over this server's records
+    (bot/audit/queries.py), each use recorded."""
+
     def __init__(self, bot: StoryloomBot) -> None:
         self.bot = bot
         super().__init__()
@@ -134,8 +75,8 @@ class AuditCog(
     # -- shared ----------------------------------------------------------------------------------------------------
 
     async def _record(self, interaction: discord.Interaction, action: str, details: dict[str, Any]) -> None:
-        await record_action(
-            self.bot.core.database,
+        await moderation.record(
+            self.bot.core,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             user_id=interaction.user.id,
@@ -144,46 +85,43 @@ class AuditCog(
         )
 
     async def _begin(self, interaction: discord.Interaction) -> None:
-        """Acknowledge at once (queries over a large history may take a while) and see every record so far."""
+        """Acknowledge at once: queries over a large history may take a while."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.core.recorder.flush()
-
-    async def _say(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
 
     async def _send_pages(self, interaction: discord.Interaction, lines: list[str]) -> None:
         pages = paginate(lines)
         if len(pages) == 1:
-            await self._say(interaction, pages[0])
+            await reply(interaction, pages[0])
             return
-        pager = Pager(pages, interaction.user.id)
-        pager.message = await interaction.followup.send(
-            pager.content(), view=pager, ephemeral=True, wait=True, allowed_mentions=NO_PINGS
+        await Pager.of(pages, interaction.user.id, not_yours="Only the moderator who asked can page through this.").send(
+            interaction
         )
 
     async def _since(self, interaction: discord.Interaction, since: str | None) -> tuple[bool, datetime | None]:
         try:
-            return True, parse_since(since)
+            return True, queries.since_of(since)
         except ValueError as error:
-            await self._say(interaction, f"{error}.")
+            await reply(interaction, f"{error}.")
             return False, None
 
-    async def _card(self, interaction: discord.Interaction, target: Target, given: str) -> None:
+    async def _card(self, interaction: discord.Interaction, given: str | int) -> None:
         assert interaction.guild_id is not None
-        database = self.bot.core.database
-        record = await provenance_for(database, interaction.guild_id, target)
-        details: dict[str, Any] = {"command": "message", "target": given[:120]}
-        if record is None:
-            exists, elsewhere = await owner_guild(database, target)
-            if exists and elsewhere != interaction.guild_id:
+        details: dict[str, Any] = {"command": "message", "target": str(given)[:120]}
+        try:
+            found = await queries.card(self.bot.core, interaction.guild_id, given)
+        except ValueError as error:  # not a link, a message id or a request id
+            await reply(interaction, str(error))
+            return
+        if found.record is None:
+            if found.elsewhere:
                 # The same answer as for nothing at all; the probe across guilds is recorded for the operators.
                 await self._record(interaction, "audit_denied", details | {"reason": "another guild's record"})
             else:
                 await self._record(interaction, "audit_query", details | {"found": False})
-            await self._say(interaction, NOT_FOUND)
+            await reply(interaction, NOT_FOUND)
             return
-        await self._record(interaction, "audit_query", details | {"found": True, "request_id": record.id})
-        await self._send_pages(interaction, card_lines(record, DISCORD))
+        await self._record(interaction, "audit_query", details | {"found": True, "request_id": found.record.id})
+        await self._send_pages(interaction, card_lines(found.record, DISCORD))
 
     # -- commands --------------------------------------------------------------------------------------------------
 
@@ -191,16 +129,11 @@ class AuditCog(
     @app_commands.describe(message="A message link or id, or the request id from an output's footer")
     async def message(self, interaction: discord.Interaction, message: app_commands.Range[str, 1, 200]) -> None:
         await self._begin(interaction)
-        try:
-            target = parse_target(message)
-        except ValueError as error:
-            await self._say(interaction, str(error))
-            return
-        await self._card(interaction, target, message)
+        await self._card(interaction, message)
 
     async def provenance_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         await self._begin(interaction)
-        await self._card(interaction, Target(message_id=message.id), str(message.id))
+        await self._card(interaction, message.id)
 
     @app_commands.command(name="user", description="A member's requests in this server, newest first")
     @app_commands.describe(member="Whose requests", since="How far back: 7d, 24h, or a date such as 2026-11-01")
@@ -212,9 +145,7 @@ class AuditCog(
         if not ok:
             return
         assert interaction.guild_id is not None
-        page = await list_requests(
-            self.bot.core.database, interaction.guild_id, user_id=member.id, since=moment, limit=LIST_LIMIT
-        )
+        page = await queries.requests(self.bot.core, interaction.guild_id, user_id=member.id, since=moment, limit=LIST_LIMIT)
         await self._record(
             interaction, "audit_query", {"command": "user", "member": member.id, "since": since, "results": page.total}
         )
@@ -236,8 +167,8 @@ class AuditCog(
             return
         assert interaction.guild_id is not None
         wanted = normalise_category(category) if category else None
-        page = await list_requests(
-            self.bot.core.database, interaction.guild_id, flagged=True, category=wanted, since=moment, limit=LIST_LIMIT
+        page = await queries.requests(
+            self.bot.core, interaction.guild_id, flagged=True, category=wanted, since=moment, limit=LIST_LIMIT
         )
         await self._record(
             interaction, "audit_query", {"command": "flagged", "category": wanted, "since": since, "results": page.total}
@@ -253,10 +184,9 @@ class AuditCog(
         if not ok:
             return
         assert interaction.guild_id is not None
-        result = await stats(self.bot.core.database, interaction.guild_id, since=moment)
+        result = await queries.guild_stats(self.bot.core, interaction.guild_id, since=moment)
         await self._record(interaction, "audit_query", {"command": "stats", "since": since, "requests": result.requests})
         await self._send_pages(interaction, stats_lines(result, DISCORD))
-
 
     @app_commands.command(name="export", description="This server's records as a file: csv, jsonl or prov-json")
     @app_commands.describe(format="csv (default), jsonl, or prov-json (W3C PROV)", since="How far back: 7d, 24h, or a date")
@@ -274,14 +204,14 @@ class AuditCog(
         assert interaction.guild_id is not None
         fmt = format.value if format else "csv"
         buffer = io.StringIO(newline="")
-        count = await write_export(iter_records(self.bot.core.database, interaction.guild_id, since=moment), fmt, buffer)
+        count = await queries.export(self.bot.core, interaction.guild_id, fmt, buffer, since=moment)
         data = buffer.getvalue().encode()
         await self._record(
             interaction, "audit_query", {"command": "export", "format": fmt, "since": since, "records": count, "bytes": len(data)}
         )
         limit = getattr(interaction, "filesize_limit", 8 * 1024 * 1024)
         if len(data) > limit:
-            await self._say(
+            await reply(
                 interaction,
                 f"That export is {len(data) / 1e6:.1f} MB, over this server's {limit / 1e6:.0f} MB upload limit. "
                 "Give a shorter `since`, or ask the bot's operator for `storyloom audit export`.",

@@ -9,18 +9,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.delivery import NO_PINGS
+from bot.core import policies
+from bot.discord.choices import RATING_CHOICES
+from bot.discord.context import age_restricted, place
+from bot.discord.delivery import MESSAGE_LIMIT, reply
 from bot.discord.moderators import require_manage_guild
-from guardrails.policy import CATEGORIES, RAIL_ACTIONS, Policy, check_action, check_threshold, resolve_policy
+from guardrails.policy import CATEGORIES, RAIL_ACTIONS, check_action, check_threshold
 from guardrails.rails.language import named
-from guardrails.ratings import RATINGS
-from guardrails.stack import describe_policy, policy_hash
-from storage.policies import change_settings, misinfo_entries, record_action, stored_settings
 
 if TYPE_CHECKING:
     from bot.discord.bot import StoryloomBot
 
-RATING_CHOICES = [app_commands.Choice(name=rating, value=rating) for rating in RATINGS]
 SCOPE_CHOICES = [app_commands.Choice(name="this channel", value="channel"), app_commands.Choice(name="server", value="server")]
 CATEGORY_CHOICES = [app_commands.Choice(name=category, value=category) for category in CATEGORIES]
 RAIL_CHOICES = [app_commands.Choice(name=rail, value=rail) for rail in RAIL_ACTIONS]
@@ -44,51 +43,6 @@ ACTION_CHOICES = [
 ]
 
 
-def age_restricted(channel: object) -> bool:
-    return bool(getattr(channel, "nsfw", False) or getattr(getattr(channel, "parent", None), "nsfw", False))
-
-
-THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
-
-
-def in_thread(channel: object) -> bool:
-    return getattr(channel, "type", None) in THREAD_TYPES
-
-
-def settings_channel_id(channel: object, channel_id: int | None) -> int | None:
-    """Where a channel's settings live: a thread follows its parent channel."""
-    if in_thread(channel):
-        return getattr(channel, "parent_id", None) or channel_id
-    return channel_id
-
-
-async def policy_in(bot: StoryloomBot, guild_id: int | None, channel: object, channel_id: int | None) -> Policy:
-    """The policy a request (or a plain message) in this channel or thread is judged under."""
-    if guild_id is None:
-        return Policy()
-    guild, settings = await stored_settings(bot.core.database, guild_id, settings_channel_id(channel, channel_id))
-    return await _with_house_style(bot, guild_id, resolve_policy(guild, settings, age_restricted=age_restricted(channel)))
-
-
-async def _with_house_style(bot: StoryloomBot, guild_id: int, policy: Policy) -> Policy:
-    """The server's house style (`/settings`) is part of the policy a request is written and hashed under."""
-    from bot.core.server_settings import choices_for, with_house_style
-
-    return with_house_style(policy, await choices_for(bot, guild_id))
-
-
-async def channel_policy(bot: StoryloomBot, interaction: discord.Interaction) -> Policy:
-    return await policy_in(bot, interaction.guild_id, interaction.channel, interaction.channel_id)
-
-
-def record_policy_hash(bot: StoryloomBot, policy: Policy) -> str:
-    """The hash of `policy` (house style included), with what it stands for recorded (`policy_versions`)."""
-    described = describe_policy(bot.core.rails.for_policy(policy), policy)
-    digest = policy_hash(described)
-    bot.core.recorder.policy_version(digest, described)
-    return digest
-
-
 def _shown(value: str | None) -> str:
     return "default" if value is None else value
 
@@ -101,6 +55,9 @@ class GuardrailsCog(
     group_name="guardrails",
     group_description="Content rating and checks for this server",
 ):
+    """`/guardrails`: moderators read and change the rating, thresholds and actions, and the server's own false
+    claims, through the policy service (bot/core/policies.py)."""
+
     misinfo = app_commands.Group(name="misinfo", description="This server's own false claims and their corrections")
 
     def __init__(self, bot: StoryloomBot) -> None:
@@ -110,34 +67,12 @@ class GuardrailsCog(
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return require_manage_guild(interaction)
 
-    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
-
-    def _policy_hash(self, policy: Policy) -> str:
-        """The hash of `policy`, with what it stands for recorded (`policy_versions`)."""
-        return record_policy_hash(self.bot, policy)
-
-    def _scored_categories(self) -> set[str]:
-        rails = self.bot.core.rails
-        return {
-            category
-            for rail in (*rails.input_rails, *rails.output_rails)
-            for category in (rail.describe().get("thresholds") or {})
-            if category in CATEGORIES
-        }
-
-    async def _here(self, interaction: discord.Interaction) -> tuple[dict[str, str], dict[str, str], Policy]:
-        assert interaction.guild_id is not None
-        where = settings_channel_id(interaction.channel, interaction.channel_id)
-        guild, channel = await stored_settings(self.bot.core.database, interaction.guild_id, where)
-        policy = resolve_policy(guild, channel, age_restricted=age_restricted(interaction.channel))
-        return guild, channel, await _with_house_style(self.bot, interaction.guild_id, policy)
-
     # -- reading ---------------------------------------------------------------------------------------------
 
     @app_commands.command(name="show", description="The rating, thresholds and actions that apply in this channel")
     async def show(self, interaction: discord.Interaction) -> None:
-        guild, channel, policy = await self._here(interaction)
+        current = await policies.here(self.bot.core, place(interaction))
+        guild, channel, policy = current.guild, current.channel, current.policy
         rails = self.bot.core.rails.for_policy(policy)
         restricted = "; age-restricted channel" if age_restricted(interaction.channel) else ""
         lines = [
@@ -167,8 +102,8 @@ class GuardrailsCog(
         lines.append(f"Review channel: {review}")
         if "moderator_role" in guild:
             lines.append(f"Moderator role: <@&{guild['moderator_role']}>")
-        lines.append(f"Policy hash: `{policy_hash(describe_policy(rails, policy))[:16]}`")
-        await self._reply(interaction, "\n".join(lines))
+        lines.append(f"Policy hash: `{policies.hash_of(self.bot.core, policy)[:16]}`")
+        await reply(interaction, "\n".join(lines))
 
     # -- changing --------------------------------------------------------------------------------------------
 
@@ -176,29 +111,13 @@ class GuardrailsCog(
         self, interaction: discord.Interaction, changes: dict[str, str | None], *, server: bool
     ) -> None:
         """Apply `changes` at the channel or server scope, record them with the new policy hash, and say so."""
-        assert interaction.guild_id is not None
-        guild, channel, _ = await self._here(interaction)
-        target = guild if server else channel
-        updated = {key: value for key, value in {**target, **changes}.items() if value is not None}
-        new_guild, new_channel = (updated, channel) if server else (guild, updated)
-        policy = resolve_policy(new_guild, new_channel, age_restricted=age_restricted(interaction.channel))
-        policy = await _with_house_style(self.bot, interaction.guild_id, policy)
-        holds = "hold" in policy.all_actions().values() or policy.unjudged == "hold"
-        if policy.review_channel_id is None and holds:
-            await self._reply(
-                interaction,
-                "Hold needs a review channel: add `review_channel:` (the moderators' channel) to this command.",
-            )
-            return
-        new_hash = self._policy_hash(policy)
-        previous = await change_settings(
-            self.bot.core.database,
-            guild_id=interaction.guild_id,
-            channel_id=None if server else settings_channel_id(interaction.channel, interaction.channel_id),
-            changes=changes,
-            user_id=interaction.user.id,
-            policy_hash=new_hash,
+        change = await policies.change_policy(
+            self.bot.core, place(interaction), changes, server=server, user_id=interaction.user.id
         )
+        if change.problem is not None:
+            await reply(interaction, change.problem)
+            return
+        previous, new_hash = change.previous, change.policy_hash
         where = "this server" if server else "this channel"
         described = "\n".join(
             f"- {key}: {_shown(previous[key])} → **{_shown(value)}**" for key, value in changes.items()
@@ -206,7 +125,7 @@ class GuardrailsCog(
         note = ""
         if changes.get("rating") == "M" and server:
             note = "\nM applies only in age-restricted channels; elsewhere PG-13 holds."
-        await self._reply(
+        await reply(
             interaction, f"Guardrails for {where}:\n{described}{note}\nPolicy hash here `{new_hash[:16]}`."
         )
 
@@ -259,7 +178,7 @@ class GuardrailsCog(
         try:
             if problem is None and category is not None and threshold is not None:
                 check_threshold(category.value, threshold)
-                scored = self._scored_categories()
+                scored = policies.scored_categories(self.bot.core)
                 if category.value not in scored:
                     raise ValueError(
                         f"the checks running here do not score {category.value}; they score {', '.join(sorted(scored))}"
@@ -271,7 +190,7 @@ class GuardrailsCog(
         except ValueError as error:
             problem = f"{str(error)[0].upper()}{str(error)[1:]}."
         if problem is not None:
-            await self._reply(interaction, problem)
+            await reply(interaction, problem)
             return
         if rating is not None:
             changes["rating"] = rating.value
@@ -280,7 +199,7 @@ class GuardrailsCog(
         server_wide = {"review_channel": review_channel, "moderator_role": moderator_role}
         if any(server_wide.values()):
             if not server and changes:
-                await self._reply(
+                await reply(
                     interaction, "Review channel and moderator role are server-wide: set them on their own or with `scope: server`."
                 )
                 return
@@ -293,29 +212,14 @@ class GuardrailsCog(
     @app_commands.choices(scope=SCOPE_CHOICES)
     async def reset(self, interaction: discord.Interaction, scope: app_commands.Choice[str] | None = None) -> None:
         server = scope is not None and scope.value == "server"
-        guild, channel, _ = await self._here(interaction)
-        cleared = guild if server else channel
+        current = await policies.here(self.bot.core, place(interaction))
+        cleared = current.guild if server else current.channel
         if not cleared:
-            await self._reply(interaction, "Nothing is set there; the defaults already apply.")
+            await reply(interaction, "Nothing is set there; the defaults already apply.")
             return
         await self._change(interaction, dict.fromkeys(cleared), server=server)
 
     # -- this server's misinformation entries ------------------------------------------------------------
-
-    async def _record_entry_change(self, interaction: discord.Interaction, action: str, details: dict) -> str:
-        """Record a knowledge-base change with the policy hash it gives this channel; returns that hash."""
-        _, _, policy = await self._here(interaction)
-        new_hash = self._policy_hash(policy)
-        await record_action(
-            self.bot.core.database,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            action=action,
-            details=details,
-            policy_hash=new_hash,
-        )
-        return new_hash
 
     @misinfo.command(name="add", description="Add a false claim and its correction for this server")
     @app_commands.describe(claim="The false claim, as people state it", correction="What is true instead (shown to readers)")
@@ -328,16 +232,12 @@ class GuardrailsCog(
         assert interaction.guild_id is not None
         claim, correction = " ".join(claim.split()), " ".join(correction.split())
         if len(claim) < 8 or len(correction) < 8:
-            await self._reply(interaction, "Claim and correction each need a few words.")
+            await reply(interaction, "Claim and correction each need a few words.")
             return
-        core = self.bot.core
-        entry_id = await core.add_misinfo_entry(
-            guild_id=interaction.guild_id, claim=claim, correction=correction, user_id=interaction.user.id
+        entry_id, new_hash = await policies.add_misinfo(
+            self.bot.core, place(interaction), user_id=interaction.user.id, claim=claim, correction=correction
         )
-        new_hash = await self._record_entry_change(
-            interaction, "misinfo_add", {"entry": entry_id, "claim": claim, "correction": correction}
-        )
-        await self._reply(
+        await reply(
             interaction,
             f"Added entry **#{entry_id}**: outputs here that tell readers “{claim}” get the correction "
             f"“{correction}”. Policy hash here `{new_hash[:16]}`.",
@@ -347,28 +247,27 @@ class GuardrailsCog(
     @app_commands.describe(entry="The entry's number, from /guardrails misinfo list")
     async def misinfo_remove(self, interaction: discord.Interaction, entry: app_commands.Range[int, 1]) -> None:
         assert interaction.guild_id is not None
-        core = self.bot.core
-        if not await core.remove_misinfo_entry(guild_id=interaction.guild_id, row_id=entry, user_id=interaction.user.id):
-            await self._reply(interaction, f"This server has no entry #{entry}. `/guardrails misinfo list` shows them.")
+        new_hash = await policies.remove_misinfo(self.bot.core, place(interaction), user_id=interaction.user.id, entry_id=entry)
+        if new_hash is None:
+            await reply(interaction, f"This server has no entry #{entry}. `/guardrails misinfo list` shows them.")
             return
-        new_hash = await self._record_entry_change(interaction, "misinfo_remove", {"entry": entry})
-        await self._reply(interaction, f"Removed entry #{entry}. Policy hash here `{new_hash[:16]}`.")
+        await reply(interaction, f"Removed entry #{entry}. Policy hash here `{new_hash[:16]}`.")
 
     @misinfo.command(name="list", description="This server's own false claims and corrections")
     async def misinfo_list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
-        entries = await misinfo_entries(self.bot.core.database, interaction.guild_id)
+        entries = await policies.misinfo_list(self.bot.core, interaction.guild_id)
         if not entries:
-            await self._reply(interaction, "No entries of this server's own yet; the shipped knowledge base applies.")
+            await reply(interaction, "No entries of this server's own yet; the shipped knowledge base applies.")
             return
         lines = [f"**#{e.id}** “{e.claim[:120]}” → {e.correction[:120]}" for e in reversed(entries)]
         text = f"{len(entries)} entries, newest first:"
         for line in lines:
-            if len(text) + len(line) + 1 > 1900:
+            if len(text) + len(line) + 1 > MESSAGE_LIMIT - 100:  # room for the note that ends it
                 text += "\n… (older ones not shown)"
                 break
             text += "\n" + line
-        await self._reply(interaction, text)
+        await reply(interaction, text)
 
 
 async def setup(bot: StoryloomBot) -> None:

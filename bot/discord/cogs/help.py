@@ -61,6 +61,8 @@ def help_lines(tree: app_commands.CommandTree, *, moderator: bool) -> list[str]:
 
 
 class HelpCog(commands.Cog, name="Help"):
+    """`/help`, generated from the command tree."""
+
     def __init__(self, bot: StoryloomBot) -> None:
         self.bot = bot
 

@@ -3,7 +3,7 @@
 (requests, every attempt's outputs, verdicts, messages, story games and turns, votes); each export is recorded.
 
 The command answers privately with Erase / Cancel buttons that only the member who asked can press, for two
-minutes. Erasing keeps each record's digest (storage/erasure.py), so the provenance log still verifies; the reply
+minutes. Erasing (bot/core/privacy.py) keeps each record's digest, so the provenance log still verifies; the reply
 says how much was erased and what stays.
 """
 
@@ -17,10 +17,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.delivery import NO_PINGS
-from bot.core.member_export import describe_export, export_facts, export_member
-from storage.erasure import describe, erase_user
-from storage.policies import record_action
+from bot.core.privacy import describe_export, export_member, forget_member
+from bot.discord.delivery import NO_PINGS, reply
 
 if TYPE_CHECKING:
     from bot.discord.bot import StoryloomBot
@@ -53,9 +51,7 @@ class ForgetMeView(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.user_id:
-            await interaction.response.send_message(
-                "Only the member who asked can confirm this.", ephemeral=True, allowed_mentions=NO_PINGS
-            )
+            await reply(interaction, "Only the member who asked can confirm this.")
             return False
         return True
 
@@ -88,6 +84,8 @@ class ForgetMeView(discord.ui.View):
 class PrivacyCog(
     commands.GroupCog, name="Privacy", group_name="privacy", group_description="Your data in this server"
 ):
+    """`/privacy`: a member's own data here, exported or erased (bot/core/privacy.py)."""
+
     def __init__(self, bot: StoryloomBot) -> None:
         self.bot = bot
         super().__init__()
@@ -101,14 +99,8 @@ class PrivacyCog(
     @app_commands.command(name="export", description="A file with everything Storyloom stores about you in this server")
     async def export(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data, file = await export_member(self.bot.core, interaction.guild_id, interaction.user.id)
-        await record_action(
-            self.bot.core.database,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            action="privacy_export",
-            details=export_facts(data),
+        data, file = await export_member(
+            self.bot.core, guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=interaction.user.id
         )
         await interaction.followup.send(
             f"Everything I store about you in this server: {describe_export(data)}. Only you can see this.",
@@ -119,11 +111,9 @@ class PrivacyCog(
 
     async def forget(self, user_id: int, guild_id: int | None, channel_id: int | None) -> str:
         """Erase and say what was erased."""
-        core = self.bot.core
-        await core.recorder.flush()  # requests that just ended are in the database before we look
-        result = await erase_user(core.database, user_id, guild_id, requested_by=user_id, channel_id=channel_id)
+        result, erased = await forget_member(self.bot.core, guild_id=guild_id, channel_id=channel_id, user_id=user_id)
         if result.erased:
-            text = f"Erased your prompts and outputs from {describe(result)} in this server. {KEPT}"
+            text = f"Erased your prompts and outputs from {erased} in this server. {KEPT}"
         else:
             text = "There was nothing of yours left to erase in this server."
         if result.in_progress:

@@ -10,59 +10,27 @@ already recorded) and skipped. Who deleted a message is not in the event (only D
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
-from sqlalchemy import select
 
-from storage.models import Delivery, Request, aware
+from bot.core import provenance
 
 if TYPE_CHECKING:
     from bot.discord.bot import StoryloomBot
 
-log = logging.getLogger(__name__)
-
 OWN_EDIT_GRACE_S = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    request_id: str
-    latest: datetime
-    """When the latest row for this message was recorded."""
-    deleted: bool
-
-
 class ProvenanceCog(commands.Cog, name="Provenance"):
+    """Edits and deletions of delivered messages, recorded through bot/core/provenance.py."""
+
     def __init__(self, bot: StoryloomBot) -> None:
         self.bot = bot
         self._deleted: set[int] = set()
         """Messages recorded as deleted by this process (the row may not be committed yet)."""
-
-    async def _delivered(self, message_id: int, guild_id: int | None) -> Delivered | None:
-        """The request that posted `message_id` in this guild, if one did."""
-        guild = Request.guild_id.is_(None) if guild_id is None else Request.guild_id == guild_id
-        query = (
-            select(Delivery.request_id, Delivery.kind, Delivery.created_at)
-            .join(Request, Request.id == Delivery.request_id)
-            .where(Delivery.message_id == message_id, guild)
-        )
-        async with self.bot.core.database.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        if not rows:
-            return None
-        latest = max(aware(row.created_at) for row in rows)
-        return Delivered(rows[0].request_id, latest, any(row.kind == "deleted" for row in rows))
-
-    def _record(self, delivered: Delivered, channel_id: int, message_id: int, kind: str) -> None:
-        self.bot.core.recorder.delivery(
-            request_id=delivered.request_id, channel_id=channel_id, message_id=message_id, kind=kind
-        )
-        log.info("delivery %s of request %s was %s", message_id, delivered.request_id, kind)
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
@@ -72,13 +40,12 @@ class ProvenanceCog(commands.Cog, name="Provenance"):
             return  # someone else's message, or no edit of its text (an embed appearing, a pin)
         if payload.message_id in self._deleted:
             return
-        delivered = await self._delivered(payload.message_id, payload.guild_id)
+        delivered = await provenance.delivered(self.bot.core, payload.message_id, payload.guild_id)
         if delivered is None or delivered.deleted:
             return
-        edited_at = aware(datetime.fromisoformat(edited))
-        if edited_at <= delivered.latest + timedelta(seconds=OWN_EDIT_GRACE_S):
+        if not provenance.later_edit(delivered, datetime.fromisoformat(edited), timedelta(seconds=OWN_EDIT_GRACE_S)):
             return
-        self._record(delivered, payload.channel_id, payload.message_id, "edited")
+        provenance.record_change(self.bot.core, delivered, payload.channel_id, payload.message_id, "edited")
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
@@ -92,11 +59,11 @@ class ProvenanceCog(commands.Cog, name="Provenance"):
     async def _deleted_one(self, message_id: int, channel_id: int, guild_id: int | None) -> None:
         if message_id in self._deleted:
             return
-        delivered = await self._delivered(message_id, guild_id)
+        delivered = await provenance.delivered(self.bot.core, message_id, guild_id)
         if delivered is None or delivered.deleted:
             return
         self._deleted.add(message_id)
-        self._record(delivered, channel_id, message_id, "deleted")
+        provenance.record_change(self.bot.core, delivered, channel_id, message_id, "deleted")
 
 
 async def setup(bot: StoryloomBot) -> None:

@@ -5,23 +5,21 @@ hash it gives this channel), as `/guardrails` changes are; a house style is chec
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.cogs.guardrails import channel_policy, record_policy_hash
-from bot.discord.cogs.write import LENGTH_CHOICES
+from bot.core import server_settings
 from bot.core.admission import MAX_OPTION_CHARS, clean_prompt
+from bot.core.policies import policy_at, record_policy_hash
 from bot.core.prompts import HOUSE_STYLE_CHARS
-from bot.discord.delivery import NO_PINGS
-from bot.discord.moderators import require_manage_guild
 from bot.core.server_settings import KEYS, ServerChoices, ids, joined
-from guardrails.policy import Policy
-from storage.policies import record_action
-from storage.server_settings import change_server_settings, server_settings
+from bot.discord.choices import LENGTH_CHOICES
+from bot.discord.context import place
+from bot.discord.delivery import reply
+from bot.discord.moderators import require_manage_guild
 
 if TYPE_CHECKING:
     from bot.discord.bot import StoryloomBot
@@ -54,6 +52,8 @@ def _shown(key: str, value: str | None) -> str:
 class SettingsCog(
     commands.GroupCog, name="Settings", group_name="settings", group_description="This server's choices for the bot"
 ):
+    """`/settings`: a server's own choices for the bot, through bot/core/server_settings.py."""
+
     def __init__(self, bot: StoryloomBot) -> None:
         self.bot = bot
         super().__init__()
@@ -61,12 +61,9 @@ class SettingsCog(
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return require_manage_guild(interaction)
 
-    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
-
     async def _stored(self, interaction: discord.Interaction) -> dict[str, str]:
         assert interaction.guild_id is not None
-        return await server_settings(self.bot.core.database, interaction.guild_id)
+        return await server_settings.stored(self.bot.core, interaction.guild_id)
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -88,50 +85,22 @@ class SettingsCog(
             + ("" if choices.rate_limit else " (the bot's default)")
             + (f" · exempt: {_shown('rate_exempt_roles', stored.get('rate_exempt_roles'))}" if choices.rate_exempt_roles else ""),
         ]
-        policy = await channel_policy(self.bot, interaction)
-        lines.append(f"Policy hash here: `{record_policy_hash(self.bot, policy)[:16]}`")
-        await self._reply(interaction, "\n".join(lines))
+        policy = await policy_at(self.bot.core, place(interaction))
+        lines.append(f"Policy hash here: `{record_policy_hash(self.bot.core, policy)[:16]}`")
+        await reply(interaction, "\n".join(lines))
 
     # -- changing --------------------------------------------------------------------------------------------
 
     async def _change(self, interaction: discord.Interaction, changes: dict[str, str | None]) -> None:
         """Store `changes`, record them with the policy hash they give this channel, and say what changed."""
-        assert interaction.guild_id is not None
-        policy: Policy = await channel_policy(self.bot, interaction)
-        if "house_style" in changes:
-            policy = replace(policy, house_style=changes["house_style"])
-        new_hash = record_policy_hash(self.bot, policy)
-        previous = await change_server_settings(
-            self.bot.core.database,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            changes=changes,
-            user_id=interaction.user.id,
-            policy_hash=new_hash,
+        previous, new_hash = await server_settings.change(
+            self.bot.core, place(interaction), changes, user_id=interaction.user.id
         )
         described = "\n".join(
             f"- {key.replace('_', ' ')}: {_shown(key, previous[key])} → **{_shown(key, value)}**"
             for key, value in changes.items()
         )
-        await self._reply(interaction, f"Settings for this server:\n{described}\nPolicy hash here `{new_hash[:16]}`.")
-
-    async def _house_style_problem(self, interaction: discord.Interaction, note: str) -> str | None:
-        """The note goes to the model after the rules: it passes the input rails like a prompt (an injection, abuse)."""
-        policy = await channel_policy(self.bot, interaction)
-        verdicts = await self.bot.core.rails.for_policy(policy).check("input", note, interaction.guild_id)
-        failed = next((v for v in verdicts if v.failed or v.decision == "error"), None)
-        if failed is None:
-            return None
-        await record_action(
-            self.bot.core.database,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            user_id=interaction.user.id,
-            action="set_settings_refused",
-            details={"key": "house_style", "rail": failed.rail, "category": failed.category, "scores": failed.scores},
-        )
-        what = (failed.category or failed.rail).replace("_", " ")
-        return f"That house style didn't pass the checks on prompts ({what}), so it was not stored."
+        await reply(interaction, f"Settings for this server:\n{described}\nPolicy hash here `{new_hash[:16]}`.")
 
     @app_commands.command(name="set", description="Defaults for /write, the house style, where the bot answers, the rate limit")
     @app_commands.describe(
@@ -162,11 +131,13 @@ class SettingsCog(
         if house_style is not None:
             note = " ".join(clean_prompt(house_style).split())
             if not note:
-                await self._reply(interaction, "The house style has no visible text.")
+                await reply(interaction, "The house style has no visible text.")
                 return
-            problem = await self._house_style_problem(interaction, note)
-            if problem is not None:
-                await self._reply(interaction, problem)
+            failed = await server_settings.house_style_refusal(
+                self.bot.core, place(interaction), note, user_id=interaction.user.id
+            )
+            if failed is not None:
+                await reply(interaction, f"That house style didn't pass the checks on prompts ({failed}), so it was not stored.")
                 return
             changes["house_style"] = note
         if channels is not None:
@@ -174,7 +145,7 @@ class SettingsCog(
         if rate_limit is not None:
             changes["rate_limit"] = str(rate_limit) if rate_limit else None
         if not changes:
-            await self._reply(interaction, "Nothing to set: give a default, a house style, `channels` or `rate_limit`.")
+            await reply(interaction, "Nothing to set: give a default, a house style, `channels` or `rate_limit`.")
             return
         await self._change(interaction, changes)
 
@@ -185,7 +156,7 @@ class SettingsCog(
         listed = set(ids(stored.get(key)))
         if remove:
             if item_id not in listed:
-                await self._reply(interaction, f"That {what} is not on the list.")
+                await reply(interaction, f"That {what} is not on the list.")
                 return
             listed.discard(item_id)
         else:
@@ -216,7 +187,7 @@ class SettingsCog(
         stored = await self._stored(interaction)
         keys = [key for key in stored if what is None or what.value in ("all", key)]
         if not keys:
-            await self._reply(interaction, "Nothing is set there; the defaults already apply.")
+            await reply(interaction, "Nothing is set there; the defaults already apply.")
             return
         await self._change(interaction, dict.fromkeys(keys))
 

@@ -1,4 +1,5 @@
-"""Hold for review: a held output goes to the guild's review channel with Approve / Reject buttons.
+"""Hold for review in Discord, the pipeline's `ReviewDesk`: a held output goes to the guild's review channel with
+Approve / Reject buttons (bot/core/reviews.py keeps the review and records the decision).
 
 The buttons are `DynamicItem`s whose custom_id carries the review's id, so they keep working after a restart
 without the bot remembering any view. The decision is taken once (the database decides races), recorded as a
@@ -14,29 +15,28 @@ import re
 from typing import TYPE_CHECKING
 
 import discord
-from discord.ext import commands
 
-from bot.core.replies import disclosure, reference
+from bot.core import reviews
 from bot.core.held import Held
+from bot.core.replies import disclosure, reference
 from bot.core.visible import visible
-from bot.discord.delivery import NO_PINGS, split_for_discord
+from bot.discord.delivery import MESSAGE_LIMIT, NO_PINGS, reply, split_for_discord
 from bot.discord.moderators import is_moderator
-from storage.models import RequestStatus
-from storage.policies import record_action
-from storage.reviews import create_review, decide_review, get_review, set_review_message
 
 if TYPE_CHECKING:
     from bot.discord.bot import StoryloomBot
 
 log = logging.getLogger(__name__)
 
-PREVIEW_CHARS = 1200  # past this the held text goes as a file: the review post must stay under 2,000
+PREVIEW_CHARS = 1200  # past this the held text goes as a file: the review post must stay under MESSAGE_LIMIT
 
 
 class ReviewButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"storyloom:review:(?P<decision>approve|reject):(?P<id>[0-9]+)",
 ):
+    """Approve or Reject under a held piece, for moderators; the bot's review desk acts on a click."""
+
     def __init__(self, decision: str, review_id: int, *, disabled: bool = False) -> None:
         approve = decision == "approve"
         super().__init__(
@@ -58,17 +58,13 @@ class ReviewButton(
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if not await is_moderator(interaction.client.core, interaction):  # type: ignore[attr-defined]
-            await interaction.response.send_message(
-                "Only moderators (Manage Messages or the moderator role) can decide on held pieces.",
-                ephemeral=True,
-                allowed_mentions=NO_PINGS,
-            )
+            await reply(interaction, "Only moderators (Manage Messages or the moderator role) can decide on held pieces.")
             return False
         return True
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Review")  # type: ignore[attr-defined]
-        await cog.decide(interaction, self.review_id, approve=self.approve)
+        desk: ReviewDesk = interaction.client.review_desk  # type: ignore[attr-defined]
+        await desk.decide(interaction, self.review_id, approve=self.approve)
 
 
 def review_view(review_id: int, *, decided: bool = False) -> discord.ui.View:
@@ -78,20 +74,11 @@ def review_view(review_id: int, *, decided: bool = False) -> discord.ui.View:
     return view
 
 
-class ReviewCog(commands.Cog, name="Review"):
+class ReviewDesk:
+    """The pipeline's `ReviewDesk` for Discord: posts held pieces for moderators and carries out their decisions."""
+
     def __init__(self, bot: StoryloomBot) -> None:
         self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ReviewButton)
-        self.bot.core.pipeline.reviews = self
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ReviewButton)
-        if self.bot.core.pipeline.reviews is self:
-            self.bot.core.pipeline.reviews = None
-
-    # -- the pipeline's ReviewDesk ------------------------------------------------------------------------------
 
     async def hold(self, held: Held) -> bool:
         author, verdict = held.author, held.verdict
@@ -99,18 +86,7 @@ class ReviewCog(commands.Cog, name="Review"):
         if author.guild_id is None or author.channel_id is None or review_channel_id is None:
             return False
         core = self.bot.core
-        await core.recorder.flush()  # the review row refers to the request row
-        review_id = await create_review(
-            core.database,
-            request_id=held.request_id,
-            guild_id=author.guild_id,
-            channel_id=author.channel_id,
-            author_id=author.user_id,
-            review_channel_id=review_channel_id,
-            rail=verdict.rail,
-            category=verdict.category,
-            text=held.text,
-        )
+        review_id = await reviews.open_review(core, held, review_channel_id)
         category = verdict.category or verdict.rail
         score, limit = verdict.scores.get(category, 0.0), verdict.thresholds.get(category, 0.0)
         header = (
@@ -132,48 +108,36 @@ class ReviewCog(commands.Cog, name="Review"):
             )
         except discord.HTTPException as error:
             log.warning("could not post review %s to channel %s: %s", review_id, review_channel_id, error)
-            await decide_review(core.database, review_id, approve=False, user_id=self.bot.user.id if self.bot.user else 0)
+            await reviews.withdraw(core, review_id, user_id=self.bot.user.id if self.bot.user else 0)
             return False
-        await set_review_message(core.database, review_id, message.id)
+        await reviews.review_posted(core, review_id, message.id)
         return True
 
-    # -- a moderator's click ---------------------------------------------------------------------------------
-
     async def decide(self, interaction: discord.Interaction, review_id: int, *, approve: bool) -> None:
+        """A moderator's click: decided once, the review post marked, the author told, all of it recorded."""
         core = self.bot.core
-        review = await get_review(core.database, review_id)
-        if review is None or review.guild_id != interaction.guild_id:
-            await interaction.response.send_message("I have no such review.", ephemeral=True, allowed_mentions=NO_PINGS)
+        decision = await reviews.decide(
+            core, review_id, guild_id=interaction.guild_id, approve=approve, user_id=interaction.user.id
+        )
+        review = decision.review
+        if review is None:
+            await reply(interaction, "I have no such review.")
             return
-        if not await decide_review(core.database, review_id, approve=approve, user_id=interaction.user.id):
-            decided = await get_review(core.database, review_id)
-            assert decided is not None
-            await interaction.response.send_message(
-                f"Already {decided.status} by <@{decided.decided_by}>.", ephemeral=True, allowed_mentions=NO_PINGS
-            )
+        if not decision.decided:
+            await reply(interaction, f"Already {review.status} by <@{review.decided_by}>.")
             return
         outcome = f"\n**{'Approved' if approve else 'Rejected'}** by <@{interaction.user.id}>."
         posted = interaction.message.content if interaction.message else ""
         await interaction.response.edit_message(
-            content=posted[: 2000 - len(outcome)] + outcome,
+            content=posted[: MESSAGE_LIMIT - len(outcome)] + outcome,
             view=review_view(review_id, decided=True),
             allowed_mentions=NO_PINGS,
         )
-
         if approve:
             told = await self._post_approved(review.channel_id, review.guild_id, review.author_id, review.request_id, review.text)
-            core.recorder.request_status(review.request_id, RequestStatus.DELIVERED, f"review #{review_id}: approved")
         else:
             told = await self._tell_rejected(review.author_id, review.request_id)
-            core.recorder.request_status(review.request_id, RequestStatus.BLOCKED, f"review #{review_id}: rejected")
-        await record_action(
-            core.database,
-            guild_id=review.guild_id,
-            channel_id=review.channel_id,
-            user_id=interaction.user.id,
-            action="review_approved" if approve else "review_rejected",
-            details={"review": review_id, "request_id": review.request_id, "author_told": told},
-        )
+        await reviews.record_decision(core, review, approve=approve, user_id=interaction.user.id, author_told=told)
 
     async def _post_approved(self, channel_id: int, guild_id: int, author_id: int, request_id: str, text: str) -> bool:
         """Post the piece in the channel it was asked in, addressed (and only that ping) to its author."""
@@ -184,9 +148,7 @@ class ReviewCog(commands.Cog, name="Review"):
         try:
             for index, part in enumerate(parts):
                 message = await channel.send(part, allowed_mentions=author_only if index == 0 else NO_PINGS)
-                self.bot.core.recorder.delivery(
-                    request_id=request_id, channel_id=channel_id, message_id=message.id, kind="message"
-                )
+                reviews.approved_delivery(self.bot.core, request_id, channel_id, message.id)
         except discord.HTTPException as error:
             log.warning("could not post approved piece %s: %s", request_id, error)
             return False
@@ -205,7 +167,3 @@ class ReviewCog(commands.Cog, name="Review"):
             log.info("could not tell %s about rejected request %s: %s", author_id, request_id, error)
             return False
         return True
-
-
-async def setup(bot: StoryloomBot) -> None:
-    await bot.add_cog(ReviewCog(bot))
