@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.core import prompts
 from bot.core.admission import clean_prompt
 from bot.core.app import Core, load_rails
-from bot.core.pipeline import Pipeline
+from bot.core.streaming import render
 from bot.core.request import WriteJob
 from bot.engines.base import ChatMessages, Delta, Engine, SamplingParams, Usage
 
@@ -89,7 +89,7 @@ def write_job(index: int, length: str) -> WriteJob:
 def engine_request(index: int, length: str) -> tuple[ChatMessages, SamplingParams]:
     """What the pipeline sends the engine for `/write story about <topic(index)>`: same messages, same params."""
     job = write_job(index, length)
-    messages = Pipeline._render(job, clean_prompt(job.prompt))
+    messages = render(job, clean_prompt(job.prompt))
     return messages, prompts.sampling_for("story", length, SEED)
 
 
@@ -193,7 +193,7 @@ async def running_bot(engine_name: str, *, engine: Engine | None = None, **overr
         await fake.start()
         try:
             with pointed_at(fake):
-                bot = StoryloomBot(settings, core=core, **FAST_CLIENT_OPTIONS)
+                bot = StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)
                 async with fake.run_bot(bot):
                     yield Bot(core, fake, engine)
         finally:

@@ -93,13 +93,31 @@ async def _database(postgres_url: str | None, directory: Path) -> AsyncIterator[
         await admin.dispose()
 
 
-async def _start_processes(count: int, fake, engine_url: str, database_url: str, directory: Path, requests: int):
-    """`count` bot processes, one shard each, and the seconds until every one answered /ready."""
-    environment = {
+def _discord(fake) -> dict[str, str]:
+    """The environment that points a `storyloom` process at the loopback Discord."""
+    return {
         **os.environ,
         "DISCORD_TOKEN": fake.token,
         "STORYLOOM_DISCORD_API_URL": fake.api_base,
         "STORYLOOM_DISCORD_GATEWAY_URL": fake.gateway_url,
+    }
+
+
+async def _sync_commands(fake) -> None:
+    """`storyloom discord sync`, as an operator runs it once per deploy (a start registers nothing globally)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main(['discord', 'sync']))",
+        env=_discord(fake), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, error = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"storyloom discord sync failed:\n{error.decode()[-2000:]}")
+
+
+async def _start_processes(count: int, fake, engine_url: str, database_url: str, directory: Path, requests: int):
+    """`count` bot processes, one shard each, and the seconds until every one answered /ready."""
+    environment = {
+        **_discord(fake),
         "STORYLOOM_DATA_DIR": str(directory),
         "STORYLOOM_DATABASE_URL": database_url,
         "STORYLOOM_ENGINE": "openai",
@@ -248,6 +266,7 @@ async def measure(args: argparse.Namespace) -> dict:
         await fake.start()
         try:
             guilds = _guilds_on_every_shard(fake, max(counts))
+            await _sync_commands(fake)
             for count in counts:
                 results["levels"][str(count)] = await _level(count, args, engine_url, fake, guilds)
         finally:

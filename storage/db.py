@@ -89,10 +89,21 @@ def _upgrade_on(connection: Connection, url: str, revision: str) -> None:
     command.upgrade(config, revision)
 
 
+MIGRATION_LOCK = 0x53746F72  # "Stor": PostgreSQL's advisory lock key for migrations
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to `revision` with Alembic, over the engine's own connection."""
+    """Bring the schema to `revision` with Alembic, over the engine's own connection.
+
+    Several processes starting at once on a new database (shards, replicas) would each create the tables: the first
+    takes the database's lock for its whole upgrade (SQLite's write lock, PostgreSQL's advisory lock), the others
+    wait for it and then find the schema current."""
     url = engine.url.render_as_string(hide_password=False)
     async with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         await connection.run_sync(_upgrade_on, url, revision)
 
 

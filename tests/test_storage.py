@@ -28,6 +28,21 @@ async def test_migration_creates_every_table(database):
     assert version == "0013_instance_leases"
 
 
+async def test_processes_starting_at_once_on_a_new_database_create_it_once(database_url):
+    """Shards and replicas start together: each upgrades the schema; one creates it, the others find it current."""
+    from sqlalchemy import text
+
+    engines = [create_engine(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade(engine) for engine in engines))
+        async with engines[0].connect() as connection:
+            versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        assert versions == ["0013_instance_leases"]
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
 async def test_sqlite_files_are_in_wal_mode(sqlite_database, tmp_path):
     with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
