@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -110,7 +111,8 @@ def main(name: str, argv: list[str]) -> dict:
     print(module.report(results), flush=True)
     out = {
         "benchmark": name,
-        "command": " ".join(["python -m bench", name, *map(shlex.quote, argv)]),
+        # A database URL on the command line may carry a password: results are committed, so it is masked.
+        "command": re.sub(r"(://[^:/@\s]+):[^@\s]+@", r"\1:***@", " ".join(["python -m bench", name, *map(shlex.quote, argv)])),
         "date": datetime.date.today().isoformat(),
         "machine": started_on,
         **rounded(results),
