@@ -102,7 +102,8 @@ async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, co
         form = shapes.poem_form(about) if kind == "poem" else None
         return {"about": about, "status": outcome.status.value, "text": text, "s": time.monotonic() - started,
                 "clean": shapes.ends_cleanly(text, kind), "problems": shapes.problems(kind, text, form),
-                "offered": "/continue" in sink.delivered}  # fmt: skip
+                "offered": "/continue" in sink.delivered,
+                "decided_by": [f"{v.rail}:{v.category}:{v.decision}" for v in outcome.verdicts if v.decision != "pass"]}  # fmt: skip
 
     wall = time.monotonic()
     for start in range(0, count, concurrency):
