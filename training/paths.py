@@ -1,7 +1,8 @@
 """Where the training scripts read and write unless told otherwise: each of these is a command-line argument too.
 
 Third-party training sets stay out of the repository (their size and licences: SOURCES.md beside them); by default
-they are read from `shared/data/` next to the checkout (`../shared/data` from the repository root); every script
+they are read from `shared/data/` next to the checkout (`../shared/data` from the repository root; see
+`shared_data`); every script
 that reads them takes `--data` for its main file, and the head scripts `--data-dir` for the folder. What the scripts
 write (heads, metadata, validation files) goes inside the repository, under guardrails/models/ and guardrails/data/.
 """
@@ -9,10 +10,22 @@ write (heads, metadata, validation files) goes inside the repository, under guar
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def shared_data() -> Path:
+    """`STORYLOOM_SHARED_DATA`; else `shared/data` beside the checkout; else the workplace's `/work/shared/data`
+    (a clone made elsewhere, as CI's may be, still finds the data the committed heads were trained on)."""
+    if configured := os.environ.get("STORYLOOM_SHARED_DATA"):
+        return Path(configured)
+    beside = REPO_ROOT.parent / "shared" / "data"
+    return beside if beside.is_dir() else Path("/work/shared/data")
+
+
+SHARED_DATA = shared_data()
 GUARDRAILS_DATA = REPO_ROOT / "guardrails" / "data"
 GUARDRAILS_MODELS = REPO_ROOT / "guardrails" / "models"
 EMBEDDING_CACHE = REPO_ROOT / "data" / "cache"
