@@ -174,7 +174,9 @@ async def test_the_discord_token_never_reaches_the_logs(tmp_path, fake_discord, 
         root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        async with fake_discord.run_bot(StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)) as bot:
+        bot = StoryloomBot(settings, core=core, sync_commands=True, **FAST_CLIENT_OPTIONS)
+        assert core.readiness["gateway"]() is False  # /ready says no from the bot's construction until its gateway is up
+        async with fake_discord.run_bot(bot):
             assert core.readiness["gateway"]() is True
             log = logging.getLogger("storyloom.test")
             log.info("logging in with %s", token)

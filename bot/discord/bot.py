@@ -105,11 +105,14 @@ class StoryloomBot(CommandSet):
     def __init__(self, settings: Settings, *, core: Core, sync_commands: bool = False, **options) -> None:  # noqa: ANN003
         super().__init__(settings, **options)
         self.core = core
+        # From construction, not setup_hook: the core's /ready answers before the bot logs in, and must say "not
+        # ready" until the gateway is. (No core: `make_bot` asked only which class to build.)
+        if core is not None:
+            core.readiness["gateway"] = self.gateway_connected
         self.sync_globally = sync_commands
         self.review_desk = ReviewDesk(self)
 
     async def setup_hook(self) -> None:
-        self.core.readiness["gateway"] = self.gateway_connected
         await super().setup_hook()
         self.add_dynamic_items(ReviewButton)
         self.core.pipeline.reviews = self.review_desk
