@@ -90,7 +90,10 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     outline = "**The Map**\n\n1. She drew the coast.\n2. The sea agreed.\n3. The end."
     assert "a list, not a story" in shapes.problems("story", outline)
     chapters = "**The Keeper**\n\n1st Chapter: (the beginning)\nHe lit the lamp. The sea was calm."
-    assert "chapter headings, not a story" in shapes.problems("story", chapters)
+    assert "headings or dated entries, not a story" in shapes.problems("story", chapters)
+    assert "a chapter heading for a title" in shapes.problems("story", "**Chapter 1:**\n\nHe lit the lamp. The sea was calm.")
+    dated = "**Tonight's Forecast**\n\n07/15: The sky burned red. Ships left.\n\n08/03: A roar came. It passed."
+    assert "headings or dated entries, not a story" in shapes.problems("story", dated)
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ _SCENE_TOKENS = {"short": 90, "medium": 140, "long": 200}
 _FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goal": 36, "Flaw": 32,
                  "A line they would say": 32, "Backstory": 72}  # fmt: skip
 _SECTION_TOKENS = 64
-_STORY_STOPS = ("\n\n**", "\n#", "\n1.", "\n01.", "\n1st ", "\nChapter ", "\n* ", "\n- ", "\nNote:", "\nThe End")
+_STORY_STOPS = ("\n\n**", "\n**", "\n#", "\n1.", "\n01.", "\n1st ", "\nChapter ", "\n* ", "\n- ", "\nNote:", "\nThe End")
 _RETRIES = 2
 """A part that comes back empty is asked once more with another seed before it is left out."""
 
@@ -230,28 +230,30 @@ class Scaffold:
         yield Delta(f"{heading} {prompt}" if prompt else heading.rstrip(","))
 
     async def _story(self):
-        title, _ = await self._ask("**", 16, ("**", "\n"))
-        title = title.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
+        title = ""
+        for retry in range(_RETRIES + 1):  # a title, not "Chapter 1:"
+            asked, _ = await self._ask("**", 16, ("**", "\n"), retry=retry)
+            title = asked.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
+            if title and not shapes.is_outline(title):
+                break
+            title = ""
         if title:
             yield Delta(f"**{title}**\n\n")
         # The opening paragraph is asked for apart, and again where it comes back as an outline or a heading: the
         # small model often answers "a story" with a numbered plan, and a story that begins as prose goes on so.
-        budget, paragraph = _STORY_TOKENS[self.length], ""
+        budget = _STORY_TOKENS[self.length]
         for retry in range(_RETRIES + 1):
             text, cut = await self._ask("", _OPENING_TOKENS, (*_STORY_STOPS, "\n"), retry=retry)
             opening = _sentence(text.strip(" *_#"), cut)
             if shapes._SENTENCE_END.search(opening) and not shapes.is_outline(opening):
                 yield Delta(opening)
-                budget, paragraph = budget - _OPENING_TOKENS, "\n\n"
+                budget -= _OPENING_TOKENS
                 break
-        # A story is prose: where the model turns to a list, a heading or a second title, the story has ended.
-        async for event in self._part(paragraph, budget, _STORY_STOPS):
+        # A story is prose: where the model turns to a list, a heading or a second title, the story has ended. The
+        # body goes on from the opening itself (no paragraph break in the prompt), so those stops see the break.
+        async for event in self._part("", budget, _STORY_STOPS):
             if isinstance(event, Delta):
-                if not paragraph:
-                    yield event
-                elif event.text.strip():  # the paragraph break is shown once the next paragraph has begun
-                    yield Delta(paragraph + event.text.lstrip())
-                    paragraph = ""
+                yield event
             elif event.finish_reason == "length":
                 self._done.cut = True
 
