@@ -97,12 +97,16 @@ class AuditCog(
             interaction
         )
 
-    async def _since(self, interaction: discord.Interaction, since: str | None) -> tuple[bool, datetime | None]:
+    async def _open(self, interaction: discord.Interaction, since: str | None) -> tuple[int, datetime | None] | None:
+        """A listing's start: acknowledged, and its guild and `since` read; None once a bad `since` was answered."""
+        await self._begin(interaction)
         try:
-            return True, queries.since_of(since)
+            moment = queries.since_of(since)
         except ValueError as error:
             await reply(interaction, f"{error}.")
-            return False, None
+            return None
+        assert interaction.guild_id is not None
+        return interaction.guild_id, moment
 
     async def _card(self, interaction: discord.Interaction, given: str | int) -> None:
         assert interaction.guild_id is not None
@@ -140,12 +144,10 @@ class AuditCog(
     async def user(
         self, interaction: discord.Interaction, member: discord.User, since: app_commands.Range[str, 1, 40] | None = None
     ) -> None:
-        await self._begin(interaction)
-        ok, moment = await self._since(interaction, since)
-        if not ok:
+        if (opened := await self._open(interaction, since)) is None:
             return
-        assert interaction.guild_id is not None
-        page = await queries.requests(self.bot.core, interaction.guild_id, user_id=member.id, since=moment, limit=LIST_LIMIT)
+        guild_id, moment = opened
+        page = await queries.requests(self.bot.core, guild_id, user_id=member.id, since=moment, limit=LIST_LIMIT)
         await self._record(
             interaction, "audit_query", {"command": "user", "member": member.id, "since": since, "results": page.total}
         )
@@ -161,14 +163,12 @@ class AuditCog(
         category: app_commands.Range[str, 1, 32] | None = None,
         since: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
-        await self._begin(interaction)
-        ok, moment = await self._since(interaction, since)
-        if not ok:
+        if (opened := await self._open(interaction, since)) is None:
             return
-        assert interaction.guild_id is not None
+        guild_id, moment = opened
         wanted = normalise_category(category) if category else None
         page = await queries.requests(
-            self.bot.core, interaction.guild_id, flagged=True, category=wanted, since=moment, limit=LIST_LIMIT
+            self.bot.core, guild_id, flagged=True, category=wanted, since=moment, limit=LIST_LIMIT
         )
         await self._record(
             interaction, "audit_query", {"command": "flagged", "category": wanted, "since": since, "results": page.total}
@@ -179,12 +179,10 @@ class AuditCog(
     @app_commands.command(name="stats", description="Counts by status, by check and decision, and the top categories")
     @app_commands.describe(since="How far back: 7d, 24h, or a date such as 2026-11-01 (default: all time)")
     async def stats_command(self, interaction: discord.Interaction, since: app_commands.Range[str, 1, 40] | None = None) -> None:
-        await self._begin(interaction)
-        ok, moment = await self._since(interaction, since)
-        if not ok:
+        if (opened := await self._open(interaction, since)) is None:
             return
-        assert interaction.guild_id is not None
-        result = await queries.guild_stats(self.bot.core, interaction.guild_id, since=moment)
+        guild_id, moment = opened
+        result = await queries.guild_stats(self.bot.core, guild_id, since=moment)
         await self._record(interaction, "audit_query", {"command": "stats", "since": since, "requests": result.requests})
         await self._send_pages(interaction, stats_lines(result, DISCORD))
 
@@ -197,14 +195,12 @@ class AuditCog(
         format: app_commands.Choice[str] | None = None,  # noqa: A002 - the option's name in Discord
         since: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
-        await self._begin(interaction)
-        ok, moment = await self._since(interaction, since)
-        if not ok:
+        if (opened := await self._open(interaction, since)) is None:
             return
-        assert interaction.guild_id is not None
+        guild_id, moment = opened
         fmt = format.value if format else "csv"
         buffer = io.StringIO(newline="")
-        count = await queries.export(self.bot.core, interaction.guild_id, fmt, buffer, since=moment)
+        count = await queries.export(self.bot.core, guild_id, fmt, buffer, since=moment)
         data = buffer.getvalue().encode()
         await self._record(
             interaction, "audit_query", {"command": "export", "format": fmt, "since": since, "records": count, "bytes": len(data)}
@@ -220,7 +216,7 @@ class AuditCog(
         period = f" since {since}" if since else ""
         await interaction.followup.send(
             f"{count} records{period} from this server ({fmt}).",
-            file=discord.File(io.BytesIO(data), filename=export_filename(interaction.guild_id, fmt)),
+            file=discord.File(io.BytesIO(data), filename=export_filename(guild_id, fmt)),
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
