@@ -65,3 +65,21 @@ def test_piped_commands_stream_checked_output_and_exit_zero(tmp_path, prepared_m
     assert all(interface == "local" for _, _, interface, _ in requests)
     assert verdicts >= 4
     assert generations and all(engine == "transformers" and tokens > 0 for engine, tokens in generations)
+
+
+async def test_a_piece_cut_back_to_a_clean_end_is_not_spliced_in_the_terminal() -> None:
+    """The terminal printed "…She still" as it streamed; the piece ends at "…home." with the offer to go on. A
+    terminal cannot unprint: it says where the piece ends, and never prints the tail of one text after another."""
+    import io
+
+    from bot.core.replies import GO_ON
+    from bot.terminal.repl import TerminalSink
+
+    out = io.StringIO()
+    sink = TerminalSink(out)
+    await sink.show("She walked home. She still")
+    await sink.deliver("She walked home." + GO_ON, "-# AI-generated")
+    printed = out.getvalue()
+    assert printed.startswith("She walked home. She still\n[cut back: the piece ends at “…She walked home.”]")
+    assert printed.endswith("Stopped at the length limit: `/continue` goes on from here.\nAI-generated\n")
+    assert "still\n-#" not in printed and "ll\n-#" not in printed

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -67,7 +68,7 @@ class TerminalSink:
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
-        self._printed = 0
+        self._printed = ""
         self._said_anything = False
 
     def note_writing(self) -> None:
@@ -78,18 +79,21 @@ class TerminalSink:
 
     async def show(self, text: str) -> None:
         self._said_anything = True
-        self._out.write(text[self._printed :])
+        self._out.write(text[len(self._printed) :])
         self._out.flush()
-        self._printed = len(text)
+        self._printed = text
 
     async def restart(self, note: str) -> None:
         self._out.write(f"\n[the text above was withdrawn]\n{note}\n")
         self._out.flush()
-        self._printed = 0
+        self._printed = ""
 
     async def deliver(self, text: str, footer: str) -> list[Posted]:
         self._said_anything = True
-        self._out.write(text[self._printed :] if len(text) >= self._printed else "")
+        kept = len(os.path.commonprefix([self._printed, text]))
+        if kept < len(self._printed):  # the end was cut back to a whole sentence, and a terminal cannot unprint
+            self._out.write(f"\n[cut back: the piece ends at “…{text[max(0, kept - 40) : kept].lstrip()}”]")
+        self._out.write(text[kept:])
         self._out.write(f"\n{footer.removeprefix('-# ')}\n")
         self._out.flush()
         return [Posted(None, None, "message")]
