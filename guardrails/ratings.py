@@ -21,9 +21,12 @@ _RATED = ("toxicity", "insult", "sexual_explicit")
 # Profanity by strength (guardrails/text/profanity.py: 0.3 mild, 0.6 moderate, 1.0 strong): G blocks any,
 # PG-13 strong, M none (a threshold above every score).
 _OBSCENE = {"G": 0.25, "PG-13": 0.9, "M": 1.01}
-# G blocks earlier; M only at the extreme end (strong profanity passes, abuse still scores near 1.0).
+# G blocks earlier; M only at the extreme end (strong profanity passes, abuse still scores near 1.0). The toxicity
+# head scores profane narration high (the tweets it learned from call profanity "offensive"): at 0.9 it blocked
+# "Damn it, this shit is fucked, Sam swore as the ship sank." (0.92); at 0.95 abuse recall at M is 0.886 against
+# 0.911 (toxicity validation split), and what is aimed at a member or the reader keeps its PG-13 thresholds.
 _G_FACTOR = 0.6
-_M_FLOOR = 0.9
+_M_FLOOR = 0.95
 
 
 def thresholds_for(rating: Rating, pg13: dict[str, float]) -> dict[str, float]:

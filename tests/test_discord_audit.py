@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.audit.commands import NOT_FOUND
+from guardrails.modeling.toxicity import ToxicityHead
 from storage.models import ModerationAction
 from tests.fakediscord import ClientRejected, Perm
 from tests.plugins.bot import REQUEST_ID
@@ -135,7 +136,8 @@ async def test_a_blocked_outputs_card_by_its_request_id(fake_discord, storyloom,
     private(r)
     assert f"request `{request_id}` · **blocked**" in card and "Why blocked: output toxicity:" in card
     whole = await whole_card(fake, r)
-    assert "**block**" in whole and INSULT[:40] in whole and "/ 0.85" in whole
+    shipped = ToxicityHead.load().thresholds["toxicity"]
+    assert "**block**" in whole and INSULT[:40] in whole and f"/ {shipped:.2f}" in whole
     assert "Shown (" in card and "Model output, unfiltered" in card, "what was shown and what the model wrote"
     assert "notice https://discord.com/channels/" in card
     fake.assert_clean()

@@ -24,6 +24,20 @@ def test_rails_on_the_same_chunk_share_one_encoder_pass(sentence_encoder, toxici
     assert sentence_encoder.texts_encoded - after_toxicity <= 1, "the second rail reuses the first rail's sentences"
 
 
+def test_token_states_are_what_the_sentence_embedding_pools(sentence_encoder):
+    """The toxicity head reads token states; the other rails the pooled vector: one pass gives both."""
+    texts = ["The dragon circled the tower twice before landing.", "Short.", "Muslims are not terrorists."]
+    before = sentence_encoder.texts_encoded
+    states = sentence_encoder.encode_tokens(texts)
+    pooled = sentence_encoder.encode(texts)
+    assert sentence_encoder.texts_encoded - before <= len(texts), "encode reuses the pass encode_tokens made"
+    assert [s.shape[1] for s in states] == [sentence_encoder.dim] * 3 and all(s.dtype == np.float32 for s in states)
+    assert len(states[1]) < len(states[0]), "no padding is kept"
+    mean = np.stack([s.mean(0) for s in states])
+    mean /= np.linalg.norm(mean, axis=1, keepdims=True)
+    assert (mean * pooled).sum(axis=1).min() > 0.999
+
+
 def test_bfloat16_embeddings_match_float32(sentence_encoder):
     """`auto` precision may run the encoder in bfloat16 (AMX CPUs): the rails' thresholds were set in float32."""
     from guardrails.modeling.encoder import SentenceEncoder

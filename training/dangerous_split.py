@@ -1,8 +1,8 @@
 """The dangerous-instructions head's data and its fixed-seed split: `training.train_dangerous` trains on it.
 
 Data and split: see `training.train_dangerous`. Do-Not-Answer rows come from `harmful_requests_train.csv` in the
-shared data folder (or `--data`); ordinary prompts from the other shared files there (`BENIGN_PROMPT_FILES`, each
-optional); written examples from `training.dangerous_data`; the bot's stories from guardrails/data/.
+shared data folder (or `--data`); ordinary prompts from the other shared files there (`BENIGN_PROMPT_FILES`; a
+missing one stops the script); written examples from `training.dangerous_data`; the bot's stories from guardrails/data/.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from guardrails.text.normalize import normalize
 from training import dangerous_data as written
 from training.generate_fiction import load_generated
 from training.loop import in_share
-from training.paths import GENERATED_FICTION, SHARED_DATA
+from training.paths import GENERATED_FICTION, SHARED_DATA, required
 
 DATA_FILE = "harmful_requests_train.csv"
 BENIGN_PROMPT_FILES = {
@@ -239,10 +239,7 @@ def benign_prompt_docs(rng: random.Random, data_dir: Path) -> tuple[list[Doc], l
     `BENIGN_PROMPT_CHARS` at a space (a persona prompt's first paragraph says what it asks)."""
     train, validation = [], []
     for name, (column, benign) in BENIGN_PROMPT_FILES.items():
-        path = data_dir / name
-        if not path.exists():
-            continue
-        with path.open(newline="", encoding="utf-8") as handle:
+        with required(data_dir / name).open(newline="", encoding="utf-8") as handle:
             texts = list(dict.fromkeys(row[column].strip() for row in csv.DictReader(handle) if benign(row) and row[column].strip()))
         for text in rng.sample(texts, min(BENIGN_PROMPTS_PER_FILE, len(texts))):
             if len(text) > BENIGN_PROMPT_CHARS:

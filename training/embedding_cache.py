@@ -1,4 +1,5 @@
-"""An on-disk cache of sentence embeddings for the training scripts, so retraining and re-evaluating cost seconds."""
+"""On-disk caches of sentence embeddings and token states for the training scripts, so retraining and re-evaluating
+cost seconds."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from guardrails.modeling.encoder import SentenceEncoder
 from training.paths import EMBEDDING_CACHE
 
 
+def encoder_fingerprint(encoder: SentenceEncoder) -> str:
+    weights = next(iter(sorted(encoder.path.glob("*.safetensors"))), encoder.path / "config.json")
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
 
 class CachingEncoder:
     """Wraps SentenceEncoder with a cache in `data/cache/<prefix>_<encoder fingerprint>_<version>.npz`.
@@ -23,21 +32,15 @@ class CachingEncoder:
         self.encoder = encoder
         self.dim = encoder.dim
         self.precision = encoder.precision
-        weights = next(iter(sorted(encoder.path.glob("*.safetensors"))), encoder.path / "config.json")
-        fingerprint = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-        self.path = cache_dir / f"{prefix}_{fingerprint}_{version}.npz"
+        self.path = cache_dir / f"{prefix}_{encoder_fingerprint(encoder)}_{version}.npz"
         self._cache: dict[str, np.ndarray] = {}
         if self.path.exists():
             with np.load(self.path, allow_pickle=False) as stored:
                 self._cache = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
         self._dirty = False
 
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha1(text.encode()).hexdigest()
-
     def encode(self, texts: list[str]) -> np.ndarray:
-        keys = [self._key(t) for t in texts]
+        keys = [text_key(t) for t in texts]
         missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items())
         if missing:
             started = time.perf_counter()
@@ -57,3 +60,44 @@ class CachingEncoder:
         keys = list(self._cache)
         np.savez(self.path, keys=np.array(keys), vectors=np.stack([self._cache[k] for k in keys]))
         self._dirty = False
+
+
+class CachingTokenEncoder(CachingEncoder):
+    """The same cache for `SentenceEncoder.encode_tokens`: one float16 (tokens, dim) array per text, stored
+    concatenated with their lengths. `encode` still gives the pooled embeddings (through the same cache file name
+    with `_pooled`), so a script can train heads of both shapes on one encoder."""
+
+    def __init__(self, encoder: SentenceEncoder, prefix: str, version: str, cache_dir: Path = EMBEDDING_CACHE) -> None:
+        super().__init__(encoder, f"{prefix}_pooled", version, cache_dir)
+        self.tokens_path = cache_dir / f"{prefix}_tokens_{encoder_fingerprint(encoder)}_{version}.npz"
+        self._tokens: dict[str, np.ndarray] = {}
+        if self.tokens_path.exists():
+            with np.load(self.tokens_path, allow_pickle=False) as stored:
+                pieces = np.split(stored["states"], np.cumsum(stored["lengths"])[:-1])
+                self._tokens = dict(zip(stored["keys"].tolist(), pieces, strict=True))
+        self._tokens_dirty = False
+
+    def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
+        keys = [text_key(t) for t in texts]
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in self._tokens}.items())
+        if missing:
+            started = time.perf_counter()
+            states = self.encoder.encode_tokens([t for _, t in missing])
+            self._tokens.update((k, s.astype(np.float16)) for (k, _), s in zip(missing, states, strict=True))
+            self._tokens_dirty = True
+            if len(missing) > 200:
+                print(f"  encoded token states of {len(missing)} texts in {time.perf_counter() - started:.0f}s", flush=True)
+        return [self._tokens[k].astype(np.float32) for k in keys]
+
+    def save(self) -> None:
+        super().save()
+        if not self._tokens_dirty:
+            return
+        keys = list(self._tokens)
+        np.savez(
+            self.tokens_path,
+            keys=np.array(keys),
+            lengths=np.array([len(self._tokens[k]) for k in keys]),
+            states=np.concatenate([self._tokens[k] for k in keys]),
+        )
+        self._tokens_dirty = False

@@ -21,7 +21,7 @@ from guardrails.text.normalize import normalize
 from training.generate_fiction import load_generated
 from training.injection_data import written_examples
 from training.loop import in_share
-from training.paths import GENERATED_FICTION, SHARED_DATA
+from training.paths import GENERATED_FICTION, SHARED_DATA, required
 
 DATA_FILE = "injection_train.csv"
 ROLEPLAY_FILE = "roleplay_benign.csv"
@@ -134,7 +134,7 @@ class Split:
 
 def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generated: Path = GENERATED_FICTION) -> Split:
     """The split the training script uses: the prompts of `data` (default `data_dir`/injection_train.csv), the
-    persona prompts of `data_dir`/roleplay_benign.csv when present, written examples and the bot's stories."""
+    persona prompts of `data_dir`/roleplay_benign.csv, written examples and the bot's stories."""
     rng = random.Random(SEED)
     data = data or data_dir / DATA_FILE
     roleplay = data_dir / ROLEPLAY_FILE
@@ -201,15 +201,14 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
                 unit = rng.choice(units)
                 train.append(Doc(unit, "block", "jailbreak_llms:extracted_sentence", f"row:{text}", [1] * len(windows(unit))))
 
-    if roleplay.exists():
-        with roleplay.open(newline="", encoding="utf-8") as handle:
-            for record in csv.DictReader(handle):
-                text = record["text"].strip()
-                if _held(text, ROLEPLAY_VALIDATION_SHARE):
-                    validation.append(Doc(text, "allow", "roleplay_benign", f"row:{text}"))
-                else:
-                    train.append(Doc(text, "allow", "roleplay_benign", f"row:{text}", [0] * len(windows(text)), WRITTEN_WEIGHT))
-                    benign_pool[False].append(text)
+    with required(roleplay).open(newline="", encoding="utf-8") as handle:
+        for record in csv.DictReader(handle):
+            text = record["text"].strip()
+            if _held(text, ROLEPLAY_VALIDATION_SHARE):
+                validation.append(Doc(text, "allow", "roleplay_benign", f"row:{text}"))
+            else:
+                train.append(Doc(text, "allow", "roleplay_benign", f"row:{text}", [0] * len(windows(text)), WRITTEN_WEIGHT))
+                benign_pool[False].append(text)
 
     written = written_examples(SEED)
     groups = sorted({w.group for w in written})

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guardrails.modeling.heads import pad_states
+
 if TYPE_CHECKING:
     import torch
 
@@ -31,7 +33,8 @@ RECALL_TIE = 0.005
 
 @dataclass(frozen=True, slots=True)
 class MLPSettings:
-    """One hidden layer (ReLU, dropout) and AdamW: the shape and optimiser of every head."""
+    """One hidden layer (ReLU, dropout) and AdamW: the shape and optimiser of every head (for an attention head,
+    `hidden` is its per-token layer; `words` applies to MLPs only)."""
 
     hidden: int
     epochs: int
@@ -132,6 +135,86 @@ def fit_mlp(
     if words is not None:
         arrays["wb"] = words.weight.detach().numpy().reshape(-1).copy()
     return arrays
+
+
+def token_attention_head(dim: int, settings: MLPSettings, outputs: int) -> torch.nn.Module:
+    """The torch twin of `attention_probabilities`: same arrays, same computation (dropout only in training)."""
+    import torch
+
+    class TokenAttentionHead(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(dim, settings.hidden)
+            self.att = torch.nn.Linear(settings.hidden, outputs)
+            self.out = torch.nn.Linear(2 * settings.hidden, outputs)
+            self.dropout = torch.nn.Dropout(settings.dropout)
+
+        def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            z = self.dropout(torch.relu(self.proj(h)))
+            attention = torch.softmax(self.att(z).masked_fill(~mask[..., None], float("-inf")), dim=1)
+            pooled = torch.einsum("blc,blk->bck", attention, z)
+            mean = (z * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+            hidden = z.shape[-1]
+            return (pooled * self.out.weight[None, :, :hidden]).sum(-1) + mean @ self.out.weight[:, hidden:].T + self.out.bias
+
+        def arrays(self) -> dict[str, np.ndarray]:
+            def numpy(t: torch.Tensor) -> np.ndarray:
+                return t.detach().numpy().copy()
+
+            return {
+                "proj_w": numpy(self.proj.weight.T), "proj_b": numpy(self.proj.bias),
+                "att_w": numpy(self.att.weight.T), "att_b": numpy(self.att.bias),
+                "out_w": numpy(self.out.weight), "out_b": numpy(self.out.bias),
+            }  # fmt: skip
+
+    return TokenAttentionHead()
+
+
+def padded(states: Sequence[np.ndarray], idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """`guardrails.modeling.heads.pad_states` as torch tensors."""
+    import torch
+
+    h, mask = pad_states(states, idx)
+    return torch.from_numpy(h), torch.from_numpy(mask)
+
+
+LENGTH_BUCKET = 50
+"""Batches per bucket: rows are shuffled, then sorted by length within runs of this many batches, so a batch pads
+to similar lengths but still mixes sources."""
+
+
+def fit_token_head(
+    states: Sequence[np.ndarray], y: np.ndarray, w: np.ndarray, settings: MLPSettings, seed: int, loss: Callable[[Any], Loss]
+) -> dict[str, np.ndarray]:
+    """Train an attention head on per-row token states and return its arrays (see `token_attention_head`)."""
+    import torch
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    outputs = y.shape[1] if y.ndim == 2 else 1
+    model = token_attention_head(states[0].shape[1], settings, outputs)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    yt, wt = torch.from_numpy(y.astype(np.float32)), torch.from_numpy(w.astype(np.float32))
+    batch_loss = loss(wt)
+    lengths = np.array([len(s) for s in states])
+    bucket = settings.batch * LENGTH_BUCKET
+    model.train()
+    for _ in range(settings.epochs):
+        order = torch.randperm(len(states), generator=generator).numpy()
+        batches = []
+        for start in range(0, len(order), bucket):
+            run = order[start : start + bucket]
+            run = run[np.argsort(lengths[run], kind="stable")]
+            batches += [run[i : i + settings.batch] for i in range(0, len(run), settings.batch)]
+        for b in torch.randperm(len(batches), generator=generator).tolist():
+            idx = batches[b]
+            logits = model(*padded(states, idx))
+            value = batch_loss(logits if y.ndim == 2 else logits[:, 0], yt[idx], wt[idx])
+            optimiser.zero_grad()
+            value.backward()
+            optimiser.step()
+    model.eval()
+    return model.arrays()
 
 
 @contextmanager

@@ -34,6 +34,15 @@ GENERATED_FICTION = GUARDRAILS_DATA / "generated_fiction.txt"
 """The bot's own stories (`python -m training.generate_fiction`): benign negatives for every head."""
 
 
+def required(path: Path) -> Path:
+    """`path`, or an error that names it: a training script that skipped a missing file would write a different
+    head without a word."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the training data lives in shared/data (see SOURCES.md there); "
+                                "point --data-dir or STORYLOOM_SHARED_DATA at it")
+    return path
+
+
 def head_arguments(
     argv: list[str] | None, description: str, data_file: str, shared_files: str, out: Path, validation_csv: Path
 ) -> argparse.Namespace:

@@ -80,7 +80,26 @@ CLAIMS: tuple[tuple[str, str], ...] = (
     ("are all violent thugs", "are not violent"),
     ("should not be allowed to have children", "have every right to have children"),
     ("make this country dirty", "do not make this country dirty"),
+    ("are no better than cockroaches", "are no less human than anyone"),
+    ("are savages", "are not savages"),
+    ("are violent by nature", "are not violent by nature"),
+    ("are all drug dealers", "are not drug dealers"),
+    ("should not be allowed to vote", "have every right to vote"),
+    ("would be better off dead", "deserve long and happy lives"),
+    ("are animals that can't be civilised", "are people like anyone else"),
+    ("are a threat to our daughters", "are no threat to anyone's children"),
+    ("are too emotional to be in charge of anything", "are perfectly able to lead"),
+    ("are perverts", "are not perverts"),
+    ("are genetically inferior", "are not genetically inferior"),
+    ("should be sterilised", "should never be sterilised"),
+    ("are leeches", "are not leeches"),
+    ("have no place in a civilised society", "have a place in our society"),
+    ("are born to cheat and steal", "are not born to cheat or steal"),
+    ("are worth less than a dog", "are worth as much as anyone"),
 )
+
+# Violence against people for who they are: wished on a group (abuse), or rejected (benign).
+VIOLENCE = ("beaten", "attacked", "spat on", "hurt", "driven out of town", "shot", "burned out of their homes")
 
 PRAISE = (
     "are brilliant storytellers", "make wonderful neighbours", "have enriched our culture for centuries",
@@ -173,6 +192,10 @@ ASSERT_FRAMES = (
     "{G} {c}.", "Let's be honest: {g} {c}.", "Everyone knows {g} {c}.", "It's a fact that {g} {c}.",
     "All {g} {c}.", "The truth is simple: {g} {c}.", "I'm sick of pretending, {g} {c}.",
     "Face it, {g} {c}.", "Science proves that {g} {c}.", "Wake up, people: {g} {c}.",
+    "Everybody in this town knows that {g} {c}.", "I'll say it again: {g} {c}.", "Mark my words, {g} {c}.",
+    "History shows that {g} {c}.", "My dad was right, {g} {c}.", "{G} {c}, and nobody can tell me otherwise.",
+    "Never trust them: {g} {c}.", "The sooner people admit that {g} {c}, the better.", "Ask anyone: {g} {c}.",
+    "Those {g} {c}.",
 )
 FICTION_ASSERT_FRAMES = (
     "A fable, but it is a fact: {g} {c}.", "Short story: in real life {g} {c}.",
@@ -180,8 +203,22 @@ FICTION_ASSERT_FRAMES = (
     "Poem: {g} {c}, and that's the truth.", "It's just a story, but honestly {g} {c}.",
     "Fiction, but real talk: {g} {c}.", "In this tale, as in real life, {g} {c}.",
 )
+VIOLENCE_ASSERT_FRAMES = (
+    "{G} deserve to be {v}.", "Anyone who is {a} deserves to be {v}.", "I hope every one of the {g} gets {v}.",
+    "{G} should be {v} until they learn their place.", "Every {a} person should be {v}.",
+    "It would be a good day if all {g} were {v}.", "Round up the {g} and make sure they get {v}.",
+)
+VIOLENCE_CONDEMN_FRAMES = (
+    "No one deserves to be {v} for being {a}.", "Nobody should ever be {v} because they are {a}.",
+    "It is a crime when {g} are {v} for who they are.", "We stand with the {g} who were {v} last week.",
+    "Being {a} is never a reason to be {v}.", "If you see someone {v} for being {a}, step in and call for help.",
+    "The law protects {g} from being {v}, and so should we.", "I was {v} for being {a}, and I am still standing.",
+    "The {a} teenager was {v}, and the whole town marched in protest.", "Nobody deserves to be {v}, least of all {g}.",
+)
 NEGATED_FRAMES = (
     "{G} {n}.", "Of course {g} {n}.", "Let's be clear: {g} {n}.", "Anyone who has met them knows {g} {n}.",
+    "{G} {n}, whatever the trolls say.", "Contrary to the rumours, {g} {n}.", "The evidence is clear: {g} {n}.",
+    "No, {g} {n}.", "My grandmother taught me that {g} {n}.", "In every town I have lived in, {g} {n}.",
 )
 CONDEMN_FRAMES = (
     "It is a lie that {g} {c}.", "Nobody should ever say that {g} {c}.", "The idea that {g} {c} is hateful nonsense.",
@@ -199,6 +236,8 @@ CONDEMN_FRAMES = (
 PRAISE_FRAMES = (
     "{G} {p}.", "I love how {g} {p}.", "In my experience, {g} {p}.", "Honestly, {g} {p}.",
     "Never forget that {g} {p}.", "Everyone should know that {g} {p}.", "A poem to say it plainly: {g} {p}.",
+    "{G} in our server {p}.", "Say what you like, {g} {p}.", "I'll say it loud: {g} {p}.",
+    "Growing up, I learned that {g} {p}.", "The truth is simple: {g} {p}.",
 )
 NEUTRAL_FRAMES = (
     "My {rel} is a {a} {job}.", "The {job} who lives upstairs is {a}.", "Our new {job} is a {a} woman from the coast.",
@@ -250,8 +289,14 @@ def targeted_examples(per_template: int = PER_TEMPLATE) -> list[WrittenExample]:
         group = rng.choice(GROUPS)
         return {"a": rng.choice(ADJECTIVES), "job": rng.choice(PROFESSIONS), "rel": rng.choice(RELATIONS), "g": group, "G": group}
 
+    def violence(rng: random.Random) -> dict[str, str]:
+        group = rng.choice(GROUPS)
+        return {"g": group, "G": group, "a": rng.choice(ADJECTIVES), "v": rng.choice(VIOLENCE)}
+
     families = (
         ("hate_asserted", ASSERT_FRAMES, claim, hate),
+        ("hate_violence", VIOLENCE_ASSERT_FRAMES, violence, {"toxicity": 1, "identity_attack": 1, "threat": 1}),
+        ("identity_violence_condemned", VIOLENCE_CONDEMN_FRAMES, violence, {}),
         ("hate_fiction_frame", FICTION_ASSERT_FRAMES, claim, hate),
         ("identity_negated", NEGATED_FRAMES, claim, {}),
         ("identity_condemned", CONDEMN_FRAMES, claim, {}),

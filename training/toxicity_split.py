@@ -22,7 +22,7 @@ from pathlib import Path
 from guardrails.text.normalize import normalize
 from training.benign_fiction import OBFUSCATION_KEYWORDS, WrittenExample, abuse_examples, benign_examples
 from training.generate_fiction import load_generated
-from training.paths import GENERATED_FICTION, GUARDRAILS_DATA, SHARED_DATA
+from training.paths import GENERATED_FICTION, GUARDRAILS_DATA, SHARED_DATA, required
 from training.targeted import targeted_examples
 
 DATA_FILE = "toxicity_train.csv"
@@ -223,26 +223,24 @@ def neutral_files(data_dir: Path) -> tuple[Path, Path]:
 
 def load_neutral(data_dir: Path = SHARED_DATA) -> list[tuple[str, str, str]]:
     """(unit, source, group): sentences of benign prompts (injection_train.csv, label 0) and of TruthfulQA
-    questions and true answers, grouped by prompt / question (the unit held out). A missing file adds nothing."""
+    questions and true answers, grouped by prompt / question (the unit held out)."""
     from guardrails.text.units import split_units
 
-    injection_data, truthfulqa_data = neutral_files(data_dir)
+    injection_data, truthfulqa_data = (required(p) for p in neutral_files(data_dir))
     out: list[tuple[str, str, str]] = []
-    if injection_data.exists():
-        with injection_data.open(newline="", encoding="utf-8") as handle:
-            for i, record in enumerate(csv.DictReader(handle)):
-                if record["label"] == "0":
-                    out.extend((u, "neutral:injection_benign", f"inj:{i}") for u in split_units(record["text"]))
-    if truthfulqa_data.exists():
-        questions: set[str] = set()
-        with truthfulqa_data.open(newline="", encoding="utf-8") as handle:
-            for record in csv.DictReader(handle):
-                question = record["context"].strip()
-                if question and question not in questions:
-                    questions.add(question)
-                    out.append((question, "neutral:truthfulqa", f"tqa:{question}"))
-                if record["label"] == "0" and record["claim"].strip():
-                    out.append((record["claim"].strip(), "neutral:truthfulqa", f"tqa:{question}"))
+    with injection_data.open(newline="", encoding="utf-8") as handle:
+        for i, record in enumerate(csv.DictReader(handle)):
+            if record["label"] == "0":
+                out.extend((u, "neutral:injection_benign", f"inj:{i}") for u in split_units(record["text"]))
+    questions: set[str] = set()
+    with truthfulqa_data.open(newline="", encoding="utf-8") as handle:
+        for record in csv.DictReader(handle):
+            question = record["context"].strip()
+            if question and question not in questions:
+                questions.add(question)
+                out.append((question, "neutral:truthfulqa", f"tqa:{question}"))
+            if record["label"] == "0" and record["claim"].strip():
+                out.append((record["claim"].strip(), "neutral:truthfulqa", f"tqa:{question}"))
     return [(u, s, g) for u, s, g in out if len(normalize(u)) >= 3]
 
 
@@ -357,10 +355,8 @@ def validation_records(split: Split) -> list[tuple[str, str, str]]:
 
 def written_examples() -> list[WrittenExample]:
     """The project's own sentences: fiction and abuse (benign_fiction), and the target-aware families (targeted)."""
-    kept_apart = set()
-    if JUDGEMENT_VALIDATION_CSV.exists():
-        with JUDGEMENT_VALIDATION_CSV.open(newline="", encoding="utf-8") as handle:
-            kept_apart = {row["text"].strip().lower() for row in csv.DictReader(handle)}
+    with required(JUDGEMENT_VALIDATION_CSV).open(newline="", encoding="utf-8") as handle:
+        kept_apart = {row["text"].strip().lower() for row in csv.DictReader(handle)}
     examples = benign_examples() + abuse_examples() + targeted_examples()
     return [e for e in examples if e.text.strip().lower() not in kept_apart]
 
@@ -370,5 +366,5 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
     the bot's generations and the neutral text of `data_dir`."""
     davidson = load_davidson(data or data_dir / DATA_FILE)
     written = written_examples()
-    generations = load_generated(generated) if generated.exists() else []
+    generations = load_generated(required(generated))
     return split_data(davidson, written, generations, load_neutral(data_dir))

@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             "written_examples": {"module": "training/dangerous_data.py", "sha256": written_digest()},
             "generated_fiction": {"file": "guardrails/data/generated_fiction.txt", "sha256": loop.sha256_file(args.generated)},
             "benign_prompts": {name: {"sha256": loop.sha256_file(args.data_dir / name), "column": column}
-                               for name, (column, _) in BENIGN_PROMPT_FILES.items() if (args.data_dir / name).exists()},
+                               for name, (column, _) in BENIGN_PROMPT_FILES.items()},
             "validation": {"file": "guardrails/data/dangerous_validation.csv", "sha256": loop.sha256_file(args.validation_csv),
                            "rows": sum(d.family != "other_harm" for d in split.validation)},
         },  # fmt: skip

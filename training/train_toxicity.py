@@ -7,9 +7,10 @@ Data and split: `training.toxicity_split` (the tweets are read from `--data`, de
 never on the validation split, and the validation metrics are measured through the real rail (normalise, split
 into sentences, worst sentence decides).
 
-Reproducible: fixed seeds, deterministic torch, one thread for the head. Sentence embeddings are cached under
-data/cache/ (gitignored), keyed by the encoder's weights; the first run encodes ~27k texts (a few minutes on
-two cores), later runs under a minute.
+The head reads the encoder's token states (an attention head, `guardrails.modeling.heads.attention_probabilities`).
+Reproducible: fixed seeds, deterministic torch, one thread for the head. Token states are cached under data/cache/
+(gitignored, ~600 MB), keyed by the encoder's weights; the first run encodes ~35k texts (about 1.5 minutes on two
+cores); training the five out-of-fold heads and the final one takes about 4 minutes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
 from guardrails.modeling.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead
 from guardrails.rails.toxicity import ToxicityRail
 from training import loop
-from training.embedding_cache import CachingEncoder
+from training.embedding_cache import CachingTokenEncoder
 from training.generate_fiction import load_generated
 from training.paths import GUARDRAILS_DATA, head_arguments
 from training.toxicity_split import (
@@ -50,15 +51,15 @@ from training.toxicity_split import (
 )
 
 VALIDATION_CSV = GUARDRAILS_DATA / "toxicity_validation.csv"
-HEAD_VERSION = "1.0"
+HEAD_VERSION = "2.0"
 HEAD_CATEGORIES = ("toxicity", "identity_attack", "threat")
-HIDDEN = 128
-EPOCHS = 40
-BATCH = 256
-LEARNING_RATE = 1e-3
+HIDDEN = 64
+EPOCHS = 20
+BATCH = 128
+LEARNING_RATE = 2e-3
 WEIGHT_DECAY = 1e-4
-DROPOUT = 0.2
-FOLDS = 5
+DROPOUT = 0.4
+FOLDS = 10
 
 # Threshold tuning (on out-of-fold predictions of the training part): block at most this share of written benign
 # text, which leaves room under the 3% goal for the unseen structures of the validation split; within that,
@@ -75,9 +76,10 @@ GENERATED_COST = 1.0
 RECALL_TARGET = 0.95
 NEITHER_COST = 0.2
 """How much a false block on an everyday tweet counts against one on benign fiction when choosing thresholds."""
-THRESHOLD_GRID = np.round(np.arange(0.25, 0.9751, 0.025), 3)
+THRESHOLD_GRID = np.round(np.r_[np.arange(0.25, 0.9751, 0.025), 0.985, 0.99], 3)
 """Below 0.25 a threshold sits in the head's noise on text unlike its training data (a lone "one" once scored
-identity_attack 0.17), however good it looks on held-out folds."""
+identity_attack 0.17), however good it looks on held-out folds. The attention head is sure of itself: most of its
+scores sit near 0 or 1, hence the finer steps at the top."""
 
 ATTRIBUTION = (
     "Trained in part on the hate speech and offensive language data of Davidson, Warmsley, Macy and Weber, "
@@ -89,14 +91,17 @@ ATTRIBUTION = (
 # ---------------------------------------------------------------------------------------------------------------
 # The head
 # ---------------------------------------------------------------------------------------------------------------
-def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = SEED) -> ToxicityHead:
+def fit_head(states: list[np.ndarray], y: np.ndarray, w: np.ndarray, seed: int = SEED) -> ToxicityHead:
     settings = loop.MLPSettings(HIDDEN, EPOCHS, BATCH, LEARNING_RATE, WEIGHT_DECAY, DROPOUT)
-    return ToxicityHead(categories=HEAD_CATEGORIES, **loop.fit_mlp(x, y, w, settings, seed, loop.per_category_loss))
+    return ToxicityHead(categories=HEAD_CATEGORIES, weights=loop.fit_token_head(states, y, w, settings, seed, loop.per_category_loss))
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, w: np.ndarray, keys: list[str]) -> np.ndarray:
+def out_of_fold(states: list[np.ndarray], y: np.ndarray, w: np.ndarray, keys: list[str]) -> np.ndarray:
     def predict_held(held: np.ndarray, fold: int) -> np.ndarray:
-        return fit_head(x[~held], y[~held], w[~held], seed=SEED + fold).probabilities(x[held])
+        def rows(mask: np.ndarray) -> list[np.ndarray]:
+            return [states[i] for i in np.flatnonzero(mask)]
+
+        return fit_head(rows(~held), y[~held], w[~held], seed=SEED + fold).probabilities(rows(held))
 
     folds = np.array([loop.fold_of(k, FOLDS) for k in keys])
     return loop.out_of_fold(folds, range(FOLDS), predict_held, np.zeros_like(y, dtype=np.float32))
@@ -236,24 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     records = validation_records(split)
     print(f"tweets {len(davidson)}, written {len(written)}; train {len(split.train)}, validation {len(records)}", flush=True)
 
-    encoder = CachingEncoder(SentenceEncoder(precision="float32"), "toxicity_embeddings", "v2")
+    encoder = CachingTokenEncoder(SentenceEncoder(precision="float32"), "toxicity", "v3")
     try:
-        x = encoder.encode([row.text for row in split.train])
+        states = encoder.encode_tokens([row.text for row in split.train])
     finally:
         encoder.save()
     y = np.array([row.labels for row in split.train], dtype=np.float32)
     w = np.array([row.weights for row in split.train], dtype=np.float32)
 
     with loop.one_thread():
-        oof = out_of_fold(x, y, w, [row.fold_key for row in split.train])
+        oof = out_of_fold(states, y, w, [row.fold_key for row in split.train])
         thresholds, oof_summary = tune_thresholds(oof, split.train)
         print(f"thresholds {thresholds} (out-of-fold: {oof_summary})", flush=True)
-        trained = fit_head(x, y, w)
+        trained = fit_head(states, y, w)
 
-    head = ToxicityHead(
-        categories=trained.categories, w1=trained.w1, b1=trained.b1, w2=trained.w2, b2=trained.b2,
-        thresholds=thresholds, version=HEAD_VERSION, encoder_id=ENCODER_ID,
-    )  # fmt: skip
+    head = ToxicityHead(trained.categories, trained.weights, thresholds, HEAD_VERSION, ENCODER_ID)
     rail = ToxicityRail(EmbeddedToxicityBackend(encoder, head))  # type: ignore[arg-type]
     try:
         metrics = evaluate(rail, records)
@@ -265,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     written_digest = hashlib.sha256("\n".join(f"{e.group}\t{e.text}" for e in written).encode()).hexdigest()
     meta = {
         "version": HEAD_VERSION,
-        "model": f"MLP {encoder.dim}-{HIDDEN}-{len(HEAD_CATEGORIES)} (ReLU, sigmoid outputs) over sentence embeddings",
+        "model": (
+            f"attention head over token states: ReLU {encoder.dim}-{HIDDEN} per token, per category softmax "
+            f"attention pooling and the mean, {2 * HIDDEN}-{len(HEAD_CATEGORIES)} sigmoid outputs"
+        ),
         "encoder": ENCODER_ID,
         "categories": list(HEAD_CATEGORIES),
         "thresholds": thresholds,
@@ -287,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m training.train_toxicity",
             "seed": SEED,
             "epochs": EPOCHS,
+            "batch": BATCH,
             "hidden": HIDDEN,
             "dropout": DROPOUT,
             "learning_rate": LEARNING_RATE,
@@ -319,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 "held_out_share_of_generations": GENERATED_VALIDATION_SHARE,
             },
             "neutral": {
-                "files": {p.name: loop.sha256_file(p) for p in neutral_files(args.data_dir) if p.exists()},
+                "files": {p.name: loop.sha256_file(p) for p in neutral_files(args.data_dir)},
                 "use": "benign (label 0) prompts of injection_train.csv split into sentences; TruthfulQA questions "
                 "and true answers; held out by prompt/question, sampled per source",
                 "train_per_source": NEUTRAL_TRAIN_PER_SOURCE,

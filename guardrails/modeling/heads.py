@@ -1,9 +1,14 @@
-"""The small numpy heads every embedding-based rail puts on the shared encoder: weights, metadata, inference."""
+"""The small numpy heads the rails put on the shared encoder: weights, metadata, inference.
+
+Two shapes: an MLP over the mean-pooled sentence embedding, and an attention head over the token states, which
+sees word order ("Muslims are not terrorists" against "Muslims are terrorists": one mean-pooled vector for both,
+nearly)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +23,45 @@ def mlp_probabilities(
         hidden = np.maximum(embeddings @ w1 + b1, 0.0)
     logits = (hidden @ w2 + b2).reshape(len(embeddings), -1)
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+
+
+ATTENTION_ARRAYS = ("proj_w", "proj_b", "att_w", "att_b", "out_w", "out_b")
+"""What an attention head stores: see `attention_probabilities`."""
+
+
+def pad_states(states: Sequence[np.ndarray], idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The states of rows `idx` as one zero-padded (rows, longest, dim) float32 batch and its (rows, longest) mask."""
+    longest = max(len(states[i]) for i in idx)
+    h = np.zeros((len(idx), longest, states[idx[0]].shape[1]), dtype=np.float32)
+    mask = np.zeros((len(idx), longest), dtype=bool)
+    for row, i in enumerate(idx):
+        h[row, : len(states[i])] = states[i]
+        mask[row, : len(states[i])] = True
+    return h, mask
+
+
+def attention_probabilities(states: list[np.ndarray], weights: dict[str, np.ndarray], batch: int = 64) -> np.ndarray:
+    """(n, outputs) sigmoid probabilities of an attention head over per-text token states (tokens, dim).
+
+    A ReLU layer reads every token (z = relu(h proj_w + proj_b)); each output pools z with its own softmax
+    attention over the tokens (att_w, att_b) and reads that pool and the plain mean of z (out_w, out_b). The
+    same computation as `training.loop.TokenAttentionHead` in eval mode."""
+    proj_w, proj_b, att_w, att_b, out_w, out_b = (weights[name] for name in ATTENTION_ARRAYS)
+    hidden, outputs = proj_w.shape[1], out_w.shape[0]
+    out = np.zeros((len(states), outputs), dtype=np.float32)
+    order = np.argsort([len(s) for s in states], kind="stable")
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        h, mask = pad_states(states, idx)
+        z = np.maximum(h @ proj_w + proj_b, 0.0)
+        scores = np.where(mask[..., None], z @ att_w + att_b, -np.inf)
+        attention = np.exp(scores - scores.max(axis=1, keepdims=True))
+        attention /= attention.sum(axis=1, keepdims=True)
+        pooled = np.einsum("blc,blk->bck", attention, z)
+        mean = (z * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
+        logits = (pooled * out_w[None, :, :hidden]).sum(-1) + mean @ out_w[:, hidden:].T + out_b
+        out[idx] = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
+    return out
 
 
 def mlp_arrays(w2: np.ndarray, b2: np.ndarray, w1: np.ndarray | None, b1: np.ndarray | None) -> dict[str, np.ndarray]:

@@ -1,6 +1,6 @@
 """The toxicity models: detoxify's categories, what the rail needs from a backend, and the shipped embedded backend
-(the shared MiniLM sentence encoder plus a small numpy head in `guardrails/models`, trained on Davidson et al.
-(2017) tweets and on text the project wrote). The detoxify backend and the choice between the two:
+(the shared MiniLM encoder's token states read by a small numpy attention head in `guardrails/models`, trained on
+Davidson et al. (2017) tweets and on text the project wrote). The detoxify backend and the choice between the two:
 `guardrails/modeling/detoxify.py`.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from guardrails.modeling.heads import head_fields, mlp_arrays, mlp_probabilities, read_head
+from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, read_head
 from guardrails.paths import MODELS_DIR
 from guardrails.text.profanity import profanity_score
 
@@ -59,23 +59,28 @@ class ToxicityBackend(Protocol):
 
 @dataclass(frozen=True)
 class ToxicityHead:
-    """A one-hidden-layer MLP (or, without `w1`, a logistic regression) over sentence embeddings."""
+    """An attention head over the encoder's token states (`guardrails.modeling.heads.attention_probabilities`).
+
+    Token states, not the mean-pooled sentence vector: a pooled vector barely moves when a "not" or a "nobody
+    should say" is added, so a head on it either blocks counter-speech or passes hate (docs/guardrail-judgement.md).
+    """
 
     categories: tuple[str, ...]
-    w2: np.ndarray
-    b2: np.ndarray
-    w1: np.ndarray | None = None
-    b1: np.ndarray | None = None
+    weights: dict[str, np.ndarray]
     thresholds: dict[str, float] = field(default_factory=dict)
     version: str = "untracked"
     encoder_id: str = ""
 
-    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """(n, len(categories)) probabilities for (n, dim) embeddings."""
-        return mlp_probabilities(embeddings, self.w2, self.b2, self.w1, self.b1)
+    @property
+    def dim(self) -> int:
+        return int(self.weights["proj_w"].shape[0])
+
+    def probabilities(self, states: list[np.ndarray]) -> np.ndarray:
+        """(n, len(categories)) probabilities for n texts' (tokens, dim) states."""
+        return attention_probabilities(states, self.weights)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return mlp_arrays(self.w2, self.b2, self.w1, self.b1)
+        return {name: self.weights[name].astype(np.float32) for name in ATTENTION_ARRAYS}
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> ToxicityHead:
@@ -85,10 +90,15 @@ class ToxicityHead:
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"{npz_path}: unknown categories {sorted(unknown)}")
+        missing = set(ATTENTION_ARRAYS) - set(weights)
+        if missing:
+            raise ValueError(f"{npz_path}: not an attention head (missing {sorted(missing)}); retrain it")
         return cls(
             categories=categories,
+            weights=weights,
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
-            **head_fields(weights, meta, version),
+            version=version,
+            encoder_id=meta.get("encoder", ""),
         )
 
 
@@ -101,9 +111,8 @@ class EmbeddedToxicityBackend:
     def __init__(self, encoder: SentenceEncoder, head: ToxicityHead | None = None) -> None:
         self.encoder = encoder
         self.head = head or ToxicityHead.load()
-        dim = self.head.w1.shape[0] if self.head.w1 is not None else self.head.w2.shape[0]
-        if dim != encoder.dim:
-            raise ValueError(f"toxicity head expects {dim}-d embeddings, the encoder gives {encoder.dim}")
+        if self.head.dim != encoder.dim:
+            raise ValueError(f"toxicity head expects {self.head.dim}-d token states, the encoder gives {encoder.dim}")
         self.version = f"{self.head.version}+{PROFANITY_VERSION}"
         # Strong profanity blocks at PG-13 (the default); ratings move this threshold (guardrails/ratings.py).
         self.default_thresholds = {**self.head.thresholds, "obscene": 0.9}
@@ -112,7 +121,7 @@ class EmbeddedToxicityBackend:
         if not texts:
             return []
         unique = list(dict.fromkeys(texts))
-        probabilities = self.head.probabilities(self.encoder.encode(unique))
+        probabilities = self.head.probabilities(self.encoder.encode_tokens(unique))
         by_text = {
             text: {cat: float(p) for cat, p in zip(self.head.categories, row, strict=True)}
             | {"obscene": profanity_score(text)}

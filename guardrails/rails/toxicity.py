@@ -70,12 +70,22 @@ _FRAME = re.compile(
 )
 
 
+# The same frame closed by a comma, where a claim of truth may follow: "Once upon a time, and this is true, <tail>",
+# "In this tale, as in real life, <tail>".
+_COMMA_FRAME = re.compile(
+    r"^\s*[^\n,:\"“”]{0,60}?\b(?:" + _FRAME_WORDS + r"|once upon a time)\b[^\n,:\"“”]{0,40}?,\s*"
+    r"(?:(?:and|but|so)?\s*(?:this|it|that)\s+(?:is|was)\s+(?:true|real|a fact|no (?:fairy tale|joke|story|fiction)"
+    r"|not (?:fiction|a story|made up))\s*,\s*|(?:just )?as in real life\s*,\s*)?(?P<tail>\S.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def frame_tail(unit: str) -> str | None:
     """What follows a fiction frame at the start of `unit` ("A poem for @jo: <this>"), or None without one."""
-    match = _FRAME.match(unit)
+    match = _FRAME.match(unit) or _COMMA_FRAME.match(unit)
     if not match:
         return None
-    tail = (match.group("tail") or match.group("vocative") or "").strip()
+    tail = (match.groupdict().get("tail") or match.groupdict().get("vocative") or "").strip()
     return tail if len(tail) >= 12 and tail != unit.strip() else None
 
 
