@@ -2,7 +2,8 @@
 
 NAME is one of pipeline, rails, loop, provenance, audit, streaming, guard_model, gpu_sim, ratelimit, writing, processes; `python -m bench NAME -h`
 lists its options. `python -m bench.audit_db` builds the million-generation database the audit benchmark reads;
-`python -m bench.engine_throughput` compares the engine with batched `generate` (its own script).
+`python -m bench.engine_throughput` compares the engine with batched `generate`, `python -m bench.encoder_training`
+times fine-tuning the shared encoder (their own scripts).
 """
 
 import sys

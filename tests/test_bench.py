@@ -153,3 +153,17 @@ def test_story_tokens_are_token_sized_and_lose_nothing() -> None:
     tokens = story_tokens(text)
     assert "".join(tokens) == text
     assert max(len(token) for token in tokens) <= 6 and 2 <= len(text) / len(tokens) <= 6
+
+
+@pytest.mark.slow
+def test_encoder_training_times_training_against_inference() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.encoder_training", "--rows", "64", "--batch", "32", "--epoch-rows", "1000"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line.split() for line in completed.stdout.splitlines() if line.startswith(("float32", "bfloat16"))]
+    assert [row[0] for row in rows] == ["float32", "bfloat16"]
+    for row in rows:
+        inference, training = float(row[2].removesuffix("/s")), float(row[4].removesuffix("/s"))
+        assert 0 < training < inference, row
