@@ -242,9 +242,14 @@ _BOLD_HEADING = re.compile(r"^\s*\*\*[^*]{1,60}\*\*\s*:?\s*$|^\s*\*\*[^*]{1,40}:
 _DATED = re.compile(r"^\s*\d{1,4}[/.-]\d{1,2}([/.-]\d{1,4})?\s*:")
 
 
+def _heading_or_entry(line: str) -> bool:
+    """A chapter heading, a bold heading or a dated entry."""
+    return bool(_CHAPTER.match(line) or _BOLD_HEADING.match(line) or _DATED.match(line))
+
+
 def is_outline(line: str) -> bool:
     """A list item, a chapter heading, a bold heading or a dated entry: what a short story's prose is not."""
-    return bool(_LIST_ITEM.match(line) or _CHAPTER.match(line) or _BOLD_HEADING.match(line) or _DATED.match(line))
+    return bool(_LIST_ITEM.match(line)) or _heading_or_entry(line)
 
 
 def _story(text: str) -> list[str]:
@@ -257,9 +262,9 @@ def _story(text: str) -> list[str]:
         problems.append("no story under the title")
     if sum(bool(_LIST_ITEM.match(line)) for line in lines[1:]) >= 2:
         problems.append("a list, not a story")
-    if _CHAPTER.match(lines[0].strip("*# ")) if lines else False:
+    if lines and _CHAPTER.match(lines[0].strip("*# ")):
         problems.append("a chapter heading for a title")
-    if any(_CHAPTER.match(line) or _BOLD_HEADING.match(line) or _DATED.match(line) for line in lines[1:]):
+    if any(_heading_or_entry(line) for line in lines[1:]):
         problems.append("headings or dated entries, not a story")
     return problems
 
