@@ -10,7 +10,7 @@ into sentences, worst sentence decides).
 The head reads the encoder's token states (an attention head, `guardrails.modeling.heads.attention_probabilities`).
 Reproducible: fixed seeds, deterministic torch, one thread for the head. Token states are cached under data/cache/
 (gitignored, ~600 MB), keyed by the encoder's weights; the first run encodes ~35k texts (about 1.5 minutes on two
-cores); training the five out-of-fold heads and the final one takes about 4 minutes.
+cores); training the ten out-of-fold heads and the final one takes about 7 minutes.
 """
 
 from __future__ import annotations

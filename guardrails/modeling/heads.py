@@ -45,7 +45,7 @@ def attention_probabilities(states: list[np.ndarray], weights: dict[str, np.ndar
 
     A ReLU layer reads every token (z = relu(h proj_w + proj_b)); each output pools z with its own softmax
     attention over the tokens (att_w, att_b) and reads that pool and the plain mean of z (out_w, out_b). The
-    same computation as `training.loop.TokenAttentionHead` in eval mode."""
+    same computation as `training.loop.token_attention_head`'s module in eval mode."""
     proj_w, proj_b, att_w, att_b, out_w, out_b = (weights[name] for name in ATTENTION_ARRAYS)
     hidden, outputs = proj_w.shape[1], out_w.shape[0]
     out = np.zeros((len(states), outputs), dtype=np.float32)

@@ -85,7 +85,8 @@ def frame_tail(unit: str) -> str | None:
     match = _FRAME.match(unit) or _COMMA_FRAME.match(unit)
     if not match:
         return None
-    tail = (match.groupdict().get("tail") or match.groupdict().get("vocative") or "").strip()
+    groups = match.groupdict()
+    tail = (groups.get("tail") or groups.get("vocative") or "").strip()
     return tail if len(tail) >= 12 and tail != unit.strip() else None
 
 
