@@ -83,3 +83,21 @@ async def test_a_piece_cut_back_to_a_clean_end_is_not_spliced_in_the_terminal() 
     assert printed.startswith("She walked home. She still\n[cut back: the piece ends at “…She walked home.”]")
     assert printed.endswith("Stopped at the length limit: `/continue` goes on from here.\nAI-generated\n")
     assert "still\n-#" not in printed and "ll\n-#" not in printed
+
+
+async def test_a_cut_back_that_shared_the_notes_line_break_keeps_both_on_their_own_lines() -> None:
+    """Streamed "…with them."⏎"Final Sentence:"; the piece ends after "them." and the length note begins with that
+    same line break. The notice quotes the piece's end, not the break, and the note starts on its own line."""
+    import io
+
+    from bot.core.replies import GO_ON
+    from bot.terminal.repl import TerminalSink
+
+    out = io.StringIO()
+    sink = TerminalSink(out)
+    await sink.show('He got away from the bad guys they brought with them."\nFinal Sentence:')
+    await sink.deliver('He got away from the bad guys they brought with them."' + GO_ON, "-# AI-generated")
+    printed = out.getvalue()
+    assert '\nFinal Sentence:\n[cut back: the piece ends at “…' in printed
+    assert 'they brought with them."”]\nStopped at the length limit' in printed
+    assert "-#" not in printed

@@ -91,9 +91,14 @@ class TerminalSink:
     async def deliver(self, text: str, footer: str) -> list[Posted]:
         self._said_anything = True
         kept = len(os.path.commonprefix([self._printed, text]))
+        rest = text[kept:]
         if kept < len(self._printed):  # the end was cut back to a whole sentence, and a terminal cannot unprint
-            self._out.write(f"\n[cut back: the piece ends at “…{text[max(0, kept - 40) : kept].lstrip()}”]")
-        self._out.write(text[kept:])
+            # The shown text may share the line break that begins the note after the piece: quote the piece's end
+            # without it, and start what follows on a line of its own.
+            self._out.write(f"\n[cut back: the piece ends at “…{text[:kept].rstrip()[-40:].lstrip()}”]\n")
+            rest = rest.lstrip("\n")
+        # Discord's small-text marker means nothing in a terminal (the footer drops it too).
+        self._out.write("\n".join(line.removeprefix("-# ") for line in rest.split("\n")))
         self._out.write(f"\n{footer.removeprefix('-# ')}\n")
         self._out.flush()
         return [Posted(None, None, "message")]
