@@ -92,6 +92,8 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     chapters = "**The Keeper**\n\n1st Chapter: (the beginning)\nHe lit the lamp. The sea was calm."
     assert "headings or dated entries, not a story" in shapes.problems("story", chapters)
     assert "a chapter heading for a title" in shapes.problems("story", "**Chapter 1:**\n\nHe lit the lamp. The sea was calm.")
+    numbered = "**The Lighthouse**\n\nSentence 1: The keeper lit the lamp.\nSentence 2: The sea was calm that night."
+    assert "headings or dated entries, not a story" in shapes.problems("story", numbered)
     dated = "**Tonight's Forecast**\n\n07/15: The sky burned red. Ships left.\n\n08/03: A roar came. It passed."
     assert "headings or dated entries, not a story" in shapes.problems("story", dated)
 
@@ -127,6 +129,7 @@ def test_poem_forms_are_read_from_the_request() -> None:
     ("written", "shown"),
     [
         ("Barnaby Blackbeard Age: 64", "Barnaby Blackbeard"),
+        ("Reddolphin the Blackheart Age", "Reddolphin the Blackheart"),
         ("Old Tom Age : 70, a sailor", "Old Tom"),
         ("Ada, 34, a pilot, and her brother", "Ada"),
         ("Captain Mara Vell", "Captain Mara Vell"),

@@ -295,12 +295,14 @@ def _place(about: str) -> str:
     return " ".join(re.findall(r"[A-Za-z]+", about)[-2:]).upper() or "A ROOM"
 
 
-_NEXT_FIELD = re.compile(r"\b(?:" + "|".join(shapes.CHARACTER_FIELDS + ("Backstory",)) + r")\b\s*:", re.I)
+_NEXT_FIELD = re.compile(r"\b(?:" + "|".join(shapes.CHARACTER_FIELDS + ("Backstory",)) + r")\b\s*(?::|$)", re.I)
+"""The next field's label, with its colon or where the token limit cut the text before it ("… Blackheart Age")."""
 
 
 def _name_alone(text: str) -> str:
     """The name and nothing after it: the model often runs on into the next field on the same line ("Barnaby
-    Blackbeard Age: 64") or into a description ("Ada, 34, a pilot")."""
+    Blackbeard Age: 64", or "Reddolphin the Blackheart Age" when the token limit falls before the colon) or into a
+    description ("Ada, 34, a pilot")."""
     text = _NEXT_FIELD.split(text, maxsplit=1)[0]
     return " ".join(re.split(r"[,;:(.\[\]]", text)[0].split()[:4])
 

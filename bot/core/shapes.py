@@ -37,8 +37,13 @@ _DANGLING = frozenset(
 )
 """Words a line cannot end on when it is whole."""
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
-_CHAPTER = re.compile(r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:)", re.I)
-"""An outline's headings ("1st Chapter:", "Chapter 2", "Part one:") where a short story should be prose."""
+_CHAPTER = re.compile(
+    r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:"
+    r"|(sentence|paragraph|scene|step|beat)\s+\d+\s*:)",
+    re.I,
+)
+"""An outline's headings ("1st Chapter:", "Chapter 2", "Part one:", "Sentence 1:") where a short story should be
+prose."""
 _PAST = re.compile(r"\b(was|were|had|did)\b", re.I)
 _PRESENT = re.compile(r"\b(is|are|has|does|stands|sits|lies|hangs|falls|shines|glows)\b", re.I)
 _IMAGE_PROMPT = re.compile(r"^\W*image prompt\W*:\W*(\S.*)$", re.I | re.M)
