@@ -16,7 +16,7 @@ from pathlib import Path
 from guardrails.rail import Stage
 from guardrails.text.normalize import normalize
 from training import dangerous_data as written
-from training.generate_fiction import load_generated
+from training.generate_fiction import SUBJECTS, load_generated
 from training.loop import in_share
 from training.paths import GENERATED_FICTION, SHARED_DATA, required
 
@@ -64,9 +64,15 @@ FAMILY_OF_SOURCE = {
     "written:lookalike_request": "lookalike",
     "written:lookalike_fiction_request": "lookalike",
     "written:lookalike_question": "lookalike",
+    "written:ordinary_request": "ordinary_request",
+    "written:whole_harmful": "harmful_whole",
+    "written:whole_benign": "benign_whole",
+    "written:freeform_harmful": "harmful_freeform",
+    "written:freeform_benign": "benign_freeform",
     "written:dark_request": "dark_fiction",
     "written:dark_sentence": "dark_fiction",
     "written:dark_passage": "dark_fiction",
+    "written:dark_premise": "premise",
     "written:benign_instructions": "benign_instructions",
     "generated:story": "generated",
     "generated:sentence": "generated",
@@ -153,21 +159,26 @@ def written_docs(rng: random.Random) -> tuple[list[Doc], list[Doc]]:
             for template in rng.sample(written.FICTION_TEMPLATES, 5):
                 held = task in held_tasks or template in held_fiction
                 put(Doc(template.format(t=task), "block", "input", "written:harm_fiction", f"harm:{task}", (task,)), held)
-    fiction_domains = ("computing", "filmmaking", "cooking", "everyday", "figurative")
     for domain, tasks in written.LOOKALIKE_TASKS.items():
         _, held_tasks = _split_list(tasks, HELD_SHARE, f"lookalike:{domain}")
         for task in tasks:
-            for template in rng.sample(written.PLAIN_TEMPLATES, 10):
+            for template in rng.sample(written.PLAIN_TEMPLATES, 5):
                 held = task in held_tasks or template in held_plain
                 doc = Doc(template.format(t=task), "allow", "input", "written:lookalike_request", f"look:{task}",
                           weight=LOOKALIKE_WEIGHT)  # fmt: skip
                 put(doc, held)
-            if domain in fiction_domains:
-                for template in rng.sample(written.FICTION_TEMPLATES, 4):
-                    held = task in held_tasks or template in held_fiction
-                    doc = Doc(template.format(t=task), "allow", "input", "written:lookalike_fiction_request", f"look:{task}",
-                              weight=LOOKALIKE_WEIGHT)  # fmt: skip
-                    put(doc, held)
+            for template in rng.sample(written.FICTION_TEMPLATES, 2):
+                held = task in held_tasks or template in held_fiction
+                doc = Doc(template.format(t=task), "allow", "input", "written:lookalike_fiction_request", f"look:{task}",
+                          weight=LOOKALIKE_WEIGHT)  # fmt: skip
+                put(doc, held)
+    for domain, tasks in written.ORDINARY_TASKS.items():
+        _, held_tasks = _split_list(tasks, HELD_SHARE, f"ordinary:{domain}")
+        for task in tasks:
+            for templates, count, held_templates in ((written.PLAIN_TEMPLATES, 5, held_plain), (written.FICTION_TEMPLATES, 2, held_fiction)):
+                for template in rng.sample(templates, count):
+                    held = task in held_tasks or template in held_templates
+                    put(Doc(template.format(t=task), "allow", "input", "written:ordinary_request", f"ordinary:{task}"), held)
     for question in written.LOOKALIKE_QUESTIONS:
         held = _held(f"question:{question}", HELD_SENTENCE_SHARE)
         put(Doc(question, "allow", "input", "written:lookalike_question", f"question:{question}", weight=LOOKALIKE_WEIGHT), held)
@@ -179,6 +190,15 @@ def written_docs(rng: random.Random) -> tuple[list[Doc], list[Doc]]:
             for template in rng.sample(written.DARK_REQUEST_TEMPLATES, 4):
                 held = event in held_events or template in held_dark_templates
                 put(Doc(template.format(e=event), "allow", "input", "written:dark_request", f"dark:{event}"), held)
+    # Bare premises: what a member types after "/write story about:", and what the input rails read.
+    for theme, premises in (written.DARK_PREMISES | {"fiction_subjects": list(SUBJECTS)}).items():
+        _, held_premises = _split_list(premises, HELD_SENTENCE_SHARE, f"premise:{theme}")
+        for premise in premises:
+            put(Doc(premise, "allow", "input", "written:dark_premise", f"premise:{premise}"), premise in held_premises)
+    for theme, events in written.DARK_EVENTS.items():
+        _, held_events = _split_list(events, HELD_SHARE, f"dark:{theme}")
+        for event in events:
+            put(Doc(event, "allow", "input", "written:dark_premise", f"dark:{event}"), event in held_events)
     trained_sentences, held_sentences = _split_list(written.DARK_SENTENCES, HELD_SENTENCE_SHARE, "dark_sentence")
     for pool, held in ((trained_sentences, False), (held_sentences, True)):
         for index, sentence in enumerate(pool):
@@ -231,7 +251,32 @@ def written_docs(rng: random.Random) -> tuple[list[Doc], list[Doc]]:
                 text = "\n".join(x for x in (rng.choice(intros), body, rng.choice(outros)) if x)
                 parts = tuple(steps) if expected == "block" else ()
                 put(Doc(text, expected, "output", source, f"{source}:{material}", parts), held)
+    for texts, expected, source in (
+        (written.WHOLE_HARMFUL, "block", "written:whole_harmful"),
+        (written.WHOLE_BENIGN, "allow", "written:whole_benign"),
+    ):
+        for text in texts:
+            put(Doc(text, expected, "input", source, f"whole:{text}"), _held(f"whole:{text}", HELD_SENTENCE_SHARE))
+    for texts, expected, source in (
+        (written.FREEFORM_HARMFUL, "block", "written:freeform_harmful"),
+        (written.FREEFORM_BENIGN, "allow", "written:freeform_benign"),
+    ):
+        validation += [Doc(text, expected, "input", source, f"freeform:{text}") for text in texts]
     return train, validation
+
+
+def harmless_requests() -> list[tuple[str, str, bool]]:
+    """The written harmless requests as ("task", infinitive phrase, held) or ("question", text, held), held as this
+    split holds them: other heads (the injection head's everyday questions) train on the same part and validate on
+    the same rest, so no row validated here is trained on there."""
+    out = []
+    for prefix, tasks_by_domain in (("lookalike", written.LOOKALIKE_TASKS), ("ordinary", written.ORDINARY_TASKS)):
+        for domain, tasks in tasks_by_domain.items():
+            held = set(_split_list(tasks, HELD_SHARE, f"{prefix}:{domain}")[1])
+            out += [("task", task, task in held) for task in tasks]
+    out += [("question", q, _held(f"question:{q}", HELD_SENTENCE_SHARE)) for q in written.LOOKALIKE_QUESTIONS]
+    out += [("question", t, _held(f"whole:{t}", HELD_SENTENCE_SHARE)) for t in written.WHOLE_BENIGN]
+    return out
 
 
 def benign_prompt_docs(rng: random.Random, data_dir: Path) -> tuple[list[Doc], list[Doc]]:

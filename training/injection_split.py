@@ -18,6 +18,7 @@ from pathlib import Path
 
 from guardrails.rails.injection import windows
 from guardrails.text.normalize import normalize
+from training.dangerous_split import harmless_requests
 from training.generate_fiction import load_generated
 from training.injection_data import written_examples
 from training.loop import in_share
@@ -42,6 +43,12 @@ MAX_POSITIVE_WINDOWS = 8
 WRITTEN_WEIGHT = 2.0
 NARRATIVE_WEIGHT = 1.0
 NARRATIVE_MIN_CHARS = 20
+EVERYDAY_TEMPLATES = (
+    "How do I {t}?", "how to {t}", "What's the easiest way to {t}?", "Can you explain how to {t}?",
+    "any tips on how to {t}?", "What do I need to {t}?", "Quick question: how would I {t}?",
+)
+"""Plain questions around the dangerous head's harmless tasks (`training.dangerous_split.harmless_requests`), none of
+its jailbreak-shaped templates: a member asking how to do an everyday thing is not an attack."""
 
 # ---------------------------------------------------------------------------------------------------------------
 # Label-cleaning markers (data cleaning only; the rail's own rules are `guardrails.rails.injection.RULES`)
@@ -229,6 +236,16 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
                              [int(w.attack)] * len(windows(w.text)), WRITTEN_WEIGHT))  # fmt: skip
         if not w.attack and w.kind in ("roleplay", "roleplay_de", "creative", "roleplay_professional"):
             benign_pool[held].append(w.text)
+
+    # Everyday questions, many with the words attacks use ("kill a hung process", "nuke my local branch", "is it
+    # illegal to chew gum in Singapore?"): the head read them as hijacks (6-11% of such requests blocked).
+    for kind, text, held in harmless_requests():
+        texts = [text] if kind == "question" else [t.format(t=text) for t in rng.sample(EVERYDAY_TEMPLATES, 2)]
+        for each in texts:
+            if held:
+                validation.append(Doc(each, "allow", "written:everyday_question", f"everyday:{text}"))
+            else:
+                train.append(Doc(each, "allow", "written:everyday_question", f"everyday:{text}", [0] * len(windows(each))))
 
     # Long benign prompts (several benign requests and persona descriptions joined), and attacks hidden in them.
     attacks = {held: [w.text for w in written if w.attack and (w.group in held_groups) == held] for held in (False, True)}

@@ -34,7 +34,7 @@ RECALL_TIE = 0.005
 @dataclass(frozen=True, slots=True)
 class MLPSettings:
     """One hidden layer (ReLU, dropout) and AdamW: the shape and optimiser of every head (for an attention head,
-    `hidden` is its per-token layer; `words` applies to MLPs only)."""
+    `hidden` is its per-token layer; `words` applies to MLPs only, `token_dropout` to attention heads)."""
 
     hidden: int
     epochs: int
@@ -45,6 +45,9 @@ class MLPSettings:
     words: int = 0
     """Trailing input columns that are hashed words: a linear term of their own (no bias, starts at zero)."""
     words_weight_decay: float = 0.0
+    token_dropout: float = 0.0
+    """Attention heads: the share of tokens hidden from each training row ([CLS] stays), so that no single word
+    decides (a held-out "bleed a radiator" scored 1.0 on "bleed" alone without it)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -137,8 +140,10 @@ def fit_mlp(
     return arrays
 
 
-def token_attention_head(dim: int, settings: MLPSettings, outputs: int) -> torch.nn.Module:
-    """The torch twin of `attention_probabilities`: same arrays, same computation (dropout only in training)."""
+def token_attention_head(dim: int, settings: MLPSettings, outputs: int, extra: int = 0) -> torch.nn.Module:
+    """The torch twin of `attention_probabilities`: same arrays, same computation (dropout only in training). With
+    `extra` > 0 it also takes (rows, extra) features through a linear term of their own (`extra_w`: no bias, starts
+    at zero)."""
     import torch
 
     class TokenAttentionHead(torch.nn.Module):
@@ -148,24 +153,33 @@ def token_attention_head(dim: int, settings: MLPSettings, outputs: int) -> torch
             self.att = torch.nn.Linear(settings.hidden, outputs)
             self.out = torch.nn.Linear(2 * settings.hidden, outputs)
             self.dropout = torch.nn.Dropout(settings.dropout)
+            self.extra = torch.nn.Linear(extra, outputs, bias=False) if extra else None
+            if self.extra is not None:
+                torch.nn.init.zeros_(self.extra.weight)
 
-        def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        def forward(self, h: torch.Tensor, mask: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
             z = self.dropout(torch.relu(self.proj(h)))
             attention = torch.softmax(self.att(z).masked_fill(~mask[..., None], float("-inf")), dim=1)
             pooled = torch.einsum("blc,blk->bck", attention, z)
             mean = (z * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
             hidden = z.shape[-1]
-            return (pooled * self.out.weight[None, :, :hidden]).sum(-1) + mean @ self.out.weight[:, hidden:].T + self.out.bias
+            logits = (pooled * self.out.weight[None, :, :hidden]).sum(-1) + mean @ self.out.weight[:, hidden:].T + self.out.bias
+            if self.extra is not None and features is not None:
+                logits = logits + self.extra(features)
+            return logits
 
         def arrays(self) -> dict[str, np.ndarray]:
             def numpy(t: torch.Tensor) -> np.ndarray:
                 return t.detach().numpy().copy()
 
-            return {
+            arrays = {
                 "proj_w": numpy(self.proj.weight.T), "proj_b": numpy(self.proj.bias),
                 "att_w": numpy(self.att.weight.T), "att_b": numpy(self.att.bias),
                 "out_w": numpy(self.out.weight), "out_b": numpy(self.out.bias),
             }  # fmt: skip
+            if self.extra is not None:
+                arrays["extra_w"] = numpy(self.extra.weight)
+            return arrays
 
     return TokenAttentionHead()
 
@@ -184,16 +198,27 @@ to similar lengths but still mixes sources."""
 
 
 def fit_token_head(
-    states: Sequence[np.ndarray], y: np.ndarray, w: np.ndarray, settings: MLPSettings, seed: int, loss: Callable[[Any], Loss]
+    states: Sequence[np.ndarray],
+    y: np.ndarray,
+    w: np.ndarray,
+    settings: MLPSettings,
+    seed: int,
+    loss: Callable[[Any], Loss],
+    extra: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Train an attention head on per-row token states and return its arrays (see `token_attention_head`)."""
+    """Train an attention head on per-row token states (and per-row `extra` features, weight decay
+    `settings.words_weight_decay`) and return its arrays (see `token_attention_head`)."""
     import torch
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     outputs = y.shape[1] if y.ndim == 2 else 1
-    model = token_attention_head(states[0].shape[1], settings, outputs)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    model = token_attention_head(states[0].shape[1], settings, outputs, 0 if extra is None else extra.shape[1])
+    groups: list[dict] = [{"params": [p for name, p in model.named_parameters() if not name.startswith("extra.")]}]
+    if model.extra is not None:
+        groups.append({"params": model.extra.parameters(), "weight_decay": settings.words_weight_decay})
+    optimiser = torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    features = None if extra is None else torch.from_numpy(extra.astype(np.float32))
     yt, wt = torch.from_numpy(y.astype(np.float32)), torch.from_numpy(w.astype(np.float32))
     batch_loss = loss(wt)
     lengths = np.array([len(s) for s in states])
@@ -208,7 +233,12 @@ def fit_token_head(
             batches += [run[i : i + settings.batch] for i in range(0, len(run), settings.batch)]
         for b in torch.randperm(len(batches), generator=generator).tolist():
             idx = batches[b]
-            logits = model(*padded(states, idx))
+            h, mask = padded(states, idx)
+            if settings.token_dropout:
+                hidden = torch.rand(mask.shape, generator=generator) < settings.token_dropout
+                hidden[:, 0] = False
+                mask = mask & ~hidden
+            logits = model(h, mask, None if features is None else features[idx])
             value = batch_loss(logits if y.ndim == 2 else logits[:, 0], yt[idx], wt[idx])
             optimiser.zero_grad()
             value.backward()

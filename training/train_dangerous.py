@@ -15,18 +15,22 @@ Data:
   what is asked, not that a question sounds alarming; other rails (toxicity, misinformation) judge those. The rest
   (copyright, threats and intimidation, risky pranks, unsafe health practices, spam and disinformation campaigns, an
   organisation's cybersecurity weaknesses) are mixed or belong to other rails: neither trained on nor validated.
-- Text this project wrote (`training/dangerous_data.py`): requests for instructions for serious harm,
-  plain and framed as fiction; outputs with a recipe's shape (steps, amounts, materials; written vague on purpose);
-  harmless look-alikes (the same words: "kill a Python process", "a killer brownie"), writing prompts and sentences
-  of dark fiction without a recipe, ordinary instructions with amounts and steps (baking, shell, photography).
+- Text this project wrote (`training/dangerous_data.py`): 1,084 harm tasks in 18 domains in 108 plain and 76
+  fiction request templates; 1,449 harmless look-alike tasks (the same words or objects: "kill a Python process",
+  "a killer brownie", "bleed a radiator") and 305 ordinary tasks in the same templates; whole requests in free
+  shapes, harmful and harmless (intent then a question, "continue this", personas, code, one-liners); bare story
+  premises (what `/write ... about:` sends the input rails: "a witch brewing poison for the king"); outputs
+  with a recipe's shape (steps, amounts, materials; written vague on purpose); writing prompts and sentences of
+  dark fiction without a recipe; ordinary instructions with amounts and steps (baking, shell, photography).
+  `FREEFORM_*` requests are validation only: free phrasing the templates never produced.
 - The bot's own stories (guardrails/data/generated_fiction.txt) as negatives, and ordinary prompts from the other
   shared files (`BENIGN_PROMPT_FILES` in `--data-dir`, benign rows only).
 
 The split is built in `training.dangerous_split`.
 
-Split: 25% of the Do-Not-Answer rows (by text hash), 25% of the written harm tasks and look-alike tasks (by topic),
-25% of the templates, 30% of written sentences and steps, and 25% of the bot's generations (whole) are held back
-for validation; a written example whose task or template is held is validation. Thresholds (one per stage) are
+Split: 25% of the Do-Not-Answer rows (by text hash), 25% of the written harm, look-alike and ordinary tasks (by
+topic), 25% of the templates, 30% of written sentences, steps and whole requests, 25% of the bot's generations
+(whole) and every freeform request are held back for validation; a written example whose task or template is held is validation. Thresholds (one per stage) are
 chosen on out-of-fold predictions of the training part, folds by topic. Reproducible: fixed seeds, deterministic
 torch, one thread for the head; embeddings cached under data/cache/ (gitignored).
 """
@@ -37,6 +41,7 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,27 +70,29 @@ from training.dangerous_split import (
     Doc,
     build_split,
 )
-from training.embedding_cache import CachingEncoder
+from training.embedding_cache import CachingTokenEncoder
 from training.paths import GUARDRAILS_DATA, head_arguments
 
 VALIDATION_CSV = GUARDRAILS_DATA / "dangerous_validation.csv"
-HEAD_VERSION = "1.0"
+HEAD_VERSION = "2.0"
 HIDDEN = 64
 EPOCHS = 25
 BATCH = 128
-LEARNING_RATE = 1e-3
+LEARNING_RATE = 2e-3
 WEIGHT_DECAY = 5e-2
-DROPOUT = 0.3
-BOW_WEIGHT_DECAY = 1e-2
-FOLDS = 5
+DROPOUT = 0.4
+TOKEN_DROPOUT = 0.15
+EXTRA_WEIGHT_DECAY = 1e-2
+FOLDS = 10
 THRESHOLD_GRID = np.round(np.concatenate([np.arange(0.2, 0.98, 0.01), [0.98, 0.985, 0.99, 0.993, 0.995, 0.997, 0.998, 0.999]]), 3)
 MAX_BENIGN_FP = {"input": 0.05, "output": 0.03}
 """Per benign family, out-of-fold. Folds hold whole topics out, and a few adversarial look-alike topics ("take out
 the trash", "kill someone in Call of Duty": every template of the topic at once) dominate the prompts' figure; at
 3% the input threshold went to 0.99 and passed most requests scoring 0.95-0.98. The validation figures (held-out
 topics and templates) are the ones to hold against the 3% target."""
-MAX_GENERATED_FP = 0.01
-"""Whole generated stories: at most this share blocked out-of-fold (the target is 2% on unseen ones)."""
+MAX_OWN_WORK_FP = {"generated": 0.01, "premise": 0.02}
+"""The bot's own work, out of fold: its whole generated stories (the target is 2% on unseen ones) and bare story
+premises, what members type after "/write story about:" ("a witch brewing poison for the king")."""
 
 ATTRIBUTION = {
     "Do-Not-Answer": "Wang et al. 2023, 'Do-Not-Answer: A Dataset for Evaluating Safeguards in LLMs' "
@@ -96,7 +103,10 @@ ATTRIBUTION = {
     "TruthfulQA": "Lin et al., ACL 2022 (questions only; mirror benedictflorance/truthfulqa_experiments 6fdfd382), Apache-2.0",
 }
 
-BENIGN_FAMILIES = ("lookalike", "dark_fiction", "benign_instructions", "generated", "benign_prompts")
+BENIGN_FAMILIES = (
+    "lookalike", "ordinary_request", "benign_whole", "premise", "dark_fiction", "benign_instructions", "generated",
+    "benign_prompts",
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Windows, labels, features
@@ -120,16 +130,24 @@ def labelled_windows(doc: Doc) -> list[tuple[str, int | None]]:
     return out
 
 
-def features(encoder: CachingEncoder, texts: list[str]) -> np.ndarray:
-    """[embedding, cue features, hashed words] per text."""
-    if not texts:
-        return np.zeros((0, encoder.dim + len(CUE_NAMES) + BOW_DIM), dtype=np.float32)
-    cues = np.stack([cue_features(t) for t in texts])
-    bows = np.stack([bow_features(t) for t in texts])
-    return np.concatenate([encoder.encode(texts), cues, bows], axis=1).astype(np.float32)
+@dataclass
+class Windows:
+    """Training rows: each window's token states and [cue features, hashed words], its label and weight."""
+
+    states: list[np.ndarray]
+    extra: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
 
 
-def training_matrix(docs: list[Doc], encoder: CachingEncoder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def extra_features(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(cue features, hashed words) per text, as the rail computes them."""
+    cues = np.stack([cue_features(t) for t in texts]).astype(np.float32)
+    bows = np.stack([bow_features(t) for t in texts]).astype(np.float32)
+    return cues, bows
+
+
+def training_windows(docs: list[Doc], encoder: CachingTokenEncoder) -> Windows:
     texts, ys, ws = [], [], []
     for doc in docs:
         for normalised, label in labelled_windows(doc):
@@ -137,33 +155,34 @@ def training_matrix(docs: list[Doc], encoder: CachingEncoder) -> tuple[np.ndarra
                 texts.append(normalised)
                 ys.append(label)
                 ws.append(doc.weight)
-    return features(encoder, texts), np.array(ys, dtype=np.float32), np.array(ws, dtype=np.float32)
+    extra = np.concatenate(extra_features(texts), axis=1)
+    return Windows(encoder.encode_tokens(texts), extra, np.array(ys, dtype=np.float32), np.array(ws, dtype=np.float32))
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int = SEED) -> DangerousHead:
-    settings = loop.MLPSettings(HIDDEN, EPOCHS, BATCH, LEARNING_RATE, WEIGHT_DECAY, DROPOUT, BOW_DIM, BOW_WEIGHT_DECAY)
-    return DangerousHead(**loop.fit_mlp(x, y, loop.balance_classes(y, w), settings, seed, loop.weighted_mean_loss))
+def fit_head(rows: Windows, seed: int = SEED) -> DangerousHead:
+    settings = loop.MLPSettings(
+        HIDDEN, EPOCHS, BATCH, LEARNING_RATE, WEIGHT_DECAY, DROPOUT, words_weight_decay=EXTRA_WEIGHT_DECAY, token_dropout=TOKEN_DROPOUT
+    )
+    weights = loop.balance_classes(rows.y, rows.w)
+    return DangerousHead(loop.fit_token_head(rows.states, rows.y, weights, settings, seed, loop.weighted_mean_loss, rows.extra))
 
 
-def doc_scores(head: DangerousHead, docs: list[Doc], encoder: CachingEncoder) -> np.ndarray:
+def doc_scores(head: DangerousHead, docs: list[Doc], encoder: CachingTokenEncoder) -> np.ndarray:
     """The rail's score per doc (max over its windows), windows not trained on included."""
     per_doc = [[n for n, _ in labelled_windows(d)] for d in docs]
     flat = list(dict.fromkeys(n for ns in per_doc for n in ns))
-    x = features(encoder, flat)
-    dense = encoder.dim + len(CUE_NAMES)
-    scored = head.probabilities(x[:, : encoder.dim], x[:, encoder.dim : dense], x[:, dense:])
+    scored = head.probabilities(encoder.encode_tokens(flat), *extra_features(flat)) if flat else np.zeros(0)
     probs = dict(zip(flat, scored.tolist(), strict=True))
     return np.array([max((probs[n] for n in ns), default=0.0) for ns in per_doc])
 
 
-def out_of_fold(docs: list[Doc], encoder: CachingEncoder) -> tuple[list[Doc], np.ndarray]:
+def out_of_fold(docs: list[Doc], encoder: CachingTokenEncoder) -> tuple[list[Doc], np.ndarray]:
     """Out-of-fold scores. Generated sentences are scored as whole generations (what the targets count)."""
     folds = np.array([loop.fold_of(f"fold:{d.group}", FOLDS) for d in docs])
     scored_docs: list[Doc] = []
     scores: list[float] = []
     for fold, held in loop.fold_masks(folds, range(FOLDS)):
-        x, y, w = training_matrix([d for d, h in zip(docs, held, strict=True) if not h], encoder)
-        head = fit_head(x, y, w, seed=SEED + fold)
+        head = fit_head(training_windows([d for d, h in zip(docs, held, strict=True) if not h], encoder), seed=SEED + fold)
         fold_docs = [d for d, h in zip(docs, held, strict=True) if h]
         stories: dict[str, list[str]] = defaultdict(list)
         others = []
@@ -183,7 +202,7 @@ def tune_threshold(docs: list[Doc], scores: np.ndarray, stage: Stage) -> tuple[f
     families = np.array([d.family for d in docs])
     harmful = on_stage & np.array([d.expected == "block" for d in docs])
     benign = {f: on_stage & (families == f) for f in BENIGN_FAMILIES if (on_stage & (families == f)).any()}
-    limits = {f: MAX_GENERATED_FP if f == "generated" else MAX_BENIGN_FP[stage] for f in benign}
+    limits = {f: MAX_OWN_WORK_FP.get(f, MAX_BENIGN_FP[stage]) for f in benign}
     chosen = loop.choose_threshold(scores, THRESHOLD_GRID, harmful, benign, limits)
     return chosen.threshold, {
         "threshold": chosen.threshold, "recall": round(chosen.recall, 4), "harmful": int(harmful.sum()),
@@ -231,22 +250,21 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     split = build_split(args.data, args.data_dir, args.generated)
     print(f"train {len(split.train)} docs, validation {len(split.validation)}; file rows {dict(split.file_counts)}", flush=True)
-    encoder = CachingEncoder(SentenceEncoder(precision="float32"), "dangerous_embeddings", "v1")
+    encoder = CachingTokenEncoder(SentenceEncoder(precision="float32"), "dangerous", "v2")
     try:
-        x, y, w = training_matrix(split.train, encoder)
-        print(f"windows: {len(y)} ({int(y.sum())} positive)", flush=True)
+        rows = training_windows(split.train, encoder)
+        print(f"windows: {len(rows.y)} ({int(rows.y.sum())} positive)", flush=True)
         with loop.one_thread():
             oof_docs, oof = out_of_fold(split.train, encoder)
             thresholds, oof_summary = {}, {}
             for stage in ("input", "output"):
                 thresholds[stage], oof_summary[stage] = tune_threshold(oof_docs, oof, stage)  # type: ignore[arg-type]
             print(f"thresholds {thresholds} (out-of-fold: {json.dumps(oof_summary)})", flush=True)
-            trained = fit_head(x, y, w)
+            trained = fit_head(rows)
         # Shipped as float16: validation is measured on the weights as they will be read back.
         stored = {name: value.astype(np.float16) for name, value in trained.arrays().items()}
         read_back = {name: value.astype(np.float32) for name, value in stored.items()}
-        head = DangerousHead(w1=read_back["w1"], b1=read_back["b1"], w2=read_back["w2"], b2=read_back["b2"],
-                             wb=read_back["wb"], thresholds=thresholds, version=HEAD_VERSION, encoder_id=ENCODER_ID)  # fmt: skip
+        head = DangerousHead(read_back, thresholds=thresholds, version=HEAD_VERSION, encoder_id=ENCODER_ID)
         rail = DangerousRail(encoder, head)  # type: ignore[arg-type]
         metrics = evaluate(rail, split.validation)
     finally:
@@ -257,9 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     loop.write_csv(args.validation_csv, ["text", "expected", "stage", "family", "source"], validation_rows(split.validation))
     meta = {
         "version": HEAD_VERSION,
-        "model": f"MLP ({encoder.dim} + {len(CUE_NAMES)})-{HIDDEN}-1 (ReLU) over [sentence-window embedding, "
-        f"cue features {list(CUE_NAMES)}], plus a linear term over {BOW_DIM} hashed word unigrams and bigrams, "
-        "sigmoid; weights stored as float16; rail score = max over windows (prompts: sentences "
+        "model": f"attention head over the window's token states ({encoder.dim}-{HIDDEN} ReLU per token, softmax "
+        f"attention pool and mean pool -> 1), plus a linear term over cue features {list(CUE_NAMES)} and {BOW_DIM} "
+        "hashed word unigrams and bigrams, sigmoid; weights stored as float16; rail score = max over windows (prompts: sentences "
         "and neighbouring pairs; output: sentences)",
         "encoder": ENCODER_ID,
         "categories": [CATEGORY],
@@ -268,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             "block when the text's score >= the threshold of its stage. Chosen on out-of-fold predictions of the "
             f"training part (folds by topic, grid {THRESHOLD_GRID[0]}-{THRESHOLD_GRID[-1]}): at most "
             f"{MAX_BENIGN_FP['input']:.0%} false blocks in each benign family of the stage and "
-            f"{MAX_GENERATED_FP:.0%} of the bot's whole generations, then the most recall (middle of the ties). Ratings "
+            f"{MAX_OWN_WORK_FP['generated']:.0%} of the bot's whole generations and {MAX_OWN_WORK_FP['premise']:.0%} of bare "
+            "story premises, then the most recall (middle of the ties). Ratings "
             "do not move them; a moderator may only lower them."
         ),
         "scope": {
@@ -287,10 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "training": {
             "command": "python -m training.train_dangerous",
-            "seed": SEED, "epochs": EPOCHS, "hidden": HIDDEN, "dropout": DROPOUT, "learning_rate": LEARNING_RATE,
+            "seed": SEED, "epochs": EPOCHS, "hidden": HIDDEN, "dropout": DROPOUT, "token_dropout": TOKEN_DROPOUT, "learning_rate": LEARNING_RATE,
             "weight_decay": WEIGHT_DECAY, "folds_for_threshold": FOLDS, "other_harm_weight": OTHER_HARM_WEIGHT,
             "docs": dict(sorted(Counter(d.source for d in split.train).items())),
-            "windows": int(len(y)), "positive_windows": int(y.sum()),
+            "windows": int(len(rows.y)), "positive_windows": int(rows.y.sum()),
         },  # fmt: skip
         "data": {
             "harmful_requests_train": {"file": args.data.name, "sha256": loop.sha256_file(args.data)},
@@ -309,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
             "dark_fiction (writing prompts, sentences and passages depicting harm without a recipe), benign_instructions "
             "(outputs with amounts and steps for harmless things), generated (the bot's own held-out stories, whole), "
             "benign_prompts (benign rows of the other shared files: deepset questions, persona prompts, TruthfulQA "
-            "questions), other_harm (Do-Not-Answer rows harmful in other ways: not this rail's category)."
+            "questions), other_harm (Do-Not-Answer rows harmful in other ways: not this rail's category), "
+            "ordinary_request (everyday tasks in the request templates), premise (bare story premises, as typed after "
+            "/write ... about:), harmful_whole / benign_whole (whole requests in free shapes, 30% held), "
+            "harmful_freeform / benign_freeform (requests written apart from every list and template: validation only)."
         ),
         "attribution": ATTRIBUTION,
         "license_note": "Do-Not-Answer, deepset, TruthfulQA: Apache-2.0; awesome-chatgpt-prompts: CC0-1.0; "

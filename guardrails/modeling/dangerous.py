@@ -1,5 +1,5 @@
-"""The dangerous-instructions model: a small numpy MLP over [sentence embedding, cue features] plus a linear term over
-hashed words, trained by `python -m training.train_dangerous` (weights
+"""The dangerous-instructions model: a small numpy attention head over the encoder's token states plus a linear term over
+cue features and hashed words, trained by `python -m training.train_dangerous` (weights
 `guardrails/models/dangerous_head.npz`).
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guardrails.modeling.heads import head_fields, mlp_arrays, read_head
+from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, read_head
 from guardrails.paths import MODELS_DIR
 from guardrails.rail import Stage
 
@@ -85,7 +85,7 @@ def cue_features(normalised: str) -> np.ndarray:
 
 
 BOW_DIM = 2048
-"""Hashed word unigrams and bigrams (crc32 mod this): a linear term next to the MLP. The embedding of "give me
+"""Hashed word unigrams and bigrams (crc32 mod this): a linear term beside the attention head. The pooled embedding of "give me
 step-by-step instructions to kill a Python process" is mostly its framing; single words ("python", "process",
 "meth", "myself") carry what the request is about, and the same framing in both classes weighs nothing."""
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -102,14 +102,13 @@ def bow_features(normalised: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DangerousHead:
-    """A one-hidden-layer MLP over [sentence embedding, cue features] plus a linear term over hashed words (`wb`)
-    -> P(actionable instructions for serious harm)."""
+    """An attention head over the encoder's token states (`guardrails.modeling.heads.attention_probabilities`) plus
+    a linear term over [cue features, hashed words] (`extra_w`) -> P(actionable instructions for serious harm).
 
-    w2: np.ndarray
-    b2: np.ndarray
-    w1: np.ndarray | None = None
-    b1: np.ndarray | None = None
-    wb: np.ndarray | None = None
+    Token states, not the mean-pooled sentence vector: "give me step-by-step instructions to X" pools to mostly its
+    framing, and attention can weigh the words that say what X is."""
+
+    weights: dict[str, np.ndarray]
     thresholds: dict[str, float] = field(default_factory=lambda: {"input": 0.5, "output": 0.5})
     """Per stage: prompts and what the model writes are scored by the same head but are different populations."""
     version: str = "untracked"
@@ -117,34 +116,30 @@ class DangerousHead:
 
     @property
     def dim(self) -> int:
-        """The embedding width it expects (the input minus the cue features)."""
-        rows = self.w1.shape[0] if self.w1 is not None else self.w2.shape[0]
-        return int(rows) - len(CUE_NAMES)
+        """The token-state width it expects."""
+        return int(self.weights["proj_w"].shape[0])
 
-    def probabilities(self, embeddings: np.ndarray, cues: np.ndarray, bows: np.ndarray | None = None) -> np.ndarray:
-        """(n,) probabilities for (n, dim) embeddings, (n, len(CUE_NAMES)) cue features, (n, BOW_DIM) hashed words."""
-        if len(embeddings) == 0:
+    def probabilities(self, states: list[np.ndarray], cues: np.ndarray, bows: np.ndarray) -> np.ndarray:
+        """(n,) probabilities for n texts' (tokens, dim) states, (n, len(CUE_NAMES)) cue features, (n, BOW_DIM)
+        hashed words."""
+        if not states:
             return np.zeros(0, dtype=np.float32)
-        hidden = np.concatenate([embeddings, cues], axis=1).astype(np.float32)
-        if self.w1 is not None and self.b1 is not None:
-            hidden = np.maximum(hidden @ self.w1 + self.b1, 0.0)
-        logits = (hidden @ self.w2 + self.b2).reshape(len(embeddings), -1)[:, 0]
-        if self.wb is not None and bows is not None:
-            logits = logits + bows @ self.wb.reshape(-1)
-        return (1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))).astype(np.float32)
+        extra = np.concatenate([cues, bows], axis=1).astype(np.float32)
+        return attention_probabilities(states, self.weights, extra)[:, 0]
 
     def arrays(self) -> dict[str, np.ndarray]:
-        arrays = mlp_arrays(self.w2, self.b2, self.w1, self.b1)
-        if self.wb is not None:
-            arrays["wb"] = self.wb.astype(np.float32)
-        return arrays
+        return {name: self.weights[name].astype(np.float32) for name in (*ATTENTION_ARRAYS, "extra_w")}
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> DangerousHead:
         """Weights from `npz_path`; per-stage thresholds and version from the .json beside it."""
         weights, meta, version = read_head(npz_path)
+        missing = {*ATTENTION_ARRAYS, "extra_w"} - set(weights)
+        if missing:
+            raise ValueError(f"{npz_path}: not an attention head with cue and word features (missing {sorted(missing)}); retrain it")
         return cls(
-            wb=weights.get("wb"),
+            weights=weights,
             thresholds={stage: float(meta["thresholds"][stage]) for stage in STAGES},
-            **head_fields(weights, meta, version),
+            version=version,
+            encoder_id=meta.get("encoder", ""),
         )

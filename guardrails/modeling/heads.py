@@ -26,7 +26,8 @@ def mlp_probabilities(
 
 
 ATTENTION_ARRAYS = ("proj_w", "proj_b", "att_w", "att_b", "out_w", "out_b")
-"""What an attention head stores: see `attention_probabilities`."""
+"""What an attention head stores: see `attention_probabilities`. A head may also store `extra_w` (outputs, features):
+a linear term over per-text features beside the token states (cue features, hashed words)."""
 
 
 def pad_states(states: Sequence[np.ndarray], idx: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -40,13 +41,19 @@ def pad_states(states: Sequence[np.ndarray], idx: Sequence[int]) -> tuple[np.nda
     return h, mask
 
 
-def attention_probabilities(states: list[np.ndarray], weights: dict[str, np.ndarray], batch: int = 64) -> np.ndarray:
+def attention_probabilities(
+    states: list[np.ndarray], weights: dict[str, np.ndarray], extra: np.ndarray | None = None, batch: int = 64
+) -> np.ndarray:
     """(n, outputs) sigmoid probabilities of an attention head over per-text token states (tokens, dim).
 
     A ReLU layer reads every token (z = relu(h proj_w + proj_b)); each output pools z with its own softmax
-    attention over the tokens (att_w, att_b) and reads that pool and the plain mean of z (out_w, out_b). The
-    same computation as `training.loop.token_attention_head`'s module in eval mode."""
+    attention over the tokens (att_w, att_b) and reads that pool and the plain mean of z (out_w, out_b); with
+    `extra_w`, plus `extra @ extra_w.T` for (n, features) `extra`. The same computation as
+    `training.loop.token_attention_head`'s module in eval mode."""
     proj_w, proj_b, att_w, att_b, out_w, out_b = (weights[name] for name in ATTENTION_ARRAYS)
+    extra_w = weights.get("extra_w")
+    if (extra_w is None) != (extra is None):
+        raise ValueError("a head with extra_w needs its extra features, and only such a head takes them")
     hidden, outputs = proj_w.shape[1], out_w.shape[0]
     out = np.zeros((len(states), outputs), dtype=np.float32)
     order = np.argsort([len(s) for s in states], kind="stable")
@@ -60,6 +67,8 @@ def attention_probabilities(states: list[np.ndarray], weights: dict[str, np.ndar
         pooled = np.einsum("blc,blk->bck", attention, z)
         mean = (z * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
         logits = (pooled * out_w[None, :, :hidden]).sum(-1) + mean @ out_w[:, hidden:].T + out_b
+        if extra is not None and extra_w is not None:
+            logits = logits + extra[idx] @ extra_w.T
         out[idx] = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
     return out
 

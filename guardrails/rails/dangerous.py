@@ -7,13 +7,13 @@ What passes: a story may depict a bomb, a poisoning or a hack ("The bomb tore th
 harmless questions that share the words ("how do I execute a shell script", "kill a Python process", "a recipe for
 a killer brownie", a cake recipe with grams and steps) are not instructions for harm.
 
-How: a small numpy MLP head (`guardrails/modeling/dangerous.py`) over the shared MiniLM sentence embedding of each window, plus a
-handful of transparent cue features of the same window (`cue_features`: quantities with units, numbered or
-sequenced steps, words that ask for specifics, hazard words, harm aimed at a person, self-harm phrases), plus a
-linear term over the window's hashed words (`bow_features`). The text's score is the highest window's. Windows
-are the ones other rails already embed, so the encoder's cache serves them and this rail adds only a matmul:
-on prompts, sentences and neighbouring pairs (as the injection rail, `guardrails.rails.injection.windows`); on
-output, sentences (as the toxicity rail, `guardrails.text.units.split_units`).
+How: a small numpy attention head (`guardrails/modeling/dangerous.py`) over the shared MiniLM token states of each
+window, plus a linear term over a handful of transparent cue features of the same window (`cue_features`: quantities
+with units, numbered or sequenced steps, words that ask for specifics, hazard words, harm aimed at a person, self-harm
+phrases) and over the window's hashed words (`bow_features`). The text's score is the highest window's. Windows
+are the ones other rails already embed, so the encoder's cache serves them (token states come from the same pass)
+and this rail adds only the head: on prompts, sentences and neighbouring pairs (as the injection rail,
+`guardrails.rails.injection.windows`); on output, sentences (as the toxicity rail, `guardrails.text.units.split_units`).
 
 Ratings do not loosen it (M does not allow recipes), and a moderator's threshold may tighten it, never loosen it.
 """
@@ -67,7 +67,7 @@ class DangerousRail:
         self.encoder = encoder
         self.head = head or DangerousHead.load()
         if self.head.dim != encoder.dim:
-            raise ValueError(f"dangerous head expects {self.head.dim}-d embeddings, the encoder gives {encoder.dim}")
+            raise ValueError(f"dangerous head expects {self.head.dim}-d token states, the encoder gives {encoder.dim}")
         self.thresholds = {stage: float((thresholds or self.head.thresholds)[stage]) for stage in STAGES}
         for stage, value in self.thresholds.items():
             if not 0.0 < value <= 1.0:
@@ -100,7 +100,7 @@ class DangerousRail:
         if unique:
             cues = np.stack([cue_features(n) for n in unique])
             bows = np.stack([bow_features(n) for n in unique])
-            scored = self.head.probabilities(self.encoder.encode(unique), cues, bows)
+            scored = self.head.probabilities(self.encoder.encode_tokens(unique), cues, bows)
             probabilities = dict(zip(unique, scored.tolist(), strict=True))
         return [
             [(w, probabilities[n]) for w, n in zip(ws, ns, strict=True) if n]
