@@ -237,8 +237,8 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
         if not w.attack and w.kind in ("roleplay", "roleplay_de", "creative", "roleplay_professional"):
             benign_pool[held].append(w.text)
 
-    # Everyday questions, many with the words attacks use ("kill a hung process", "nuke my local branch", "is it
-    # illegal to chew gum in Singapore?"): the head read them as hijacks (6-11% of such requests blocked).
+    # Everyday questions, many with the words attacks use ("kill a hung process", "nuke my local branch"): the head
+    # read them as hijacks (7.2% of held-out ones blocked before they were trained on).
     for kind, text, held in harmless_requests():
         texts = [text] if kind == "question" else [t.format(t=text) for t in rng.sample(EVERYDAY_TEMPLATES, 2)]
         for each in texts:
