@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,40 @@ def _templates_held(templates: list[str], salt: str) -> set[str]:
     return set(_split_list(templates, HELD_SHARE, salt)[1])
 
 
+def _held_tasks(salt: str, domain: str, tasks: list[str]) -> set[str]:
+    """The tasks of one domain held out for validation: every template of a held task is validation."""
+    return set(_split_list(tasks, HELD_SHARE, f"{salt}:{domain}")[1])
+
+
+def _sentence_held(kind: str, text: str) -> bool:
+    return _held(f"{kind}:{text}", HELD_SENTENCE_SHARE)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequests:
+    """How one written list of tasks becomes requests: so many plain and so many fiction templates per task (the
+    templates drawn in that order), under these sources, fold groups and weight."""
+
+    tasks: dict[str, list[str]]
+    salt: str
+    """Keys the held-out tasks; `group` keys the folds."""
+    group: str
+    expected: str
+    plain: tuple[str, int]
+    fiction: tuple[str, int]
+    weight: float = 1.0
+
+
+TASK_REQUESTS = (
+    TaskRequests(written.HARM_TASKS, "harm", "harm", "block", ("written:harm_plain", 6), ("written:harm_fiction", 5)),
+    TaskRequests(written.LOOKALIKE_TASKS, "lookalike", "look", "allow", ("written:lookalike_request", 5),
+                 ("written:lookalike_fiction_request", 2), LOOKALIKE_WEIGHT),
+    TaskRequests(written.ORDINARY_TASKS, "ordinary", "ordinary", "allow", ("written:ordinary_request", 5),
+                 ("written:ordinary_request", 2)),
+)  # fmt: skip
+"""Harm tasks are positives wherever their task phrase is (`Doc.positive_parts`); the others are harmless."""
+
+
 def read_file_rows(path: Path) -> tuple[list[Doc], list[Doc], Counter]:
     train, validation, counts = [], [], Counter()
     with path.open(newline="", encoding="utf-8") as handle:
@@ -141,6 +176,21 @@ def read_file_rows(path: Path) -> tuple[list[Doc], list[Doc], Counter]:
     return train, validation, counts
 
 
+def _task_docs(spec: TaskRequests, rng: random.Random, held_templates: set[str]) -> Iterator[tuple[Doc, bool]]:
+    """Each task of `spec` in its plain and fiction templates, and whether the request is held out (its task or its
+    template is)."""
+    kinds = ((written.PLAIN_TEMPLATES, spec.plain), (written.FICTION_TEMPLATES, spec.fiction))
+    for domain, tasks in spec.tasks.items():
+        held_tasks = _held_tasks(spec.salt, domain, tasks)
+        for task in tasks:
+            for templates, (source, count) in kinds:
+                for template in rng.sample(templates, count):
+                    parts = (task,) if spec.expected == "block" else ()
+                    text = template.format(t=task)
+                    doc = Doc(text, spec.expected, "input", source, f"{spec.group}:{task}", parts, spec.weight)
+                    yield doc, task in held_tasks or template in held_templates
+
+
 def written_docs(rng: random.Random) -> tuple[list[Doc], list[Doc]]:
     train: list[Doc] = []
     validation: list[Doc] = []
@@ -148,44 +198,19 @@ def written_docs(rng: random.Random) -> tuple[list[Doc], list[Doc]]:
     def put(doc: Doc, held: bool) -> None:
         (validation if held else train).append(doc)
 
-    held_plain = _templates_held(written.PLAIN_TEMPLATES, "plain")
-    held_fiction = _templates_held(written.FICTION_TEMPLATES, "fiction")
-    for domain, tasks in written.HARM_TASKS.items():
-        _, held_tasks = _split_list(tasks, HELD_SHARE, f"harm:{domain}")
-        for task in tasks:
-            for template in rng.sample(written.PLAIN_TEMPLATES, 6):
-                held = task in held_tasks or template in held_plain
-                put(Doc(template.format(t=task), "block", "input", "written:harm_plain", f"harm:{task}", (task,)), held)
-            for template in rng.sample(written.FICTION_TEMPLATES, 5):
-                held = task in held_tasks or template in held_fiction
-                put(Doc(template.format(t=task), "block", "input", "written:harm_fiction", f"harm:{task}", (task,)), held)
-    for domain, tasks in written.LOOKALIKE_TASKS.items():
-        _, held_tasks = _split_list(tasks, HELD_SHARE, f"lookalike:{domain}")
-        for task in tasks:
-            for template in rng.sample(written.PLAIN_TEMPLATES, 5):
-                held = task in held_tasks or template in held_plain
-                doc = Doc(template.format(t=task), "allow", "input", "written:lookalike_request", f"look:{task}",
-                          weight=LOOKALIKE_WEIGHT)  # fmt: skip
-                put(doc, held)
-            for template in rng.sample(written.FICTION_TEMPLATES, 2):
-                held = task in held_tasks or template in held_fiction
-                doc = Doc(template.format(t=task), "allow", "input", "written:lookalike_fiction_request", f"look:{task}",
-                          weight=LOOKALIKE_WEIGHT)  # fmt: skip
-                put(doc, held)
-    for domain, tasks in written.ORDINARY_TASKS.items():
-        _, held_tasks = _split_list(tasks, HELD_SHARE, f"ordinary:{domain}")
-        for task in tasks:
-            for templates, count, held_templates in ((written.PLAIN_TEMPLATES, 5, held_plain), (written.FICTION_TEMPLATES, 2, held_fiction)):
-                for template in rng.sample(templates, count):
-                    held = task in held_tasks or template in held_templates
-                    put(Doc(template.format(t=task), "allow", "input", "written:ordinary_request", f"ordinary:{task}"), held)
+    held_templates = _templates_held(written.PLAIN_TEMPLATES, "plain") | _templates_held(
+        written.FICTION_TEMPLATES, "fiction"
+    )
+    for spec in TASK_REQUESTS:
+        for doc, held in _task_docs(spec, rng, held_templates):
+            put(doc, held)
     for question in written.LOOKALIKE_QUESTIONS:
-        held = _held(f"question:{question}", HELD_SENTENCE_SHARE)
+        held = _sentence_held("question", question)
         put(Doc(question, "allow", "input", "written:lookalike_question", f"question:{question}", weight=LOOKALIKE_WEIGHT), held)
 
     held_dark_templates = _templates_held(written.DARK_REQUEST_TEMPLATES, "dark")
     for theme, events in written.DARK_EVENTS.items():
-        _, held_events = _split_list(events, HELD_SHARE, f"dark:{theme}")
+        held_events = _held_tasks("dark", theme, events)
         for event in events:
             for template in rng.sample(written.DARK_REQUEST_TEMPLATES, 4):
                 held = event in held_events or template in held_dark_templates
@@ -196,7 +221,7 @@ def written_docs(rng: random.Random) -> tuple[list[Doc], list[Doc]]:
         for premise in premises:
             put(Doc(premise, "allow", "input", "written:dark_premise", f"premise:{premise}"), premise in held_premises)
     for theme, events in written.DARK_EVENTS.items():
-        _, held_events = _split_list(events, HELD_SHARE, f"dark:{theme}")
+        held_events = _held_tasks("dark", theme, events)
         for event in events:
             put(Doc(event, "allow", "input", "written:dark_premise", f"dark:{event}"), event in held_events)
     trained_sentences, held_sentences = _split_list(written.DARK_SENTENCES, HELD_SENTENCE_SHARE, "dark_sentence")
@@ -256,7 +281,7 @@ def written_docs(rng: random.Random) -> tuple[list[Doc], list[Doc]]:
         (written.WHOLE_BENIGN, "allow", "written:whole_benign"),
     ):
         for text in texts:
-            put(Doc(text, expected, "input", source, f"whole:{text}"), _held(f"whole:{text}", HELD_SENTENCE_SHARE))
+            put(Doc(text, expected, "input", source, f"whole:{text}"), _sentence_held("whole", text))
     for texts, expected, source in (
         (written.FREEFORM_HARMFUL, "block", "written:freeform_harmful"),
         (written.FREEFORM_BENIGN, "allow", "written:freeform_benign"),
@@ -270,12 +295,13 @@ def harmless_requests() -> list[tuple[str, str, bool]]:
     split holds them: other heads (the injection head's everyday questions) train on the same part and validate on
     the same rest, so no row validated here is trained on there."""
     out = []
-    for prefix, tasks_by_domain in (("lookalike", written.LOOKALIKE_TASKS), ("ordinary", written.ORDINARY_TASKS)):
-        for domain, tasks in tasks_by_domain.items():
-            held = set(_split_list(tasks, HELD_SHARE, f"{prefix}:{domain}")[1])
-            out += [("task", task, task in held) for task in tasks]
-    out += [("question", q, _held(f"question:{q}", HELD_SENTENCE_SHARE)) for q in written.LOOKALIKE_QUESTIONS]
-    out += [("question", t, _held(f"whole:{t}", HELD_SENTENCE_SHARE)) for t in written.WHOLE_BENIGN]
+    for spec in TASK_REQUESTS:
+        if spec.expected == "allow":
+            for domain, tasks in spec.tasks.items():
+                held = _held_tasks(spec.salt, domain, tasks)
+                out += [("task", task, task in held) for task in tasks]
+    out += [("question", q, _sentence_held("question", q)) for q in written.LOOKALIKE_QUESTIONS]
+    out += [("question", t, _sentence_held("whole", t)) for t in written.WHOLE_BENIGN]
     return out
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, read_head
+from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, float32_arrays, read_attention_head
 from guardrails.paths import MODELS_DIR
 from guardrails.rail import Stage
 
 DEFAULT_HEAD_PATH = MODELS_DIR / "dangerous_head.npz"
 STAGES: tuple[Stage, ...] = ("input", "output")
+HEAD_ARRAYS = (*ATTENTION_ARRAYS, "extra_w")
+"""An attention head plus its linear term over [cue features, hashed words]."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -128,15 +130,12 @@ class DangerousHead:
         return attention_probabilities(states, self.weights, extra)[:, 0]
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: self.weights[name].astype(np.float32) for name in (*ATTENTION_ARRAYS, "extra_w")}
+        return float32_arrays(self.weights, HEAD_ARRAYS)
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> DangerousHead:
         """Weights from `npz_path`; per-stage thresholds and version from the .json beside it."""
-        weights, meta, version = read_head(npz_path)
-        missing = {*ATTENTION_ARRAYS, "extra_w"} - set(weights)
-        if missing:
-            raise ValueError(f"{npz_path}: not an attention head with cue and word features (missing {sorted(missing)}); retrain it")
+        weights, meta, version = read_attention_head(npz_path, HEAD_ARRAYS)
         return cls(
             weights=weights,
             thresholds={stage: float(meta["thresholds"][stage]) for stage in STAGES},

@@ -91,6 +91,23 @@ def read_head(npz_path: str | Path) -> tuple[dict[str, np.ndarray], dict, str]:
     return weights, meta, f"{meta['version']}+{digest}"
 
 
+def read_attention_head(
+    npz_path: str | Path, arrays: Sequence[str] = ATTENTION_ARRAYS
+) -> tuple[dict[str, np.ndarray], dict, str]:
+    """`read_head` for an attention head: stops with what is missing when the file holds another shape (a head
+    trained before the rail read token states)."""
+    weights, meta, version = read_head(npz_path)
+    missing = set(arrays) - set(weights)
+    if missing:
+        raise ValueError(f"{npz_path}: not an attention head (missing {sorted(missing)}); retrain it")
+    return weights, meta, version
+
+
+def float32_arrays(weights: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """What `np.savez` stores for a head's `names`, as float32."""
+    return {name: weights[name].astype(np.float32) for name in names}
+
+
 def head_fields(weights: dict[str, np.ndarray], meta: dict, version: str) -> dict:
     """What every head dataclass takes from `read_head`'s answer: its layers, its version and the encoder it expects."""
     return {

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, read_head
+from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, float32_arrays, read_attention_head
 from guardrails.paths import MODELS_DIR
 from guardrails.text.profanity import profanity_score
 
@@ -80,19 +80,16 @@ class ToxicityHead:
         return attention_probabilities(states, self.weights)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: self.weights[name].astype(np.float32) for name in ATTENTION_ARRAYS}
+        return float32_arrays(self.weights, ATTENTION_ARRAYS)
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> ToxicityHead:
         """The weights from `npz_path` and the categories, thresholds and version from the .json beside it."""
-        weights, meta, version = read_head(npz_path)
+        weights, meta, version = read_attention_head(npz_path)
         categories = tuple(meta["categories"])
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"{npz_path}: unknown categories {sorted(unknown)}")
-        missing = set(ATTENTION_ARRAYS) - set(weights)
-        if missing:
-            raise ValueError(f"{npz_path}: not an attention head (missing {sorted(missing)}); retrain it")
         return cls(
             categories=categories,
             weights=weights,
