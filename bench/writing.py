@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kinds", default=",".join(prompts.KINDS), help="comma-separated kinds")
     parser.add_argument("--engine", choices=["transformers", "vllm", "openai"], default="transformers")
     parser.add_argument("--samples", type=int, default=0, help="print this many delivered pieces per kind and side")
+    parser.add_argument("--sides", default="free,shaped", help="comma-separated: free (the baseline), shaped")
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
 
 
@@ -103,7 +104,8 @@ async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, co
         return {"about": about, "status": outcome.status.value, "text": text, "s": time.monotonic() - started,
                 "clean": shapes.ends_cleanly(text, kind), "problems": shapes.problems(kind, text, form),
                 "offered": "/continue" in sink.delivered,
-                "decided_by": [f"{v.rail}:{v.category}:{v.decision}" for v in outcome.verdicts if v.decision != "pass"]}  # fmt: skip
+                "decided_by": [f"{v.rail}:{v.category}:{v.decision}" for v in outcome.verdicts if v.decision != "pass"],
+                "failed_on": [v.sentence for v in outcome.verdicts if v.decision != "pass" and v.sentence]}  # fmt: skip
 
     wall = time.monotonic()
     for start in range(0, count, concurrency):
@@ -130,6 +132,7 @@ async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, co
 async def measure(args: argparse.Namespace) -> dict:
     count = 1 if args.quick else args.per_kind
     kinds = [k for k in args.kinds.split(",") if k in prompts.KINDS]
+    sides = [side for side in args.sides.split(",") if side in ("free", "shaped")]
     lengths = [length for length in args.lengths.split(",") if length in ("short", "medium", "long")]
     results: dict = {"engine": args.engine, "per_kind": count, "cells": {}}
     with tempfile.TemporaryDirectory(prefix="storyloom-bench-writing-") as directory:
@@ -146,14 +149,15 @@ async def measure(args: argparse.Namespace) -> dict:
             for kind in kinds:
                 for length in lengths:
                     cell = {}
-                    for side, shaped in (("free", False), ("shaped", True)):
-                        cell[side] = await _side(core, shaped, kind, length, count, args.concurrency)
+                    for side in sides:
+                        cell[side] = await _side(core, side == "shaped", kind, length, count, args.concurrency)
                     results["cells"][f"{kind}/{length}"] = cell
         finally:
             await core.close()
             await engine.close()
+    results["sides"] = sides
     for name in ("clean_ending", "shape", "blocked", "s_per_piece"):
-        for side in ("free", "shaped"):
+        for side in sides:
             cells = [c[side] for c in results["cells"].values()]
             total = sum(c["delivered"] for c in cells) or 1
             if name == "blocked":
@@ -167,8 +171,9 @@ async def measure(args: argparse.Namespace) -> dict:
 
 def report(results: dict) -> str:
     rows = []
+    sides = results.get("sides", ("free", "shaped"))
     for key, cell in results["cells"].items():
-        for side in ("free", "shaped"):
+        for side in sides:
             c = cell[side]
             rows.append([f"{key} {side}", f"{c['delivered']}/{c['requests']}", c["clean_ending"] * 100,
                          c["shape"] * 100, c["blocked"] * 100, c["distinct_2"], c["mean_words"], c["s_per_piece"],
@@ -179,15 +184,17 @@ def report(results: dict) -> str:
     )
     out = [head, table(["kind/length side", "delivered", "clean %", "shape %", "blocked %", "distinct-2",
                         "words", "s/piece", "/continue %"], rows)]  # fmt: skip
-    for side in ("free", "shaped"):
+    for side in sides:
         out.append(
             f"{side}: clean {results[f'{side}_clean_ending'] * 100:.0f}%, shape {results[f'{side}_shape'] * 100:.0f}%, "
             f"blocked {results[f'{side}_blocked'] * 100:.1f}%, {results[f'{side}_s_per_piece']:.1f} s per delivered piece"
         )
     for key, cell in results["cells"].items():
-        for side in ("free", "shaped"):
+        for side in sides:
             if cell[side]["problems"]:
                 out.append(f"{key} {side} problems: {'; '.join(cell[side]['problems'])}")
+            for piece in [p for p in cell[side]["pieces"] if p.get("failed_on")]:
+                out.append(f"{key} {side} blocked ({', '.join(piece['decided_by'])}) on: {piece['failed_on'][0]!r}")
             for piece in [p for p in cell[side]["pieces"] if p["status"] == "delivered"][: results["samples"]]:
                 out.append(f"--- {key} {side}: {piece['about']} ({'; '.join(piece['problems']) or 'ok'})\n{piece['text']}")
     return "\n".join(out)

@@ -92,6 +92,7 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     chapters = "**The Keeper**\n\n1st Chapter: (the beginning)\nHe lit the lamp. The sea was calm."
     assert "headings or dated entries, not a story" in shapes.problems("story", chapters)
     assert "a chapter heading for a title" in shapes.problems("story", "**Chapter 1:**\n\nHe lit the lamp. The sea was calm.")
+    assert "a label for a title" in shapes.problems("story", "**Sender:**\n\nThe keeper lit the lamp. The sea was calm.")
     numbered = "**The Lighthouse**\n\nSentence 1: The keeper lit the lamp.\nSentence 2: The sea was calm that night."
     assert "headings or dated entries, not a story" in shapes.problems("story", numbered)
     dated = "**Tonight's Forecast**\n\n07/15: The sky burned red. Ships left.\n\n08/03: A roar came. It passed."
@@ -142,6 +143,18 @@ def test_a_character_name_is_the_name_alone(written: str, shown: str) -> None:
     assert _name_alone(written) == shown
 
 
+def test_a_poem_line_is_trimmed_to_a_phrase_and_its_last_line_ends_it() -> None:
+    """A haiku line is chosen from the line drawn and the phrases it begins with; the last line of a poem or a
+    chorus loses its trailing comma, and one left on "and" cannot end the piece."""
+    from bot.core.scaffolds import _last_line, _phrases
+
+    drawn = "Sunset's final stretch... the fire that smoulders across"
+    assert _phrases(drawn, whole=True) == ["Sunset's final stretch...", drawn]
+    assert _phrases("In shades of purple, I will", whole=False) == ["In shades of purple"]
+    assert _last_line("the lamp burns low,") == "the lamp burns low"
+    assert _last_line("the sea breathes in and") == ""
+
+
 def test_stop_strings_are_found_across_deltas_and_never_released() -> None:
     matcher = StopMatcher(("\n\n", "**"))
     released = []
@@ -169,6 +182,20 @@ def test_a_begun_reply_renders_open_and_a_cut_character_is_not_released(prepared
     detokenizer = IncrementalDetokenizer(lambda ids: tokenizer.decode(ids, skip_special_tokens=True))
     released = "".join(detokenizer.add(token) for token in token_ids[:-1]) + detokenizer.flush()
     assert "\ufffd" not in released and released.startswith("café")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["haiku", "sonnet"])
+async def test_a_poem_asked_for_by_form_has_its_lines_on_smollm2(smol_engine, form: str) -> None:
+    """The small model stops a stanza early and writes haiku lines of any length: the scaffold asks it to go on
+    and picks the line or phrase nearest each count, so the form is there by construction."""
+    about = f"the first snow in a mountain village ({form})"
+    scaffold = Scaffold(smol_engine, "poem", "short", about)
+    messages = prompts.render_write(prompts.CreativeAsk(kind="poem", about=about, length="short"))
+    events = [e async for e in scaffold.stream(messages, prompts.sampling_for("poem", "short", 11), "t")]
+    text = "".join(e.text for e in events if isinstance(e, Delta))
+    assert [len(stanza) for stanza in shapes._stanzas(text)] == list(shapes.POEM_FORMS[form])
+    assert shapes.problems("poem", text, form) == [], text
 
 
 @pytest.mark.slow

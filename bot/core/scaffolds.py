@@ -37,6 +37,8 @@ _STORY_STOPS = ("\n\n**", "\n**", "\n#", "\n1.", "\n01.", "\n1st ", "\nChapter "
 _RETRIES = 2
 """A part that comes back empty is asked once more with another seed before it is left out."""
 
+_HAIKU_DRAWS = 6
+"""A haiku line is drawn up to this many times for its syllable count."""
 _STOP_LINES = ("\n\n", "\n[", "\n(", "**")
 _OUTDOORS = frozenset(
     "forest beach street sea garden field mountain sky road river desert ocean city park harbour harbor shore "
@@ -123,17 +125,45 @@ class Scaffold:
                 self._done.first_token_at = time.perf_counter()
             yield event
 
-    async def _lines(self, heading: str, count: int, max_tokens: int = _SECTION_TOKENS) -> list[str]:
-        """Up to `count` verse lines after `heading`; a line cut by the token limit is dropped."""
-        for retry in range(_RETRIES + 1):
-            text, cut = await self._ask(heading, max_tokens, retry=retry)
-            lines = [line.strip(" *_#|/") for line in text.strip("\n").splitlines()]
-            if cut and lines:
-                lines.pop()
-            lines = [line for line in lines if line and not shapes._is_heading(line) and len(line.split()) <= 24]
-            if lines:
-                return lines[:count]
-        return []
+    async def _lines(
+        self, heading: str, count: int, max_tokens: int = _SECTION_TOKENS, closing: bool = False
+    ) -> list[str]:
+        """Up to `count` verse lines after `heading`: where the model stops short (a blank line, a heading), it is
+        asked to go on from the lines it gave, so a sonnet has its fourteen. A line cut by the token limit, a
+        heading or a line of prose is dropped. The `closing` lines end the piece: their last one ends it cleanly
+        (no trailing comma, no dangling "and"), or it is asked again."""
+        lines: list[str] = []
+        for retry in range(count + 1):
+            so_far = "".join(f"{line}\n" for line in lines)
+            text, cut = await self._ask(heading + so_far, max_tokens, retry=_draw(retry))
+            more = [line.strip(" *_#|/") for line in text.strip("\n").splitlines()]
+            if cut and more:
+                more.pop()
+            lines += [line for line in more if _verse_line(line)][: count - len(lines)]
+            if closing and len(lines) >= count:
+                lines[-1] = _last_line(lines[-1])
+                lines = [line for line in lines if line]
+            if len(lines) >= count:
+                break
+        if closing and lines:
+            lines[-1] = _last_line(lines[-1])
+        return [line for line in lines if line]
+
+    async def _counted_line(self, heading: str, syllables: int, closing: bool = False) -> str:
+        """One line of about `syllables` syllables: of a few drawn, the line or the phrase it begins with (up to a
+        comma or a stop) nearest the count; the first within the tolerance less one is taken. A `closing` line
+        ends the piece cleanly."""
+        best, off = "", syllables
+        for retry in range(_HAIKU_DRAWS):
+            text, cut = await self._ask(heading, 4 + 2 * syllables, ("\n",), retry=_draw(retry))
+            for line in _phrases(text.strip(" *_#|/\"“”"), whole=not cut):
+                line = _last_line(line) if closing else line
+                count = sum(shapes.syllables(word) for word in line.split())
+                if _verse_line(line) and (abs(count - syllables) < off or not best):
+                    best, off = line, abs(count - syllables)
+            if best and off < shapes.HAIKU_TOLERANCE:
+                break
+        return best
 
     # -- kinds --------------------------------------------------------------------------------------------------
 
@@ -172,17 +202,27 @@ class Scaffold:
             if label == "Chorus" and chorus:
                 yield Delta(heading + "\n".join(chorus))  # the chorus again, word for word
                 continue
-            lines = await self._lines(heading, 2 if label == "Bridge" else 4)
+            # the chorus ends the song: its last line ends it cleanly wherever it is repeated
+            lines = await self._lines(heading, 2 if label == "Bridge" else 4, closing=label == "Chorus")
             if label == "Chorus":
                 chorus = lines
             if lines:
                 yield Delta(heading + "\n".join(lines))
 
     async def _poem(self):
+        if self.form == "haiku":  # a haiku is counted, line by line
+            lines: list[str] = []
+            for index, syllables in enumerate(shapes.HAIKU_SYLLABLES):
+                so_far = "".join(f"{done}\n" for done in lines)
+                line = await self._counted_line(so_far, syllables, closing=index == len(shapes.HAIKU_SYLLABLES) - 1)
+                if line:
+                    lines.append(line)
+            yield Delta("\n".join(lines))
+            return
         stanzas = shapes.POEM_FORMS.get(self.form or "", (_LINES_PER_STANZA,) * _STANZAS[self.length])
         for index, count in enumerate(stanzas):
             heading = "" if index == 0 else "\n\n"
-            lines = await self._lines(heading, count, max_tokens=16 * count)
+            lines = await self._lines(heading, count, max_tokens=16 * count, closing=index == len(stanzas) - 1)
             if lines:
                 yield Delta(heading + "\n".join(lines))
 
@@ -231,10 +271,10 @@ class Scaffold:
 
     async def _story(self):
         title = ""
-        for retry in range(_RETRIES + 1):  # a title, not "Chapter 1:"
+        for retry in range(_RETRIES + 1):  # a title, not "Chapter 1:" or a letter's "Sender:"
             asked, _ = await self._ask("**", 16, ("**", "\n"), retry=retry)
             title = asked.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
-            if title and not shapes.is_outline(title):
+            if title and not shapes.is_outline(title) and not title.endswith(":"):
                 break
             title = ""
         if title:
@@ -256,6 +296,29 @@ class Scaffold:
                 yield event
             elif event.finish_reason == "length":
                 self._done.cut = True
+
+
+def _draw(attempt: int) -> int:
+    """The first seed offset of a part's `attempt`-th asking, past the seeds `_ask` may have used on the one before."""
+    return attempt * (_RETRIES + 1)
+
+
+def _phrases(text: str, whole: bool) -> list[str]:
+    """The phrases a line begins with, up to each comma or stop in it, and the whole line where it was not cut."""
+    ends = [match.end() for match in re.finditer(r"[,;:.!?…—]+(?=\s|$)", text)]
+    found = [text[:end].rstrip(",;:—- ") for end in ends] + ([text.rstrip(",;:—- ")] if whole else [])
+    return list(dict.fromkeys(phrase for phrase in found if phrase))
+
+
+def _last_line(line: str) -> str:
+    """`line` as the last of a piece, its trailing comma or dash dropped; empty where it cannot end one."""
+    line = line.rstrip(",;:—- ")
+    return line if shapes.ends_cleanly(line, "poem") else ""
+
+
+def _verse_line(line: str) -> bool:
+    """A line a poem or a song can keep: not empty, not a heading, not prose."""
+    return bool(line) and not shapes._is_heading(line) and len(line.split()) <= shapes.MAX_LINE_WORDS
 
 
 _SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")

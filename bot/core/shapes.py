@@ -269,6 +269,8 @@ def _story(text: str) -> list[str]:
         problems.append("a list, not a story")
     if lines and _CHAPTER.match(lines[0].strip("*# ")):
         problems.append("a chapter heading for a title")
+    elif lines and lines[0].strip("*# ").endswith(":"):  # "**Sender:**": a letter's label, not a title
+        problems.append("a label for a title")
     if any(_heading_or_entry(line) for line in lines[1:]):
         problems.append("headings or dated entries, not a story")
     return problems
