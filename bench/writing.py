@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=["transformers", "vllm", "openai"], default="transformers")
     parser.add_argument("--samples", type=int, default=0, help="print this many delivered pieces per kind and side")
     parser.add_argument("--sides", default="free,shaped", help="comma-separated: free (the baseline), shaped")
+    parser.add_argument("--free-per-kind", type=int, default=None, help="requests per kind on the free side (default: --per-kind)")
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
 
 
@@ -134,7 +135,7 @@ async def measure(args: argparse.Namespace) -> dict:
     kinds = [k for k in args.kinds.split(",") if k in prompts.KINDS]
     sides = [side for side in args.sides.split(",") if side in ("free", "shaped")]
     lengths = [length for length in args.lengths.split(",") if length in ("short", "medium", "long")]
-    results: dict = {"engine": args.engine, "per_kind": count, "cells": {}}
+    results: dict = {"engine": args.engine, "per_kind": count, "free_per_kind": args.free_per_kind or count, "cells": {}}
     with tempfile.TemporaryDirectory(prefix="storyloom-bench-writing-") as directory:
         settings = bench_settings(Path(directory), args.engine, seed=None)
         from bot.engines import create_engine
@@ -150,7 +151,8 @@ async def measure(args: argparse.Namespace) -> dict:
                 for length in lengths:
                     cell = {}
                     for side in sides:
-                        cell[side] = await _side(core, side == "shaped", kind, length, count, args.concurrency)
+                        n = results["free_per_kind"] if side == "free" and not args.quick else count
+                        cell[side] = await _side(core, side == "shaped", kind, length, n, args.concurrency)
                     results["cells"][f"{kind}/{length}"] = cell
         finally:
             await core.close()
@@ -180,7 +182,8 @@ def report(results: dict) -> str:
                          c["offered_continue"] * 100])  # fmt: skip
     head = (
         f"writing on {results['engine']} {results.get('model', '')}, {results['per_kind']} requests per kind and "
-        "length and side; free = one generation shown as it came (before), shaped = the product"
+        f"length shaped, {results.get('free_per_kind', results['per_kind'])} free; free = one generation shown as it "
+        "came (before), shaped = the product"
     )
     out = [head, table(["kind/length side", "delivered", "clean %", "shape %", "blocked %", "distinct-2",
                         "words", "s/piece", "/continue %"], rows)]  # fmt: skip

@@ -88,6 +88,15 @@ def test_rails_outputs_per_second_and_share_of_generation(model_cache: dict[str,
 
 
 @pytest.mark.slow
+def test_writing_shaped_against_free_on_one_poem(model_cache: dict[str, str]) -> None:
+    out = run_bench("writing", "--kinds", "poem", env=model_cache)
+    assert_numbers(out, "free_clean_ending", "shaped_clean_ending", "shaped_shape", "shaped_blocked", "shaped_s_per_piece")
+    [cell] = out["cells"].values()
+    assert cell["shaped"]["requests"] == cell["free"]["requests"] == 1
+    assert cell["shaped"]["pieces"][0]["status"] in ("delivered", "blocked", "held")
+
+
+@pytest.mark.slow
 def test_loop_lag_with_requests_in_flight() -> None:
     out = run_bench("loop")
     assert_numbers(out, "lag_p50_ms", "lag_p99_ms")

@@ -93,6 +93,8 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert "headings or dated entries, not a story" in shapes.problems("story", chapters)
     assert "a chapter heading for a title" in shapes.problems("story", "**Chapter 1:**\n\nHe lit the lamp. The sea was calm.")
     assert "a label for a title" in shapes.problems("story", "**Sender:**\n\nThe keeper lit the lamp. The sea was calm.")
+    advice = "**About The Beginning**\n\nBegin the story with an image the reader can see. Then add the keeper."
+    assert "advice about writing, not a story" in shapes.problems("story", advice)
     numbered = "**The Lighthouse**\n\nSentence 1: The keeper lit the lamp.\nSentence 2: The sea was calm that night."
     assert "headings or dated entries, not a story" in shapes.problems("story", numbered)
     dated = "**Tonight's Forecast**\n\n07/15: The sky burned red. Ships left.\n\n08/03: A roar came. It passed."

@@ -36,6 +36,12 @@ _DANGLING = frozenset(
     "should may might must not very".split()
 )
 """Words a line cannot end on when it is whole."""
+_ADVICE = re.compile(
+    r"^\W*(begin|start|remember|consider|try|make sure|write|use|think about|avoid|introduce|describe|show)\b"
+    r"[^.!?]*\b(story|stories|scene|reader|readers|character|characters|plot|chapter|writing|narrative)\b",
+    re.I,
+)
+"""Advice on how to write the piece instead of the piece ("Begin the story with an image ...")."""
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
 _CHAPTER = re.compile(
     r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:"
@@ -253,8 +259,9 @@ def _heading_or_entry(line: str) -> bool:
 
 
 def is_outline(line: str) -> bool:
-    """A list item, a chapter heading, a bold heading or a dated entry: what a short story's prose is not."""
-    return bool(_LIST_ITEM.match(line)) or _heading_or_entry(line)
+    """A list item, a chapter heading, a bold heading, a dated entry or advice about writing: what a short story's
+    prose is not."""
+    return bool(_LIST_ITEM.match(line) or _ADVICE.match(line)) or _heading_or_entry(line)
 
 
 def _story(text: str) -> list[str]:
@@ -271,6 +278,8 @@ def _story(text: str) -> list[str]:
         problems.append("a chapter heading for a title")
     elif lines and lines[0].strip("*# ").endswith(":"):  # "**Sender:**": a letter's label, not a title
         problems.append("a label for a title")
+    if len(lines) > 1 and _ADVICE.match(lines[1]):
+        problems.append("advice about writing, not a story")
     if any(_heading_or_entry(line) for line in lines[1:]):
         problems.append("headings or dated entries, not a story")
     return problems
