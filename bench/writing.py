@@ -135,7 +135,8 @@ async def measure(args: argparse.Namespace) -> dict:
     kinds = [k for k in args.kinds.split(",") if k in prompts.KINDS]
     sides = [side for side in args.sides.split(",") if side in ("free", "shaped")]
     lengths = [length for length in args.lengths.split(",") if length in ("short", "medium", "long")]
-    results: dict = {"engine": args.engine, "per_kind": count, "free_per_kind": args.free_per_kind or count, "cells": {}}
+    free_count = count if args.quick or args.free_per_kind is None else args.free_per_kind
+    results: dict = {"engine": args.engine, "per_kind": count, "free_per_kind": free_count, "cells": {}}
     with tempfile.TemporaryDirectory(prefix="storyloom-bench-writing-") as directory:
         settings = bench_settings(Path(directory), args.engine, seed=None)
         from bot.engines import create_engine
@@ -151,7 +152,7 @@ async def measure(args: argparse.Namespace) -> dict:
                 for length in lengths:
                     cell = {}
                     for side in sides:
-                        n = results["free_per_kind"] if side == "free" and not args.quick else count
+                        n = free_count if side == "free" else count
                         cell[side] = await _side(core, side == "shaped", kind, length, n, args.concurrency)
                     results["cells"][f"{kind}/{length}"] = cell
         finally:

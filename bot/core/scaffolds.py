@@ -298,6 +298,10 @@ class Scaffold:
                 self._done.cut = True
 
 
+_TRAILING = ",;:—- "
+"""What a verse line or phrase may trail that does not end it (a comma, a dash, a space)."""
+
+
 def _draw(attempt: int) -> int:
     """The first seed offset of a part's `attempt`-th asking, past the seeds `_ask` may have used on the one before."""
     return attempt * (_RETRIES + 1)
@@ -306,13 +310,13 @@ def _draw(attempt: int) -> int:
 def _phrases(text: str, whole: bool) -> list[str]:
     """The phrases a line begins with, up to each comma or stop in it, and the whole line where it was not cut."""
     ends = [match.end() for match in re.finditer(r"[,;:.!?…—]+(?=\s|$)", text)]
-    found = [text[:end].rstrip(",;:—- ") for end in ends] + ([text.rstrip(",;:—- ")] if whole else [])
+    found = [text[:end].rstrip(_TRAILING) for end in ends] + ([text.rstrip(_TRAILING)] if whole else [])
     return list(dict.fromkeys(phrase for phrase in found if phrase))
 
 
 def _last_line(line: str) -> str:
     """`line` as the last of a piece, its trailing comma or dash dropped; empty where it cannot end one."""
-    line = line.rstrip(",;:—- ")
+    line = line.rstrip(_TRAILING)
     return line if shapes.ends_cleanly(line, "poem") else ""
 
 
