@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     """A fixed sampling seed for every request (reproducible runs); default a fresh recorded seed per request."""
 
     max_attempts: int = Field(default=3, ge=1, le=5)
-    """Where a channel's policy says "regenerate": how many times a request is written in all before it is blocked."""
+    """How many times a request is written in all: under "regenerate" before it is blocked; it also bounds the one
+    shape retry and the one rewrite of a block on the model's own wording."""
 
     shaped_writing: bool = True
     """/write pieces written part by part in their kind's shape, every piece cut back to a clean end, one more

@@ -13,6 +13,7 @@ from typing import Literal
 
 from guardrails.rail import Verdict
 from guardrails.rails.language import DEFAULT_UNJUDGED, UNJUDGED, Unjudged
+from guardrails.rails.toxicity import aims_at_real_person
 from guardrails.ratings import DEFAULT_RATING, Rating, effective_rating
 from guardrails.text.topics import clean_topics
 
@@ -28,6 +29,11 @@ RAIL_ACTIONS: dict[str, tuple[Action, ...]] = {
     "dangerous": ("block", "regenerate", "hold"),
 }
 DEFAULT_ACTIONS: dict[str, Action] = {"toxicity": "block", "misinformation": "note", "dangerous": "block"}
+
+WORDING = frozenset({"toxicity", "obscene", "insult", "language"})
+"""Output categories about how the model worded a piece rather than what it was asked for: a swear word, a rude
+phrase, lines in no language. Threats, identity attacks, sexual content, dangerous instructions and false claims are
+not here: a second draw would be a second chance for what the prompt was after to get through."""
 
 # Categories a moderator may set a threshold for, and the rails that score them.
 CATEGORIES: dict[str, str] = {
@@ -113,6 +119,17 @@ class Policy:
         if verdict.decision == "flag" and action == "note":
             return None  # shown, with the correction below it (bot.core.replies.fact_check_notes)
         return action
+
+
+def rewrite_before_block(verdict: Verdict) -> bool:
+    """Whether an output block is the model's wording and nobody's target: then the piece is written once more
+    (new seed, the safer instruction) before the block stands, since the member asked for nothing of the kind
+    (their prompt passed). Aimed at a real person (a mention, the reader), it is blocked at once."""
+    return (
+        verdict.stage == "output"
+        and verdict.category in WORDING
+        and not aims_at_real_person(verdict.sentence or "", "output")
+    )
 
 
 def check_threshold(category: str, value: float) -> None:

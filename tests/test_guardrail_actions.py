@@ -8,7 +8,8 @@ from dataclasses import replace
 from bot.core.output_check import MAX_REDACTIONS, REDACTED
 from bot.core.held import Held
 from bot.core.streaming import SAFER_INSTRUCTION
-from guardrails.policy import Policy
+from guardrails.policy import Policy, rewrite_before_block
+from guardrails.rail import Verdict as RailVerdict
 from storage.models import Generation, Request, RequestStatus, Verdict
 from tests.test_pipeline import AUTHOR, BENIGN, RecordingSink, make_core, rows, write  # noqa: F401 - fixture
 
@@ -77,6 +78,53 @@ async def test_regenerate_gives_up_after_the_configured_attempts(make_core, open
     outcome = await core.pipeline.run(author(actions={"toxicity": "regenerate"}), write("a lighthouse", "story"), sink)
     assert outcome.status == RequestStatus.BLOCKED and "tried 2 times" in sink.refused and sink.delivered is None
     assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 2
+
+
+SWEARING = (
+    "The keeper climbed the stairs at dusk. The old bastard cursed the fucking lamp and the shit weather all night. "
+    "By dawn the boat was home."
+)
+
+
+async def test_a_block_on_the_models_own_swearing_is_written_once_more_before_it_stands(make_core, openai_server):
+    core = await make_core(openai_server)
+    openai_server.scripted_replies = [SWEARING, BENIGN]
+    sink = RecordingSink()
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse", "story"), sink)
+    assert outcome.status == RequestStatus.DELIVERED and outcome.text.startswith(BENIGN[:40]), outcome.message
+    assert sink.restarts and not any("fucking" in shown for shown in sink.shown)
+    attempts = sorted(await rows(core, Generation, Generation.request_id == outcome.request_id), key=lambda g: g.attempt)
+    assert [g.attempt for g in attempts] == [1, 2] and attempts[0].seed != attempts[1].seed
+    (blocked,) = await rows(core, Verdict, Verdict.request_id == outcome.request_id, Verdict.decision == "block")
+    assert blocked.generation_id == attempts[0].id and blocked.category in ("obscene", "toxicity", "insult")
+
+    openai_server.scripted_replies = []
+    openai_server.scripted_reply = SWEARING  # the second piece swears too: the block stands, after two pieces
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse", "story"), sink)
+    assert outcome.status == RequestStatus.BLOCKED
+    assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 2
+
+
+async def test_abuse_aimed_at_the_reader_is_blocked_without_a_second_piece(make_core, openai_server):
+    core = await make_core(openai_server)
+    openai_server.scripted_replies = [WITH_INSULT, BENIGN]
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse", "story"), RecordingSink())
+    assert outcome.status == RequestStatus.BLOCKED
+    assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 1
+
+
+def test_only_wording_nobody_is_aimed_at_earns_a_second_piece() -> None:
+    def blocked(category: str, sentence: str, stage: str = "output") -> RailVerdict:
+        return RailVerdict(rail="toxicity", backend="b", version="1", stage=stage, decision="block", category=category,
+                       sentence=sentence)  # fmt: skip
+
+    assert rewrite_before_block(blocked("obscene", "The bastard cursed the fucking lamp."))
+    assert rewrite_before_block(blocked("language", "Zorbl fandle quimp."))
+    assert not rewrite_before_block(blocked("obscene", "You are a fucking disgrace."))  # the reader
+    assert not rewrite_before_block(blocked("insult", "<@123> is a worthless bastard."))  # a member
+    for category in ("threat", "identity_attack", "sexual_explicit", "dangerous_instructions", "misinformation"):
+        assert not rewrite_before_block(blocked(category, "The villain said it to the crowd."))
+    assert not rewrite_before_block(blocked("obscene", "The bastard cursed the lamp.", stage="input"))
 
 
 async def test_hold_writes_to_the_end_and_hands_everything_to_the_review_desk(make_core, openai_server):

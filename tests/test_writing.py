@@ -93,6 +93,11 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert "headings or dated entries, not a story" in shapes.problems("story", chapters)
     assert "a chapter heading for a title" in shapes.problems("story", "**Chapter 1:**\n\nHe lit the lamp. The sea was calm.")
     assert "a label for a title" in shapes.problems("story", "**Sender:**\n\nThe keeper lit the lamp. The sea was calm.")
+    sentence = "**She walked down to the harbour and watched the boats come in until the sun went down**"
+    assert "no title" in shapes.problems("story", f"{sentence}\n\nThe keeper lit the lamp. The sea was calm.")
+    for title in ("Chapter 1:", "Sender:", sentence.strip("*"), "1. The Map", "She left."):  # the scaffold asks again
+        assert shapes.title_problem(title), title
+    assert shapes.title_problem("The Keeper of Salt Lamp") is None
     advice = "**About The Beginning**\n\nBegin the story with an image the reader can see. Then add the keeper."
     assert "advice about writing, not a story" in shapes.problems("story", advice)
     numbered = "**The Lighthouse**\n\nSentence 1: The keeper lit the lamp.\nSentence 2: The sea was calm that night."

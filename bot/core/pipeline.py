@@ -41,6 +41,7 @@ from bot.core.request import Author, Outcome, Sink, WriteJob
 from bot.core.streaming import Generation
 from bot.engines.base import Engine, EngineError
 from bot.logs import REQUEST_ID
+from guardrails.policy import rewrite_before_block
 from guardrails.rail import Verdict
 from guardrails.rails.language import held_unread
 from guardrails.stack import RailStack, describe_policy, policy_hash as hash_policy
@@ -242,7 +243,7 @@ class Pipeline:
         generation = Generation(
             self.engine, rails, record, author, job, cleaned, sink, language, self.seed, self.shaped, self.record_wait_s
         )
-        shape_retried = False
+        shape_retried = reworded = False
         for number in range(1, self.max_attempts + 1):
             attempt = Attempt(number, uuid.uuid4().hex)
             if held is not None:
@@ -260,6 +261,14 @@ class Pipeline:
                 verdicts += attempt.verdicts
             if attempt.action == "regenerate" and number < self.max_attempts:
                 await sink.restart(replies.REWRITING_NOTE)
+                continue
+            failed = attempt.failed
+            wording = attempt.action == "block" and failed is not None and rewrite_before_block(failed)
+            if wording and not reworded and number < self.max_attempts:
+                # The model's own swearing or garble in a piece the member asked for cleanly: once more, silently.
+                log.info("request %s: attempt %d blocked on its wording (%s)", record.request_id, number, reason(failed))
+                reworded = True
+                await sink.restart(replies.RETRY_NOTE)
                 continue
             if attempt.shape_problems and number < self.max_attempts and not shape_retried:
                 # One more try with a new seed for a piece that misses its kind's shape; the member only sees

@@ -34,6 +34,8 @@ _FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goa
                  "A line they would say": 32, "Backstory": 72}  # fmt: skip
 _SECTION_TOKENS = 64
 _STORY_STOPS = ("\n\n**", "\n**", "\n#", "\n1.", "\n01.", "\n1st ", "\nChapter ", "\n* ", "\n- ", "\nNote:", "\nThe End")
+_PROSE_START = "The"
+"""How a story's opening is begun for the model where it answered with a plan or a heading."""
 _RETRIES = 2
 """A part that comes back empty is asked once more with another seed before it is left out."""
 
@@ -179,7 +181,7 @@ class Scaffold:
                 continue
             text = ""
             for retry in range(_RETRIES + 1):  # every field is there: one that comes back empty is asked again
-                text, cut = await self._ask(heading, _FIELD_TOKENS[name], ("\n",), retry=retry)
+                text, cut = await self._ask(heading, _FIELD_TOKENS[name], ("\n",), retry=_draw(retry))
                 text = text.replace("**", "").strip(" *_:")
                 if name == "Name":  # one character: the name alone, never "Ada, 34, a pilot, and her brother…"
                     text = _name_alone(text)
@@ -245,7 +247,7 @@ class Scaffold:
         for turn in range(_DIALOGUE_TURNS[self.length] - len(first)):
             name = speakers[(turn + len(first)) % 2]
             for retry in range(_RETRIES + 1):
-                line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=retry)
+                line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=_draw(retry))
                 line = _sentence(_SAID.sub(r"\2", re.sub(r"^\[[^\]]*\]\s*", "", line.strip(" *_"))).strip(" *_"), cut)
                 if len(line.split()) >= 3:
                     break
@@ -271,20 +273,22 @@ class Scaffold:
 
     async def _story(self):
         title = ""
-        for retry in range(_RETRIES + 1):  # a title, not "Chapter 1:" or a letter's "Sender:"
-            asked, _ = await self._ask("**", 16, ("**", "\n"), retry=retry)
+        for retry in range(_RETRIES + 1):  # a title, not "Chapter 1:", a letter's "Sender:" or a sentence
+            asked, _ = await self._ask("**", 16, ("**", "\n"), retry=_draw(retry))
             title = asked.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
-            if title and not shapes.is_outline(title) and not title.endswith(":"):
+            if not shapes.title_problem(title):
                 break
             title = ""
         if title:
             yield Delta(f"**{title}**\n\n")
         # The opening paragraph is asked for apart, and again where it comes back as an outline or a heading: the
-        # small model often answers "a story" with a numbered plan, and a story that begins as prose goes on so.
+        # small model often answers "a story" with a numbered plan, and a story that begins as prose goes on so. The
+        # last asking is begun as prose for it: a model that answered with a plan twice does so a third time.
         budget = _STORY_TOKENS[self.length]
         for retry in range(_RETRIES + 1):
-            text, cut = await self._ask("", _OPENING_TOKENS, (*_STORY_STOPS, "\n"), retry=retry)
-            opening = _sentence(text.strip(" *_#"), cut)
+            begun = _PROSE_START if retry == _RETRIES else ""
+            text, cut = await self._ask(begun, _OPENING_TOKENS, (*_STORY_STOPS, "\n"), retry=_draw(retry))
+            opening = _sentence((begun + text).strip(" *_#"), cut)
             if shapes._SENTENCE_END.search(opening) and not shapes.is_outline(opening):
                 yield Delta(opening)
                 budget -= _OPENING_TOKENS

@@ -264,20 +264,30 @@ def is_outline(line: str) -> bool:
     return bool(_LIST_ITEM.match(line) or _ADVICE.match(line)) or _heading_or_entry(line)
 
 
+def title_problem(line: str) -> str | None:
+    """Why `line` cannot stand as a story's title (None where it can): the scaffold asks again on the same grounds
+    the checker fails a story on."""
+    title = line.strip("*#_ \"'")
+    if _CHAPTER.match(title):
+        return "a chapter heading for a title"
+    if title.endswith(":"):  # "**Sender:**": a letter's label, not a title
+        return "a label for a title"
+    if not title or len(title.split()) > 12 or _TERMINAL.search(title) or is_outline(title):
+        return "no title"
+    return None
+
+
 def _story(text: str) -> list[str]:
     lines = _lines(text)
     problems = []
-    if len(lines) < 2 or len(lines[0].split()) > 12 or _TERMINAL.search(lines[0].strip("*# ")):
-        problems.append("no title")
+    title = title_problem(lines[0]) if len(lines) > 1 else "no title"
+    if title:
+        problems.append(title)
     body = " ".join(lines[1:])
     if len(_SENTENCE_END.findall(body)) < 2:
         problems.append("no story under the title")
     if sum(bool(_LIST_ITEM.match(line)) for line in lines[1:]) >= 2:
         problems.append("a list, not a story")
-    if lines and _CHAPTER.match(lines[0].strip("*# ")):
-        problems.append("a chapter heading for a title")
-    elif lines and lines[0].strip("*# ").endswith(":"):  # "**Sender:**": a letter's label, not a title
-        problems.append("a label for a title")
     if len(lines) > 1 and _ADVICE.match(lines[1]):
         problems.append("advice about writing, not a story")
     if any(_heading_or_entry(line) for line in lines[1:]):
