@@ -114,6 +114,18 @@ async def _sync_commands(fake) -> None:
         raise SystemExit(f"storyloom discord sync failed:\n{error.decode()[-2000:]}")
 
 
+def _where(stderr: str) -> str:
+    """A dead process's traceback cut to what says where it died: this project's frames (a driver's traceback runs
+    to dozens of library frames, and its tail alone names none of ours) and the last lines."""
+    lines = stderr.splitlines()
+    ours = [
+        f"{line}\n{lines[i + 1] if i + 1 < len(lines) else ''}"
+        for i, line in enumerate(lines)
+        if 'File "' in line and "site-packages" not in line and "<frozen" not in line
+    ]
+    return "\n".join([*ours[-12:], "...", *lines[-8:]])
+
+
 async def _start_processes(count: int, fake, engine_url: str, database_url: str, directory: Path, requests: int):
     """`count` bot processes, one shard each, and the seconds until every one answered /ready."""
     environment = {
@@ -145,7 +157,7 @@ async def _start_processes(count: int, fake, engine_url: str, database_url: str,
         for process, port in zip(processes, ports, strict=True):
             while True:
                 if process.returncode is not None:
-                    error = (await process.stderr.read()).decode()[-2000:] if process.stderr else ""
+                    error = _where((await process.stderr.read()).decode() if process.stderr else "")
                     raise SystemExit(f"a bot process exited with {process.returncode} before it was ready:\n{error}")
                 if time.monotonic() - started > READY_TIMEOUT_S:
                     raise SystemExit(f"a bot process was not ready after {READY_TIMEOUT_S:.0f} s")

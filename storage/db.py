@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ def create_engine(url: str) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         # WAL lets readers (audit queries) run while the recorder writes; NORMAL is durable under WAL
         # except for the last transactions on power loss, which is the usual trade for a bot.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -40,6 +41,28 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+WAL_ATTEMPTS = 40
+
+
+def use_wal(cursor) -> None:  # noqa: ANN001 - a DBAPI cursor
+    """Put a SQLite file in WAL mode (it stays so: later connections find it there and change nothing).
+
+    Several processes opening a new file at once (shards starting together) race on that switch, and SQLite can
+    answer the loser "database is locked" at once, busy timeout or not (1 start in 60 with four processes here;
+    once in CI). So look again: if another process made it WAL, done; if not, try again a moment later. The wait
+    blocks the connecting thread only in that race, at start, for milliseconds."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as error:  # the driver's OperationalError, whichever adapter raised it
+            if "locked" not in str(error) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.025 * min(attempt + 1, 8))
 
 
 class NoDatabase(LookupError):

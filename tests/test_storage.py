@@ -3,9 +3,10 @@
 import asyncio
 import sqlite3
 
+import pytest
 from sqlalchemy import inspect, select
 
-from storage.db import create_engine, mark_interrupted, upgrade
+from storage.db import create_engine, mark_interrupted, upgrade, use_wal
 from storage.models import Generation, Request, RequestStatus, Verdict
 from storage.recorder import Recorder
 
@@ -47,6 +48,32 @@ async def test_sqlite_files_are_in_wal_mode(sqlite_database, tmp_path):
     with sqlite3.connect(tmp_path / "prov.sqlite3") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert raw.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0013_instance_leases"
+
+
+class _LosingCursor:
+    """A real sqlite3 cursor whose first switch to WAL loses the race, as a second process opening a new file can
+    (SQLite then says "database is locked" without waiting)."""
+
+    def __init__(self, cursor: sqlite3.Cursor, error: str = "database is locked", losses: int = 1) -> None:
+        self.cursor, self.error, self.losses = cursor, error, losses
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        if sql == "PRAGMA journal_mode=WAL" and self.losses:
+            self.losses -= 1
+            raise sqlite3.OperationalError(self.error)
+        return self.cursor.execute(sql)
+
+    def fetchone(self):  # noqa: ANN201 - a row
+        return self.cursor.fetchone()
+
+
+def test_a_new_file_lost_in_the_wal_race_is_switched_on_the_next_look(tmp_path):
+    with sqlite3.connect(tmp_path / "new.sqlite3") as raw:
+        losing = _LosingCursor(raw.cursor(), losses=2)
+        use_wal(losing)
+        assert losing.losses == 0 and raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with sqlite3.connect(tmp_path / "other.sqlite3") as raw, pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        use_wal(_LosingCursor(raw.cursor(), error="disk I/O error"))  # only the race is retried
 
 
 async def test_recorder_shares_commits_between_concurrent_requests(database):
