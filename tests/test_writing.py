@@ -10,7 +10,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from bot.config import Settings
-from bot.core import prompts, shapes
+from bot.core import prompts, scaffolds, shapes
 from bot.core.app import Core
 from bot.core.replies import GO_ON
 from bot.core.request import WriteJob
@@ -104,6 +104,15 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert "headings or dated entries, not a story" in shapes.problems("story", numbered)
     dated = "**Tonight's Forecast**\n\n07/15: The sky burned red. Ships left.\n\n08/03: A roar came. It passed."
     assert "headings or dated entries, not a story" in shapes.problems("story", dated)
+
+
+def test_a_numbered_label_is_a_label_and_only_verses_are_told_apart_by_number() -> None:
+    # SmolLM2 wrote "Chorus 3" as the first line under [Chorus]; it was kept as a lyric line and sung twice.
+    numbered = LYRICS.replace("[Verse 1]", "Verse1:").replace("[Chorus]", "[Chorus 2]", 1)
+    assert shapes.problems("lyrics", numbered) == []
+    assert all(shapes._is_heading(label) for label in ("Chorus 3", "[Bridge 1]", "(Outro 2)", "Verse 2:"))
+    assert not scaffolds._verse_line("Chorus 3")
+    assert scaffolds._verse_line("Chorus of the harbour bells")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from bot.engines.base import ChatMessages, SamplingParams
 
-TEMPLATE_VERSION = "2026-12-05.2"
+TEMPLATE_VERSION = "2026-12-05.3"
 """Since 2026-12-04.1 a /write piece is also shaped part by part (bot/core/scaffolds.py): its headings are part of
 the template. .2: a character's Name drops a next label cut before its colon ("… Blackheart Age"), and a story
 written as "Sentence 1: …" lines counts as an outline (asked again). 2026-12-05.1: a poem's stanza is asked to go on

@@ -24,8 +24,9 @@ BROKEN = "\ufffd"
 _TERMINAL = re.compile(r"[.!?…][\"'”’)\]*_]*$")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]*_]*(?=\s|$)")
 _LABEL = re.compile(
-    r"^\s*[\[(]?\s*(verse(\s*\d+)?|chorus|bridge|pre-chorus|outro|intro|hook|refrain)\s*[\])]?\s*:?\s*$", re.I
+    r"^\s*[\[(]?\s*(verse|chorus|bridge|pre-chorus|outro|intro|hook|refrain)\s*(\d+)?\s*[\])]?\s*:?\s*$", re.I
 )
+"""A lyrics section's label, numbered or not ("[Verse 2]", "Chorus 3:"): only verses are told apart by number."""
 _FIELD = re.compile(r"^\W*([A-Za-z][A-Za-z ]{1,30}?)\W*:\W*(.*)$")
 _HEADING = re.compile(r"^\s*(INT\.|EXT\.|INT\./EXT\.|I/E\.?)\s+\S", re.I)
 _SPEAKER = re.compile(r"^[A-Z][A-Z .'\-]{0,30}(\s*\(.*\))?$")
@@ -177,7 +178,8 @@ def _lyrics(text: str) -> list[str]:
     for line in _lines(text):
         label = _LABEL.match(line)
         if label:
-            sections.append((re.sub(r"\s+", " ", label.group(1).lower()), []))
+            name, number = label.group(1).lower(), label.group(2)
+            sections.append((f"{name} {number}" if name == "verse" and number else name, []))
         elif sections:
             sections[-1][1].append(line)
     labels = [label for label, _ in sections]
