@@ -75,3 +75,15 @@ def test_encoder_device_setting_cpu_and_auto(sentence_encoder, monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_the_training_cache_of_token_states_is_written_into_a_new_folder_and_read_back(sentence_encoder, tmp_path):
+    # A fresh clone has no data/cache: a head trained for eleven minutes was lost when its cache could not be saved.
+    from training.embedding_cache import CachingTokenEncoder
+
+    folder = tmp_path / "data" / "cache"
+    cached = CachingTokenEncoder(sentence_encoder, "test", "v1", cache_dir=folder)
+    states = cached.encode_tokens(["Mark her here once more."])
+    cached.save()
+    again = CachingTokenEncoder(sentence_encoder, "test", "v1", cache_dir=folder)
+    assert again._tokens and np.array_equal(again.encode_tokens(["Mark her here once more."])[0], states[0])

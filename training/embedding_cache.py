@@ -93,6 +93,7 @@ class CachingTokenEncoder(CachingEncoder):
         super().save()
         if not self._tokens_dirty:
             return
+        self.tokens_path.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no data/cache yet
         keys = list(self._tokens)
         np.savez(
             self.tokens_path,

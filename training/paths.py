@@ -32,6 +32,9 @@ EMBEDDING_CACHE = REPO_ROOT / "data" / "cache"
 """Sentence embeddings of training text, keyed by the encoder's weights (gitignored)."""
 GENERATED_FICTION = GUARDRAILS_DATA / "generated_fiction.txt"
 """The bot's own stories (`python -m training.generate_fiction`): benign negatives for every head."""
+GENERATED_VERSE = GUARDRAILS_DATA / "generated_verse.txt"
+"""The bot's own poems and lyrics as `/write` shapes them, line by line (`python -m training.generate_fiction --verse`):
+never trained on; the dangerous-instructions head is measured on them (verse is made of bare imperatives)."""
 
 
 def required(path: Path) -> Path:
