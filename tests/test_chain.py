@@ -85,6 +85,18 @@ def audit_verify(url: str, *extra: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def test_a_moment_is_digested_alike_naive_from_sqlite_and_aware_from_postgresql():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from storage.chain import canonical
+
+    naive = datetime(2026, 12, 5, 9, 3, 51, 7)
+    aware_utc = naive.replace(tzinfo=UTC)
+    elsewhere = aware_utc.astimezone(timezone(timedelta(hours=-5)))
+    assert canonical({"at": naive}) == canonical({"at": aware_utc}) == canonical({"at": elsewhere})
+    assert canonical(naive) == b'"2026-12-05T09:03:51.000007+00:00"'
+
+
 async def test_an_untouched_database_verifies(chained_db):
     engine = create_engine(chained_db.url)
     report = await verify(engine)

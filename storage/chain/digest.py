@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from storage.models import aware
 
 GENESIS = "0" * 64
 ERASED = "erased:sha256:"
@@ -55,7 +54,9 @@ def content_digest(value: str | None) -> str | None:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):  # SQLite hands back naive UTC, PostgreSQL aware: one spelling for both
-        return aware(value).astimezone(UTC).isoformat(timespec="microseconds")
+        if value.tzinfo is None:  # naive UTC spelled as its aware self, without building one (verify's hot path)
+            return value.isoformat(timespec="microseconds") + "+00:00"
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
     raise TypeError(f"{type(value).__name__} has no canonical form")
 
 
