@@ -14,7 +14,7 @@ written as "Sentence 1: …" lines counts as an outline (asked again). 2026-12-0
 until it has its lines, a haiku line is drawn for its syllable count, the last line of a poem or a chorus ends
 cleanly, and a story title that is a label or an opening that is advice about writing is asked again. .2: a story
 title is asked again on the checker's own grounds (`shapes.title_problem`), and an opening asked a third time is
-begun as prose ("The")."""
+begun as prose ("The"). .3: a section label the model writes as a lyric line, numbered ("Chorus 3"), is dropped."""
 
 Kind = Literal["story", "poem", "lyrics", "script", "character", "scene"]
 Length = Literal["short", "medium", "long"]
