@@ -115,6 +115,15 @@ def test_a_numbered_label_is_a_label_and_only_verses_are_told_apart_by_number() 
     assert scaffolds._verse_line("Chorus of the harbour bells")
 
 
+def test_an_image_prompt_stops_where_it_echoes_the_request() -> None:
+    # Read in the N = 20 run: image prompts that went on with the rules or the instruction's own words.
+    echoed = "no disrespectful remarks, no personal attacks, no language of hate"
+    assert scaffolds._image_terms(echoed) == ""
+    assert scaffolds._image_terms("neon signs, wet streets, setting, light, color palette") == "neon signs, wet streets"
+    kept = "wet cobblestones, lanterns, watercolour, soft morning light"
+    assert scaffolds._image_terms(kept) == kept
+
+
 @pytest.mark.parametrize(
     ("kind", "text", "expected"),
     [

@@ -269,6 +269,7 @@ class Scaffold:
         prompt = " ".join(prompt.strip(" *_:").split()).rstrip(",;")
         if cut and "," in prompt:
             prompt = prompt.rsplit(",", 1)[0]
+        prompt = _image_terms(prompt)
         yield Delta(f"{heading} {prompt}" if prompt else heading.rstrip(","))
 
     async def _story(self):
@@ -330,6 +331,27 @@ def _verse_line(line: str) -> bool:
 
 
 _SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")
+
+
+_ECHOED = frozenset(
+    "setting lighting light colour color palette composition poses pose expressions expression body language voice "
+    "delivery dialogue description scene image prompt present tense style characters".split()
+)
+"""The scene instruction's own words (prompts._SHAPES["scene"]): an image prompt part made only of them is an echo."""
+
+
+def _image_terms(prompt: str) -> str:
+    """An image prompt up to where it echoes the request instead of describing the picture: a part that is a rule
+    ("no dialogue", "no personal attacks") or only the instruction's words ("setting, light, color palette"); what
+    follows such a part is more of the same."""
+    kept = []
+    for part in prompt.split(","):
+        words = re.findall(r"[a-z']+", part.lower())
+        if words and (words[0] in ("no", "without") or set(words) <= _ECHOED):
+            break
+        if words:
+            kept.append(part.strip())
+    return ", ".join(kept)
 
 
 _COMMON = frozenset(
