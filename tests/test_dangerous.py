@@ -273,7 +273,7 @@ name a hazard: "Open every window if the carbon monoxide alarm goes off")."""
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The bot's verse as negatives (training data)
+# The bot's own verse: a measured family, never trained on
 # --------------------------------------------------------------------------------------------------------------
 def test_verse_asks_are_fixed_alternate_kinds_ask_for_forms_and_share_no_subject_with_the_benchmark():
     from bench.writing import SUBJECTS as BENCH_SUBJECTS
