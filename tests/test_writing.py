@@ -273,6 +273,20 @@ async def _close(core: Core) -> None:
     await core.engine.close()
 
 
+async def test_a_script_place_that_reads_the_instruction_back_is_taken_from_the_subject(
+    tmp_path, openai_server, default_rails
+) -> None:
+    # Read at N = 20: "INT. PLACE - DAY", "INT. INT TIME - DAY": the model continuing "INT." with the instruction.
+    openai_server.scripted_reply = " PLACE - TIME"
+    core = await _core(tmp_path, openai_server, default_rails)
+    try:
+        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "script", "a storm over the harbour"), RecordingSink())
+        generations = await records(core, Generation, Generation.request_id == outcome.request_id)
+        assert generations and all(g.raw_output.startswith("EXT. THE HARBOUR - DAY") for g in generations)
+    finally:
+        await _close(core)
+
+
 async def test_a_piece_cut_by_its_budget_is_shown_to_its_last_sentence_with_an_offer_to_go_on(
     tmp_path, openai_server, default_rails
 ) -> None:

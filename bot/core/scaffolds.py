@@ -231,7 +231,9 @@ class Scaffold:
     async def _script(self):
         start = "EXT." if _OUTDOORS & set(re.findall(r"[a-z]+", self.about.lower())) else "INT."
         place, _ = await self._ask(start, 12, ("\n", " -", " –", " —", ",", ":", "(", "."))
-        place = " ".join(re.sub(r"[^A-Za-z' ]", " ", place).split()[:5]).upper() or _place(self.about)
+        place = " ".join(re.sub(r"[^A-Za-z' ]", " ", place).split()[:5]).upper()
+        if set(place.lower().split()) <= _HEADING_ECHO:  # nothing, or the instruction's "PLACE - TIME" read back
+            place = _place(self.about)
         time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
         yield Delta(f"{start} {place} - {time_of_day}")
         action, cut = await self._ask("\n\n", 56, ("\n",))
@@ -332,6 +334,10 @@ def _verse_line(line: str) -> bool:
 
 _SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")
 
+
+_HEADING_ECHO = frozenset("place time int ext scene screen screenplay poem day night".split())
+"""A script's place made only of these is the instruction's own "INT./EXT. PLACE - TIME" (or the request's words) read
+back: 6 of 20 headings at N = 20 ("INT. PLACE - DAY", "INT. INT TIME - DAY", "INT. SCENE - DAY")."""
 
 _ECHOED = frozenset(
     "setting lighting light colour color palette composition poses pose expressions expression body language voice "
