@@ -4,14 +4,17 @@ Each query runs `--runs` times with a different guild, member or message each ti
 in milliseconds. The baseline in the same run is the cheapest possible lookup (a request by primary key), so the
 ratios hold on a noisy machine.
 
-`verify` walks chains and re-digests every record once. At a million generations the whole database takes
-minutes (301 s measured on 2026-11-29 at 952,466 entries), so by default it verifies one guild's chain (1/20 of
-the rows, as `storyloom audit verify --guild` does) and gives the whole database's time scaled by entries as
-`verify_full_estimate_s`; `--verify full` measures the whole database, `--verify skip` none.
+`verify` walks chains and re-digests every record once. At a million generations the whole database takes a
+minute or more (92 s in one process, 50 s in two on 2026-12-05 at 952,466 entries), so by default it verifies one
+guild's chain (1/20 of the rows, as `storyloom audit verify --guild` does) and gives the whole database's time scaled
+by entries as `verify_full_estimate_s`; `--verify full` measures the whole database, `--verify skip` none.
+`--verify-baseline` (with `--verify full`) also verifies it through the engine's reader in as many processes, the
+way every database was read before SQLite files got their own reader: `verify_over_engine` is the ratio.
 
 `--quick` builds (or reuses) a 2,000-generation database under data/bench instead.
 
-    python -m bench audit [--generations 1000000] [--runs 40] [--verify guild|full|skip] [--quick] [--json] [--save]
+    python -m bench audit [--generations 1000000] [--runs 40] [--verify guild|full|skip] [--verify-workers N]
+        [--verify-baseline] [--quick] [--json] [--save]
 """
 
 from __future__ import annotations
@@ -114,6 +117,12 @@ async def measure(args: argparse.Namespace) -> dict:
             out["verify_parallel_s"] = time.perf_counter() - started
             out["verify_workers"] = args.verify_workers
             assert parallel.intact == report.intact and parallel.entries == report.entries
+            if args.verify_baseline:  # the engine's reader, as every database had it before the file reader
+                started = time.perf_counter()
+                engine_read = await verify(engine, workers=args.verify_workers, reader="engine")
+                out["verify_engine_parallel_s"] = time.perf_counter() - started
+                out["verify_over_engine"] = out["verify_parallel_s"] / out["verify_engine_parallel_s"]
+                assert (engine_read.intact, engine_read.records) == (report.intact, report.records)
         out["verify_scope"] = "whole database" if guild is None else f"guild {guild}"
         out["verify_entries"] = report.entries
         out["verify_intact"] = report.intact
@@ -144,6 +153,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--verify", choices=["guild", "full", "skip"], default="guild")
     parser.add_argument("--verify-workers", type=int, default=4, help="with --verify full: also in N processes")
+    parser.add_argument(
+        "--verify-baseline", action="store_true", help="with --verify full: also through the engine's reader, in N processes"
+    )
 
 
 def report(out: dict) -> str:
@@ -157,6 +169,11 @@ def report(out: dict) -> str:
         )
     if "verify_parallel_s" in out:
         text += f"\nverify (whole database, {out['verify_workers']} processes): {out['verify_parallel_s']:.1f} s"
+    if "verify_engine_parallel_s" in out:
+        text += (
+            f"\n  through the engine's reader (baseline): {out['verify_engine_parallel_s']:.1f} s;"
+            f" file reader / engine {out['verify_over_engine']:.2f}"
+        )
     return text
 
 

@@ -101,9 +101,11 @@ async def test_an_untouched_database_verifies(chained_db):
     engine = create_engine(chained_db.url)
     report = await verify(engine)
     in_processes = await verify(engine, workers=3)
+    through_engine = await verify(engine, workers=3, reader="engine")
     await engine.dispose()
     assert report.intact, report.broken
-    assert in_processes.intact and in_processes.heads == report.heads and in_processes.records == report.records
+    for other in (in_processes, through_engine):
+        assert other.intact and other.heads == report.heads and other.records == report.records
     assert sorted(report.heads) == [0, 7, 8] and report.records >= 7
     kinds = dict(await chained_db.query("SELECT kind, count(*) FROM chain_entries GROUP BY kind"))
     [first] = await chained_db.query("SELECT leaf_hash, chain_hash FROM chain_entries WHERE chain = 7 AND seq = 1")
@@ -154,11 +156,74 @@ async def test_verify_names_the_broken_entry(chained_db, change, says):
     engine = create_engine(await chained_db.tampered(TAMPERING[change]))
     report = await verify(engine)
     in_processes = await verify(engine, workers=2)  # the chains split between two worker processes
+    through_engine = await verify(engine, reader="engine")  # SQLite: the file's own reader is the default
     await engine.dispose()
     assert not report.intact and says in str(report.broken[0]), report.broken
-    assert (in_processes.broken, in_processes.heads, in_processes.entries, in_processes.records) == (
-        report.broken, report.heads, report.entries, report.records
-    )
+    for other in (in_processes, through_engine):
+        assert (other.broken, other.heads, other.entries, other.records) == (
+            report.broken, report.heads, report.entries, report.records
+        )
+
+
+# Stored values the engine reads back exactly but the file reader writes by its own spelling: text with quotes,
+# control characters, line separators and emoji, huge and tiny numbers, an integer in a float column, erased content,
+# a datetime without microseconds, JSON with free text in /write's options, a bare JSON number, an added column.
+ODD_ROWS = (
+    "UPDATE requests SET command = 'write \"\\ \n\t' || char(8232) || ' 🦉 é', status_reason = '', user_name = 'Zoë',"
+    " options = '{\"tone\": \"wry \\u00e9\", \"genre\": \"noir\", \"length\": \"short\", \"n\": [1, 2.5e-07, null, true]}',"
+    " updated_at = '2026-12-05 09:03:51', instance = 'a', lease_id = NULL"
+    " WHERE id = (SELECT min(id) FROM requests);"
+    "UPDATE requests SET prompt = 'erased:sha256:' || lower(hex(randomblob(32))), options = 'null'"
+    " WHERE id = (SELECT max(id) FROM requests);"
+    "UPDATE generations SET total_ms = 1e300, time_to_first_token_ms = 3, seed = 9223372036854775807,"
+    " replicas = '[\"b\", \"a\"]', params = '{\"z\": {\"b\": 1, \"a\": [0.1, -0.0]}, \"a\": \"\\u2028\"}';"
+    "UPDATE verdicts SET scores = '5', thresholds = '{}', latency_ms = 1e-7, explanation = NULL,"
+    " created_at = '2026-12-05 09:03:51.5' WHERE id = (SELECT min(id) FROM verdicts);"
+    "UPDATE moderation_actions SET details = '{\"note\": \"ünïcode \\\"quoted\\\"\"}'"
+)
+
+
+async def test_the_file_reader_digests_stored_rows_as_the_engine_reads_them(chained_db):
+    """`verify` reads a SQLite file through the standard driver, writing each record's canonical JSON from the stored
+    values (storage/chain/sqlite_records.py): on odd values its fast spelling must give the engine's digest, not
+    only its fallback."""
+    if chained_db.backend != "sqlite":
+        pytest.skip("the file reader is SQLite's")
+    from storage.chain import current_records, record_digest
+    from storage.chain.sqlite_records import StoredRecords
+
+    url = await chained_db.tampered(ODD_ROWS)
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        requests = [row[0] for row in (await connection.exec_driver_sql("SELECT id FROM requests")).all()]
+        actions = [str(row[0]) for row in (await connection.exec_driver_sql("SELECT id FROM moderation_actions")).all()]
+        by_engine = {
+            kind: {key: record_digest(record) for key, record in (await current_records(connection, kind, ids)).items()}
+            for kind, ids in (("request", requests), ("moderation", actions))
+        }
+    await engine.dispose()
+    with sqlite3.connect(make_url(url).database) as raw:
+        stored = StoredRecords(raw)
+        for exact in (False, True):
+            assert stored.request_digests(requests, exact=exact) == by_engine["request"]
+            assert stored.moderation_digests(actions, exact=exact) == by_engine["moderation"]
+    assert len(by_engine["request"]) >= 5 and len(by_engine["moderation"]) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE verdicts SET scores = '{not json' WHERE id = (SELECT min(id) FROM verdicts)",
+        "UPDATE generations SET created_at = 'yesterday' WHERE id = (SELECT min(id) FROM generations)",
+    ],
+)
+async def test_a_row_that_no_longer_decodes_is_a_changed_record_not_a_crash(chained_db, change):
+    if chained_db.backend != "sqlite":
+        pytest.skip("PostgreSQL's column types refuse such values")
+    engine = create_engine(await chained_db.tampered(change))
+    report = await verify(engine)
+    await engine.dispose()
+    assert [b.reason.split(": ")[1] for b in report.broken] == [f"its rows were changed after entry {report.broken[0].seq}"]
 
 
 async def test_the_command_exits_non_zero_naming_the_first_broken_entry(chained_db):

@@ -15,8 +15,9 @@ leaf), the first link's previous being 32 zero bytes. Appends lock the chain's h
 at once extend a chain one after the other. `verify` walks every chain and checks each record's latest digest
 against the rows as they are now.
 
-Modules: `digest` (canonical digests and hashes), `records` (a record read back for its digest), `links`
-(appending), `walk` (one chain checked, here or in worker processes), `verification` (`verify`).
+Modules: `digest` (canonical digests and hashes), `records` (a record read back for its digest), `sqlite_records`
+(the same digests straight from a SQLite file's stored rows, verify's reader there), `links` (appending), `walk`
+(one chain checked, here or in worker processes), `verification` (`verify`).
 """
 
 from storage.chain.digest import (

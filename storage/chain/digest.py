@@ -78,8 +78,13 @@ def row_view(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
         if not (value is None and key in added)
     }
     if table == "requests" and isinstance(view.get("options"), dict):
-        view["options"] = _options(view["options"], content_digest)
+        view["options"] = options_view(view["options"])
     return view
+
+
+def options_view(options: dict[str, Any]) -> dict[str, Any]:
+    """A request's options as its digest sees them: the member's free text by its digest."""
+    return _options(options, content_digest)
 
 
 def erased_options(options: Any) -> Any:

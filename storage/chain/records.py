@@ -23,7 +23,7 @@ async def rows_of(connection: AsyncConnection, table: Table, *where: Any, order:
     return [dict(zip(keys, row)) for row in result]
 
 
-_CHILDREN: tuple[tuple[str, Table], ...] = (
+CHILDREN: tuple[tuple[str, Table], ...] = (
     ("generations", Generation.__table__),
     ("verdicts", Verdict.__table__),
     ("deliveries", Delivery.__table__),
@@ -34,10 +34,10 @@ _CHILDREN: tuple[tuple[str, Table], ...] = (
 async def request_children(connection: AsyncConnection, ids: list[str]) -> dict[str, dict[str, list[dict]]]:
     """The generations, verdicts, deliveries and reviews of many requests (one query per table), each list in a
     fixed order: what a request's record is made of (here for its digest, in storage/audit for its card)."""
-    children: dict[str, dict[str, list[dict]]] = {request_id: {key: [] for key, _ in _CHILDREN} for request_id in ids}
+    children: dict[str, dict[str, list[dict]]] = {request_id: {key: [] for key, _ in CHILDREN} for request_id in ids}
     if not ids:
         return children
-    for key, table in _CHILDREN:
+    for key, table in CHILDREN:
         order = (table.c.request_id, table.c.attempt, table.c.id) if key == "generations" else (table.c.request_id, table.c.id)
         for row in await rows_of(connection, table, table.c.request_id.in_(ids), order=order):
             children[row["request_id"]][key].append(row)
@@ -54,7 +54,7 @@ def record_view(request_row: Mapping[str, Any], children: Mapping[str, list[Mapp
     """A request's record as its digest sees it, from its row and its children's (each list in `request_children`'s
     order; a missing list is empty)."""
     record: dict[str, Any] = {"request": row_view("requests", request_row)}
-    for key, table in _CHILDREN:
+    for key, table in CHILDREN:
         record[key] = [row_view(table.name, child) for child in children.get(key, ())]
     return record
 

@@ -3,7 +3,9 @@ match their hash, heads written down elsewhere that are no longer in place."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Iterable
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -12,7 +14,7 @@ from storage import head_log
 from storage.chain.digest import canonical, sha256
 from storage.chain.links import Link
 from storage.chain.records import CLOSED_STATUSES
-from storage.chain.walk import Broken, Report, verify_chain, verify_in_processes
+from storage.chain.walk import Broken, Progress, Report, sqlite_file, verify_chain, verify_chain_file, verify_in_processes
 from storage.models import NO_GUILD, ChainEntry, ChainHead, ModerationAction, PolicyVersion, Request, guild_key
 
 
@@ -47,9 +49,10 @@ async def verify(
     engine: AsyncEngine,
     guild_id: int | None = None,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
     expect: Iterable[str] = (),
     workers: int = 1,
+    reader: Literal["auto", "engine"] = "auto",
 ) -> Report:
     """Walk the chains (one guild's, or all) and compare every record's latest digest with its rows now.
 
@@ -59,7 +62,9 @@ async def verify(
 
     With `workers` > 1 the whole database's chains are verified in that many processes, a chain at a time each
     (chains are independent: each is a guild's); `progress` then advances by a chain's entries as it finishes.
-    An in-memory SQLite database is verified in this process."""
+    A SQLite file is read through the standard driver (storage/chain/sqlite_records.py), in a worker thread when
+    there is one process; an in-memory SQLite database through the engine, in this process. `reader="engine"`
+    reads a file through the engine as well (the benchmark's baseline; the tests hold both readers to one answer)."""
     pins = [parse_pin(text) for text in expect]
     report = Report()
     async with engine.connect() as connection:
@@ -68,8 +73,13 @@ async def verify(
             heads_query = heads_query.where(ChainHead.chain == guild_id)
         heads = {row.chain: row for row in await connection.execute(heads_query)}
         chains = sorted(heads) if guild_id is None else [guild_id]
-        if workers > 1 and len(chains) > 1 and engine.url.database not in (None, "", ":memory:"):
-            await verify_in_processes(engine, chains, workers, report, progress)
+        path = sqlite_file(engine.url) if reader == "auto" else None
+        in_memory = engine.dialect.name == "sqlite" and sqlite_file(engine.url) is None
+        if workers > 1 and len(chains) > 1 and not in_memory:
+            await verify_in_processes(engine, chains, workers, report, progress, path=path)
+        elif path is not None:  # the file through the standard driver, in a thread: the loop stays free
+            for chain in chains:
+                report.add(await asyncio.to_thread(verify_chain_file, path, chain, _threadsafe(progress)))
         else:
             for chain in chains:
                 await verify_chain(connection, chain, heads.get(chain), report, progress)
@@ -79,6 +89,14 @@ async def verify(
             await _check_pin(connection, guild_id, pinned, report)
     report.broken.sort(key=lambda b: (b.chain, b.seq if b.seq is not None else float("inf")))
     return report
+
+
+def _threadsafe(progress: Progress | None) -> Progress | None:
+    """`progress` called from a worker thread, run on the loop that owns it."""
+    if progress is None:
+        return None
+    loop = asyncio.get_running_loop()
+    return lambda entries: loop.call_soon_threadsafe(progress, entries)
 
 
 async def _check_pin(
