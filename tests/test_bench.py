@@ -63,8 +63,8 @@ def test_audit_queries_and_verify_on_a_small_database(tmp_path: Path) -> None:
     out = run_bench("audit", "--path", str(tmp_path / "audit.sqlite3"))
     assert_numbers(out, "p95_ms", "verify_s", "verify_full_estimate_s")
     assert out["verify_intact"] is True and out["verify_entries"] > 0
-    full = run_bench("audit", "--path", str(tmp_path / "audit.sqlite3"), "--verify", "full")
-    assert_numbers(full, "verify_full_s")
+    full = run_bench("audit", "--path", str(tmp_path / "audit.sqlite3"), "--verify", "full", "--verify-workers", "2", "--verify-baseline")
+    assert_numbers(full, "verify_full_s", "verify_engine_parallel_s", "verify_over_engine")
     assert full["verify_scope"] == "whole database" and full["verify_entries"] > out["verify_entries"]
 
 
