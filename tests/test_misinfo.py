@@ -16,7 +16,7 @@ from guardrails.claims.knowledge_base import DEFAULT_EMBEDDINGS_PATH, DEFAULT_KB
 from guardrails.rails.misinfo import MisinfoRail, correction_of
 from guardrails.text.normalize import normalize
 from training.build_misinfo_kb import VALIDATION_OUT, evaluate, read_validation
-from training.misinfo_claims import negations, rewrite
+from training.misinfo_claims import correction_clauses, negations, rewrite
 from training.misinfo_families import family_rates, read_families
 
 READER_CLAIM = "Remember, readers: if you open an umbrella indoors, you will have bad luck."
@@ -333,14 +333,37 @@ def test_validation_families_are_not_the_kb_wording() -> None:
 @pytest.mark.slow
 def test_validation_families_floor(misinfo_rail: MisinfoRail) -> None:
     """Storyloom's own families (guardrails/data/misinfo_families.csv), never used to build the KB or pick thresholds.
-    Measured at build time: myths plain 0.78, reader-cued 0.64, after a story line 0.76; in story 0.0; true statements
-    0.10 plain, 0.09 reader-cued (above the 5% target: MiniLM barely tells "X" from "X is not so"); unseen myths 0.10."""
+    Measured at build time (2026-12-05, truths shared across sources and split into clauses): myths plain 0.75,
+    reader-cued 0.62, after a story line 0.74; in story 0.0; true statements 0.025 plain, 0.025 reader-cued (0.10 and
+    0.09 before); unseen myths 0.10."""
     rates = family_rates(misinfo_rail, read_families())
     assert rates["myth_plain"]["rate"] >= 0.70, rates
     assert rates["myth_after_story"]["rate"] >= 0.65, rates
     assert rates["myth_reader_cued"]["rate"] >= 0.55, rates
     assert rates["myth_in_story"]["rate"] <= 0.02 and rates["unseen_myth_in_story"]["rate"] <= 0.05, rates
-    assert rates["true_plain"]["rate"] <= 0.12 and rates["true_reader_cued"]["rate"] <= 0.12, rates
+    assert rates["true_plain"]["rate"] <= 0.05 and rates["true_reader_cued"]["rate"] <= 0.05, rates
+
+
+def test_a_correction_clause_is_a_true_statement_of_its_own() -> None:
+    assert correction_clauses("Lean forward and pinch the soft part of the nose; tilting back sends blood down the throat.") == [
+        "Lean forward and pinch the soft part of the nose.", "Tilting back sends blood down the throat."
+    ]  # fmt: skip
+    assert correction_clauses("Not so; food and other drinks count.") == ["Food and other drinks count."]
+    assert correction_clauses("Bats can see.") == []
+
+
+def test_a_correction_in_another_sources_words_is_not_that_sources_myth(sentence_encoder, monkeypatch) -> None:
+    """TruthfulQA and the common list both hold "wet hair gives you a cold"; a reader-facing correction nearer the
+    common entry's truths than TruthfulQA's used to match TruthfulQA's myth. One misconception, both sources' truths."""
+    import guardrails.claims.knowledge_base as knowledge_base
+
+    corrections = ["Viruses, not wet hair, are what give you a cold.", "You won't catch a cold just because your hair is wet outside."]
+    myths = ["Going outside with wet hair gives you a cold, you know.", "Tilt your head back to stop a nosebleed."]
+    rail = MisinfoRail(sentence_encoder, KnowledgeBase.load())
+    assert [v.decision for v in rail.check(corrections + myths, "output")] == ["pass", "pass", "flag", "flag"]
+    monkeypatch.setattr(knowledge_base, "SAME_MISCONCEPTION", 1.01)  # each source's truths alone, as before
+    alone = MisinfoRail(sentence_encoder, KnowledgeBase.load())
+    assert [v.decision for v in alone.check(corrections, "output")] == ["flag", "flag"]
 
 
 def test_negative_advice_after_a_myth_still_finds_the_myth(misinfo_rail: MisinfoRail) -> None:

@@ -35,7 +35,16 @@ from pathlib import Path
 import numpy as np
 
 from training.loop import write_csv
-from training.misinfo_claims import NO_COMMENT, best_correction, lower_first, negations, rewrite, upper_first, word_count
+from training.misinfo_claims import (
+    NO_COMMENT,
+    best_correction,
+    correction_clauses,
+    lower_first,
+    negations,
+    rewrite,
+    upper_first,
+    word_count,
+)
 from training.paths import GUARDRAILS_DATA, GUARDRAILS_MODELS, SHARED_DATA
 
 DATA = SHARED_DATA / "misinfo_truthfulqa_train.csv"
@@ -131,7 +140,8 @@ COMMON_SOURCES: dict[str, tuple[str, str]] = {
 
 
 def load_common(path: Path = COMMON_PATH) -> list[dict]:
-    """One KB entry per line of the hand-written file, each its own group (its correction the true statement)."""
+    """One KB entry per line of the hand-written file, each its own group: its true statements are the correction,
+    each of its clauses, and the claim's rule-made negations."""
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
@@ -149,7 +159,7 @@ def load_common(path: Path = COMMON_PATH) -> list[dict]:
             "question": None,
             "original": None,
             "group": group,
-            "true_statements": [correction, *negations(claim)],
+            "true_statements": list(dict.fromkeys([correction, *correction_clauses(correction), *negations(claim)])),
             "guild_id": None,
             "split": "kb",
         })  # fmt: skip

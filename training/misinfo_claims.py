@@ -92,6 +92,17 @@ _THIRD_PERSON_VERBS = frozenset(
 )
 
 
+def correction_clauses(correction: str) -> list[str]:
+    """Each clause of a correction written as two ("Lean forward and pinch the soft part of the nose; tilting back
+    sends blood down the throat."), as a true statement of its own: the whole sentence embeds between its halves, so a
+    reader-facing sentence that says only the first half sat nearer the myth than any truth. Clauses of fewer than
+    three words are not statements."""
+    parts = [part.strip().rstrip(".") for part in correction.split(";")]
+    if len(parts) < 2:
+        return []
+    return [upper_first(part) + "." for part in parts if word_count(part) >= 3]
+
+
 def negations(claim: str) -> list[str]:
     """True statements made from a false claim by rule, so that "X does not cause Y" counts as the truth and not as the
     myth it shares its words with (MiniLM barely sees a "not"): "It is a myth that X." and, where the verb is easy to

@@ -60,6 +60,14 @@ class KBEntry:
         return asdict(self)
 
 
+SAME_MISCONCEPTION = 0.80
+"""Claims of different entries at least this similar (cosine) are one misconception told by two sources (TruthfulQA's
+"Napoleon was unusually short" and the common list's "Napoleon Bonaparte was very short."): each is matched against
+the true statements of both. A reader-facing correction in one source's words ("Colds are caused by viruses, not by
+going out with wet hair.") otherwise matched the other source's myth, whose own truths say it differently. 0.80 is
+a paraphrase for MiniLM; 0.75-0.90 give the same validation figures within one row (docs/misinfo-kb.md)."""
+
+
 class KnowledgeBase:
     """False claims with their corrections, global and per guild, and their embeddings (computed lazily)."""
 
@@ -199,6 +207,12 @@ class KnowledgeBase:
             for e, g in zip(entries, entry_group, strict=True):
                 bucket = group_texts.setdefault(int(g), [])
                 bucket.extend(t for t in e.true_statements if t not in bucket)
+            own = {g: list(texts) for g, texts in group_texts.items()}
+            for a, b in np.argwhere(claims @ claims.T >= SAME_MISCONCEPTION) if len(entries) > 1 else ():
+                mine, theirs = int(entry_group[a]), int(entry_group[b])
+                if mine != theirs:  # the same misconception from another source: its truths count too
+                    bucket = group_texts.setdefault(mine, [])
+                    bucket.extend(t for t in own.get(theirs, ()) if t not in bucket)
             true_rows, starts, has_true = [], [], np.zeros(len(groups), dtype=bool)
             for g in range(len(groups)):
                 texts = group_texts.get(g, [])
