@@ -215,6 +215,7 @@ async def test_the_file_reader_digests_stored_rows_as_the_engine_reads_them(chai
     [
         "UPDATE verdicts SET scores = '{not json' WHERE id = (SELECT min(id) FROM verdicts)",
         "UPDATE generations SET created_at = 'yesterday' WHERE id = (SELECT min(id) FROM generations)",
+        "UPDATE moderation_actions SET details = '{not json' WHERE action = 'misinfo_add'",
     ],
 )
 async def test_a_row_that_no_longer_decodes_is_a_changed_record_not_a_crash(chained_db, change):

@@ -31,6 +31,11 @@ CHILDREN: tuple[tuple[str, Table], ...] = (
 )
 
 
+def child_order(key: str) -> tuple[str, ...]:
+    """The order of a request's children of one kind in its record (a generation's attempts in turn)."""
+    return ("request_id", "attempt", "id") if key == "generations" else ("request_id", "id")
+
+
 async def request_children(connection: AsyncConnection, ids: list[str]) -> dict[str, dict[str, list[dict]]]:
     """The generations, verdicts, deliveries and reviews of many requests (one query per table), each list in a
     fixed order: what a request's record is made of (here for its digest, in storage/audit for its card)."""
@@ -38,7 +43,7 @@ async def request_children(connection: AsyncConnection, ids: list[str]) -> dict[
     if not ids:
         return children
     for key, table in CHILDREN:
-        order = (table.c.request_id, table.c.attempt, table.c.id) if key == "generations" else (table.c.request_id, table.c.id)
+        order = [table.c[column] for column in child_order(key)]
         for row in await rows_of(connection, table, table.c.request_id.in_(ids), order=order):
             children[row["request_id"]][key].append(row)
     return children

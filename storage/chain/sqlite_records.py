@@ -41,7 +41,7 @@ from storage.chain.digest import (
     row_view,
     sha256,
 )
-from storage.chain.records import CHILDREN, UNCHECKED, record_view
+from storage.chain.records import CHILDREN, UNCHECKED, child_order, record_view
 from storage.models import ModerationAction, Request
 
 _DIALECT = pysqlite.dialect()
@@ -181,7 +181,7 @@ class StoredRecords:
         at = _MODERATION.position("id")
         rows = self._rows(_MODERATION, "id", [int(record_id) for record_id in ids])
         if not exact:
-            return {str(row[at]): sha256(_MODERATION.text(row).encode()) for row in rows}
+            return {str(row[at]): _fast(lambda row=row: _MODERATION.text(row)) for row in rows}
         return {str(row[at]): _exactly(lambda row=row: row_view(_MODERATION.table.name, _MODERATION.decoded(row))) for row in rows}
 
     def request_digests(self, ids: list[str], *, exact: bool) -> dict[str, str]:
@@ -189,8 +189,7 @@ class StoredRecords:
         children: dict[str, dict[str, list[tuple]]] = {request_id: {key: [] for key, _ in _STORED_CHILDREN} for request_id in ids}
         for key, stored in _STORED_CHILDREN:
             at = stored.position("request_id")
-            order = " ORDER BY request_id, attempt, id" if key == "generations" else " ORDER BY request_id, id"
-            for row in self._rows(stored, "request_id", ids, order):
+            for row in self._rows(stored, "request_id", ids, " ORDER BY " + ", ".join(child_order(key))):
                 children[row[at]][key].append(row)
         at = _REQUESTS.position("id")
         digests: dict[str, str] = {}
@@ -202,15 +201,23 @@ class StoredRecords:
                     {key: [stored.decoded(child) for child in mine[key]] for key, stored in _STORED_CHILDREN},
                 ))  # fmt: skip
                 continue
-            try:
-                parts = {"request": _REQUESTS.text(row)}
-                for key, stored in _STORED_CHILDREN:
-                    parts[key] = "[" + ",".join(stored.text(child) for child in mine[key]) + "]"
-            except (TypeError, ValueError):
-                digests[row[at]] = UNREADABLE
-                continue
-            digests[row[at]] = sha256(("{" + ",".join(f'"{key}":{parts[key]}' for key in _RECORD_KEYS) + "}").encode())
+            digests[row[at]] = _fast(lambda row=row, mine=mine: _record_text(row, mine))
         return digests
+
+
+def _record_text(request: tuple, children: dict[str, list[tuple]]) -> str:
+    parts = {"request": _REQUESTS.text(request)}
+    for key, stored in _STORED_CHILDREN:
+        parts[key] = "[" + ",".join(stored.text(child) for child in children[key]) + "]"
+    return "{" + ",".join(f'"{key}":{parts[key]}' for key in _RECORD_KEYS) + "}"
+
+
+def _fast(text: Callable[[], str]) -> str:
+    """The digest of a record's canonical text written from its stored values; UNREADABLE where they do not decode."""
+    try:
+        return sha256(text().encode())
+    except (TypeError, ValueError):
+        return UNREADABLE
 
 
 def _exactly(view: Callable[[], Any]) -> str:
