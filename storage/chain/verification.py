@@ -73,8 +73,9 @@ async def verify(
             heads_query = heads_query.where(ChainHead.chain == guild_id)
         heads = {row.chain: row for row in await connection.execute(heads_query)}
         chains = sorted(heads) if guild_id is None else [guild_id]
-        path = sqlite_file(engine.url) if reader == "auto" else None
-        in_memory = engine.dialect.name == "sqlite" and sqlite_file(engine.url) is None
+        file = sqlite_file(engine.url)
+        in_memory = engine.dialect.name == "sqlite" and file is None
+        path = file if reader == "auto" else None
         if workers > 1 and len(chains) > 1 and not in_memory:
             await verify_in_processes(engine, chains, workers, report, progress, path=path)
         elif path is not None:  # the file through the standard driver, in a thread: the loop stays free
