@@ -86,4 +86,18 @@ def test_the_training_cache_of_token_states_is_written_into_a_new_folder_and_rea
     states = cached.encode_tokens(["Mark her here once more."])
     cached.save()
     again = CachingTokenEncoder(sentence_encoder, "test", "v1", cache_dir=folder)
-    assert again._tokens and np.array_equal(again.encode_tokens(["Mark her here once more."])[0], states[0])
+    assert again._tokens.states and np.array_equal(again.encode_tokens(["Mark her here once more."])[0], states[0])
+
+
+def test_the_encoders_own_last_layer_on_its_top_inputs_gives_its_token_states(sentence_encoder):
+    """A rail with a tuned last layer starts from `encode_top_inputs`: with the untuned weights the same states come
+    out, padding and all, so only the tuning differs."""
+    from guardrails.modeling.top_layer import TopLayer, layer_arrays
+
+    texts = ["Short.", "Muslims are not terrorists.", "The dragon circled the tower twice before landing at dawn."]
+    entering = sentence_encoder.encode_top_inputs(texts)
+    assert [len(s) for s in entering] == [len(s) for s in sentence_encoder.encode_tokens(texts)]
+    own = TopLayer.load(sentence_encoder, layer_arrays(sentence_encoder.top_layer()))
+    for got, want in zip(own.states(entering, batch=2), sentence_encoder.encode_tokens(texts), strict=True):
+        cosine = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+        assert got.shape == want.shape and cosine.min() > 0.999

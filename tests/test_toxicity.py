@@ -294,10 +294,15 @@ def test_a_batch_of_long_outputs_is_one_encoder_call(embedded_toxicity: Embedded
 
     class CountingEncoder:
         dim = encoder.dim
+        top_layer = encoder.top_layer
 
         def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
             calls.append(len(texts))
             return encoder.encode_tokens(texts)
+
+        def encode_top_inputs(self, texts: list[str]) -> list[np.ndarray]:
+            calls.append(len(texts))
+            return encoder.encode_top_inputs(texts)
 
     rail = ToxicityRail(EmbeddedToxicityBackend(CountingEncoder(), embedded_toxicity.head))  # type: ignore[arg-type]
     story = " ".join(DARK_FICTION[k] for k in ("battle", "horror", "crime", "grief", "menace", "profanity_in_dialogue"))
@@ -330,6 +335,31 @@ def test_shipped_head_metadata() -> None:
     assert {"precision", "recall", "false_block_rate_benign_fiction"} <= set(metrics)
     head = ToxicityHead.load()
     assert head.categories == tuple(meta["categories"]) and head.thresholds == meta["thresholds"]
+    assert not head.layer, "the shipped head reads the shared encoder's own states"
+
+
+def test_a_head_with_its_own_last_layer_is_saved_read_back_and_run(
+    embedded_toxicity: EmbeddedToxicityBackend, tmp_path: Path
+) -> None:
+    """A head trained with `--last-layer` carries a copy of the encoder's last layer in its .npz (float16) and the
+    backend runs it on the states entering that layer. With the encoder's own weights in it, the scores are the
+    shipped head's: only the tuning may change them."""
+    from guardrails.modeling.top_layer import layer_arrays
+
+    encoder, shipped = embedded_toxicity.encoder, embedded_toxicity.head
+    path = tmp_path / "head.npz"
+    with_layer = ToxicityHead(shipped.categories, shipped.weights, shipped.thresholds, "3.0", layer=layer_arrays(encoder.top_layer()))
+    np.savez_compressed(path, **with_layer.arrays())
+    path.with_suffix(".json").write_text(HEAD_JSON.read_text())
+    again = ToxicityHead.load(path)
+    assert set(again.layer) == set(with_layer.layer) and all(np.array_equal(again.layer[k], with_layer.layer[k]) for k in again.layer)
+    with np.load(path) as stored:
+        assert all(stored[name].dtype == np.float16 for name in stored.files if name.startswith("layer."))
+    texts = ["You are a worthless idiot.", "The dragon slept on its gold.", "Muslims are not terrorists."]
+    backend = EmbeddedToxicityBackend(encoder, again)
+    assert backend.top_layer is not None and embedded_toxicity.top_layer is None
+    for got, want in zip(backend.score(texts), embedded_toxicity.score(texts), strict=True):
+        assert all(abs(got[c] - want[c]) < 0.02 for c in shipped.categories), (got, want)
 
 
 def _validation_rows() -> list[dict[str, str]]:
@@ -406,18 +436,38 @@ def _random_states(rng: np.random.Generator, rows: int, dim: int) -> list[np.nda
     return [rng.normal(size=(int(rng.integers(3, 12)), dim)).astype(np.float32) for _ in range(rows)]
 
 
-def test_head_training_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
-    from training import train_toxicity
-    from training.train_toxicity import fit_head
+class _TinyEncoder:
+    """What training needs of the encoder: its last layer (a 16-wide BERT layer built here)."""
 
-    monkeypatch.setattr(train_toxicity, "EPOCHS", 2)
+    def top_layer(self):
+        from transformers import BertConfig
+        from transformers.models.bert.modeling_bert import BertLayer
+
+        import torch
+
+        torch.manual_seed(3)
+        return BertLayer(BertConfig(hidden_size=16, num_attention_heads=2, intermediate_size=32)).eval()
+
+
+def test_head_and_layer_training_is_reproducible(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from training import train_toxicity
+    from training.train_toxicity import TrainingRows, fit_head
+
+    monkeypatch.setattr(train_toxicity, "HEAD_SETTINGS", dataclasses.replace(train_toxicity.HEAD_SETTINGS, epochs=2))
+    monkeypatch.setattr(train_toxicity, "LAYER", dataclasses.replace(train_toxicity.LAYER, epochs=1, layer_learning_rate=1e-2))
     rng = np.random.default_rng(0)
-    states = _random_states(rng, 300, 16)
+    frozen, entering = _random_states(rng, 300, 16), _random_states(rng, 300, 16)
     y = (rng.random((300, 3)) < 0.3).astype(np.float32)
     w = np.ones_like(y)
-    first, second = fit_head(states, y, w, seed=7), fit_head(states, y, w, seed=7)
-    assert first.weights.keys() == second.weights.keys()
+    rows = TrainingRows(frozen, entering, y, w)
+    first, second = (fit_head(_TinyEncoder(), rows, seed=7) for _ in range(2))  # type: ignore[arg-type]
+    assert first.weights.keys() == second.weights.keys() and first.layer.keys() == second.layer.keys()
     assert all(np.array_equal(first.weights[k], second.weights[k]) for k in first.weights)
+    assert all(np.array_equal(first.layer[k], second.layer[k]) for k in first.layer)
+    untuned = {k: v.detach().numpy() for k, v in _TinyEncoder().top_layer().state_dict().items()}
+    assert any(not np.allclose(first.layer[k], untuned[k], atol=1e-3) for k in untuned), "the layer was tuned"
 
 
 def test_numpy_head_computes_what_the_trained_torch_head_does() -> None:

@@ -181,6 +181,16 @@ def token_attention_head(dim: int, settings: MLPSettings, outputs: int, extra: i
                 arrays["extra_w"] = numpy(self.extra.weight)
             return arrays
 
+        def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+            """Start from a trained head's arrays (the inverse of `arrays`)."""
+            named = {
+                "proj.weight": arrays["proj_w"].T, "proj.bias": arrays["proj_b"], "att.weight": arrays["att_w"].T,
+                "att.bias": arrays["att_b"], "out.weight": arrays["out_w"], "out.bias": arrays["out_b"],
+            }  # fmt: skip
+            if self.extra is not None:
+                named["extra.weight"] = arrays["extra_w"]
+            self.load_state_dict({name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)) for name, value in named.items()})
+
     return TokenAttentionHead()
 
 
@@ -195,6 +205,20 @@ def padded(states: Sequence[np.ndarray], idx: Sequence[int]) -> tuple[torch.Tens
 LENGTH_BUCKET = 50
 """Batches per bucket: rows are shuffled, then sorted by length within runs of this many batches, so a batch pads
 to similar lengths but still mixes sources."""
+
+
+def length_batches(lengths: np.ndarray, batch: int, generator: torch.Generator) -> list[np.ndarray]:
+    """One epoch's batches of row indices in training order (see LENGTH_BUCKET)."""
+    import torch
+
+    order = torch.randperm(len(lengths), generator=generator).numpy()
+    batches = []
+    bucket = batch * LENGTH_BUCKET
+    for start in range(0, len(order), bucket):
+        run = order[start : start + bucket]
+        run = run[np.argsort(lengths[run], kind="stable")]
+        batches += [run[i : i + batch] for i in range(0, len(run), batch)]
+    return [batches[b] for b in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def fit_token_head(
@@ -222,17 +246,9 @@ def fit_token_head(
     yt, wt = torch.from_numpy(y.astype(np.float32)), torch.from_numpy(w.astype(np.float32))
     batch_loss = loss(wt)
     lengths = np.array([len(s) for s in states])
-    bucket = settings.batch * LENGTH_BUCKET
     model.train()
     for _ in range(settings.epochs):
-        order = torch.randperm(len(states), generator=generator).numpy()
-        batches = []
-        for start in range(0, len(order), bucket):
-            run = order[start : start + bucket]
-            run = run[np.argsort(lengths[run], kind="stable")]
-            batches += [run[i : i + settings.batch] for i in range(0, len(run), settings.batch)]
-        for b in torch.randperm(len(batches), generator=generator).tolist():
-            idx = batches[b]
+        for idx in length_batches(lengths, settings.batch, generator):
             h, mask = padded(states, idx)
             if settings.token_dropout:
                 hidden = torch.rand(mask.shape, generator=generator) < settings.token_dropout
@@ -245,6 +261,69 @@ def fit_token_head(
             optimiser.step()
     model.eval()
     return model.arrays()
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSettings:
+    """Tuning a copy of the encoder's last layer together with a head that was first trained on the frozen states:
+    a few epochs, the layer at a far smaller learning rate than the head, both decaying linearly to zero."""
+
+    epochs: int
+    batch: int
+    layer_learning_rate: float
+    head_learning_rate: float
+    weight_decay: float
+
+
+def tune_top_layer(
+    layer: torch.nn.Module,
+    head_arrays: dict[str, np.ndarray],
+    entering: Sequence[np.ndarray],
+    y: np.ndarray,
+    w: np.ndarray,
+    head_settings: MLPSettings,
+    settings: LayerSettings,
+    seed: int,
+    loss: Callable[[Any], Loss],
+) -> tuple[torch.nn.Module, dict[str, np.ndarray]]:
+    """Train `layer` (tuned in place) and an attention head of `head_settings`' shape started from `head_arrays` on
+    the states entering the layer; return the layer and the head's new arrays. Torch's own threads: a layer is ~70x
+    a head's work. (Tried and left out, 2026-12-05: hiding 10% of the tokens, as the dangerous head trains.)"""
+    import torch
+
+    from guardrails.modeling.top_layer import run_layer
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    outputs = y.shape[1] if y.ndim == 2 else 1
+    head = token_attention_head(entering[0].shape[1], head_settings, outputs)
+    head.load_arrays(head_arrays)
+    optimiser = torch.optim.AdamW(
+        [{"params": layer.parameters(), "lr": settings.layer_learning_rate}, {"params": head.parameters(), "lr": settings.head_learning_rate}],
+        weight_decay=settings.weight_decay,
+    )
+    starting = [group["lr"] for group in optimiser.param_groups]
+    yt, wt = torch.from_numpy(y.astype(np.float32)), torch.from_numpy(w.astype(np.float32))
+    batch_loss = loss(wt)
+    lengths = np.array([len(s) for s in entering])
+    steps = settings.epochs * -(-len(entering) // settings.batch)
+    step = 0
+    layer.train()
+    head.train()
+    for _ in range(settings.epochs):
+        for idx in length_batches(lengths, settings.batch, generator):
+            for group, rate in zip(optimiser.param_groups, starting, strict=True):
+                group["lr"] = rate * (1 - step / steps)
+            h, mask = padded(entering, idx)
+            logits = head(run_layer(layer, h, mask), mask)
+            value = batch_loss(logits if y.ndim == 2 else logits[:, 0], yt[idx], wt[idx])
+            optimiser.zero_grad()
+            value.backward()
+            optimiser.step()
+            step += 1
+    layer.eval()
+    head.eval()
+    return layer, head.arrays()
 
 
 @contextmanager

