@@ -294,15 +294,10 @@ def test_a_batch_of_long_outputs_is_one_encoder_call(embedded_toxicity: Embedded
 
     class CountingEncoder:
         dim = encoder.dim
-        top_layer = encoder.top_layer
 
         def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
             calls.append(len(texts))
             return encoder.encode_tokens(texts)
-
-        def encode_top_inputs(self, texts: list[str]) -> list[np.ndarray]:
-            calls.append(len(texts))
-            return encoder.encode_top_inputs(texts)
 
     rail = ToxicityRail(EmbeddedToxicityBackend(CountingEncoder(), embedded_toxicity.head))  # type: ignore[arg-type]
     story = " ".join(DARK_FICTION[k] for k in ("battle", "horror", "crime", "grief", "menace", "profanity_in_dialogue"))

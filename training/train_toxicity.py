@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
-from guardrails.modeling.heads import attention_probabilities
 from guardrails.modeling.top_layer import TopLayer, layer_arrays
 from guardrails.modeling.toxicity import DEFAULT_HEAD_PATH, EmbeddedToxicityBackend, ToxicityHead
 from guardrails.rails.toxicity import ToxicityRail
@@ -136,7 +135,7 @@ def fit_head(encoder: CachingTokenEncoder, rows: TrainingRows, seed: int = SEED)
 def predict(encoder: CachingTokenEncoder, head: ToxicityHead, rows: TrainingRows) -> np.ndarray:
     if rows.entering is None:
         return head.probabilities(rows.frozen)
-    return attention_probabilities(TopLayer.load(encoder, head.layer).states(rows.entering), head.weights)
+    return head.probabilities(TopLayer.load(encoder, head.layer).states(rows.entering))
 
 
 def out_of_fold(encoder: CachingTokenEncoder, rows: TrainingRows, keys: list[str]) -> np.ndarray:

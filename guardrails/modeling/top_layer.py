@@ -79,13 +79,3 @@ class TopLayer:
                 for row, i in enumerate(idx):
                     out[i] = result[row, : len(entering[i])]
         return out
-
-
-def head_states(encoder: Any, top: TopLayer | None, texts: list[str]) -> list[np.ndarray]:
-    """The token states a head reads: those of its tuned last layer when it has one, else the encoder's own."""
-    return top.states(encoder.encode_top_inputs(texts)) if top is not None else encoder.encode_tokens(texts)
-
-
-def load_top_layer(encoder: Any, arrays: dict[str, np.ndarray]) -> TopLayer | None:
-    """A head's tuned layer on `encoder`, or None for a head without one."""
-    return TopLayer.load(encoder, arrays) if arrays else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, float32_arrays, read_attention_head
-from guardrails.modeling.top_layer import LAYER_PREFIX, head_states, load_top_layer, split_layer
+from guardrails.modeling.top_layer import LAYER_PREFIX, TopLayer, split_layer
 from guardrails.paths import MODELS_DIR
 from guardrails.text.profanity import profanity_score
 
@@ -120,7 +120,7 @@ class EmbeddedToxicityBackend:
         if self.head.dim != encoder.dim:
             raise ValueError(f"toxicity head expects {self.head.dim}-d token states, the encoder gives {encoder.dim}")
         self.version = f"{self.head.version}+{PROFANITY_VERSION}"
-        self.top_layer = load_top_layer(encoder, self.head.layer)
+        self.top_layer = TopLayer.load(encoder, self.head.layer) if self.head.layer else None
         # Strong profanity blocks at PG-13 (the default); ratings move this threshold (guardrails/ratings.py).
         self.default_thresholds = {**self.head.thresholds, "obscene": 0.9}
 
@@ -128,7 +128,11 @@ class EmbeddedToxicityBackend:
         if not texts:
             return []
         unique = list(dict.fromkeys(texts))
-        probabilities = self.head.probabilities(head_states(self.encoder, self.top_layer, unique))
+        if self.top_layer is None:
+            states = self.encoder.encode_tokens(unique)
+        else:
+            states = self.top_layer.states(self.encoder.encode_top_inputs(unique))
+        probabilities = self.head.probabilities(states)
         by_text = {
             text: {cat: float(p) for cat, p in zip(self.head.categories, row, strict=True)}
             | {"obscene": profanity_score(text)}
