@@ -115,6 +115,22 @@ def test_a_numbered_label_is_a_label_and_only_verses_are_told_apart_by_number() 
     assert scaffolds._verse_line("Chorus of the harbour bells")
 
 
+def test_the_request_read_back_is_not_a_verse_line() -> None:
+    # Lines of a fresh clone's poem on SmolLM2 (2026-12-05), and the poem instruction's own words.
+    echoes = (
+        "180 words, format", '"The stars shine on the endless sea" 1 sentence', "6 sentences",
+        "write by myself. Write to let it convey its essence.", "Use concrete images.", "No title explanations.",
+    )
+    for echo in echoes:
+        assert shapes.is_instruction_echo(echo) and not scaffolds._verse_line(echo), echo
+    verses = ("The stars shine on the endless sea", "A thousand words the harbour keeps", "We keep the light for ships")
+    for verse in verses:
+        assert not shapes.is_instruction_echo(verse) and scaffolds._verse_line(verse), verse
+    poem = "The lamp is lit,\nthe tide comes in.\n6 sentences\nThe keeper sleeps."
+    assert "the request read back as a line" in shapes.problems("poem", poem)
+    assert shapes.problems("poem", poem.replace("6 sentences", "the gulls fly home,")) == []
+
+
 def test_an_image_prompt_stops_where_it_echoes_the_request() -> None:
     # Read in the N = 20 run: image prompts that went on with the rules or the instruction's own words.
     echoed = "no disrespectful remarks, no personal attacks, no language of hate"

@@ -328,8 +328,13 @@ def _last_line(line: str) -> str:
 
 
 def _verse_line(line: str) -> bool:
-    """A line a poem or a song can keep: not empty, not a heading, not prose."""
-    return bool(line) and not shapes._is_heading(line) and len(line.split()) <= shapes.MAX_LINE_WORDS
+    """A line a poem or a song can keep: not empty, not a heading, not prose, not the request read back."""
+    return (
+        bool(line)
+        and not shapes._is_heading(line)
+        and len(line.split()) <= shapes.MAX_LINE_WORDS
+        and not shapes.is_instruction_echo(line)
+    )
 
 
 _SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")

@@ -43,6 +43,16 @@ _ADVICE = re.compile(
     re.I,
 )
 """Advice on how to write the piece instead of the piece ("Begin the story with an image ...")."""
+_ECHO = re.compile(
+    r"\b\d+\s*(words?|sentences?|lines?|stanzas?|syllables?|paragraphs?|verses?|characters?)\b"
+    r"|\b(format|formatting|word count|rhyme scheme|no title|title explanations?)\b"
+    r"|^\W*(write|use|keep|include)\b[^.!?]*\b(poem|poems|stanzas?|verses?|lines?|chorus|lyrics|song|images?|rhymes?)\b"
+    r"|^\W*write\s+(by|in|about|to|it|a|an|the)\b",
+    re.I,
+)
+"""The request read back as a verse line: a count of its units ("180 words, format", "6 sentences"), the
+instruction's words ("No title explanations"), or an order to the writer ("Use concrete images", "write by myself").
+SmolLM2 offered such lines in place of verse (seen in a fresh clone's poem, 2026-12-05)."""
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
 _CHAPTER = re.compile(
     r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:"
@@ -81,6 +91,11 @@ def _is_heading(line: str) -> bool:
     if _SPEAKER.match(line) and len(line.split()) <= 4:
         return True
     return bool(re.match(r"^\s*(INT|EXT)\.?\s*$", line, re.I))
+
+
+def is_instruction_echo(line: str) -> bool:
+    """Whether a poem's or a song's line is the request read back instead of verse (see _ECHO)."""
+    return bool(_ECHO.search(line))
 
 
 def _line_is_whole(line: str) -> bool:
@@ -198,6 +213,8 @@ def _lyrics(text: str) -> list[str]:
         problems.append("the chorus is not repeated word for word")
     if any(len(line.split()) > MAX_LINE_WORDS for _, lines in sections for line in lines):
         problems.append("prose lines")
+    if any(is_instruction_echo(line) for _, lines in sections for line in lines):
+        problems.append("the request read back as a line")
     return problems
 
 
@@ -219,6 +236,8 @@ def _poem(text: str, form: str | None) -> list[str]:
         problems.append(f"{len(lines)} lines, not at least 4")
     if any(len(line.split()) > MAX_LINE_WORDS for line in lines):
         problems.append("prose lines")
+    if any(is_instruction_echo(line) for line in lines):
+        problems.append("the request read back as a line")
     return problems
 
 
