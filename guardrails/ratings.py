@@ -23,8 +23,10 @@ _RATED = ("toxicity", "insult", "sexual_explicit")
 _OBSCENE = {"G": 0.25, "PG-13": 0.9, "M": 1.01}
 # G blocks earlier; M only at the extreme end (strong profanity passes, abuse still scores near 1.0). The toxicity
 # head scores profane narration high (the tweets it learned from call profanity "offensive"): at 0.9 it blocked
-# "Damn it, this shit is fucked, Sam swore as the ship sank." (0.92); at 0.95 abuse recall at M is 0.886 against
-# 0.911 (toxicity validation split), and what is aimed at a member or the reader keeps its PG-13 thresholds.
+# "Damn it, this shit is fucked, Sam swore as the ship sank." (0.92 under head 2.0; head 3.1 scores it 0.98 and blocks
+# it even at M); at 0.95 abuse recall at M is 0.898 with head 3.1 (0.878 with 2.0; toxicity validation split), and
+# what is aimed at a member or the reader keeps its PG-13 thresholds. Strong profanity in narration at M, 20 lines
+# written for it (docs/guardrail-judgement.md, stop 29): 6 blocked with head 3.1, 4 with 2.0.
 _G_FACTOR = 0.6
 _M_FLOOR = 0.95
 

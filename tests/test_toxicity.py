@@ -288,22 +288,24 @@ def test_a_failing_backend_gives_error_verdicts_not_a_crash() -> None:
     assert "out of memory" in verdicts[0].explanation
 
 
-def test_a_batch_of_long_outputs_is_one_encoder_call(embedded_toxicity: EmbeddedToxicityBackend) -> None:
+def test_a_batch_of_long_outputs_is_one_encoder_call(
+    embedded_toxicity: EmbeddedToxicityBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
     encoder = embedded_toxicity.encoder
+    encode_now = encoder._encode_now
 
-    class CountingEncoder:
-        dim = encoder.dim
+    def counting(texts: list[str]):
+        calls.append(len(texts))
+        return encode_now(texts)
 
-        def encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
-            calls.append(len(texts))
-            return encoder.encode_tokens(texts)
-
-    rail = ToxicityRail(EmbeddedToxicityBackend(CountingEncoder(), embedded_toxicity.head))  # type: ignore[arg-type]
+    monkeypatch.setattr(encoder, "_encode_now", counting)
+    rail = ToxicityRail(embedded_toxicity)
     story = " ".join(DARK_FICTION[k] for k in ("battle", "horror", "crime", "grief", "menace", "profanity_in_dialogue"))
     outputs = [f"Chapter {n}. " + story[:600] for n in range(32)]
     verdicts = rail.check(outputs, "output")
-    assert len(calls) == 1, "all sentences of the batch go to the encoder together"
+    # One pass gives both what the tuned last layer reads and the encoder's own states (head 3.1 needs both).
+    assert len(calls) == 1, "all sentences of the batch go to the encoder together, once"
     assert calls[0] < sum(len(split_units(o)) for o in outputs), "repeated sentences are encoded once"
     assert all(v.decision == "pass" for v in verdicts)
 
@@ -322,7 +324,7 @@ def test_embedded_scores_are_probabilities_for_its_categories(embedded_toxicity:
 # --------------------------------------------------------------------------------------------------------------
 def test_shipped_head_metadata() -> None:
     meta = json.loads(HEAD_JSON.read_text())
-    assert DEFAULT_HEAD_PATH.stat().st_size < 2_000_000
+    assert DEFAULT_HEAD_PATH.stat().st_size < 4_000_000  # the tuned last layer in float16 is 3.4 MB of it
     assert "Davidson" in meta["attribution"] and "MIT" in meta["attribution"] and "ICWSM 2017" in meta["attribution"]
     assert set(meta["categories"]) <= set(CATEGORIES) and set(meta["thresholds"]) == set(meta["categories"])
     assert meta["data"]["validation"]["sha256"] == __import__("hashlib").sha256(VALIDATION_CSV.read_bytes()).hexdigest()
@@ -330,31 +332,47 @@ def test_shipped_head_metadata() -> None:
     assert {"precision", "recall", "false_block_rate_benign_fiction"} <= set(metrics)
     head = ToxicityHead.load()
     assert head.categories == tuple(meta["categories"]) and head.thresholds == meta["thresholds"]
-    assert not head.layer, "the shipped head reads the shared encoder's own states"
+    assert meta["version"] == head.version.split("+")[0] == "3.1"
+    assert head.layer and head.frozen, "the shipped head averages a tuned-layer head with the head it was tuned from"
+    assert meta["training"]["command"] == "python -m training.train_toxicity --last-layer"
 
 
 def test_a_head_with_its_own_last_layer_is_saved_read_back_and_run(
     embedded_toxicity: EmbeddedToxicityBackend, tmp_path: Path
 ) -> None:
     """A head trained with `--last-layer` carries a copy of the encoder's last layer in its .npz (float16) and the
-    backend runs it on the states entering that layer. With the encoder's own weights in it, the scores are the
-    shipped head's: only the tuning may change them."""
+    backend runs it on the states entering that layer. With the encoder's own weights in it, the scores are those of
+    the same head on the encoder's own states: only the tuning may change them."""
     from guardrails.modeling.top_layer import layer_arrays
 
     encoder, shipped = embedded_toxicity.encoder, embedded_toxicity.head
     path = tmp_path / "head.npz"
-    with_layer = ToxicityHead(shipped.categories, shipped.weights, shipped.thresholds, "3.0", layer=layer_arrays(encoder.top_layer()))
+    with_layer = ToxicityHead(shipped.categories, shipped.frozen, shipped.thresholds, "3.0", layer=layer_arrays(encoder.top_layer()))
     np.savez_compressed(path, **with_layer.arrays())
     path.with_suffix(".json").write_text(HEAD_JSON.read_text())
     again = ToxicityHead.load(path)
     assert set(again.layer) == set(with_layer.layer) and all(np.array_equal(again.layer[k], with_layer.layer[k]) for k in again.layer)
+    assert not again.frozen
     with np.load(path) as stored:
         assert all(stored[name].dtype == np.float16 for name in stored.files if name.startswith("layer."))
     texts = ["You are a worthless idiot.", "The dragon slept on its gold.", "Muslims are not terrorists."]
-    backend = EmbeddedToxicityBackend(encoder, again)
-    assert backend.top_layer is not None and embedded_toxicity.top_layer is None
-    for got, want in zip(backend.score(texts), embedded_toxicity.score(texts), strict=True):
+    own_states_only = EmbeddedToxicityBackend(encoder, ToxicityHead(shipped.categories, shipped.frozen))
+    assert own_states_only.top_layer is None
+    for got, want in zip(EmbeddedToxicityBackend(encoder, again).score(texts), own_states_only.score(texts), strict=True):
         assert all(abs(got[c] - want[c]) < 0.02 for c in shipped.categories), (got, want)
+
+
+def test_the_shipped_head_is_the_mean_of_its_tuned_and_its_frozen_head(embedded_toxicity: EmbeddedToxicityBackend) -> None:
+    """Head 3.1 scores a text as the mean of the tuned-layer head (on the tuned layer's states) and the head it was
+    tuned from (on the encoder's own states): each part scored apart, the same texts, gives the shipped scores."""
+    encoder, shipped = embedded_toxicity.encoder, embedded_toxicity.head
+    tuned = EmbeddedToxicityBackend(encoder, ToxicityHead(shipped.categories, shipped.weights, layer=shipped.layer))
+    frozen = EmbeddedToxicityBackend(encoder, ToxicityHead(shipped.categories, shipped.frozen))
+    texts = ["People like you should be shot.", "Nobody should call immigrants vermin.", "The dragon slept on its gold."]
+    for both, a, b in zip(embedded_toxicity.score(texts), tuned.score(texts), frozen.score(texts), strict=True):
+        assert all(abs(both[c] - (a[c] + b[c]) / 2) < 1e-5 for c in shipped.categories), (both, a, b)
+    with pytest.raises(ValueError, match="own states"):
+        shipped.probabilities(encoder.encode_tokens(texts))
 
 
 def _validation_rows() -> list[dict[str, str]]:
@@ -461,6 +479,8 @@ def test_head_and_layer_training_is_reproducible(monkeypatch: pytest.MonkeyPatch
     assert first.weights.keys() == second.weights.keys() and first.layer.keys() == second.layer.keys()
     assert all(np.array_equal(first.weights[k], second.weights[k]) for k in first.weights)
     assert all(np.array_equal(first.layer[k], second.layer[k]) for k in first.layer)
+    assert all(np.array_equal(first.frozen[k], second.frozen[k]) for k in first.frozen)
+    assert any(not np.allclose(first.frozen[k], first.weights[k]) for k in first.frozen), "the head it was tuned from is kept"
     untuned = {k: v.detach().numpy() for k, v in _TinyEncoder().top_layer().state_dict().items()}
     assert any(not np.allclose(first.layer[k], untuned[k], atol=1e-3) for k in untuned), "the layer was tuned"
 

@@ -8,8 +8,9 @@ never on the validation split, and the validation metrics are measured through t
 into sentences, worst sentence decides).
 
 The head reads the encoder's token states (an attention head, `guardrails.modeling.heads.attention_probabilities`).
-With `--last-layer` (head 3.0, measured and not shipped: docs/guardrail-judgement.md) each head is then tuned
-together with its own copy of the encoder's last layer (`training.loop.tune_top_layer`, `guardrails.modeling.top_layer`).
+With `--last-layer` (the shipped head 3.1: docs/guardrail-judgement.md, "stop 29") each head is then tuned together
+with its own copy of the encoder's last layer (`training.loop.tune_top_layer`, `guardrails.modeling.top_layer`), and
+the head as it was before the tuning is kept beside it: the two probabilities are averaged, out of fold as at run time.
 Reproducible: fixed seeds, deterministic torch, one thread for the head, torch's default threads for the layer
 (the same figures need the same number of threads). Token states are cached under data/cache/ (gitignored,
 ~600 MB; as much again for the states entering the last layer), keyed by the encoder's weights; the first run
@@ -58,7 +59,7 @@ from training.toxicity_split import (
 
 VALIDATION_CSV = GUARDRAILS_DATA / "toxicity_validation.csv"
 HEAD_VERSION = "2.0"
-LAST_LAYER_VERSION = "3.0"
+LAST_LAYER_VERSION = "3.1"
 HEAD_CATEGORIES = ("toxicity", "identity_attack", "threat")
 HIDDEN = 64
 EPOCHS = 20
@@ -126,16 +127,16 @@ def fit_head(encoder: CachingTokenEncoder, rows: TrainingRows, seed: int = SEED)
         arrays = loop.fit_token_head(rows.frozen, rows.y, rows.w, HEAD_SETTINGS, seed, loop.per_category_loss)
     if rows.entering is None:
         return ToxicityHead(HEAD_CATEGORIES, arrays)
-    layer, arrays = loop.tune_top_layer(
+    layer, tuned = loop.tune_top_layer(
         encoder.top_layer(), arrays, rows.entering, rows.y, rows.w, HEAD_SETTINGS, LAYER, seed, loop.per_category_loss
     )
-    return ToxicityHead(HEAD_CATEGORIES, arrays, layer=layer_arrays(layer))
+    return ToxicityHead(HEAD_CATEGORIES, tuned, layer=layer_arrays(layer), frozen=arrays)
 
 
 def predict(encoder: CachingTokenEncoder, head: ToxicityHead, rows: TrainingRows) -> np.ndarray:
     if rows.entering is None:
         return head.probabilities(rows.frozen)
-    return head.probabilities(TopLayer.load(encoder, head.layer).states(rows.entering))
+    return head.probabilities(TopLayer.load(encoder, head.layer).states(rows.entering), rows.frozen)
 
 
 def out_of_fold(encoder: CachingTokenEncoder, rows: TrainingRows, keys: list[str]) -> np.ndarray:
@@ -269,7 +270,7 @@ def summarise(records: list[tuple[str, str, str]], blocked: list[bool]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     shared_files = "the shared training files: the tweets, and injection_train.csv and misinfo_truthfulqa_train.csv for neutral text"
-    switches = {"--last-layer": "also tune a copy of the encoder's last layer with each head (head 3.0; not the shipped head)"}
+    switches = {"--last-layer": "also tune a copy of the encoder's last layer with each head, averaged with the untuned head (head 3.1, the shipped one)"}
     args = head_arguments(argv, __doc__.splitlines()[0], DATA_FILE, shared_files, DEFAULT_HEAD_PATH, VALIDATION_CSV, switches)
 
     loop.deterministic()
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     trained = fit_head(encoder, rows)
 
     version = LAST_LAYER_VERSION if args.last_layer else HEAD_VERSION
-    head = ToxicityHead(trained.categories, trained.weights, thresholds, version, ENCODER_ID, trained.layer)
+    head = ToxicityHead(trained.categories, trained.weights, thresholds, version, ENCODER_ID, trained.layer, trained.frozen)
     rail = ToxicityRail(EmbeddedToxicityBackend(encoder, head))  # type: ignore[arg-type]
     try:
         metrics = evaluate(rail, records)
@@ -311,9 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "version": version,
         "model": (
-            ("a tuned copy of the encoder's last layer (float16), then " if args.last_layer else "")
-            + f"an attention head over token states: ReLU {encoder.dim}-{HIDDEN} per token, per category softmax "
+            f"an attention head over token states: ReLU {encoder.dim}-{HIDDEN} per token, per category softmax "
             f"attention pooling and the mean, {2 * HIDDEN}-{len(HEAD_CATEGORIES)} sigmoid outputs"
+            + (
+                "; on the states of a tuned copy of the encoder's last layer (float16), trained with it, and its "
+                "probabilities averaged with those of the head it was tuned from on the encoder's own states (`frozen.`)"
+                if args.last_layer else ""
+            )
         ),
         "encoder": ENCODER_ID,
         "categories": list(HEAD_CATEGORIES),
@@ -333,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             "optimistic; the written sentences come from templates, so they are easier than real users' text."
         ),
         "training": {
-            "command": "python -m training.train_toxicity",
+            "command": "python -m training.train_toxicity" + (" --last-layer" if args.last_layer else ""),
             "seed": SEED,
             "epochs": EPOCHS,
             "batch": BATCH,

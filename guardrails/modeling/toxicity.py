@@ -24,6 +24,8 @@ CATEGORIES = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "ide
 """detoxify's category names; every backend reports a subset of these."""
 
 DEFAULT_HEAD_PATH = MODELS_DIR / "toxicity_head.npz"
+FROZEN_PREFIX = "frozen."
+"""Where a head 3.1 stores the untuned head it averages with."""
 
 # PG-13 starting points for detoxify's probabilities. detoxify scores casual profanity near 1.0 on `toxicity`
 # and `obscene`, so those two only block the extreme end; the categories that mean abuse (threat, identity
@@ -65,7 +67,10 @@ class ToxicityHead:
     Token states, not the mean-pooled sentence vector: a pooled vector barely moves when a "not" or a "nobody
     should say" is added, so a head on it either blocks counter-speech or passes hate (docs/guardrail-judgement.md).
     With `layer` (since head 3.0) the states are those of a tuned copy of the encoder's last layer
-    (`guardrails.modeling.top_layer`), trained with the head; without it, the encoder's own.
+    (`guardrails.modeling.top_layer`), trained with the head; without it, the encoder's own. With `frozen` as well
+    (head 3.1) a text's probabilities are the mean of this head's and of the head it was tuned from, which reads the
+    encoder's own states: the two err on different texts, and thresholds chosen out of fold hold better on the mean
+    (docs/guardrail-judgement.md, "2026-12-05 (stop 29)").
     """
 
     categories: tuple[str, ...]
@@ -75,25 +80,38 @@ class ToxicityHead:
     encoder_id: str = ""
     layer: dict[str, np.ndarray] = field(default_factory=dict)
     """The tuned last layer's weights (state-dict names), or empty: the head reads the encoder's own states."""
+    frozen: dict[str, np.ndarray] = field(default_factory=dict)
+    """The untuned head's arrays (on the encoder's own states), or empty: with `layer`, averaged with this head."""
 
     @property
     def dim(self) -> int:
         return int(self.weights["proj_w"].shape[0])
 
-    def probabilities(self, states: list[np.ndarray]) -> np.ndarray:
-        """(n, len(categories)) probabilities for n texts' (tokens, dim) states."""
-        return attention_probabilities(states, self.weights)
+    def probabilities(self, states: list[np.ndarray], own_states: list[np.ndarray] | None = None) -> np.ndarray:
+        """(n, len(categories)) probabilities for n texts' (tokens, dim) states; with `frozen`, averaged with the
+        frozen head's on the encoder's `own_states` of the same texts."""
+        probabilities = attention_probabilities(states, self.weights)
+        if not self.frozen:
+            return probabilities
+        if own_states is None:
+            raise ValueError("this head averages with a head on the encoder's own states: pass them")
+        return (probabilities + attention_probabilities(own_states, self.frozen)) / 2
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return float32_arrays(self.weights, ATTENTION_ARRAYS) | {
-            LAYER_PREFIX + name: value.astype(np.float16) for name, value in self.layer.items()
-        }
+        frozen = float32_arrays(self.frozen, ATTENTION_ARRAYS) if self.frozen else {}
+        return (
+            float32_arrays(self.weights, ATTENTION_ARRAYS)
+            | {LAYER_PREFIX + name: value.astype(np.float16) for name, value in self.layer.items()}
+            | {FROZEN_PREFIX + name: value for name, value in frozen.items()}
+        )
 
     @classmethod
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> ToxicityHead:
         """The weights from `npz_path` and the categories, thresholds and version from the .json beside it."""
         stored, meta, version = read_attention_head(npz_path)
         weights, layer = split_layer(stored)
+        frozen = {name[len(FROZEN_PREFIX) :]: value for name, value in weights.items() if name.startswith(FROZEN_PREFIX)}
+        weights = {name: value for name, value in weights.items() if not name.startswith(FROZEN_PREFIX)}
         categories = tuple(meta["categories"])
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
@@ -105,6 +123,7 @@ class ToxicityHead:
             version=version,
             encoder_id=meta.get("encoder", ""),
             layer=layer,
+            frozen=frozen,
         )
 
 
@@ -129,10 +148,12 @@ class EmbeddedToxicityBackend:
             return []
         unique = list(dict.fromkeys(texts))
         if self.top_layer is None:
-            states = self.encoder.encode_tokens(unique)
+            probabilities = self.head.probabilities(self.encoder.encode_tokens(unique))
         else:
-            states = self.top_layer.states(self.encoder.encode_top_inputs(unique))
-        probabilities = self.head.probabilities(states)
+            # One pass of the encoder keeps both: the states entering its last layer and its own token states.
+            tuned = self.top_layer.states(self.encoder.encode_top_inputs(unique))
+            own = self.encoder.encode_tokens(unique) if self.head.frozen else None
+            probabilities = self.head.probabilities(tuned, own)
         by_text = {
             text: {cat: float(p) for cat, p in zip(self.head.categories, row, strict=True)}
             | {"obscene": profanity_score(text)}
