@@ -103,6 +103,12 @@ def read_attention_head(
     return weights, meta, version
 
 
+def split_prefixed(arrays: dict[str, np.ndarray], prefix: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A head's stored arrays -> (those without `prefix`, those with it, the prefix removed; empty when none)."""
+    prefixed = {name[len(prefix) :]: value for name, value in arrays.items() if name.startswith(prefix)}
+    return {name: value for name, value in arrays.items() if not name.startswith(prefix)}, prefixed
+
+
 def float32_arrays(weights: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
     """What `np.savez` stores for a head's `names`, as float32."""
     return {name: weights[name].astype(np.float32) for name in names}

@@ -29,12 +29,6 @@ def layer_arrays(layer: torch.nn.Module) -> dict[str, np.ndarray]:
     return {name: value.detach().cpu().numpy().astype(np.float16) for name, value in layer.state_dict().items()}
 
 
-def split_layer(weights: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """A head's stored arrays -> (the head's own, the layer's with the prefix removed; empty without a layer)."""
-    layer = {name[len(LAYER_PREFIX) :]: value for name, value in weights.items() if name.startswith(LAYER_PREFIX)}
-    return {name: value for name, value in weights.items() if not name.startswith(LAYER_PREFIX)}, layer
-
-
 def run_layer(layer: torch.nn.Module, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """A BERT-style layer over a padded (rows, tokens, dim) batch; `mask` (rows, tokens) is True on real tokens."""
     import torch

@@ -12,8 +12,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from guardrails.modeling.heads import ATTENTION_ARRAYS, attention_probabilities, float32_arrays, read_attention_head
-from guardrails.modeling.top_layer import LAYER_PREFIX, TopLayer, split_layer
+from guardrails.modeling.heads import (
+    ATTENTION_ARRAYS,
+    attention_probabilities,
+    float32_arrays,
+    read_attention_head,
+    split_prefixed,
+)
+from guardrails.modeling.top_layer import LAYER_PREFIX, TopLayer
 from guardrails.paths import MODELS_DIR
 from guardrails.text.profanity import profanity_score
 
@@ -109,9 +115,8 @@ class ToxicityHead:
     def load(cls, npz_path: str | Path = DEFAULT_HEAD_PATH) -> ToxicityHead:
         """The weights from `npz_path` and the categories, thresholds and version from the .json beside it."""
         stored, meta, version = read_attention_head(npz_path)
-        weights, layer = split_layer(stored)
-        frozen = {name[len(FROZEN_PREFIX) :]: value for name, value in weights.items() if name.startswith(FROZEN_PREFIX)}
-        weights = {name: value for name, value in weights.items() if not name.startswith(FROZEN_PREFIX)}
+        weights, layer = split_prefixed(stored, LAYER_PREFIX)
+        weights, frozen = split_prefixed(weights, FROZEN_PREFIX)
         categories = tuple(meta["categories"])
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
