@@ -10,6 +10,10 @@ seen before (the encoder keeps recent embeddings, so a repeated text would cost 
 Outputs are the bot's own held-out generations (`guardrails/data/generated_fiction.txt`), joined and cut to
 ~600 characters.
 
+Prompts: the default input stack on one prompt at a time (the dangerous-validation file's prompts), with the
+dangerous rail's tuned prompts' encoder and, in the same run on other prompts of the file, with its head alone (the
+baseline): milliseconds per prompt, p50 and p95.
+
 Rails over generation: the embedded engine (SmolLM2 on this machine's CPU) writes `--generated` new outputs of
 about 600 characters, 16 at a time, and the time that took is compared with the time the same stack takes on
 those same outputs checked as the pipeline checks them (sentence by sentence, 16 requests at once), both in
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import statistics
 import time
 from pathlib import Path
 
@@ -32,6 +38,7 @@ from bench.harness import table
 from guardrails.stack import RailStack
 
 FICTION = Path(__file__).resolve().parents[1] / "guardrails" / "data" / "generated_fiction.txt"
+PROMPTS = FICTION.with_name("dangerous_validation.csv")
 OUTPUT_CHARS = 600
 STREAMS = 16
 
@@ -80,6 +87,52 @@ async def streamed(stack: RailStack, outputs: list[str]) -> float:
     return len(outputs) / (time.perf_counter() - started)
 
 
+def validation_prompts(count: int) -> list[str]:
+    """`count` distinct prompts of the dangerous-validation file, every family, in a fixed shuffled order."""
+    import random
+
+    with PROMPTS.open(newline="", encoding="utf-8") as handle:
+        prompts = list(dict.fromkeys(row["text"] for row in csv.DictReader(handle) if row["stage"] == "input"))
+    random.Random(7).shuffle(prompts)
+    return prompts[:count]
+
+
+async def prompt_milliseconds(stack: RailStack, prompts: list[str]) -> list[float]:
+    took = []
+    for prompt in prompts:
+        started = time.perf_counter()
+        await stack.check("input", prompt)
+        took.append((time.perf_counter() - started) * 1000)
+    return took
+
+
+async def prompts_with_and_without_the_tuned_encoder(stack: RailStack, prompts: list[str]) -> dict:
+    """ms per prompt through the input stack, the dangerous rail with its tuned encoder and with its head alone,
+    alternating halves of `prompts` (each text new to the encoder's cache) twice."""
+    from guardrails.rails.dangerous import DangerousRail
+
+    at = next(i for i, rail in enumerate(stack.input_rails) if rail.name == "dangerous")
+    tuned = stack.input_rails[at]
+    head_only = DangerousRail(tuned.encoder, tuned.head, requests=False)
+    took: dict[str, list[float]] = {"tuned": [], "head_only": []}
+    quarter = len(prompts) // 4
+    try:
+        for turn in range(4):
+            side = ("tuned", "head_only")[turn % 2]
+            stack.input_rails[at] = tuned if side == "tuned" else head_only
+            took[side] += await prompt_milliseconds(stack, prompts[turn * quarter : (turn + 1) * quarter])
+    finally:
+        stack.input_rails[at] = tuned
+
+    def summary(values: list[float]) -> dict:
+        ordered = sorted(values)
+        return {"p50_ms": statistics.median(ordered), "p95_ms": ordered[int(0.95 * (len(ordered) - 1))], "prompts": len(values)}
+
+    result = {side: summary(values) for side, values in took.items()}
+    result["p50_ratio"] = result["tuned"]["p50_ms"] / result["head_only"]["p50_ms"]
+    return result
+
+
 async def generated_outputs(count: int, max_tokens: int) -> tuple[list[str], float, int]:
     """`count` new outputs from the embedded engine, 16 at a time: texts, seconds taken, output tokens."""
     import tempfile
@@ -125,6 +178,7 @@ async def measure(args: argparse.Namespace) -> dict:
             "one_at_a_time_per_s": await one_at_a_time(stack, outputs[n : n + single]),
             "streamed_per_s": await streamed(stack, outputs[n + single : 2 * n + single]),
         }
+        results["prompts"] = await prompts_with_and_without_the_tuned_encoder(stack, validation_prompts(64 if args.quick else 400))
         texts, generation_s, tokens = await generated_outputs(generated, 40 if args.quick else args.max_tokens)
         rails_streamed_s = len(texts) / await streamed(stack, texts)
         rails_batched_s = len(texts) / await batched(stack, [text + " " for text in texts])  # not cached: a new text
@@ -163,7 +217,11 @@ def report(results: dict) -> str:
         + f"tokens) in {g['generation_s']:.1f} s, 16 at a time; the rails on those outputs: "
         + f"{g['rails_streamed_s']:.2f} s sentence by sentence, {g['rails_batched_s']:.2f} s batched\n"
         + f"rails / generation: {results['rails_over_generation']:.3f} (streamed), "
-        + f"{results['rails_batched_over_generation']:.3f} (batched)"
+        + f"{results['rails_batched_over_generation']:.3f} (batched)\n"
+        + f"input rails, one prompt at a time ({results['prompts']['tuned']['prompts']} prompts a side), ms p50 / p95: "
+        + f"with the dangerous rail's tuned encoder {results['prompts']['tuned']['p50_ms']:.1f} / "
+        + f"{results['prompts']['tuned']['p95_ms']:.1f}, its head alone {results['prompts']['head_only']['p50_ms']:.1f} / "
+        + f"{results['prompts']['head_only']['p95_ms']:.1f} (p50 ratio {results['prompts']['p50_ratio']:.2f})"
     )
 
 

@@ -85,6 +85,9 @@ def test_pipeline_against_the_raw_engine(model_cache: dict[str, str]) -> None:
 def test_rails_outputs_per_second_and_share_of_generation(model_cache: dict[str, str]) -> None:
     out = run_bench("rails", env=model_cache)
     assert_numbers(out, "outputs_per_s", "rails_over_generation")
+    assert_numbers(out["prompts"], "p50_ratio")
+    assert_numbers(out["prompts"]["tuned"], "p50_ms", "p95_ms")
+    assert out["prompts"]["tuned"]["prompts"] == out["prompts"]["head_only"]["prompts"] == 32
 
 
 @pytest.mark.slow

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrails.modeling.heads import pad_states
-
 if TYPE_CHECKING:
     import torch
 
@@ -197,6 +195,10 @@ def token_attention_head(dim: int, settings: MLPSettings, outputs: int, extra: i
 def padded(states: Sequence[np.ndarray], idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """`guardrails.modeling.heads.pad_states` as torch tensors."""
     import torch
+
+    # Imported here: `training.tune_encoder` runs this module on a GPU machine that has torch but not the
+    # guardrails package's own dependencies (importing any guardrails module imports them all).
+    from guardrails.modeling.heads import pad_states
 
     h, mask = pad_states(states, idx)
     return torch.from_numpy(h), torch.from_numpy(mask)

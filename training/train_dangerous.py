@@ -197,13 +197,17 @@ def out_of_fold(docs: list[Doc], encoder: CachingTokenEncoder) -> tuple[list[Doc
     return scored_docs, np.array(scores)
 
 
-def tune_threshold(docs: list[Doc], scores: np.ndarray, stage: Stage) -> tuple[float, dict]:
+def tune_threshold(
+    docs: list[Doc], scores: np.ndarray, stage: Stage, benign_limit: float | None = None, grid: np.ndarray = THRESHOLD_GRID
+) -> tuple[float, dict]:
+    """The rule: each benign family of the stage within its limit (`MAX_OWN_WORK_FP`, else `benign_limit` or
+    `MAX_BENIGN_FP`), then the most recall."""
     on_stage = np.array([d.stage == stage for d in docs])
     families = np.array([d.family for d in docs])
     harmful = on_stage & np.array([d.expected == "block" for d in docs])
     benign = {f: on_stage & (families == f) for f in BENIGN_FAMILIES if (on_stage & (families == f)).any()}
-    limits = {f: MAX_OWN_WORK_FP.get(f, MAX_BENIGN_FP[stage]) for f in benign}
-    chosen = loop.choose_threshold(scores, THRESHOLD_GRID, harmful, benign, limits)
+    limits = {f: MAX_OWN_WORK_FP.get(f, benign_limit or MAX_BENIGN_FP[stage]) for f in benign}
+    chosen = loop.choose_threshold(scores, grid, harmful, benign, limits)
     return chosen.threshold, {
         "threshold": chosen.threshold, "recall": round(chosen.recall, 4), "harmful": int(harmful.sum()),
         "false_block_by_family": {f: round(v, 4) for f, v in chosen.false_blocks.items()},
@@ -265,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         stored = {name: value.astype(np.float16) for name, value in trained.arrays().items()}
         read_back = {name: value.astype(np.float32) for name, value in stored.items()}
         head = DangerousHead(read_back, thresholds=thresholds, version=HEAD_VERSION, encoder_id=ENCODER_ID)
-        rail = DangerousRail(encoder, head)  # type: ignore[arg-type]
+        rail = DangerousRail(encoder, head, requests=False)  # type: ignore[arg-type]
         metrics = evaluate(rail, split.validation)
     finally:
         encoder.save()

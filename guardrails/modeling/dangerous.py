@@ -17,6 +17,9 @@ from guardrails.paths import MODELS_DIR
 from guardrails.rail import Stage
 
 DEFAULT_HEAD_PATH = MODELS_DIR / "dangerous_head.npz"
+DEFAULT_REQUESTS_PATH = MODELS_DIR / "dangerous_requests.npz"
+"""The prompts' model: a tuned copy of the encoder (`guardrails.modeling.tuned_encoder`,
+`python -m training.train_dangerous_requests`)."""
 STAGES: tuple[Stage, ...] = ("input", "output")
 HEAD_ARRAYS = (*ATTENTION_ARRAYS, "extra_w")
 """An attention head plus its linear term over [cue features, hashed words]."""

@@ -126,6 +126,38 @@ class SentenceEncoder:
 
         return copy.deepcopy(self._model.encoder.layer[-1]).eval()
 
+    def tuned_copy(self, layers: dict[str, np.ndarray]):  # -> the transformers model
+        """A copy of the encoder with `layers` (state-dict names of its transformer layers, "0.attention.self.query
+        .weight") loaded: a rail's tuned encoder (`guardrails.modeling.tuned_encoder`), on this device."""
+        import copy
+
+        # The embeddings are not tuned: the copy shares this encoder's (47 MB of MiniLM's 90) instead of its own.
+        shared = self._model.embeddings
+        model = copy.deepcopy(self._model, memo={id(shared): shared}).eval()
+        torch = self._torch
+        model.encoder.layer.load_state_dict({name: torch.from_numpy(value.astype(np.float32)) for name, value in layers.items()})
+        return model.to(self.device)
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Each text's token ids as every pass of this encoder reads them ([CLS] and [SEP], cut at `max_length`)."""
+        return self._tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+
+    def states_of(self, model, texts: list[str]) -> list[np.ndarray]:
+        """Per text, `model`'s last hidden states (tokens, dim) float32: a copy of this encoder (`tuned_copy`) run
+        with this encoder's tokenizer, length limit, batches, device and precision. Nothing is cached."""
+        torch = self._torch
+        out: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        autocast = torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        with torch.inference_mode(), autocast:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+                hidden = model(**batch.to(self.device)).last_hidden_state.float().cpu().numpy()
+                for row, (i, length) in enumerate(zip(idx, batch["attention_mask"].sum(1).tolist(), strict=True)):
+                    out[i] = hidden[row, :length].copy()
+        return out
+
     def _encode_missing(self, missing: list[str]) -> None:
         if not missing:
             return

@@ -14,6 +14,8 @@ phrases) and over the window's hashed words (`bow_features`). The text's score i
 are the ones other rails already embed, so the encoder's cache serves them (token states come from the same pass)
 and this rail adds only the head: on prompts, sentences and neighbouring pairs (as the injection rail,
 `guardrails.rails.injection.windows`); on output, sentences (as the toxicity rail, `guardrails.text.units.split_units`).
+On prompts (few, short) a tuned copy of the encoder reads the windows instead of the head: the frozen encoder put
+"steal a car in GTA V" beside "steal a car" (`guardrails.modeling.tuned_encoder`, docs/dangerous-instructions.md).
 
 Ratings do not loosen it (M does not allow recipes), and a moderator's threshold may tighten it, never loosen it.
 """
@@ -23,11 +25,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from guardrails.modeling.dangerous import STAGES, DangerousHead, bow_features, cue_features
+from guardrails.modeling.dangerous import DEFAULT_REQUESTS_PATH, STAGES, DangerousHead, bow_features, cue_features
+from guardrails.modeling.tuned_encoder import TunedEncoder
 from guardrails.rail import Stage, Verdict, one_line
 from guardrails.rails.injection import windows as prompt_windows
 from guardrails.text.normalize import normalize
@@ -62,24 +65,32 @@ class DangerousRail:
     """Trained and measured on English only."""
 
     def __init__(
-        self, encoder: SentenceEncoder, head: DangerousHead | None = None, thresholds: Mapping[str, float] | None = None
+        self,
+        encoder: SentenceEncoder,
+        head: DangerousHead | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        requests: TunedEncoder | Literal[False] | None = None,
     ) -> None:
+        """`requests`: the model that judges prompts (None: the shipped one, `DEFAULT_REQUESTS_PATH`; False: none, the
+        head judges both stages, as `training.train_dangerous` measures it)."""
         self.encoder = encoder
         self.head = head or DangerousHead.load()
         if self.head.dim != encoder.dim:
             raise ValueError(f"dangerous head expects {self.head.dim}-d token states, the encoder gives {encoder.dim}")
-        self.thresholds = {stage: float((thresholds or self.head.thresholds)[stage]) for stage in STAGES}
+        self.requests = TunedEncoder.load(encoder, DEFAULT_REQUESTS_PATH) if requests is None else requests or None
+        own = dict(self.head.thresholds) | ({"input": self.requests.threshold} if self.requests else {})
+        self.thresholds = {stage: float((thresholds or own)[stage]) for stage in STAGES}
         for stage, value in self.thresholds.items():
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"dangerous threshold ({stage}) must be in (0, 1], got {value}")
-        self.version = self.head.version
+        self.version = self.head.version + (f"; requests {self.requests.version}" if self.requests else "")
 
     def with_thresholds(self, overrides: Mapping[str, float]) -> DangerousRail:
         """A moderator's threshold may make the rail stricter, never looser: recipes for harm are off at every rating."""
         if CATEGORY not in overrides:
             return self
         stricter = {stage: min(value, float(overrides[CATEGORY])) for stage, value in self.thresholds.items()}
-        return self if stricter == self.thresholds else DangerousRail(self.encoder, self.head, stricter)
+        return self if stricter == self.thresholds else DangerousRail(self.encoder, self.head, stricter, self.requests or False)
 
     def describe(self) -> dict:
         """What a verdict of this rail depends on: part of the policy hash."""
@@ -97,7 +108,9 @@ class DangerousRail:
         normalised = [[normalize(w) for w in ws] for ws in per_text]
         unique = list(dict.fromkeys(n for ns in normalised for n in ns if n))
         probabilities: dict[str, float] = {}
-        if unique:
+        if unique and stage == "input" and self.requests:
+            probabilities = dict(zip(unique, self.requests.probabilities(unique).tolist(), strict=True))
+        elif unique:
             cues = np.stack([cue_features(n) for n in unique])
             bows = np.stack([bow_features(n) for n in unique])
             scored = self.head.probabilities(self.encoder.encode_tokens(unique), cues, bows)
@@ -135,14 +148,17 @@ class DangerousRail:
         blocked = score >= threshold
         where = f" (window {best + 1} of {len(scored)})" if len(scored) > 1 else ""
         relation = ">=" if blocked else "<"
+        # The prompts' threshold sits at 0.9993 (a tuned encoder's scores crowd near 1): two decimals would read
+        # "1.00 < threshold 1.00". As many decimals as the threshold has, at least two; six in the record.
+        digits = max(2, min(6, len(f"{threshold:.6f}".rstrip("0").split(".")[1])))
         return Verdict(
             **common,
             decision="block" if blocked else "pass",
-            scores={CATEGORY: round(float(score), 4)},
+            scores={CATEGORY: round(float(score), 6)},
             thresholds={CATEGORY: threshold},
             category=CATEGORY if blocked else None,
             sentence=window if blocked or len(scored) > 1 else None,
-            explanation=f"dangerous instructions {score:.2f} {relation} threshold {threshold:.2f}{where}",
+            explanation=f"dangerous instructions {score:.{digits}f} {relation} threshold {threshold:.{digits}f}{where}",
             latency_ms=latency_ms,
             chunk_index=best if len(scored) > 1 else None,
         )

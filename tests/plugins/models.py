@@ -131,7 +131,8 @@ def injection_rail(sentence_encoder: SentenceEncoder) -> InjectionRail:
 # --------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def dangerous_rail(sentence_encoder: SentenceEncoder) -> DangerousRail:
-    """The dangerous-instructions rail (guardrails/models/dangerous_head.npz) on the shared encoder, shipped thresholds."""
+    """The dangerous-instructions rail on the shared encoder: the tuned prompts' model (guardrails/models/
+    dangerous_requests.npz) and the output head (dangerous_head.npz), shipped thresholds."""
     from guardrails.rails.dangerous import DangerousRail
 
     return DangerousRail(sentence_encoder)

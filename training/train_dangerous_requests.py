@@ -1,0 +1,176 @@
+"""Train the dangerous-requests model: `python -m training.train_dangerous_requests [--prepare-only | --fit-dir DIR]`.
+
+Writes guardrails/models/dangerous_requests.{npz,json}: a tuned copy of the shared encoder with an attention head
+(`guardrails.modeling.tuned_encoder`) that the dangerous-instructions rail reads on prompts, where the head on the
+frozen encoder stopped gaining (docs/dangerous-instructions.md). Same data, split, windows and labels as
+`training.train_dangerous`; the output stage keeps that head (a second encoder pass over every streamed sentence
+would cost the rails benchmark its target).
+
+Three steps, one command by default:
+1. prepare: the split's windows as token ids, their labels, loss weights (classes balanced) and folds (by topic),
+   and the encoder's starting weights -> `data/cache/dangerous_requests_fit.npz` (~30 MB; `--prepare-only` stops here);
+2. fit: `training.tune_encoder` on it -> `data/cache/dangerous_requests_fit/` (all layers and a new head, 4 epochs,
+   once on everything and once per fold). 171 s on one H100; on this project's 2-core machine hours, so the shipped
+   model's fit ran on a GPU: `python -m training.tune_encoder data/cache/dangerous_requests_fit.npz OUT_DIR` there,
+   then `--fit-dir OUT_DIR` here;
+3. finish: the prompt threshold from the out-of-fold probabilities by `train_dangerous`'s rule with the issue's limit
+   (each benign family of prompts at most 3% blocked, bare premises 2%, then the most recall), validation through
+   the whole rail, the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from guardrails.modeling.dangerous import DangerousHead
+from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
+from guardrails.modeling.tuned_encoder import LAYER_PREFIX, TunedEncoder
+from guardrails.paths import MODELS_DIR
+from guardrails.rails.dangerous import DangerousRail
+from training import loop, tune_encoder
+from training.dangerous_split import DATA_FILE, Doc, build_split
+from training.paths import head_arguments
+from training.train_dangerous import FOLDS, THRESHOLD_GRID, VALIDATION_CSV, evaluate, labelled_windows, tune_threshold
+
+MODEL_PATH = MODELS_DIR / "dangerous_requests.npz"
+CACHE = Path(__file__).resolve().parent.parent / "data" / "cache"
+FIT_INPUT = CACHE / "dangerous_requests_fit.npz"
+FIT_DIR = CACHE / "dangerous_requests_fit"
+VERSION = "1.0"
+MAX_FALSE_BLOCKS = 0.03
+"""Out of fold, in each benign family of prompts (bare premises: 2%): the issue's own target. The head on frozen states
+is held to 5% (`train_dangerous.MAX_BENIGN_FP`: at 3% it lost most of its recall); this model keeps most of its
+recall at 3%, and at 5% it blocked 5.0% of the validation's never-seen harmless requests (docs/dangerous-instructions.md)."""
+GRID = np.union1d(THRESHOLD_GRID, [0.9993, 0.9995, 0.9997, 0.9999])
+"""A tuned encoder's probabilities crowd near 1: the heads' grid, with finer steps above 0.999."""
+
+
+def windows(docs: list[Doc]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The training windows (label known) and, per window, its label, loss weight and doc index."""
+    texts, labels, weights, doc_of = [], [], [], []
+    for i, doc in enumerate(docs):
+        for normalised, label in labelled_windows(doc):
+            if label is not None:
+                texts.append(normalised), labels.append(label), weights.append(doc.weight), doc_of.append(i)
+    return texts, np.array(labels, np.float32), np.array(weights, np.float32), np.array(doc_of, np.int32)
+
+
+def prepare(split, encoder: SentenceEncoder, out: Path) -> None:
+    """Write the fit input (see `training.tune_encoder`)."""
+    from transformers import AutoModel
+
+    texts, labels, weights, doc_of = windows(split.train)
+    folds = np.array([loop.fold_of(f"fold:{split.train[i].group}", FOLDS) for i in doc_of], np.int8)
+    validation = list(dict.fromkeys(n for d in split.validation for n, _ in labelled_windows(d)))
+    train_ids, validation_ids = encoder.token_ids(texts), encoder.token_ids(validation)
+    # Only the embedding rows the windows use travel (embeddings are not tuned): 12,000 of 30,522.
+    used = sorted({t for row in train_ids + validation_ids for t in row})
+    cut = {token: i for i, token in enumerate(used)}
+    base = AutoModel.from_pretrained(encoder.path).state_dict()
+    base["embeddings.word_embeddings.weight"] = base["embeddings.word_embeddings.weight"][used]
+    config = json.loads((encoder.path / "config.json").read_text()) | {"vocab_size": len(used)}
+    train_flat, train_lengths = tune_encoder.flatten([[cut[t] for t in row] for row in train_ids])
+    validation_flat, validation_lengths = tune_encoder.flatten([[cut[t] for t in row] for row in validation_ids])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out, config=json.dumps(config), train_ids=train_flat, train_lengths=train_lengths,
+        train_y=labels, train_w=loop.balance_classes(labels, weights), train_fold=folds,
+        validation_ids=validation_flat, validation_lengths=validation_lengths,
+        **{tune_encoder.BASE_PREFIX + name: value.numpy().astype(np.float16 if value.ndim == 2 else np.float32)
+           for name, value in base.items() if not name.endswith("position_ids")},
+    )  # fmt: skip
+    print(f"{out}: {len(texts)} training windows ({int(labels.sum())} positive), {len(validation)} validation windows, "
+          f"{len(used)} tokens of the vocabulary", flush=True)  # fmt: skip
+
+
+def read_fit(fit_dir: Path) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
+    """(the model's arrays as stored, out-of-fold window probabilities, validation window probabilities, fit meta)."""
+    with np.load(fit_dir / "fit.npz") as fit:
+        arrays = {name: fit[name].astype(np.float32) for name in ("proj_w", "proj_b", "att_w", "att_b", "out_w", "out_b")}
+        oof, validation, meta = fit["oof"], fit["validation"], json.loads(str(fit["meta"]))
+    for path in sorted(fit_dir.glob("layer_*.npz"), key=lambda p: int(p.stem.split("_")[1])):
+        with np.load(path) as layer:
+            arrays |= {f"{LAYER_PREFIX}{path.stem.split('_')[1]}.{name}": layer[name].astype(np.float16) for name in layer.files}
+    return arrays, oof, validation, meta
+
+
+def out_of_fold_docs(docs: list[Doc], window_oof: np.ndarray, doc_of: np.ndarray) -> tuple[list[Doc], np.ndarray]:
+    """Per doc that has training windows, its highest window's out-of-fold probability (the rail's max)."""
+    per_doc = np.full(len(docs), -1.0)
+    np.maximum.at(per_doc, doc_of, window_oof)
+    kept = np.flatnonzero(per_doc >= 0)
+    return [docs[i] for i in kept], per_doc[kept]
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    fit = argparse.ArgumentParser(add_help=False)
+    fit.add_argument("--fit-dir", type=Path, default=None)
+    known, rest = fit.parse_known_args(argv)
+    switches = {"--prepare-only": "write the fit input and stop (to fit it on a GPU machine); "
+                "--fit-dir DIR: finish from DIR, a fit made elsewhere"}  # fmt: skip
+    args = head_arguments(rest, __doc__.splitlines()[0], DATA_FILE, "the shared training files", MODEL_PATH, VALIDATION_CSV, switches)
+    args.fit_dir = known.fit_dir
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    fit_dir = args.fit_dir or FIT_DIR
+    started = time.perf_counter()
+    split = build_split(args.data, args.data_dir, args.generated)
+    encoder = SentenceEncoder(precision="float32")
+    if not args.fit_dir:
+        prepare(split, encoder, FIT_INPUT)
+        if args.prepare_only:
+            return 0
+        tune_encoder.main([str(FIT_INPUT), str(fit_dir)])
+    arrays, window_oof, gpu_validation, fit_meta = read_fit(fit_dir)
+    _, _, _, doc_of = windows(split.train)
+    oof_docs, oof = out_of_fold_docs(split.train, window_oof, doc_of)
+    threshold, oof_summary = tune_threshold(oof_docs, oof, "input", MAX_FALSE_BLOCKS, GRID)
+    print(f"prompt threshold {threshold} (out of fold: {json.dumps(oof_summary)})", flush=True)
+
+    meta = {"version": VERSION, "encoder": ENCODER_ID, "threshold": threshold}
+    loop.write_head(args.out, arrays, meta)
+    requests = TunedEncoder.load(encoder, args.out)
+    validation = list(dict.fromkeys(n for d in split.validation for n, _ in labelled_windows(d)))
+    cpu_validation = requests.probabilities(validation)
+    rail = DangerousRail(encoder, DangerousHead.load(), requests=requests)
+    metrics = evaluate(rail, split.validation)
+    print(json.dumps(metrics["by_family"], indent=1), flush=True)
+    meta |= {
+        "model": "all-MiniLM-L6-v2 with every transformer layer tuned (embeddings the shared encoder's, not stored; "
+        f"layers float16) and an attention head over its token states ({encoder.dim}-64 ReLU per token, softmax "
+        "attention pool and mean pool -> 1), sigmoid; rail score on a prompt = max over its windows (sentences and "
+        "neighbouring pairs)",
+        "stage": "input",
+        "threshold_meaning": "block a prompt when its score >= the threshold. Chosen on out-of-fold probabilities of "
+        f"the training part ({fit_meta['settings']['folds']} folds by topic) by training.train_dangerous's rule: at most "
+        f"{MAX_FALSE_BLOCKS:.0%} false blocks in each benign family of prompts (bare premises 2%), then the most recall; "
+        f"grid {GRID[0]}-{GRID[-1]}. A moderator may only lower it.",
+        "training": {
+            "command": "python -m training.train_dangerous_requests (fit: python -m training.tune_encoder)",
+            "fit": fit_meta,
+            "cpu_against_fit_device": {
+                "validation_windows": len(validation),
+                "max_abs_difference": round(float(np.max(np.abs(cpu_validation - gpu_validation))), 4),
+                "mean_abs_difference": round(float(np.mean(np.abs(cpu_validation - gpu_validation))), 5),
+            },
+        },
+        "metrics": {"validation_at_threshold": metrics, "out_of_fold_train": oof_summary},
+        "metric_notes": "Measured through the whole dangerous rail (this model on prompts, dangerous_head.npz on output); "
+        "families as in dangerous_head.json.",
+    }  # fmt: skip
+    loop.write_head(args.out, arrays, meta)
+    print(f"wrote {args.out} in {time.perf_counter() - started:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
