@@ -281,6 +281,8 @@ def test_shipped_requests_model_metadata_is_complete_and_matches_its_files():
     assert meta["training"]["command"].startswith("python -m training.train_dangerous_requests")
     assert meta["training"]["cpu_against_fit_device"]["mean_abs_difference"] < 0.01
     assert meta["metrics"]["validation_at_threshold"]["by_family"]["harmful_plain"]["rows"] > 2000
+    assert meta["data"]["written_examples"] == json.loads(HEAD_JSON.read_text())["data"]["written_examples"]
+    assert meta["data"]["validation"]["sha256"] == hashlib.sha256(VALIDATION_CSV.read_bytes()).hexdigest()
     with np.load(DEFAULT_REQUESTS_PATH) as stored:
         layers = {name for name in stored.files if name.startswith(LAYER_PREFIX)}
         assert {stored[name].dtype for name in layers} == {np.dtype(np.float16)}

@@ -10,8 +10,8 @@ Three steps, one command by default:
 1. prepare: the split's windows as token ids, their labels, loss weights (classes balanced) and folds (by topic),
    and the encoder's starting weights -> `data/cache/dangerous_requests_fit.npz` (~30 MB; `--prepare-only` stops here);
 2. fit: `training.tune_encoder` on it -> `data/cache/dangerous_requests_fit/` (all layers and a new head, 4 epochs,
-   once on everything and once per fold). 171 s on one H100; on this project's 2-core machine hours, so the shipped
-   model's fit ran on a GPU: `python -m training.tune_encoder data/cache/dangerous_requests_fit.npz OUT_DIR` there,
+   once on everything and once per fold). 171 s on one H100; on this project's 2 cores roughly 75 minutes (estimated from
+   a 300-window run), so the shipped model's fit ran on a GPU: `python -m training.tune_encoder data/cache/dangerous_requests_fit.npz OUT_DIR` there,
    then `--fit-dir OUT_DIR` here;
 3. finish: the prompt threshold from the out-of-fold probabilities by `train_dangerous`'s rule with the issue's limit
    (each benign family of prompts at most 3% blocked, bare premises 2%, then the most recall), validation through
@@ -35,13 +35,20 @@ from guardrails.paths import MODELS_DIR
 from guardrails.rails.dangerous import DangerousRail
 from training import loop, tune_encoder
 from training.dangerous_split import DATA_FILE, Doc, build_split
-from training.paths import head_arguments
-from training.train_dangerous import FOLDS, THRESHOLD_GRID, VALIDATION_CSV, evaluate, labelled_windows, tune_threshold
+from training.paths import EMBEDDING_CACHE, head_arguments
+from training.train_dangerous import (
+    FOLDS,
+    THRESHOLD_GRID,
+    VALIDATION_CSV,
+    evaluate,
+    labelled_windows,
+    tune_threshold,
+    written_digest,
+)
 
 MODEL_PATH = MODELS_DIR / "dangerous_requests.npz"
-CACHE = Path(__file__).resolve().parent.parent / "data" / "cache"
-FIT_INPUT = CACHE / "dangerous_requests_fit.npz"
-FIT_DIR = CACHE / "dangerous_requests_fit"
+FIT_INPUT = EMBEDDING_CACHE / "dangerous_requests_fit.npz"
+FIT_DIR = EMBEDDING_CACHE / "dangerous_requests_fit"
 VERSION = "1.0"
 MAX_FALSE_BLOCKS = 0.03
 """Out of fold, in each benign family of prompts (bare premises: 2%): the issue's own target. The head on frozen states
@@ -162,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
                 "max_abs_difference": round(float(np.max(np.abs(cpu_validation - gpu_validation))), 4),
                 "mean_abs_difference": round(float(np.mean(np.abs(cpu_validation - gpu_validation))), 5),
             },
+        },
+        "data": {
+            "harmful_requests_train": {"file": args.data.name, "sha256": loop.sha256_file(args.data)},
+            "written_examples": {"module": "training/dangerous_data.py", "sha256": written_digest()},
+            "generated_fiction": {"file": "guardrails/data/generated_fiction.txt", "sha256": loop.sha256_file(args.generated)},
+            "validation": {"file": "guardrails/data/dangerous_validation.csv", "sha256": loop.sha256_file(args.validation_csv)},
+            "split": "training.train_dangerous's (the same rows, windows and labels as dangerous_head.npz)",
         },
         "metrics": {"validation_at_threshold": metrics, "out_of_fold_train": oof_summary},
         "metric_notes": "Measured through the whole dangerous rail (this model on prompts, dangerous_head.npz on output); "
