@@ -180,6 +180,8 @@ def test_prompts_are_judged_by_the_tuned_encoder_and_output_by_the_head(dangerou
     [verdict] = dangerous_rail.check([prompt], "input")
     windows = [normalize(w) for w in stage_windows(prompt, "input")]
     assert verdict.scores[CATEGORY] == round(float(requests.probabilities(windows).max()), 6)
+    assert verdict.version == requests.version  # the model that decided; output verdicts carry the head's
+    assert dangerous_rail.check([RECIPE_OUTPUT], "output")[0].version == dangerous_rail.head.version
     assert f"threshold {requests.threshold}" in verdict.explanation  # as many decimals as it has, not 1.00
     head_only = DangerousRail(dangerous_rail.encoder, dangerous_rail.head, requests=False)
     assert head_only.requests is None and head_only.thresholds == dangerous_rail.head.thresholds

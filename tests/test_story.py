@@ -58,7 +58,9 @@ async def test_round_robin_from_start_to_export(make_core, openai_server):
         await service.add_turn(BO, "Bo grabbed the lantern.")
     first = await service.add_turn(ADA, "Ada climbed the spiral stairs with the last dry match.")
     assert first.status == "kept" and (await service.status(ADA)).next_player == "bo"
-    await service.add_turn(BO, "Bo followed, counting the steps out loud to annoy her.")
+    # Not "Bo followed, counting the steps out loud to annoy her.": the dangerous rail's tuned encoder blocks it
+    # (0.9996: steps, and harm aimed at a person); docs/dangerous-instructions.md. This test is about turn order.
+    await service.add_turn(BO, "Bo followed her up, humming to keep his nerve.")
     assert (await service.status(ADA)).next_player == "cy"
 
     clock.advance(61)  # cy is away: the turn passes on at the front end's timer, or at the next call
@@ -76,7 +78,7 @@ async def test_round_robin_from_start_to_export(make_core, openai_server):
     assert (await service.status(ADA)).next_player == "bo"
     sent = openai_server.chat_requests[-1].body["messages"]
     prompt = sent[-1]["content"]
-    assert "Two rivals are stranded" in prompt and "counting the steps" in prompt
+    assert "Two rivals are stranded" in prompt and "humming to keep his nerve" in prompt
     assert "must not appear at all, not even mentioned: spiders" in prompt and "off-screen" in prompt and "romance" in prompt
     assert len(json.dumps(sent)) < STORY_PROMPT_CHARS + 200
 
@@ -99,7 +101,7 @@ async def test_round_robin_from_start_to_export(make_core, openai_server):
     assert "**Premise:** Two rivals" in markdown and "**Rating:** PG-13" in markdown
     assert "spiders" in markdown and "romance" in markdown
     assert "— *ada*" in markdown and "— *bo*" in markdown and f"— *AI · request {ai.kept.request_id}*" in markdown
-    assert markdown.index("last dry match") < markdown.index("counting the steps") < markdown.index("bell rang")
+    assert markdown.index("last dry match") < markdown.index("humming to keep his nerve") < markdown.index("bell rang")
     assert "Cy woke up" not in markdown
 
 

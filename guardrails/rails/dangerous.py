@@ -85,6 +85,11 @@ class DangerousRail:
                 raise ValueError(f"dangerous threshold ({stage}) must be in (0, 1], got {value}")
         self.version = self.head.version + (f"; requests {self.requests.version}" if self.requests else "")
 
+    def version_for(self, stage: Stage) -> str:
+        """The version of the model that judges `stage`: what a verdict records (the rail's `version`, in the policy
+        hash, names both)."""
+        return self.requests.version if stage == "input" and self.requests else self.head.version
+
     def with_thresholds(self, overrides: Mapping[str, float]) -> DangerousRail:
         """A moderator's threshold may make the rail stricter, never looser: recipes for harm are off at every rating."""
         if CATEGORY not in overrides:
@@ -130,7 +135,7 @@ class DangerousRail:
             latency = (time.perf_counter() - started) * 1000
             return [
                 Verdict(
-                    rail=self.name, backend=self.backend_name, version=self.version, stage=stage, decision="error",
+                    rail=self.name, backend=self.backend_name, version=self.version_for(stage), stage=stage, decision="error",
                     explanation=f"dangerous-instructions rail failed: {one_line(exc)}", latency_ms=latency,
                 )  # fmt: skip
                 for _ in texts
@@ -139,7 +144,7 @@ class DangerousRail:
         return [self._verdict(windows_, stage, latency) for windows_ in scored]
 
     def _verdict(self, scored: list[tuple[str, float]], stage: Stage, latency_ms: float) -> Verdict:
-        common = {"rail": self.name, "backend": self.backend_name, "version": self.version, "stage": stage}
+        common = {"rail": self.name, "backend": self.backend_name, "version": self.version_for(stage), "stage": stage}
         if not scored:
             return Verdict(**common, decision="skip", explanation="nothing to score", latency_ms=latency_ms)
         best = max(range(len(scored)), key=lambda i: scored[i][1])
