@@ -34,7 +34,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.core.app import load_rails
 from bot.core.streaming import SentenceChunker
-from bench.harness import table
+from bench.harness import percentile, table
 from guardrails.stack import RailStack
 
 FICTION = Path(__file__).resolve().parents[1] / "guardrails" / "data" / "generated_fiction.txt"
@@ -125,8 +125,7 @@ async def prompts_with_and_without_the_tuned_encoder(stack: RailStack, prompts: 
         stack.input_rails[at] = tuned
 
     def summary(values: list[float]) -> dict:
-        ordered = sorted(values)
-        return {"p50_ms": statistics.median(ordered), "p95_ms": ordered[int(0.95 * (len(ordered) - 1))], "prompts": len(values)}
+        return {"p50_ms": statistics.median(values), "p95_ms": percentile(values, 0.95), "prompts": len(values)}
 
     result = {side: summary(values) for side, values in took.items()}
     result["p50_ratio"] = result["tuned"]["p50_ms"] / result["head_only"]["p50_ms"]

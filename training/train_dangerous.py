@@ -147,16 +147,28 @@ def extra_features(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return cues, bows
 
 
-def training_windows(docs: list[Doc], encoder: CachingTokenEncoder) -> Windows:
-    texts, ys, ws = [], [], []
-    for doc in docs:
+def trained_windows(docs: list[Doc]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The windows trained on (label known), and per window its label, loss weight and doc index."""
+    texts, ys, ws, doc_of = [], [], [], []
+    for i, doc in enumerate(docs):
         for normalised, label in labelled_windows(doc):
             if label is not None:
                 texts.append(normalised)
                 ys.append(label)
                 ws.append(doc.weight)
+                doc_of.append(i)
+    return texts, np.array(ys, dtype=np.float32), np.array(ws, dtype=np.float32), np.array(doc_of, dtype=np.int32)
+
+
+def scored_windows(docs: list[Doc]) -> list[str]:
+    """Every window the rail scores on `docs` (not trained on included), once each, in order."""
+    return list(dict.fromkeys(n for d in docs for n, _ in labelled_windows(d)))
+
+
+def training_windows(docs: list[Doc], encoder: CachingTokenEncoder) -> Windows:
+    texts, ys, ws, _ = trained_windows(docs)
     extra = np.concatenate(extra_features(texts), axis=1)
-    return Windows(encoder.encode_tokens(texts), extra, np.array(ys, dtype=np.float32), np.array(ws, dtype=np.float32))
+    return Windows(encoder.encode_tokens(texts), extra, ys, ws)
 
 
 def fit_head(rows: Windows, seed: int = SEED) -> DangerousHead:

@@ -41,7 +41,8 @@ from training.train_dangerous import (
     THRESHOLD_GRID,
     VALIDATION_CSV,
     evaluate,
-    labelled_windows,
+    scored_windows,
+    trained_windows,
     tune_threshold,
     written_digest,
 )
@@ -58,23 +59,16 @@ GRID = np.union1d(THRESHOLD_GRID, [0.9993, 0.9995, 0.9997, 0.9999])
 """A tuned encoder's probabilities crowd near 1: the heads' grid, with finer steps above 0.999."""
 
 
-def windows(docs: list[Doc]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """The training windows (label known) and, per window, its label, loss weight and doc index."""
-    texts, labels, weights, doc_of = [], [], [], []
-    for i, doc in enumerate(docs):
-        for normalised, label in labelled_windows(doc):
-            if label is not None:
-                texts.append(normalised), labels.append(label), weights.append(doc.weight), doc_of.append(i)
-    return texts, np.array(labels, np.float32), np.array(weights, np.float32), np.array(doc_of, np.int32)
-
-
-def prepare(split, encoder: SentenceEncoder, out: Path) -> None:
-    """Write the fit input (see `training.tune_encoder`)."""
+def prepare(
+    train: list[Doc], trained: tuple[list[str], np.ndarray, np.ndarray, np.ndarray], validation: list[str],
+    encoder: SentenceEncoder, out: Path,
+) -> None:  # fmt: skip
+    """Write the fit input (see `training.tune_encoder`): `trained` is `trained_windows(train)`, `validation` the
+    validation split's `scored_windows`."""
     from transformers import AutoModel
 
-    texts, labels, weights, doc_of = windows(split.train)
-    folds = np.array([loop.fold_of(f"fold:{split.train[i].group}", FOLDS) for i in doc_of], np.int8)
-    validation = list(dict.fromkeys(n for d in split.validation for n, _ in labelled_windows(d)))
+    texts, labels, weights, doc_of = trained
+    folds = np.array([loop.fold_of(f"fold:{train[i].group}", FOLDS) for i in doc_of], np.int8)
     train_ids, validation_ids = encoder.token_ids(texts), encoder.token_ids(validation)
     # Only the embedding rows the windows use travel (embeddings are not tuned): 12,000 of 30,522.
     used = sorted({t for row in train_ids + validation_ids for t in row})
@@ -132,13 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     split = build_split(args.data, args.data_dir, args.generated)
     encoder = SentenceEncoder(precision="float32")
+    trained, validation = trained_windows(split.train), scored_windows(split.validation)
     if not args.fit_dir:
-        prepare(split, encoder, FIT_INPUT)
+        prepare(split.train, trained, validation, encoder, FIT_INPUT)
         if args.prepare_only:
             return 0
         tune_encoder.main([str(FIT_INPUT), str(fit_dir)])
     arrays, window_oof, gpu_validation, fit_meta = read_fit(fit_dir)
-    _, _, _, doc_of = windows(split.train)
+    *_, doc_of = trained
     oof_docs, oof = out_of_fold_docs(split.train, window_oof, doc_of)
     threshold, oof_summary = tune_threshold(oof_docs, oof, "input", MAX_FALSE_BLOCKS, GRID)
     print(f"prompt threshold {threshold} (out of fold: {json.dumps(oof_summary)})", flush=True)
@@ -146,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"version": VERSION, "encoder": ENCODER_ID, "threshold": threshold}
     loop.write_head(args.out, arrays, meta)
     requests = TunedEncoder.load(encoder, args.out)
-    validation = list(dict.fromkeys(n for d in split.validation for n, _ in labelled_windows(d)))
     cpu_validation = requests.probabilities(validation)
     rail = DangerousRail(encoder, DangerousHead.load(), requests=requests)
     metrics = evaluate(rail, split.validation)

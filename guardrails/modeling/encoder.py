@@ -145,17 +145,11 @@ class SentenceEncoder:
     def states_of(self, model, texts: list[str]) -> list[np.ndarray]:
         """Per text, `model`'s last hidden states (tokens, dim) float32: a copy of this encoder (`tuned_copy`) run
         with this encoder's tokenizer, length limit, batches, device and precision. Nothing is cached."""
-        torch = self._torch
         out: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        autocast = torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
-        with torch.inference_mode(), autocast:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-                hidden = model(**batch.to(self.device)).last_hidden_state.float().cpu().numpy()
-                for row, (i, length) in enumerate(zip(idx, batch["attention_mask"].sum(1).tolist(), strict=True)):
-                    out[i] = hidden[row, :length].copy()
+        for idx, attention, result in self._passes(model, texts):
+            hidden = result.last_hidden_state.float().cpu().numpy()
+            for row, (i, length) in enumerate(zip(idx, attention.sum(1).tolist(), strict=True)):
+                out[i] = hidden[row, :length].copy()
         return out
 
     def _encode_missing(self, missing: list[str]) -> None:
@@ -179,12 +173,11 @@ class SentenceEncoder:
             while len(entries) > size:
                 entries.popitem(last=False)
 
-    def _encode_now(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray | None]]:
+    def _passes(self, model, texts: list[str], hidden_states: bool = False):
+        """`texts` through `model` in batches of similar length (padding is wasted compute), under this encoder's
+        tokenizer, length limit, device and precision: per batch (text indices, attention mask, the model's output).
+        The caller reads each output before the next batch (inference mode and autocast hold while it does)."""
         torch = self._torch
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        tokens = [np.zeros((0, self.dim), dtype=np.float16)] * len(texts)
-        top_inputs: list[np.ndarray | None] = [None] * len(texts)
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         autocast = torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
         with torch.inference_mode(), autocast:
@@ -199,16 +192,23 @@ class SentenceEncoder:
                 )
                 if self.device != "cpu":
                     batch = batch.to(self.device)
-                result = self._model(**batch, output_hidden_states=self._keep_top_inputs)
-                hidden = result.last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[idx] = pooled.float().cpu().numpy()
-                states = hidden.to(torch.float16).cpu().numpy()
-                entering = result.hidden_states[-2].to(torch.float16).cpu().numpy() if self._keep_top_inputs else None
-                for row, (i, length) in enumerate(zip(idx, batch["attention_mask"].sum(1).tolist(), strict=True)):
-                    tokens[i] = states[row, :length].copy()
-                    if entering is not None:
-                        top_inputs[i] = entering[row, :length].copy()
+                yield idx, batch["attention_mask"], model(**batch, output_hidden_states=hidden_states)
+
+    def _encode_now(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray | None]]:
+        torch = self._torch
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        tokens = [np.zeros((0, self.dim), dtype=np.float16)] * len(texts)
+        top_inputs: list[np.ndarray | None] = [None] * len(texts)
+        for idx, attention, result in self._passes(self._model, texts, hidden_states=self._keep_top_inputs):
+            hidden = result.last_hidden_state
+            mask = attention.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[idx] = pooled.float().cpu().numpy()
+            states = hidden.to(torch.float16).cpu().numpy()
+            entering = result.hidden_states[-2].to(torch.float16).cpu().numpy() if self._keep_top_inputs else None
+            for row, (i, length) in enumerate(zip(idx, attention.sum(1).tolist(), strict=True)):
+                tokens[i] = states[row, :length].copy()
+                if entering is not None:
+                    top_inputs[i] = entering[row, :length].copy()
         return out, tokens, top_inputs
