@@ -11,8 +11,9 @@ Outputs are the bot's own held-out generations (`guardrails/data/generated_ficti
 ~600 characters.
 
 Prompts: the default input stack on one prompt at a time (the dangerous-validation file's prompts), with the
-dangerous rail's tuned prompts' encoder and, in the same run on other prompts of the file, with its head alone (the
-baseline): milliseconds per prompt, p50 and p95.
+dangerous rail's tuned encoder and, in the same run on other prompts of the file, with its head alone (the
+baseline): milliseconds per prompt, p50 and p95. Output: the batched figure again, the dangerous rail as shipped (its
+tuned encoder reads the sentences its head screens in) and as its head alone, the same outputs from a cold cache.
 
 Rails over generation: the embedded engine (SmolLM2 on this machine's CPU) writes `--generated` new outputs of
 about 600 characters, 16 at a time, and the time that took is compared with the time the same stack takes on
@@ -29,6 +30,8 @@ import asyncio
 import csv
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bot.config import Settings
@@ -106,29 +109,53 @@ async def prompt_milliseconds(stack: RailStack, prompts: list[str]) -> list[floa
     return took
 
 
+@contextmanager
+def dangerous_rail_as(stack: RailStack, side: str) -> Iterator[None]:
+    """The stack with its dangerous rail as shipped ("tuned": the tuned encoder on prompts and on the output sentences
+    the head screens in) or as the head alone ("head_only", the baseline), on both stages."""
+    from guardrails.rails.dangerous import DangerousRail
+
+    places = [(rails, i) for rails in (stack.input_rails, stack.output_rails) for i, rail in enumerate(rails) if rail.name == "dangerous"]
+    shipped = [rails[i] for rails, i in places]
+    try:
+        for (rails, i), rail in zip(places, shipped, strict=True):
+            rails[i] = rail if side == "tuned" else DangerousRail(rail.encoder, rail.head, requests=False)
+        yield
+    finally:
+        for (rails, i), rail in zip(places, shipped, strict=True):
+            rails[i] = rail
+
+
 async def prompts_with_and_without_the_tuned_encoder(stack: RailStack, prompts: list[str]) -> dict:
     """ms per prompt through the input stack, the dangerous rail with its tuned encoder and with its head alone,
     alternating halves of `prompts` (each text new to the encoder's cache) twice."""
-    from guardrails.rails.dangerous import DangerousRail
-
-    at = next(i for i, rail in enumerate(stack.input_rails) if rail.name == "dangerous")
-    tuned = stack.input_rails[at]
-    head_only = DangerousRail(tuned.encoder, tuned.head, requests=False)
     took: dict[str, list[float]] = {"tuned": [], "head_only": []}
     quarter = len(prompts) // 4
-    try:
-        for turn in range(4):
-            side = ("tuned", "head_only")[turn % 2]
-            stack.input_rails[at] = tuned if side == "tuned" else head_only
+    for turn in range(4):
+        side = ("tuned", "head_only")[turn % 2]
+        with dangerous_rail_as(stack, side):
             took[side] += await prompt_milliseconds(stack, prompts[turn * quarter : (turn + 1) * quarter])
-    finally:
-        stack.input_rails[at] = tuned
 
     def summary(values: list[float]) -> dict:
         return {"p50_ms": statistics.median(values), "p95_ms": percentile(values, 0.95), "prompts": len(values)}
 
     result = {side: summary(values) for side, values in took.items()}
     result["p50_ratio"] = result["tuned"]["p50_ms"] / result["head_only"]["p50_ms"]
+    return result
+
+
+async def outputs_with_and_without_the_tuned_encoder(stack: RailStack, outputs: list[str]) -> dict:
+    """Batched outputs/s through the output stack, the dangerous rail as shipped and as its head alone, on the same
+    outputs, each side twice in turn and every time from a cold encoder cache."""
+    encoder = next(rail for rail in stack.output_rails if rail.name == "dangerous").encoder
+    rates: dict[str, list[float]] = {"tuned": [], "head_only": []}
+    for turn in range(4):
+        side = ("tuned", "head_only")[turn % 2]
+        encoder.forget()
+        with dangerous_rail_as(stack, side):
+            rates[side].append(await batched(stack, outputs))
+    result = {side: {"outputs_per_s": statistics.median(values), "runs": values} for side, values in rates.items()}
+    result["ratio"] = result["tuned"]["outputs_per_s"] / result["head_only"]["outputs_per_s"]
     return result
 
 
@@ -178,6 +205,7 @@ async def measure(args: argparse.Namespace) -> dict:
             "streamed_per_s": await streamed(stack, outputs[n + single : 2 * n + single]),
         }
         results["prompts"] = await prompts_with_and_without_the_tuned_encoder(stack, validation_prompts(64 if args.quick else 400))
+        results["dangerous_on_output"] = await outputs_with_and_without_the_tuned_encoder(stack, outputs[:n])
         texts, generation_s, tokens = await generated_outputs(generated, 40 if args.quick else args.max_tokens)
         rails_streamed_s = len(texts) / await streamed(stack, texts)
         rails_batched_s = len(texts) / await batched(stack, [text + " " for text in texts])  # not cached: a new text
@@ -203,7 +231,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def report(results: dict) -> str:
-    g = results["generated"]
+    g, o = results["generated"], results["dangerous_on_output"]
     return (
         f"default output rails on {results['outputs']} outputs of ~{results['chars_per_output']} characters\n"
         + table(
@@ -220,7 +248,10 @@ def report(results: dict) -> str:
         + f"input rails, one prompt at a time ({results['prompts']['tuned']['prompts']} prompts a side), ms p50 / p95: "
         + f"with the dangerous rail's tuned encoder {results['prompts']['tuned']['p50_ms']:.1f} / "
         + f"{results['prompts']['tuned']['p95_ms']:.1f}, its head alone {results['prompts']['head_only']['p50_ms']:.1f} / "
-        + f"{results['prompts']['head_only']['p95_ms']:.1f} (p50 ratio {results['prompts']['p50_ratio']:.2f})"
+        + f"{results['prompts']['head_only']['p95_ms']:.1f} (p50 ratio {results['prompts']['p50_ratio']:.2f})\n"
+        + "output rails batched, cold cache, each side twice: with the dangerous rail's tuned encoder on the sentences "
+        + f"its head screens in {o['tuned']['outputs_per_s']:.1f} outputs/s, its head alone "
+        + f"{o['head_only']['outputs_per_s']:.1f} (ratio {o['ratio']:.2f})"
     )
 
 

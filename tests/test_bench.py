@@ -88,6 +88,8 @@ def test_rails_outputs_per_second_and_share_of_generation(model_cache: dict[str,
     assert_numbers(out["prompts"], "p50_ratio")
     assert_numbers(out["prompts"]["tuned"], "p50_ms", "p95_ms")
     assert out["prompts"]["tuned"]["prompts"] == out["prompts"]["head_only"]["prompts"] == 32
+    assert_numbers(out["dangerous_on_output"], "ratio")
+    assert [len(out["dangerous_on_output"][side]["runs"]) for side in ("tuned", "head_only")] == [2, 2]
 
 
 @pytest.mark.slow

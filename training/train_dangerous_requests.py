@@ -1,10 +1,10 @@
 """Train the dangerous-requests model: `python -m training.train_dangerous_requests [--prepare-only | --fit-dir DIR]`.
 
 Writes guardrails/models/dangerous_requests.{npz,json}: a tuned copy of the shared encoder with an attention head
-(`guardrails.modeling.tuned_encoder`) that the dangerous-instructions rail reads on prompts, where the head on the
-frozen encoder stopped gaining (docs/dangerous-instructions.md). Same data, split, windows and labels as
-`training.train_dangerous`; the output stage keeps that head (a second encoder pass over every streamed sentence
-would cost the rails benchmark its target).
+(`guardrails.modeling.tuned_encoder`) that the dangerous-instructions rail reads on prompts, and on the output
+sentences `train_dangerous`'s head screens in (`guardrails.rails.dangerous.OUTPUT_SCREEN`: a second pass over every
+streamed sentence would cost the rails benchmark its target), where the head on the frozen encoder stopped gaining
+(docs/dangerous-instructions.md). Same data, split, windows and labels as `training.train_dangerous`.
 
 Three steps, one command by default:
 1. prepare: the split's windows as token ids, their labels, loss weights (classes balanced) and folds (by topic),
@@ -13,9 +13,10 @@ Three steps, one command by default:
    once on everything and once per fold). 171 s on one H100; on this project's 2 cores roughly 75 minutes (estimated from
    a 300-window run), so the shipped model's fit ran on a GPU: `python -m training.tune_encoder data/cache/dangerous_requests_fit.npz OUT_DIR` there,
    then `--fit-dir OUT_DIR` here;
-3. finish: the prompt threshold from the out-of-fold probabilities by `train_dangerous`'s rule with the issue's limit
-   (each benign family of prompts at most 3% blocked, bare premises 2%, then the most recall), validation through
-   the whole rail, the files.
+3. finish: a threshold per stage from the out-of-fold probabilities by `train_dangerous`'s rule with the issue's
+   limit (each benign family of the stage at most 3% blocked, bare premises 2%, the bot's stories 1%, then the most
+   recall; the output screen is left out there: it only ever unblocks, and its cost in recall is measured on
+   validation), validation through the whole rail, the files.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from guardrails.modeling.dangerous import DangerousHead
+from guardrails.modeling.dangerous import STAGES, DangerousHead
 from guardrails.modeling.encoder import ENCODER_ID, SentenceEncoder
 from guardrails.modeling.tuned_encoder import LAYER_PREFIX, TunedEncoder
 from guardrails.paths import MODELS_DIR
-from guardrails.rails.dangerous import DangerousRail
+from guardrails.rails.dangerous import OUTPUT_SCREEN, DangerousRail
 from training import loop, tune_encoder
 from training.dangerous_split import DATA_FILE, Doc, build_split
 from training.paths import EMBEDDING_CACHE, head_arguments
@@ -50,13 +51,14 @@ from training.train_dangerous import (
 MODEL_PATH = MODELS_DIR / "dangerous_requests.npz"
 FIT_INPUT = EMBEDDING_CACHE / "dangerous_requests_fit.npz"
 FIT_DIR = EMBEDDING_CACHE / "dangerous_requests_fit"
-VERSION = "1.0"
+VERSION = "1.1"
 MAX_FALSE_BLOCKS = 0.03
-"""Out of fold, in each benign family of prompts (bare premises: 2%): the issue's own target. The head on frozen states
-is held to 5% (`train_dangerous.MAX_BENIGN_FP`: at 3% it lost most of its recall); this model keeps most of its
-recall at 3%, and at 5% it blocked 5.0% of the validation's never-seen harmless requests (docs/dangerous-instructions.md)."""
-GRID = np.union1d(THRESHOLD_GRID, [0.9993, 0.9995, 0.9997, 0.9999])
-"""A tuned encoder's probabilities crowd near 1: the heads' grid, with finer steps above 0.999."""
+"""Out of fold, in each benign family of either stage (bare premises 2%, the bot's stories 1%): the issue's own target.
+The head on frozen states is held to 5% on prompts (`train_dangerous.MAX_BENIGN_FP`: at 3% it lost most of its
+recall); this model keeps most of its recall at 3%, and at 5% it blocked 5.0% of the validation's never-seen harmless
+requests (docs/dangerous-instructions.md)."""
+GRID = np.union1d(THRESHOLD_GRID, [0.9993, 0.9995, 0.9997, 0.9999, 0.99993, 0.99995, 0.99997, 0.99999])
+"""A tuned encoder's probabilities crowd near 1: the heads' grid, with finer steps above 0.999 and 0.9999."""
 
 
 def prepare(
@@ -102,11 +104,23 @@ def read_fit(fit_dir: Path) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarr
 
 
 def out_of_fold_docs(docs: list[Doc], window_oof: np.ndarray, doc_of: np.ndarray) -> tuple[list[Doc], np.ndarray]:
-    """Per doc that has training windows, its highest window's out-of-fold probability (the rail's max)."""
+    """Per doc that has training windows, its highest window's out-of-fold probability (the rail's max); the bot's
+    generated sentences as whole stories (what the targets count, as `train_dangerous.out_of_fold` scores them)."""
     per_doc = np.full(len(docs), -1.0)
     np.maximum.at(per_doc, doc_of, window_oof)
-    kept = np.flatnonzero(per_doc >= 0)
-    return [docs[i] for i in kept], per_doc[kept]
+    kept: list[Doc] = []
+    scores: list[float] = []
+    stories: dict[str, float] = {}
+    for doc, score in zip(docs, per_doc.tolist(), strict=True):
+        if score < 0:
+            continue
+        if doc.source == "generated:sentence":
+            stories[doc.group] = max(score, stories.get(doc.group, 0.0))
+        else:
+            kept.append(doc)
+            scores.append(score)
+    kept += [Doc("", "allow", "output", "generated:story", group) for group in stories]
+    return kept, np.array(scores + list(stories.values()))
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -135,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     arrays, window_oof, gpu_validation, fit_meta = read_fit(fit_dir)
     *_, doc_of = trained
     oof_docs, oof = out_of_fold_docs(split.train, window_oof, doc_of)
-    threshold, oof_summary = tune_threshold(oof_docs, oof, "input", MAX_FALSE_BLOCKS, GRID)
-    print(f"prompt threshold {threshold} (out of fold: {json.dumps(oof_summary)})", flush=True)
+    thresholds, oof_summary = {}, {}
+    for stage in STAGES:
+        thresholds[stage], oof_summary[stage] = tune_threshold(oof_docs, oof, stage, MAX_FALSE_BLOCKS, GRID)
+        print(f"{stage} threshold {thresholds[stage]} (out of fold: {json.dumps(oof_summary[stage])})", flush=True)
 
-    meta = {"version": VERSION, "encoder": ENCODER_ID, "threshold": threshold}
+    meta = {"version": VERSION, "encoder": ENCODER_ID, "thresholds": thresholds}
     loop.write_head(args.out, arrays, meta)
     requests = TunedEncoder.load(encoder, args.out)
     cpu_validation = requests.probabilities(validation)
@@ -149,12 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         "model": "all-MiniLM-L6-v2 with every transformer layer tuned (embeddings the shared encoder's, not stored; "
         f"layers float16) and an attention head over its token states ({encoder.dim}-64 ReLU per token, softmax "
         "attention pool and mean pool -> 1), sigmoid; rail score on a prompt = max over its windows (sentences and "
-        "neighbouring pairs)",
-        "stage": "input",
-        "threshold_meaning": "block a prompt when its score >= the threshold. Chosen on out-of-fold probabilities of "
-        f"the training part ({fit_meta['settings']['folds']} folds by topic) by training.train_dangerous's rule: at most "
-        f"{MAX_FALSE_BLOCKS:.0%} false blocks in each benign family of prompts (bare premises 2%), then the most recall; "
-        f"grid {GRID[0]}-{GRID[-1]}. A moderator may only lower it.",
+        "neighbouring pairs); on output = max over the sentences the head (dangerous_head.npz) scores at or above "
+        "output_screen",
+        "output_screen": OUTPUT_SCREEN,
+        "threshold_meaning": "block a prompt or an output when its score on that stage >= the stage's threshold. Chosen "
+        f"on out-of-fold probabilities of the training part ({fit_meta['settings']['folds']} folds by topic) by "
+        f"training.train_dangerous's rule: at most {MAX_FALSE_BLOCKS:.0%} false blocks in each benign family of the "
+        f"stage (bare premises 2%, the bot's whole stories 1%), then the most recall; grid {GRID[0]}-{GRID[-1]}. A "
+        "moderator may only lower them.",
         "training": {
             "command": "python -m training.train_dangerous_requests (fit: python -m training.tune_encoder)",
             "fit": fit_meta,
@@ -172,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             "split": "training.train_dangerous's (the same rows, windows and labels as dangerous_head.npz)",
         },
         "metrics": {"validation_at_threshold": metrics, "out_of_fold_train": oof_summary},
-        "metric_notes": "Measured through the whole dangerous rail (this model on prompts, dangerous_head.npz on output); "
-        "families as in dangerous_head.json.",
+        "metric_notes": "Measured through the whole dangerous rail (this model on prompts and on the output sentences "
+        "dangerous_head.npz screens in); families as in dangerous_head.json.",
     }  # fmt: skip
     loop.write_head(args.out, arrays, meta)
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f}s", flush=True)

@@ -92,6 +92,13 @@ class SentenceEncoder:
         self._token_cache_size = token_cache_size
         self.texts_encoded = 0
 
+    def forget(self) -> None:
+        """Drop every kept embedding and token state: a benchmark that times two setups on the same texts starts each
+        one cold."""
+        with self._lock:
+            for cache in (self._recent, self._recent_tokens, self._recent_top_inputs):
+                cache.clear()
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embeddings of shape (len(texts), dim), float32, unit length."""
         if not texts:

@@ -4,10 +4,12 @@ A head on the shared encoder's frozen states judges by resemblance, and the froz
 V" next to "steal a car" (docs/dangerous-instructions.md). A rail that needs the distinction runs its own copy: the
 shared encoder's tokenizer and embeddings (frozen in training, so not stored) under transformer layers tuned with the
 rail's head (`training.tune_encoder`). It costs a second encoder pass over what it scores, so a rail uses it where
-texts are few and short (the dangerous rail: prompts, not the streamed output).
+texts are few and short, or on the few its cheap head picks out (the dangerous rail: every prompt, and the output
+sentences its head scores at all).
 
 Stored as one .npz: the layers by state-dict name under `LAYER_PREFIX` ("layer.0.attention.self.query.weight"),
-float16, and the head's arrays (`heads.ATTENTION_ARRAYS`), float32; the .json beside it holds the threshold.
+float16, and the head's arrays (`heads.ATTENTION_ARRAYS`), float32; the .json beside it holds the thresholds, one
+per stage it judges.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class TunedEncoder:
     encoder: SentenceEncoder
     model: Any  # a copy of the shared encoder's transformers model with the tuned layers loaded
     head: dict[str, np.ndarray]
-    threshold: float
+    thresholds: dict[str, float]
+    """Per stage it judges ("input", "output")."""
     version: str
     encoder_id: str = ""
 
@@ -43,11 +46,11 @@ class TunedEncoder:
 
     @classmethod
     def load(cls, encoder: SentenceEncoder, npz_path: str | Path) -> TunedEncoder:
-        """The tuned layers and head in `npz_path` on a copy of `encoder`; threshold and version from the .json."""
+        """The tuned layers and head in `npz_path` on a copy of `encoder`; thresholds and version from the .json."""
         arrays, meta, version = read_attention_head(npz_path)
         head, layers = split_prefixed(arrays, LAYER_PREFIX)
         return cls(encoder, encoder.tuned_copy(layers), {name: head[name] for name in ATTENTION_ARRAYS},
-                   float(meta["threshold"]), version, meta.get("encoder", ""))  # fmt: skip
+                   {stage: float(value) for stage, value in meta["thresholds"].items()}, version, meta.get("encoder", ""))  # fmt: skip
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """(len(texts),) probabilities. Thread-safe; call from a worker thread."""

@@ -14,8 +14,10 @@ phrases) and over the window's hashed words (`bow_features`). The text's score i
 are the ones other rails already embed, so the encoder's cache serves them (token states come from the same pass)
 and this rail adds only the head: on prompts, sentences and neighbouring pairs (as the injection rail,
 `guardrails.rails.injection.windows`); on output, sentences (as the toxicity rail, `guardrails.text.units.split_units`).
-On prompts (few, short) a tuned copy of the encoder reads the windows instead of the head: the frozen encoder put
+A tuned copy of the encoder judges instead of the head where it can afford a second pass: the frozen encoder put
 "steal a car in GTA V" beside "steal a car" (`guardrails.modeling.tuned_encoder`, docs/dangerous-instructions.md).
+It reads every window of a prompt (few, short), and on output only the sentences the head screens in (`OUTPUT_SCREEN`):
+a few in a hundred of the bot's own sentences, so the streamed output keeps its one shared pass.
 
 Ratings do not loosen it (M does not allow recipes), and a moderator's threshold may tighten it, never loosen it.
 """
@@ -39,11 +41,16 @@ from guardrails.text.units import split_units
 if TYPE_CHECKING:
     from guardrails.modeling.encoder import SentenceEncoder
 
-__all__ = ["CATEGORY", "DangerousRail", "stage_windows"]
+__all__ = ["CATEGORY", "OUTPUT_SCREEN", "DangerousRail", "stage_windows"]
 
 logger = logging.getLogger(__name__)
 
 CATEGORY = "dangerous_instructions"
+OUTPUT_SCREEN = 0.05
+"""On output the head (on the shared pass's token states) scores every sentence, and the tuned encoder reads only those
+the head scores at or above this. Measured (docs/dangerous-instructions.md): 3.3% of the bot's own held-out sentences
+and 3.8% of its verse lines get the second pass; screens from 0.01 to 0.2 stop the same validation recipes (the
+tuned encoder alone: the same); at 0.3 four points fewer."""
 
 
 def stage_windows(text: str, stage: Stage) -> list[str]:
@@ -71,24 +78,29 @@ class DangerousRail:
         thresholds: Mapping[str, float] | None = None,
         requests: TunedEncoder | Literal[False] | None = None,
     ) -> None:
-        """`requests`: the model that judges prompts (None: the shipped one, `DEFAULT_REQUESTS_PATH`; False: none, the
-        head judges both stages, as `training.train_dangerous` measures it)."""
+        """`requests`: the tuned encoder that judges prompts and the output the head screens in (None: the shipped
+        one, `DEFAULT_REQUESTS_PATH`; False: none, the head judges both stages, as `training.train_dangerous` measures
+        it)."""
         self.encoder = encoder
         self.head = head or DangerousHead.load()
         if self.head.dim != encoder.dim:
             raise ValueError(f"dangerous head expects {self.head.dim}-d token states, the encoder gives {encoder.dim}")
         self.requests = TunedEncoder.load(encoder, DEFAULT_REQUESTS_PATH) if requests is None else requests or None
-        own = dict(self.head.thresholds) | ({"input": self.requests.threshold} if self.requests else {})
+        if self.requests and set(self.requests.thresholds) != set(STAGES):
+            raise ValueError(f"the tuned encoder needs a threshold per stage {STAGES}, has {sorted(self.requests.thresholds)}")
+        own = dict(self.requests.thresholds if self.requests else self.head.thresholds)
         self.thresholds = {stage: float((thresholds or own)[stage]) for stage in STAGES}
         for stage, value in self.thresholds.items():
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"dangerous threshold ({stage}) must be in (0, 1], got {value}")
+        self.screen = min(OUTPUT_SCREEN, self.thresholds["output"])
+        """A moderator's threshold under the screen lowers it too: stricter, as they asked."""
         self.version = self.head.version + (f"; requests {self.requests.version}" if self.requests else "")
 
     def version_for(self, stage: Stage) -> str:
-        """The version of the model that judges `stage`: what a verdict records (the rail's `version`, in the policy
-        hash, names both)."""
-        return self.requests.version if stage == "input" and self.requests else self.head.version
+        """The version of the model that decides: what a verdict records (on output the head only screens; the rail's
+        `version`, in the policy hash, names both)."""
+        return self.requests.version if self.requests else self.head.version
 
     def with_thresholds(self, overrides: Mapping[str, float]) -> DangerousRail:
         """A moderator's threshold may make the rail stricter, never looser: recipes for harm are off at every rating."""
@@ -103,25 +115,32 @@ class DangerousRail:
             "backend": self.backend_name,
             "version": self.version,
             "thresholds": {f"{CATEGORY}:{stage}": value for stage, value in self.thresholds.items()},
+            "output_screen": self.screen if self.requests else None,
             "encoder_precision": self.encoder.precision,
             "languages": sorted(self.languages),
         }
 
-    def window_scores(self, texts: Sequence[str], stage: Stage) -> list[list[tuple[str, float]]]:
-        """Per text, per window: (window, probability). Every window of the batch goes to the encoder in one call."""
+    def window_scores(self, texts: Sequence[str], stage: Stage) -> list[list[tuple[str, float, bool]]]:
+        """Per text, per window: (window, probability, whether the deciding model read it: False for an output
+        sentence the head screened out, which keeps the head's score and never blocks). Every window of the batch goes
+        to each model in one call."""
         per_text = [stage_windows(text, stage) for text in texts]
         normalised = [[normalize(w) for w in ws] for ws in per_text]
         unique = list(dict.fromkeys(n for ns in normalised for n in ns if n))
         probabilities: dict[str, float] = {}
-        if unique and stage == "input" and self.requests:
-            probabilities = dict(zip(unique, self.requests.probabilities(unique).tolist(), strict=True))
-        elif unique:
+        if unique and not (stage == "input" and self.requests):
             cues = np.stack([cue_features(n) for n in unique])
             bows = np.stack([bow_features(n) for n in unique])
             scored = self.head.probabilities(self.encoder.encode_tokens(unique), cues, bows)
             probabilities = dict(zip(unique, scored.tolist(), strict=True))
+        screened_out: set[str] = set()
+        if self.requests:
+            read = unique if stage == "input" else [n for n in unique if probabilities[n] >= self.screen]
+            screened_out = set(unique) - set(read)
+            if read:
+                probabilities |= zip(read, self.requests.probabilities(read).tolist(), strict=True)
         return [
-            [(w, probabilities[n]) for w, n in zip(ws, ns, strict=True) if n]
+            [(w, probabilities[n], n not in screened_out) for w, n in zip(ws, ns, strict=True) if n]
             for ws, ns in zip(per_text, normalised, strict=True)
         ]
 
@@ -143,14 +162,14 @@ class DangerousRail:
         latency = (time.perf_counter() - started) * 1000
         return [self._verdict(windows_, stage, latency) for windows_ in scored]
 
-    def _verdict(self, scored: list[tuple[str, float]], stage: Stage, latency_ms: float) -> Verdict:
+    def _verdict(self, scored: list[tuple[str, float, bool]], stage: Stage, latency_ms: float) -> Verdict:
         common = {"rail": self.name, "backend": self.backend_name, "version": self.version_for(stage), "stage": stage}
         if not scored:
             return Verdict(**common, decision="skip", explanation="nothing to score", latency_ms=latency_ms)
-        best = max(range(len(scored)), key=lambda i: scored[i][1])
-        window, score = scored[best]
+        best = max(range(len(scored)), key=lambda i: (scored[i][2], scored[i][1]))
+        window, score, read = scored[best]
         threshold = self.thresholds[stage]
-        blocked = score >= threshold
+        blocked = read and score >= threshold
         where = f" (window {best + 1} of {len(scored)})" if len(scored) > 1 else ""
         relation = ">=" if blocked else "<"
         # The prompts' threshold sits at 0.9993 (a tuned encoder's scores crowd near 1): two decimals would read
@@ -163,7 +182,8 @@ class DangerousRail:
             thresholds={CATEGORY: threshold},
             category=CATEGORY if blocked else None,
             sentence=window if blocked or len(scored) > 1 else None,
-            explanation=f"dangerous instructions {score:.{digits}f} {relation} threshold {threshold:.{digits}f}{where}",
+            explanation=f"dangerous instructions {score:.{digits}f} {relation} threshold {threshold:.{digits}f}{where}"
+            + ("" if read else f"; every window under the head's screen {self.screen}"),
             latency_ms=latency_ms,
             chunk_index=best if len(scored) > 1 else None,
         )
