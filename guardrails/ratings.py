@@ -25,8 +25,9 @@ _OBSCENE = {"G": 0.25, "PG-13": 0.9, "M": 1.01}
 # head scores profane narration high (the tweets it learned from call profanity "offensive"): at 0.9 it blocked
 # "Damn it, this shit is fucked, Sam swore as the ship sank." (0.92 under head 2.0; head 3.1 scores it 0.98 and blocks
 # it even at M); at 0.95 abuse recall at M is 0.898 with head 3.1 (0.878 with 2.0; toxicity validation split), and
-# what is aimed at a member or the reader keeps its PG-13 thresholds. Strong profanity in narration at M, 20 lines
-# written for it (docs/guardrail-judgement.md, stop 29): 6 blocked with head 3.1, 4 with 2.0.
+# what is aimed at a member or the reader keeps its PG-13 thresholds. Swearing in narration at M is read without its
+# expletives where it is about no group and aimed at no one (guardrails/rails/toxicity.py, stop 31): 60 such lines
+# written for it, 10 blocked before, 0 after (guardrails/data/rating_m_validation.csv).
 _G_FACTOR = 0.6
 _M_FLOOR = 0.95
 

@@ -48,7 +48,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 }
 
 
-PROFANITY_VERSION = "profanity-1"
+PROFANITY_VERSION = "profanity-2"
+"""2 (stop 31): where strong language is allowed, the toxicity rail also reads a sentence without its expletives."""
 
 
 class ToxicityBackend(Protocol):

@@ -22,6 +22,7 @@ from guardrails.modeling.toxicity import CATEGORIES, DEFAULT_THRESHOLDS, Toxicit
 from guardrails.rail import Stage, Verdict, one_line
 from guardrails.ratings import DEFAULT_RATING, Rating, thresholds_for
 from guardrails.text.normalize import normalize
+from guardrails.text.profanity import without_expletives
 from guardrails.text.units import split_units
 
 __all__ = ["PROMPT_TOXICITY_THRESHOLD", "TARGETED_NOTE", "ToxicityRail", "aims_at_real_person", "frame_tail"]
@@ -90,12 +91,32 @@ def frame_tail(unit: str) -> str | None:
     return tail if len(tail) >= 12 and tail != unit.strip() else None
 
 
+_LANGUAGE_CATEGORIES = ("toxicity", "insult")
+"""What swearing alone raises: a model trained on tweets reads "this shit is fucked" as offensive. Where strong
+language is allowed (M, prompts), these are also scored with the expletives taken out (`without_expletives`) and the
+lower score counts, unless the sentence is aimed at a real person or reads as about a group (`LANGUAGE_GROUP_GUARD`);
+identity attacks and threats are always judged on the words as written."""
+LANGUAGE_GROUP_GUARD = 0.3
+"""An identity-attack score at or above this keeps a sentence's swearing in: "Women are too fucking stupid to run
+anything." (identity 0.71, under its 0.99 threshold) is hate that the swearing made loud, not narration. Profane
+narration and characters' insults written for the check score at most 0.26; chosen on those and on the toxicity
+validation's profane tweets (docs/guardrail-judgement.md, stop 31)."""
+
+
 def _worst(*scored: dict[str, float] | None) -> dict[str, float] | None:
     """Category by category, the highest score among the scorings present."""
     present = [s for s in scored if s]
     if len(present) < 2:
         return present[0] if present else None
     return {category: max(s.get(category, 0.0) for s in present) for category in present[0]}
+
+
+def _language_allowed(scored: dict[str, float] | None, without_language: dict[str, float] | None) -> dict[str, float] | None:
+    """`scored`, with each of `_LANGUAGE_CATEGORIES` lowered to its score without the expletives when that is lower,
+    unless `scored` reads as about a group."""
+    if not scored or not without_language or scored.get("identity_attack", 0.0) >= LANGUAGE_GROUP_GUARD:
+        return scored
+    return scored | {c: min(scored[c], without_language[c]) for c in _LANGUAGE_CATEGORIES if c in scored and c in without_language}
 
 
 class ToxicityRail:
@@ -168,7 +189,8 @@ class ToxicityRail:
         """One verdict per text. All sentences of the batch go to the backend in one call.
 
         A sentence that opens with a fiction frame ("A limerick for @sam: ...") is also scored without it, and the
-        worse of the two counts: a frame must not dilute what follows it (`frame_tail`).
+        worse of the two counts: a frame must not dilute what follows it (`frame_tail`). Where strong language is
+        allowed (M, prompts), swearing alone does not make a sentence toxic (`_LANGUAGE_CATEGORIES`).
         `latency_ms` is the whole batch's time: that is how long each text waited for its verdict.
         """
         started = time.perf_counter()
@@ -176,17 +198,36 @@ class ToxicityRail:
         try:
             normalised = [[normalize(unit) for unit in text_units] for text_units in units]
             tails = [[normalize(frame_tail(unit) or "") for unit in text_units] for text_units in units]
-            unique = list(dict.fromkeys(n for per_text in (*normalised, *tails) for n in per_text if n))
+            # Where strong language is allowed, the sentence (and its frame's tail) without its expletives as well.
+            free = [
+                [self._without_language(unit, n, t, stage) for unit, n, t in zip(*per_text, strict=True)]
+                for per_text in zip(units, normalised, tails, strict=True)
+            ]
+            readings = [x for per_text in (*normalised, *tails) for x in per_text]
+            readings += [x for per_text in free for cleaned in per_text for x in cleaned]
+            unique = list(dict.fromkeys(x for x in readings if x))
             scores = dict(zip(unique, self.backend.score(unique), strict=True)) if unique else {}
         except Exception as exc:  # a failed model must not crash the pipeline; the policy decides what "error" means
             logger.exception("toxicity backend %s failed", self.backend.name)
             latency = (time.perf_counter() - started) * 1000
             return [self._error(stage, exc, latency) for _ in texts]
         latency = (time.perf_counter() - started) * 1000
+
+        def scored(n: str, tail: str, cleaned: tuple[str, ...]) -> dict[str, float] | None:
+            return _language_allowed(_worst(scores.get(n), scores.get(tail)), _worst(*(scores.get(c) for c in cleaned)))
+
         return [
-            self._verdict(text_units, [_worst(scores.get(n), scores.get(t)) for n, t in zip(norms, text_tails, strict=True)], stage, latency)
-            for text_units, norms, text_tails in zip(units, normalised, tails, strict=True)
+            self._verdict(text_units, [scored(*reading) for reading in zip(norms, text_tails, cleaned, strict=True)], stage, latency)
+            for text_units, norms, text_tails, cleaned in zip(units, normalised, tails, free, strict=True)
         ]
+
+    def _without_language(self, unit: str, normalised: str, tail: str, stage: Stage) -> tuple[str, ...]:
+        """The sentence (and its frame's tail) without expletives, where strong language is allowed and the sentence
+        has some and is aimed at no real person; else nothing."""
+        if self.thresholds.get("obscene", 0.0) <= 1.0 or aims_at_real_person(unit, stage):
+            return ()
+        cleaned = tuple(without_expletives(text) for text in (normalised, tail) if text)
+        return cleaned if cleaned and cleaned[0] != normalised else ()
 
     def _verdict(
         self,

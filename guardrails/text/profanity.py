@@ -24,3 +24,20 @@ def profanity_score(text: str) -> float:
     if _MILD.search(text):
         return 0.3
     return 0.0
+
+
+# Swearing as emphasis, not a word for a person: "this shit is fucked", "the goddamn key". Words that name or insult a
+# person ("bitch", "cunt", "bastard", "prick", "motherfucker") are not here: taking them out would take out what a
+# sentence says about someone.
+_EXPLETIVE = re.compile(
+    r"\b(?:(?:clusterfuck|fuck)(?:s|ed|ing|in)?|fck(?:s|ed|ing|in)?|shit(?:s|ty|ting|ted)?|bullshit|goddamn(?:ed|it)?"
+    r"|damn(?:ed|ing|it)?|hell|crap(?:py|s)?|bloody|bugger(?:ed)?|piss(?:ed|es|ing)?)\b",
+    re.IGNORECASE,
+)
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.;:!?])")
+
+
+def without_expletives(text: str) -> str:
+    """`text` with its swearing-as-emphasis taken out: what is left is what a sentence says once strong language is
+    allowed ("Everything was fucked: the car, the map." -> "Everything was: the car, the map.")."""
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(_EXPLETIVE.sub("", text).split()))
