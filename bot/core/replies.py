@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.request import Author
 from guardrails.rail import Verdict
-from guardrails.rails.dangerous import CATEGORY as DANGEROUS
+from guardrails.rails.dangerous import CATEGORY as DANGEROUS, asks_about_own_life
 from guardrails.rails.language import language_of, refusal
 from guardrails.rails.toxicity import TARGETED_NOTE
 
@@ -17,6 +17,12 @@ ENGINE_DOWN = "The writing engine is not answering right now. Please try again i
 RECORDS_DOWN = "I can't save my records right now, so I stopped and posted nothing more. Please try again later."
 WENT_WRONG = "Something went wrong on my side and nothing was posted. Please try again."
 EMPTY_OUTPUT = "The model returned nothing this time. Please try again."
+SELF_HARM_REFUSAL = (
+    "I can't help with ways to hurt yourself, even inside a story, and nothing was posted; if things are heavy right "
+    "now, please reach out to someone you trust or a local crisis line."
+)
+"""A request for a way to end or hurt one's own life is refused like any recipe for harm, and the one who asked is
+offered care, not a policy."""
 
 
 def disclosure(request_id: str) -> str:
@@ -72,6 +78,8 @@ def explain(verdict: Verdict, readable: frozenset[str] | None = None, language: 
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
     if verdict.category == "line":  # a story game's line (guardrails/rails/lines.py): name the topic, not a score
         return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
+    if verdict.category == DANGEROUS and verdict.stage == "input" and asks_about_own_life(verdict.sentence or ""):
+        return SELF_HARM_REFUSAL
     if verdict.category == DANGEROUS:  # not abuse: say what it is, at every rating and in every frame
         return "I can't give real-world instructions for serious harm, even inside a story; nothing was posted."
     category = verdict.category or verdict.rail

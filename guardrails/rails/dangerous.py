@@ -25,6 +25,7 @@ Ratings do not loosen it (M does not allow recipes), and a moderator's threshold
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -41,7 +42,7 @@ from guardrails.text.units import split_units
 if TYPE_CHECKING:
     from guardrails.modeling.encoder import SentenceEncoder
 
-__all__ = ["CATEGORY", "OUTPUT_SCREEN", "DangerousRail", "stage_windows"]
+__all__ = ["CATEGORY", "OUTPUT_SCREEN", "DangerousRail", "asks_about_own_life", "stage_windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,22 @@ OUTPUT_SCREEN = 0.05
 the head scores at or above this. Measured (docs/dangerous-instructions.md): 3.3% of the bot's own held-out sentences
 and 3.8% of its verse lines get the second pass; screens from 0.01 to 0.2 stop the same validation recipes (the
 tuned encoder alone: the same); at 0.3 four points fewer."""
+
+
+_OWN_LIFE = re.compile(
+    r"\b(?:kill(?:ing)? myself|end(?:ing)? (?:it all|my (?:own )?life)|tak(?:e|ing) my (?:own )?life|(?<!without )cut(?:ting)? myself"
+    r"|(?<!without )hurt(?:ing)? myself|hang(?:ing)? myself|starv(?:e|ing) myself|(?:commit|committing) suicide"
+    r"|(?<!like a )(?<!as a )suicid(?:e|al)(?! (?:vests?|bomb\w*|attacks?|missions?|squads?|drones?|doors?))|overdos\w* on my"
+    r"|(?:don'?t|never|not) wake up)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_own_life(text: str) -> bool:
+    """Whether a request asks about ending or hurting the asker's own life ("How deep should I cut myself?", "...so I
+    don't wake up"), not a weapon's name ("a suicide vest"), a murder made to look like one or a safety clause
+    ("without hurting myself"): the member's reply then offers care with the refusal (`bot.core.replies.explain`)."""
+    return bool(_OWN_LIFE.search(text))
 
 
 def stage_windows(text: str, stage: Stage) -> list[str]:
