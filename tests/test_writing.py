@@ -115,6 +115,14 @@ def test_a_numbered_label_is_a_label_and_only_verses_are_told_apart_by_number() 
     assert scaffolds._verse_line("Chorus of the harbour bells")
 
 
+def test_a_run_together_line_is_not_verse_and_a_setting_note_is_not_a_word_of_it() -> None:
+    assert not scaffolds._verse_line("1912s   The humble fox was me  (I)ve been wrong all along.")
+    assert scaffolds._verse_line("In 1912 the humble fox was me")
+    assert scaffolds._FORMAT_NOTE.sub("", "taken by the ghosts of old... (emphasis)") == "taken by the ghosts of old..."
+    assert scaffolds._FORMAT_NOTE.sub("", "and the river said (oh-oh)") == "and the river said (oh-oh)"
+    assert "\n **" in scaffolds._STORY_STOPS  # a bold paragraph after a space is a heading, not the story
+
+
 def test_the_request_read_back_is_not_a_verse_line() -> None:
     # Lines of a fresh clone's poem on SmolLM2 (2026-12-05), and the poem instruction's own words.
     echoes = (

@@ -7,7 +7,7 @@ from typing import Literal
 
 from bot.engines.base import ChatMessages, SamplingParams
 
-TEMPLATE_VERSION = "2026-12-05.5"
+TEMPLATE_VERSION = "2026-12-05.6"
 """Since 2026-12-04.1 a /write piece is also shaped part by part (bot/core/scaffolds.py): its headings are part of
 the template. .2: a character's Name drops a next label cut before its colon ("… Blackheart Age"), and a story
 written as "Sentence 1: …" lines counts as an outline (asked again). 2026-12-05.1: a poem's stanza is asked to go on
@@ -16,7 +16,9 @@ cleanly, and a story title that is a label or an opening that is advice about wr
 title is asked again on the checker's own grounds (`shapes.title_problem`), and an opening asked a third time is
 begun as prose ("The"). .3: a section label the model writes as a lyric line, numbered ("Chorus 3"), is dropped.
 .4: a scene's image prompt ends where it echoes the request ("no dialogue", "setting, light"). .5: a script's place
-that reads the instruction back ("INT. PLACE - DAY") is taken from the subject instead."""
+that reads the instruction back ("INT. PLACE - DAY") is taken from the subject instead. .6: a story ends where a bold
+paragraph begins after a space too, a verse line run together with gaps is dropped, and a setting note at a line's
+end ("(emphasis)") is not kept as a word of it."""
 
 Kind = Literal["story", "poem", "lyrics", "script", "character", "scene"]
 Length = Literal["short", "medium", "long"]

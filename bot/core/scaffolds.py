@@ -33,7 +33,11 @@ _SCENE_TOKENS = {"short": 90, "medium": 140, "long": 200}
 _FIELD_TOKENS = {"Name": 10, "Age": 6, "Appearance": 48, "Personality": 40, "Goal": 36, "Flaw": 32,
                  "A line they would say": 32, "Backstory": 72}  # fmt: skip
 _SECTION_TOKENS = 64
-_STORY_STOPS = ("\n\n**", "\n**", "\n#", "\n1.", "\n01.", "\n1st ", "\nChapter ", "\n* ", "\n- ", "\nNote:", "\nThe End")
+_STORY_STOPS = (
+    "\n\n**", "\n**", "\n **", "\n#", "\n1.", "\n01.", "\n1st ", "\nChapter ", "\n* ", "\n- ", "\nNote:", "\nThe End",
+)
+"""Where a story has turned into a list, a heading or a second title (a paragraph begun " **Dawn from the shore..."
+left an unclosed bold in a story at N = 1, stop 30)."""
 _PROSE_START = "The"
 """How a story's opening is begun for the model where it answered with a plan or a heading."""
 _RETRIES = 2
@@ -138,7 +142,7 @@ class Scaffold:
         for retry in range(count + 1):
             so_far = "".join(f"{line}\n" for line in lines)
             text, cut = await self._ask(heading + so_far, max_tokens, retry=_draw(retry))
-            more = [line.strip(" *_#|/") for line in text.strip("\n").splitlines()]
+            more = [_FORMAT_NOTE.sub("", line).strip(" *_#|/") for line in text.strip("\n").splitlines()]
             if cut and more:
                 more.pop()
             lines += [line for line in more if _verse_line(line)][: count - len(lines)]
@@ -327,10 +331,16 @@ def _last_line(line: str) -> str:
     return line if shapes.ends_cleanly(line, "poem") else ""
 
 
+_FORMAT_NOTE = re.compile(r"\s*\((?:emphasis(?: added)?|emphasi[sz]ed|repeat|x ?\d)\)\s*$", re.IGNORECASE)
+"""A note on how to sing or set a line, not a word of it: "taken by the ghosts of old... (emphasis)" (lyrics, stop 30)."""
+
+
 def _verse_line(line: str) -> bool:
-    """A line a poem or a song can keep: not empty, not a heading, not prose, not the request read back."""
+    """A line a poem or a song can keep: not empty, not a heading, not prose, not the request read back, not words
+    run together with gaps ("1912s   The humble fox was me  (I)ve been wrong", a poem at N = 1, stop 30)."""
     return (
         bool(line)
+        and "  " not in line
         and not shapes._is_heading(line)
         and len(line.split()) <= shapes.MAX_LINE_WORDS
         and not shapes.is_instruction_echo(line)
