@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "metrics": {"validation_at_threshold": metrics, "out_of_fold_train": oof_summary},
         "metric_notes": "Measured through the whole dangerous rail (this model on prompts and on the output sentences "
-        "dangerous_head.npz screens in); families as in dangerous_head.json.",
+        "dangerous_head.npz screens in; on prompts about the asker's own life either model blocks); families as in "
+        "dangerous_head.json.",
     }  # fmt: skip
     loop.write_head(args.out, arrays, meta)
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f}s", flush=True)

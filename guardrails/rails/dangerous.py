@@ -17,7 +17,8 @@ and this rail adds only the head: on prompts, sentences and neighbouring pairs (
 A tuned copy of the encoder judges instead of the head where it can afford a second pass: the frozen encoder put
 "steal a car in GTA V" beside "steal a car" (`guardrails.modeling.tuned_encoder`, docs/dangerous-instructions.md).
 It reads every window of a prompt (few, short), and on output only the sentences the head screens in (`OUTPUT_SCREEN`):
-a few in a hundred of the bot's own sentences, so the streamed output keeps its one shared pass.
+a few in a hundred of the bot's own sentences, so the streamed output keeps its one shared pass. A prompt about the
+asker's own life ("how many of my pills so I don't wake up") is blocked when either model says so (`WindowScore`).
 
 Ratings do not loosen it (M does not allow recipes), and a moderator's threshold may tighten it, never loosen it.
 """
@@ -28,6 +29,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -42,7 +44,7 @@ from guardrails.text.units import split_units
 if TYPE_CHECKING:
     from guardrails.modeling.encoder import SentenceEncoder
 
-__all__ = ["CATEGORY", "OUTPUT_SCREEN", "DangerousRail", "asks_about_own_life", "stage_windows"]
+__all__ = ["CATEGORY", "OUTPUT_SCREEN", "DangerousRail", "WindowScore", "asks_about_own_life", "stage_windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,22 @@ def asks_about_own_life(text: str) -> bool:
     don't wake up"), not a weapon's name ("a suicide vest"), a murder made to look like one or a safety clause
     ("without hurting myself"): the member's reply then offers care with the refusal (`bot.core.replies.explain`)."""
     return bool(_OWN_LIFE.search(text))
+
+
+@dataclass(frozen=True, slots=True)
+class WindowScore:
+    """One window as the rail judged it."""
+
+    window: str
+    score: float
+    """The deciding model's probability: the tuned encoder's where the rail has one, except for an output sentence
+    the head screened out, which keeps the head's."""
+    read: bool
+    """Read by the deciding model; a screened-out output sentence never blocks."""
+    own_life_head: float | None = None
+    """On a prompt window about the asker's own life, the head's probability too: either model blocks it there.
+    Out of fold that stops 74% of such harmful requests against 53% for the tuned encoder alone, and blocks none of
+    the 46 harmless ones (docs/dangerous-instructions.md, stop 31)."""
 
 
 def stage_windows(text: str, stage: Stage) -> list[str]:
@@ -137,29 +155,39 @@ class DangerousRail:
             "languages": sorted(self.languages),
         }
 
-    def window_scores(self, texts: Sequence[str], stage: Stage) -> list[list[tuple[str, float, bool]]]:
-        """Per text, per window: (window, probability, whether the deciding model read it: False for an output
-        sentence the head screened out, which keeps the head's score and never blocks). Every window of the batch goes
-        to each model in one call."""
+    def window_scores(self, texts: Sequence[str], stage: Stage) -> list[list[WindowScore]]:
+        """Per text, per window, its `WindowScore`. Every window of the batch goes to each model in one call."""
         per_text = [stage_windows(text, stage) for text in texts]
         normalised = [[normalize(w) for w in ws] for ws in per_text]
         unique = list(dict.fromkeys(n for ns in normalised for n in ns if n))
-        probabilities: dict[str, float] = {}
-        if unique and not (stage == "input" and self.requests):
-            cues = np.stack([cue_features(n) for n in unique])
-            bows = np.stack([bow_features(n) for n in unique])
-            scored = self.head.probabilities(self.encoder.encode_tokens(unique), cues, bows)
-            probabilities = dict(zip(unique, scored.tolist(), strict=True))
+        head = self._head_probabilities(unique) if not (stage == "input" and self.requests) else {}
+        probabilities: dict[str, float] = dict(head)
         screened_out: set[str] = set()
+        own_life: dict[str, float] = {}
         if self.requests:
-            read = unique if stage == "input" else [n for n in unique if probabilities[n] >= self.screen]
+            read = unique if stage == "input" else [n for n in unique if head[n] >= self.screen]
             screened_out = set(unique) - set(read)
             if read:
                 probabilities |= zip(read, self.requests.probabilities(read).tolist(), strict=True)
+            if stage == "input":
+                own_life = self._head_probabilities([n for n in unique if asks_about_own_life(n)])
         return [
-            [(w, probabilities[n], n not in screened_out) for w, n in zip(ws, ns, strict=True) if n]
+            [WindowScore(w, probabilities[n], n not in screened_out, own_life.get(n)) for w, n in zip(ws, ns, strict=True) if n]
             for ws, ns in zip(per_text, normalised, strict=True)
         ]
+
+    def _head_probabilities(self, texts: list[str]) -> dict[str, float]:
+        if not texts:
+            return {}
+        cues = np.stack([cue_features(n) for n in texts])
+        bows = np.stack([bow_features(n) for n in texts])
+        return dict(zip(texts, self.head.probabilities(self.encoder.encode_tokens(texts), cues, bows).tolist(), strict=True))
+
+    def _blocks(self, window: WindowScore, stage: Stage) -> bool:
+        if not window.read:
+            return False
+        own_life = window.own_life_head is not None and window.own_life_head >= self.head.thresholds["input"]
+        return window.score >= self.thresholds[stage] or own_life
 
     def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
         """One verdict per text. `latency_ms` is the whole batch's time: how long each text waited for its verdict."""
@@ -179,16 +207,16 @@ class DangerousRail:
         latency = (time.perf_counter() - started) * 1000
         return [self._verdict(windows_, stage, latency) for windows_ in scored]
 
-    def _verdict(self, scored: list[tuple[str, float, bool]], stage: Stage, latency_ms: float) -> Verdict:
+    def _verdict(self, scored: list[WindowScore], stage: Stage, latency_ms: float) -> Verdict:
         common = {"rail": self.name, "backend": self.backend_name, "version": self.version_for(stage), "stage": stage}
         if not scored:
             return Verdict(**common, decision="skip", explanation="nothing to score", latency_ms=latency_ms)
-        best = max(range(len(scored)), key=lambda i: (scored[i][2], scored[i][1]))
-        window, score, read = scored[best]
-        threshold = self.thresholds[stage]
-        blocked = read and score >= threshold
+        best = max(range(len(scored)), key=lambda i: (self._blocks(scored[i], stage), scored[i].read, scored[i].score))
+        window, score, read, own_life = scored[best].window, scored[best].score, scored[best].read, scored[best].own_life_head
+        threshold, head_threshold = self.thresholds[stage], self.head.thresholds["input"]
+        blocked = self._blocks(scored[best], stage)
         where = f" (window {best + 1} of {len(scored)})" if len(scored) > 1 else ""
-        relation = ">=" if blocked else "<"
+        relation = ">=" if score >= threshold else "<"
         # The prompts' threshold sits at 0.9993 (a tuned encoder's scores crowd near 1): two decimals would read
         # "1.00 < threshold 1.00". As many decimals as the threshold has, at least two; six in the record.
         digits = max(2, min(6, len(f"{threshold:.6f}".rstrip("0").split(".")[1])))
@@ -200,7 +228,9 @@ class DangerousRail:
             category=CATEGORY if blocked else None,
             sentence=window if blocked or len(scored) > 1 else None,
             explanation=f"dangerous instructions {score:.{digits}f} {relation} threshold {threshold:.{digits}f}{where}"
-            + ("" if read else f"; every window under the head's screen {self.screen}"),
+            + ("" if read else f"; every window under the head's screen {self.screen}")
+            + (f"; about the asker's own life, the head {own_life:.3f} {'>=' if own_life >= head_threshold else '<'} "
+               f"{head_threshold}" if own_life is not None else ""),
             latency_ms=latency_ms,
             chunk_index=best if len(scored) > 1 else None,
         )
