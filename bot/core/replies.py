@@ -23,6 +23,12 @@ SELF_HARM_REFUSAL = (
 )
 """A request for a way to end or hurt one's own life is refused like any recipe for harm, and the one who asked is
 offered care, not a policy."""
+CARE_REFUSAL = (
+    "I can't write from that prompt, and nothing was posted; if things are heavy right now, please reach out to "
+    "someone you trust or a local crisis line."
+)
+"""Any other rail's refusal of a prompt about the asker's own life: the toxicity rail reads "a poem for when I don't
+want to be alive anymore" as toxic (0.93), and "it reads as abuse" is the wrong thing to tell that person."""
 
 
 def disclosure(request_id: str) -> str:
@@ -78,8 +84,8 @@ def explain(verdict: Verdict, readable: frozenset[str] | None = None, language: 
         return "I couldn't check this text just now, so nothing was posted. Please try again in a moment."
     if verdict.category == "line":  # a story game's line (guardrails/rails/lines.py): name the topic, not a score
         return f"That crosses one of this story's lines ({verdict.explanation}). Nothing was posted."
-    if verdict.category == DANGEROUS and verdict.stage == "input" and asks_about_own_life(verdict.sentence or ""):
-        return SELF_HARM_REFUSAL
+    if verdict.stage == "input" and asks_about_own_life(verdict.sentence or ""):
+        return SELF_HARM_REFUSAL if verdict.category == DANGEROUS else CARE_REFUSAL
     if verdict.category == DANGEROUS:  # not abuse: say what it is, at every rating and in every frame
         return "I can't give real-world instructions for serious harm, even inside a story; nothing was posted."
     category = verdict.category or verdict.rail

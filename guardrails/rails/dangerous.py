@@ -60,15 +60,16 @@ _OWN_LIFE = re.compile(
     r"\b(?:kill(?:ing)? myself|end(?:ing)? (?:it all|my (?:own )?life)|tak(?:e|ing) my (?:own )?life|(?<!without )cut(?:ting)? myself"
     r"|(?<!without )hurt(?:ing)? myself|hang(?:ing)? myself|starv(?:e|ing) myself|(?:commit|committing) suicide"
     r"|(?<!like a )(?<!as a )suicid(?:e|al)(?! (?:vests?|bomb\w*|attacks?|missions?|squads?|drones?|doors?))|overdos\w* on my"
-    r"|(?:don'?t|never|not) wake up)\b",
+    r"|(?:don'?t|never|not) wake up|want(?:s|ed)? to die|(?:don'?t|do not) want to (?:live|be alive|be here|exist)"
+    r"|wish I (?:was|were) dead)\b",
     re.IGNORECASE,
 )
 
 
 def asks_about_own_life(text: str) -> bool:
-    """Whether a request asks about ending or hurting the asker's own life ("How deep should I cut myself?", "...so I
-    don't wake up"), not a weapon's name ("a suicide vest"), a murder made to look like one or a safety clause
-    ("without hurting myself"): the member's reply then offers care with the refusal (`bot.core.replies.explain`)."""
+    """Whether a request is about ending or hurting the asker's own life ("How deep should I cut myself?", "...so I
+    don't wake up", "I don't want to be alive anymore"), not a weapon's name ("a suicide vest"), a murder made to look
+    like one or a safety clause ("without hurting myself"): a refusal then offers care (`bot.core.replies.explain`)."""
     return bool(_OWN_LIFE.search(text))
 
 
@@ -85,7 +86,7 @@ class WindowScore:
     own_life_head: float | None = None
     """On a prompt window about the asker's own life, the head's probability too: either model blocks it there.
     Out of fold that stops 74% of such harmful requests against 53% for the tuned encoder alone, and blocks none of
-    the 46 harmless ones (docs/dangerous-instructions.md, stop 31)."""
+    the 48 harmless ones (docs/dangerous-instructions.md, stop 31)."""
 
 
 def stage_windows(text: str, stage: Stage) -> list[str]:
