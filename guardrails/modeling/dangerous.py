@@ -18,8 +18,8 @@ from guardrails.rail import Stage
 
 DEFAULT_HEAD_PATH = MODELS_DIR / "dangerous_head.npz"
 DEFAULT_REQUESTS_PATH = MODELS_DIR / "dangerous_requests.npz"
-"""The prompts' model: a tuned copy of the encoder (`guardrails.modeling.tuned_encoder`,
-`python -m training.train_dangerous_requests`)."""
+"""The rail's tuned copy of the encoder (`guardrails.modeling.tuned_encoder`, `python -m training.train_dangerous_requests`):
+it judges prompts and the output sentences the head screens in."""
 STAGES: tuple[Stage, ...] = ("input", "output")
 HEAD_ARRAYS = (*ATTENTION_ARRAYS, "extra_w")
 """An attention head plus its linear term over [cue features, hashed words]."""

@@ -131,12 +131,12 @@ class DangerousRail:
                 raise ValueError(f"dangerous threshold ({stage}) must be in (0, 1], got {value}")
         self.screen = min(OUTPUT_SCREEN, self.thresholds["output"])
         """A moderator's threshold under the screen lowers it too: stricter, as they asked."""
+        self.own_life_threshold = self.head.thresholds["input"]
+        """The head's own prompt threshold, where it votes beside the tuned encoder (`WindowScore.own_life_head`)."""
         self.version = self.head.version + (f"; requests {self.requests.version}" if self.requests else "")
-
-    def version_for(self, stage: Stage) -> str:
-        """The version of the model that decides: what a verdict records (on output the head only screens; the rail's
-        `version`, in the policy hash, names both)."""
-        return self.requests.version if self.requests else self.head.version
+        self.deciding_version = self.requests.version if self.requests else self.head.version
+        """What a verdict records: the model that decides on both stages (on output the head only screens); the rail's
+        `version`, in the policy hash, names both."""
 
     def with_thresholds(self, overrides: Mapping[str, float]) -> DangerousRail:
         """A moderator's threshold may make the rail stricter, never looser: recipes for harm are off at every rating."""
@@ -187,7 +187,7 @@ class DangerousRail:
     def _blocks(self, window: WindowScore, stage: Stage) -> bool:
         if not window.read:
             return False
-        own_life = window.own_life_head is not None and window.own_life_head >= self.head.thresholds["input"]
+        own_life = window.own_life_head is not None and window.own_life_head >= self.own_life_threshold
         return window.score >= self.thresholds[stage] or own_life
 
     def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
@@ -200,7 +200,7 @@ class DangerousRail:
             latency = (time.perf_counter() - started) * 1000
             return [
                 Verdict(
-                    rail=self.name, backend=self.backend_name, version=self.version_for(stage), stage=stage, decision="error",
+                    rail=self.name, backend=self.backend_name, version=self.deciding_version, stage=stage, decision="error",
                     explanation=f"dangerous-instructions rail failed: {one_line(exc)}", latency_ms=latency,
                 )  # fmt: skip
                 for _ in texts
@@ -209,12 +209,12 @@ class DangerousRail:
         return [self._verdict(windows_, stage, latency) for windows_ in scored]
 
     def _verdict(self, scored: list[WindowScore], stage: Stage, latency_ms: float) -> Verdict:
-        common = {"rail": self.name, "backend": self.backend_name, "version": self.version_for(stage), "stage": stage}
+        common = {"rail": self.name, "backend": self.backend_name, "version": self.deciding_version, "stage": stage}
         if not scored:
             return Verdict(**common, decision="skip", explanation="nothing to score", latency_ms=latency_ms)
         best = max(range(len(scored)), key=lambda i: (self._blocks(scored[i], stage), scored[i].read, scored[i].score))
         window, score, read, own_life = scored[best].window, scored[best].score, scored[best].read, scored[best].own_life_head
-        threshold, head_threshold = self.thresholds[stage], self.head.thresholds["input"]
+        threshold, head_threshold = self.thresholds[stage], self.own_life_threshold
         blocked = self._blocks(scored[best], stage)
         where = f" (window {best + 1} of {len(scored)})" if len(scored) > 1 else ""
         relation = ">=" if score >= threshold else "<"
