@@ -123,6 +123,17 @@ def test_a_run_together_line_is_not_verse_and_a_setting_note_is_not_a_word_of_it
     assert "\n **" in scaffolds._STORY_STOPS  # a bold paragraph after a space is a heading, not the story
 
 
+def test_a_script_line_is_what_is_said_not_a_list_mark_a_cue_or_a_direction() -> None:
+    # Read from a fresh clone's /write at N = 1 (stop 31): action "1. Gentleman: Elizabeth", lines "(leading the
+    # room)" and "Pop" under a speaker's cue.
+    assert scaffolds._script_line("(leading the room)", cut=False) == ""
+    assert scaffolds._script_line("(quietly) I never left the harbour.", cut=False) == "I never left the harbour."
+    assert scaffolds._script_line("1. MARA: You came back.", cut=False) == "You came back."
+    assert scaffolds._script_line("[beat] Then we wait for the tide", cut=False) == "Then we wait for the tide"
+    assert not scaffolds._spoken("Pop") and not scaffolds._spoken("")
+    assert scaffolds._spoken("No.") and scaffolds._spoken("Then we wait")
+
+
 def test_the_request_read_back_is_not_a_verse_line() -> None:
     # Lines of a fresh clone's poem on SmolLM2 (2026-12-05), and the poem instruction's own words.
     echoes = (

@@ -241,8 +241,10 @@ class Scaffold:
         time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
         yield Delta(f"{start} {place} - {time_of_day}")
         action, cut = await self._ask("\n\n", 56, ("\n",))
-        action = _sentence(action.strip(" *_"), cut)
+        action = _sentence(_LIST_MARK.sub("", action.strip(" *_")), cut)
         said = _SAID.match(action)
+        if (said and not _spoken(said.group(2))) or len(action.split()) < 3:
+            action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth", N = 1, stop 31) or a word
         first = _names(said.group(1)) if said else []
         if first:  # the model began with dialogue ("Imogen: ..."): that is the first speaker's line
             yield Delta(f"\n\n{first[0]}\n{said.group(2).strip()}")
@@ -250,17 +252,20 @@ class Scaffold:
             yield Delta(f"\n\n{action}")
         # Two speakers, named by the model's action line where it names anyone, else by the subject.
         speakers = list(dict.fromkeys(first + _names(action) + _roles(self.about) + ["ALEX", "SAM"]))[:2]
-        for turn in range(_DIALOGUE_TURNS[self.length] - len(first)):
-            name = speakers[(turn + len(first)) % 2]
+        spoken = len(first)
+        for _ in range(_DIALOGUE_TURNS[self.length] - len(first)):
+            name = speakers[spoken % 2]  # a turn left out does not give the same speaker two lines in a row
             for retry in range(_RETRIES + 1):
                 line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=_draw(retry))
-                line = _sentence(_SAID.sub(r"\2", re.sub(r"^\[[^\]]*\]\s*", "", line.strip(" *_"))).strip(" *_"), cut)
+                line = _script_line(line, cut)
                 if len(line.split()) >= 3:
                     break
-            if line and line.upper() == line:  # a line in capitals would read as the next speaker's name
+            if not _spoken(line):
+                continue
+            if line.upper() == line:  # a line in capitals would read as the next speaker's name
                 line = line.capitalize()
-            if line:
-                yield Delta(f"\n\n{name}\n{line}")
+            spoken += 1
+            yield Delta(f"\n\n{name}\n{line}")
 
     async def _scene(self):
         # Begun in the present tense, the description tends to stay in it; the prompt names its subject itself.
@@ -348,6 +353,23 @@ def _verse_line(line: str) -> bool:
 
 
 _SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")
+
+
+_LIST_MARK = re.compile(r"^(?:\d+[.)]|[-*•#])\s+")
+_DIRECTION = re.compile(r"^(?:\[[^\]]*\]|\([^)]*\))\s*")
+"""A bracketed stage direction before a line: "(leading the room)" alone is a direction, not something said."""
+
+
+def _script_line(text: str, cut: bool) -> str:
+    """What a speaker says, without a list mark, the speaker's own name or a bracketed direction before it."""
+    line = _DIRECTION.sub("", _LIST_MARK.sub("", text.strip(" *_")))
+    return _sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut)
+
+
+def _spoken(line: str) -> bool:
+    """Whether `line` can stand as a line of dialogue: three words, or fewer that end as a sentence ("No.", not
+    "Pop", the whole line of a cue at N = 1, stop 31)."""
+    return len(line.split()) >= 3 or bool(line and shapes._SENTENCE_END.search(line))
 
 
 _HEADING_ECHO = frozenset("place time int ext scene screen screenplay poem day night".split())
