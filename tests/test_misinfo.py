@@ -13,10 +13,12 @@ import pytest
 
 from guardrails.claims.assertion import assertion_score, speech_units
 from guardrails.claims.knowledge_base import DEFAULT_EMBEDDINGS_PATH, DEFAULT_KB_PATH, KnowledgeBase
+from guardrails.claims.negation import negations
+from guardrails.paths import DATA_DIR
 from guardrails.rails.misinfo import MisinfoRail, correction_of
 from guardrails.text.normalize import normalize
 from training.build_misinfo_kb import VALIDATION_OUT, evaluate, read_validation
-from training.misinfo_claims import correction_clauses, negations, rewrite
+from training.misinfo_claims import correction_clauses, rewrite
 from training.misinfo_families import family_rates, read_families
 
 READER_CLAIM = "Remember, readers: if you open an umbrella indoors, you will have bad luck."
@@ -323,6 +325,21 @@ def test_negations_become_true_statements() -> None:
     assert len(negations("Lightning never strikes the same place twice.")) == 2  # already negative: left alone
 
 
+def test_a_rule_made_negation_answers_a_sentence_that_negates_not_one_that_affirms(sentence_encoder) -> None:
+    """"Bats are not blind." embeds next to "Bats are blind." (MiniLM barely sees a "not"): as a truth it shielded
+    restatements of the myth at random (myths said plainly 75.5% -> 81.8% caught once it answers only a negating
+    sentence, reader-cued 61.8% -> 75.5%, true statements 2.5% -> 3.8%, misinfo_families.csv, 2026-12-06)."""
+    claim = "Bats are blind."
+    kb = KnowledgeBase()
+    kb.add(claim, "Bats can see, and many hunt by echolocation too.", true_statements=[
+        "Bats can see, and many hunt by echolocation too.", *negations(claim)])  # fmt: skip
+    rail = MisinfoRail(sentence_encoder, kb, {"misinformation": 0.7, "margin": 0.0, "assertion": 0.3, "combined": 0.0})
+    affirms, negates = "Believe me, bats are completely blind.", "Believe me, bats are not blind."
+    scored = dict(zip((affirms, negates), rail.score_sentences([affirms, negates]), strict=True))
+    assert scored[affirms]["margin"] > 0.05 and scored[negates]["margin"] < 0, scored
+    assert [v.decision for v in rail.check([affirms, negates], "output")] == ["flag", "pass"]
+
+
 def test_validation_families_are_not_the_kb_wording() -> None:
     claims = {normalize(e.claim).lower().rstrip(".") for e in KnowledgeBase.load().entries()}
     rows = read_families()
@@ -335,13 +352,25 @@ def test_validation_families_floor(misinfo_rail: MisinfoRail) -> None:
     """Storyloom's own families (guardrails/data/misinfo_families.csv), never used to build the KB or pick thresholds.
     Measured at build time (2026-12-05, truths shared across sources and split into clauses): myths plain 0.75,
     reader-cued 0.62, after a story line 0.74; in story 0.0; true statements 0.025 plain, 0.025 reader-cued (0.10 and
-    0.09 before); unseen myths 0.10."""
+    0.09 before); unseen myths 0.10. 2026-12-06 (rule-made negations answer only negating sentences; 463 more common
+    myths): plain 0.82, reader-cued 0.75, after a story line 0.80; in story 0.0; true statements 0.0375 / 0.025;
+    "unseen" myths 0.55 (the new entries' writers, who never saw them, named 9 of those 20 myths)."""
     rates = family_rates(misinfo_rail, read_families())
-    assert rates["myth_plain"]["rate"] >= 0.70, rates
-    assert rates["myth_after_story"]["rate"] >= 0.65, rates
-    assert rates["myth_reader_cued"]["rate"] >= 0.55, rates
+    assert rates["myth_plain"]["rate"] >= 0.78, rates
+    assert rates["myth_after_story"]["rate"] >= 0.75, rates
+    assert rates["myth_reader_cued"]["rate"] >= 0.70, rates
     assert rates["myth_in_story"]["rate"] <= 0.02 and rates["unseen_myth_in_story"]["rate"] <= 0.05, rates
     assert rates["true_plain"]["rate"] <= 0.05 and rates["true_reader_cued"]["rate"] <= 0.05, rates
+
+
+def test_myths_written_blind_floor(misinfo_rail: MisinfoRail) -> None:
+    """`misinfo_blind_validation.csv`: 120 common myths and 60 true statements written on 2026-12-06 by a writer who
+    never saw the KB, its sources or any validation file, so it measures how much of "common myths" someone else
+    would name the KB holds, and what it costs in truths. Never used to choose anything. Rail alone, measured: myths
+    0.917, true statements 0.100 (before the day's entries and the negation rule: 0.867 / 0.067)."""
+    rates = family_rates(misinfo_rail, read_families(DATA_DIR / "misinfo_blind_validation.csv"))
+    assert rates["probe_myth"]["rate"] >= 0.88, rates
+    assert rates["probe_true"]["rate"] <= 0.12, rates
 
 
 @pytest.mark.parametrize(

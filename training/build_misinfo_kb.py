@@ -35,12 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from training.loop import write_csv
+from guardrails.claims.negation import lower_first, negations
 from training.misinfo_claims import (
     NO_COMMENT,
     best_correction,
     correction_clauses,
-    lower_first,
-    negations,
     rewrite,
     upper_first,
     word_count,

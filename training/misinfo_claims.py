@@ -1,9 +1,12 @@
 """Statements from TruthfulQA's question + short answer, and the negations of a false claim: the text rules of the
-misinformation knowledge base (`training.build_misinfo_kb`)."""
+misinformation knowledge base (`training.build_misinfo_kb`); the negations live beside the rail that reads them
+(`guardrails.claims.negation`)."""
 
 from __future__ import annotations
 
 import re
+
+from guardrails.claims.negation import lower_first
 
 _AUX = r"(?:is|are|was|were|has|have|had|can|could|will|would|did|does|do|should|must)"
 _PRONOUN_START = re.compile(r"^(?:it|it's|they|they're|he|she|his|her|its|their|this|that|these|those)\b", re.I)
@@ -12,22 +15,6 @@ _VERB = re.compile(
     r"doesn't|didn't|isn't|aren't|\w+ed|\w{2,}s)\b"
 )
 NO_COMMENT = re.compile(r"^(?:i have no comment|no comment|i don't know|i do not know|unknown)\.?$", re.I)
-
-
-_COMMON_FIRST_WORDS = frozenset(
-    "a an the this that these those there it it's its they they're their you you're you'll your we our he she his "
-    "her if when because since in on at no yes nothing nobody everyone everybody people some all most many every "
-    "any one only more less just eating drinking wearing cracking swallowing reading men women children humans "
-    "scientists doctors experts studies research".split()
-)
-
-
-def lower_first(text: str) -> str:
-    """Lower-case the first letter only when the first word is a common word, never a name ("Rome", "Einstein")."""
-    first = text.split(" ", 1)[0].lower().rstrip(",")
-    if first in _COMMON_FIRST_WORDS and text[:1].isupper():
-        return text[0].lower() + text[1:]
-    return text
 
 
 def upper_first(text: str) -> str:
@@ -83,15 +70,6 @@ def best_correction(true_answers: list[str]) -> str:
 
 
 
-_NEGATION = re.compile(r"\b(?:not|no|never|nothing|cannot|can't|won't|don't|doesn't|isn't|aren't|wasn't|weren't)\b", re.I)
-_AUX_FIRST = re.compile(r"^(.+?\b(?:is|are|was|were|can|will|should|must|do|does|did|has|have))\b (.+)$")
-_VERB_S = re.compile(r"^(.+?) (\w+?)(ies|es|s)\b (.+)$")
-_THIRD_PERSON_VERBS = frozenset(
-    "cause make give kill cure prevent stay turn help protect lead keep burn destroy spread mean lower raise need "
-    "flush warm seal boil strike drain shrink grow stop get".split()
-)
-
-
 def correction_clauses(correction: str) -> list[str]:
     """Each clause of a correction written as two ("Lean forward and pinch the soft part of the nose; tilting back
     sends blood down the throat."), as a true statement of its own: the whole sentence embeds between its halves, so a
@@ -101,21 +79,3 @@ def correction_clauses(correction: str) -> list[str]:
     if len(parts) < 2:
         return []
     return [upper_first(part) + "." for part in parts if word_count(part) >= 3]
-
-
-def negations(claim: str) -> list[str]:
-    """True statements made from a false claim by rule, so that "X does not cause Y" counts as the truth and not as the
-    myth it shares its words with (MiniLM barely sees a "not"): "It is a myth that X." and, where the verb is easy to
-    find, the claim with "not" after its first auxiliary or as "does not" + verb."""
-    body = claim.strip().rstrip(".")
-    lowered = lower_first(body)
-    out = [f"It is a myth that {lowered}.", f"It is not true that {lowered}."]
-    if _NEGATION.search(body):
-        return out
-    if m := _AUX_FIRST.match(body):
-        out.append(f"{m.group(1)} not {m.group(2)}.")
-    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + ("y" if m.group(3) == "ies" else "")) in _THIRD_PERSON_VERBS:
-        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
-    elif (m := _VERB_S.match(body)) and (stem := m.group(2) + m.group(3)[:-1]) in _THIRD_PERSON_VERBS:
-        out.append(f"{m.group(1)} does not {stem} {m.group(4)}.")
-    return out

@@ -2,7 +2,7 @@
 MiniLM embeddings.
 
 The shipped base (`guardrails/data/misinfo_kb.jsonl`) is seeded from TruthfulQA (Lin et al., ACL 2022, Apache-2.0)
-and from about 290 common misconceptions written by Storyloom (guardrails/data/misinfo_common.psv, each naming the
+and from about 1,000 common misconceptions written by Storyloom (guardrails/data/misinfo_common.psv, each naming the
 public source it restates: Wikipedia's "List of common misconceptions", NHS, CDC, WHO, NASA...) by
 `python -m training.build_misinfo_kb`, with precomputed claim embeddings in
 `guardrails/models/misinfo_kb.npz`. Moderators can add entries per guild with `kb.add(..., guild_id=...)`.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from guardrails.claims.negation import negations
 from guardrails.paths import DATA_DIR, MODELS_DIR
 
 if TYPE_CHECKING:
@@ -59,6 +61,11 @@ class KBEntry:
     def as_dict(self) -> dict:
         return asdict(self)
 
+
+NEGATION_CUE = re.compile(r"\b(?:not|no|never|cannot|myth|untrue)\b|n't\b", re.IGNORECASE)
+"""A sentence that says a myth is not so. The rule-made negations among an entry's true statements ("It is a myth
+that X.", "X does not Y.": `guardrails.claims.negation`) embed next to the myth itself (MiniLM barely sees a "not"),
+so they answer only such a sentence: for one that affirms they were a coin toss against the myth it restates."""
 
 SAME_MISCONCEPTION = 0.80
 """Claims of different entries at least this similar (cosine) are one misconception told by two sources (TruthfulQA's
@@ -191,6 +198,17 @@ class KnowledgeBase:
                 for text, vector in zip(missing, encoder.encode(missing), strict=True):
                     self._text_emb[text] = vector
 
+    def _truth_matrix(self, group_texts: dict[int, list[str]], groups: int, dim: int) -> dict:
+        """Each group's true statements stacked in group order, where each group's rows start, and which have any."""
+        rows, starts, has_true = [], [], np.zeros(groups, dtype=bool)
+        for g in range(groups):
+            if texts := group_texts.get(g):
+                starts.append(len(rows))
+                rows.extend(self._text_emb[t] for t in texts)
+                has_true[g] = True
+        matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+        return {"true": matrix, "starts": np.array(starts, dtype=np.int64), "has_true": has_true}
+
     def matrices(self, encoder: SentenceEncoder, guild_id: int | None = None) -> dict:
         """The matrices a check needs for one guild's view, cached until the next `add`."""
         with self._lock:
@@ -213,20 +231,14 @@ class KnowledgeBase:
                 if mine != theirs:  # the same misconception from another source: its truths count too
                     bucket = group_texts.setdefault(mine, [])
                     bucket.extend(t for t in own.get(theirs, ()) if t not in bucket)
-            true_rows, starts, has_true = [], [], np.zeros(len(groups), dtype=bool)
-            for g in range(len(groups)):
-                texts = group_texts.get(g, [])
-                if texts:
-                    starts.append(len(true_rows))
-                    true_rows.extend(self._text_emb[t] for t in texts)
-                    has_true[g] = True
+            made = {text for e in entries for text in negations(e.claim)}
+            affirmative = {g: [t for t in texts if t not in made] for g, texts in group_texts.items()}
             view = {
                 "entries": entries,
                 "claims": claims.astype(np.float32),
                 "entry_group": entry_group,
-                "true": np.stack(true_rows).astype(np.float32) if true_rows else np.zeros((0, dim), np.float32),
-                "true_starts": np.array(starts, dtype=np.int64),
-                "has_true": has_true,
+                "truths": self._truth_matrix(group_texts, len(groups), dim),
+                "affirmative_truths": self._truth_matrix(affirmative, len(groups), dim),
             }
             self._cache[guild_id] = (self._revision, view)
             return view

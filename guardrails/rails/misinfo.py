@@ -36,7 +36,7 @@ from guardrails.claims.assertion import (
     speech_units,
     unit_keys,
 )
-from guardrails.claims.knowledge_base import KBEntry, KnowledgeBase
+from guardrails.claims.knowledge_base import NEGATION_CUE, KBEntry, KnowledgeBase
 from guardrails.rail import Stage, Verdict
 from guardrails.text.normalize import normalize
 
@@ -62,6 +62,18 @@ and stores them in the .npz beside the embeddings; the knowledge base carries th
 
 
 _CORRECTION_PREFIX = "Correction: "
+
+
+def _best_truth(emb: np.ndarray, truths: dict, entry_group: np.ndarray) -> np.ndarray:
+    """(sentences, entries): each sentence's best similarity to a true statement of each entry's group; -1 where the
+    group has none."""
+    best = np.full((len(emb), len(entry_group)), -1.0, dtype=np.float32)
+    if len(truths["true"]):
+        group_max = np.maximum.reduceat(emb @ truths["true"].T, truths["starts"], axis=1)  # (n, groups with truths)
+        group_col = np.cumsum(truths["has_true"]) - 1
+        ok = truths["has_true"][entry_group]
+        best[:, ok] = group_max[:, group_col[entry_group[ok]]]
+    return best
 
 
 def correction_of(verdict: Verdict) -> str | None:
@@ -158,12 +170,10 @@ class MisinfoRail:
         emb = self.encoder.encode(to_embed)
         sim = emb @ view["claims"].T  # (n, K)
         rows = np.arange(len(to_embed))
-        truth = np.full(sim.shape, -1.0, dtype=np.float32)  # per entry: the sentence's best similarity to its truths
-        if len(view["true"]):
-            group_max = np.maximum.reduceat(emb @ view["true"].T, view["true_starts"], axis=1)  # (n, groups with truths)
-            group_col = np.cumsum(view["has_true"]) - 1
-            ok = view["has_true"][view["entry_group"]]
-            truth[:, ok] = group_max[:, group_col[view["entry_group"][ok]]]
+        # Per entry, the sentence's best similarity to its truths; a negating truth only answers a negating sentence.
+        negating = np.array([bool(NEGATION_CUE.search(t)) for t in to_embed])
+        truth = np.where(negating[:, None], _best_truth(emb, view["truths"], view["entry_group"]),
+                         _best_truth(emb, view["affirmative_truths"], view["entry_group"]))
         best = sim.argmax(axis=1)
         # A claim followed by advice in the negative ("bulls are enraged by red, so never wear red") sits near the
         # rule-made negations of one entry: it may still match another source's entry for the same myth, when it is
