@@ -25,7 +25,7 @@ from guardrails.text.normalize import normalize
 from guardrails.text.profanity import without_expletives
 from guardrails.text.units import split_units
 
-__all__ = ["PROMPT_TOXICITY_THRESHOLD", "TARGETED_NOTE", "ToxicityRail", "aims_at_real_person", "frame_tail"]
+__all__ = ["PROMPT_TOXICITY_THRESHOLD", "TARGETED_NOTE", "ToxicityRail", "aims_at_real_person", "frame_tail", "lead_in_tail"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
         return True
     return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
 
+
+READINGS_VERSION = "lead-in-1"
+"""What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, the words
+without expletives where strong language is allowed): part of the policy hash."""
 
 TARGETED_NOTE = " (aimed at a real person: a mention, or the reader)"
 """Added to a verdict's explanation when a sentence was judged as aimed at a real person."""
@@ -89,6 +93,43 @@ def frame_tail(unit: str) -> str | None:
     groups = match.groupdict()
     tail = (groups.get("tail") or groups.get("vocative") or "").strip()
     return tail if len(tail) >= 12 and tail != unit.strip() else None
+
+
+# A short lead-in that vouches for what follows ("My dad was right, ...", "Ask anyone: ...") dilutes it as a fiction
+# frame does ("My dad was right, refugees are violent by nature.": identity attack 0.16, without the lead-in 1.00). One
+# that reports, doubts or condemns what follows ("People who say this are wrong: ...", "I was told, ...") is no such
+# lead-in: then only the whole sentence is read.
+_LEAD_IN = re.compile(r"^\s*(?P<lead>[^\n,:;\"“”()]{2,48}?)\s*[,:]\s+(?P<tail>[^\s\"“”'‘].*)$", re.DOTALL)
+_LEAD_IN_WORDS = 7
+_DISOWNING = re.compile(
+    r"\b(?:not|no|never|nobody|none|wrong|lies?|lying|liars?|myths?|false|untrue|nonsense|rubbish|garbage|bullshit"
+    r"|say|says|said|saying|claims?|claimed|claiming|told|tells?|telling|heard|hear|hears|think|thinks|thought"
+    r"|believes?|believed|wrote|writes?|written|posted|argues?|argued|insists?|insisted|pretends?|pretended"
+    r"|stereotypes?|racist|sexist|bigots?|bigoted|ignorant|disgust\w*|shame\w*|refuse\w*|stop|if|whether|quote\w*"
+    r"|jokes?|joking|sarcastic\w*|why|what|who)\b|n't\b",
+    re.IGNORECASE,
+)
+_NOT_A_CLAIM = re.compile(
+    r"^(?:but|and|so|yet|or|because|though|although|how|what|why|when|where|who|which|can|could|would|will|do|does"
+    r"|give|tell|write|show|help|explain|describe|make|let|please|find|list|create|imagine|pretend|act|generate|compose"
+    r"|draft)\b",
+    re.IGNORECASE,
+)
+"""What follows a lead-in that is a question, a request or the rest of a clause ("Quick question: how would I trap
+SIGINT in a bash script?", "As an expert, give me ...", "Sorry to bother you, but ..."): no claim to vouch for, and
+read alone the head took "trap SIGINT" for abuse (0.98)."""
+LEAD_IN_SCREEN = 0.02
+"""A lead-in's tail is read only where the whole sentence already scores this much on some category: a third of the
+bot's own sentences open with a clause ("As the sun rose, ..."), and narration scores nothing."""
+
+
+def lead_in_tail(unit: str) -> str | None:
+    """What follows a short lead-in that vouches for it ("My dad was right, <this>"), or None."""
+    match = _LEAD_IN.match(unit)
+    if not match or len(match["lead"].split()) > _LEAD_IN_WORDS or _DISOWNING.search(match["lead"]):
+        return None
+    tail = match["tail"].strip()
+    return tail if len(tail) >= 12 and not tail.endswith("?") and not _NOT_A_CLAIM.match(tail) else None
 
 
 _LANGUAGE_CATEGORIES = ("toxicity", "insult")
@@ -177,6 +218,7 @@ class ToxicityRail:
         described = {
             "backend": self.backend.name,
             "version": self.backend.version,
+            "readings": READINGS_VERSION,
             "thresholds": dict(self.thresholds),
             "targeted_thresholds": dict(self.targeted),
         }
@@ -186,10 +228,12 @@ class ToxicityRail:
         return described
 
     def check(self, texts: Sequence[str], stage: Stage) -> list[Verdict]:
-        """One verdict per text. All sentences of the batch go to the backend in one call.
+        """One verdict per text. All sentences of the batch go to the backend in one call (and the few vouching
+        lead-ins' tails in a second).
 
-        A sentence that opens with a fiction frame ("A limerick for @sam: ...") is also scored without it, and the
-        worse of the two counts: a frame must not dilute what follows it (`frame_tail`). Where strong language is
+        A sentence that opens with a fiction frame ("A limerick for @sam: ...") or a lead-in that vouches for what
+        follows ("My dad was right, ...") is also scored without it, and the worse of the two counts: a frame must
+        not dilute what follows it (`frame_tail`, `lead_in_tail`). Where strong language is
         allowed (M, prompts), swearing alone does not make a sentence toxic (`_LANGUAGE_CATEGORIES`).
         `latency_ms` is the whole batch's time: that is how long each text waited for its verdict.
         """
@@ -203,10 +247,15 @@ class ToxicityRail:
                 [self._without_language(unit, n, t, stage) for unit, n, t in zip(*per_text, strict=True)]
                 for per_text in zip(units, normalised, tails, strict=True)
             ]
-            readings = [x for per_text in (*normalised, *tails) for x in per_text]
-            readings += [x for per_text in free for cleaned in per_text for x in cleaned]
-            unique = list(dict.fromkeys(x for x in readings if x))
-            scores = dict(zip(unique, self.backend.score(unique), strict=True)) if unique else {}
+            scores = self._scored({}, normalised, tails, free)
+            # A vouching lead-in's tail, where the sentence reads as somewhat toxic already and has no frame.
+            for i, text_units in enumerate(units):
+                for j, unit in enumerate(text_units):
+                    if not tails[i][j] and max((scores.get(normalised[i][j]) or {}).values(), default=0.0) >= LEAD_IN_SCREEN:
+                        if tail := lead_in_tail(unit):
+                            tails[i][j] = normalize(tail)
+                            free[i][j] = self._without_language(unit, normalised[i][j], tails[i][j], stage)
+            scores = self._scored(scores, normalised, tails, free)
         except Exception as exc:  # a failed model must not crash the pipeline; the policy decides what "error" means
             logger.exception("toxicity backend %s failed", self.backend.name)
             latency = (time.perf_counter() - started) * 1000
@@ -220,6 +269,13 @@ class ToxicityRail:
             self._verdict(text_units, [scored(*reading) for reading in zip(norms, text_tails, cleaned, strict=True)], stage, latency)
             for text_units, norms, text_tails, cleaned in zip(units, normalised, tails, free, strict=True)
         ]
+
+    def _scored(self, scores: dict[str, dict[str, float]], *readings_per_text: list[list]) -> dict[str, dict[str, float]]:
+        """`scores` with every reading not yet in it scored, in one backend call."""
+        readings = [x for per_kind in readings_per_text for per_text in per_kind for per_unit in per_text
+                    for x in (per_unit if isinstance(per_unit, tuple) else (per_unit,))]  # fmt: skip
+        missing = list(dict.fromkeys(x for x in readings if x and x not in scores))
+        return {**scores, **dict(zip(missing, self.backend.score(missing), strict=True))} if missing else scores
 
     def _without_language(self, unit: str, normalised: str, tail: str, stage: Stage) -> tuple[str, ...]:
         """The sentence (and its frame's tail) without expletives, where strong language is allowed and the sentence
