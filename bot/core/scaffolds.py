@@ -243,8 +243,8 @@ class Scaffold:
         action, cut = await self._ask("\n\n", 56, ("\n",))
         action = _sentence(_LIST_MARK.sub("", action.strip(" *_")), cut)
         said = _SAID.match(action)
-        if (said and not _spoken(said.group(2))) or len(action.split()) < 3:
-            action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth", N = 1, stop 31) or a word
+        if (said and not _spoken(said.group(2))) or len(action.split()) < 3 or "**" in action or _TITLE.match(action):
+            action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth", N = 1, stop 31), a word, a title
         first = _names(said.group(1)) if said else []
         if first:  # the model began with dialogue ("Imogen: ..."): that is the first speaker's line
             yield Delta(f"\n\n{first[0]}\n{said.group(2).strip()}")
@@ -258,7 +258,7 @@ class Scaffold:
             for retry in range(_RETRIES + 1):
                 line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=_draw(retry))
                 line = _script_line(line, cut)
-                if len(line.split()) >= 3:
+                if _spoken(line) and len(line.split()) >= 3:
                     break
             if not _spoken(line):
                 continue
@@ -355,6 +355,8 @@ def _verse_line(line: str) -> bool:
 _SAID = re.compile(r"^\W*([A-Za-z][A-Za-z .'\-]{0,23}?)\W*:\s*(\S.*)$")
 
 
+_TITLE = re.compile(r"^\W*title\b", re.IGNORECASE)
+"""A piece's title where the action should be ('Title:** "The Stranger's Last Tale"', N = 20, 2026-12-06)."""
 _LIST_MARK = re.compile(r"^(?:\d+[.)]|[-*•#])\s+")
 _DIRECTION = re.compile(r"^(?:\[[^\]]*\]|\([^)]*\))\s*")
 """A bracketed stage direction before a line: "(leading the room)" alone is a direction, not something said."""
@@ -366,10 +368,21 @@ def _script_line(text: str, cut: bool) -> str:
     return _sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut)
 
 
+_SPEECH_WORDS = frozenset(
+    "i i'm i'll i've me my we we're our us you you're your it it's is are was were be been am do don't did not no yes "
+    "the a an to of and but in on at for with this that what why how who here there never now".split()
+)
+"""Words nearly every line people say has: "James berger & rebeccella" and "Chair maker - tonight" are not lines
+(N = 20, 2026-12-06)."""
+
+
 def _spoken(line: str) -> bool:
-    """Whether `line` can stand as a line of dialogue: three words, or fewer that end as a sentence ("No.", not
-    "Pop", the whole line of a cue at N = 1, stop 31)."""
-    return len(line.split()) >= 3 or bool(line and shapes._SENTENCE_END.search(line))
+    """Whether `line` can stand as a line of dialogue: words people say, three of them or fewer that end as a
+    sentence ("No.", not "Pop", the whole line of a cue at N = 1, stop 31)."""
+    words = re.findall(r"[a-z']+", line.lower())
+    if not _SPEECH_WORDS & set(words):
+        return False
+    return len(words) >= 3 or bool(shapes._SENTENCE_END.search(line))
 
 
 _HEADING_ECHO = frozenset("place time int ext scene screen screenplay poem day night".split())
@@ -403,6 +416,20 @@ _COMMON = frozenset(
 )
 
 
+_PEOPLE = frozenset(
+    "keeper doctor patient nurse friend thief knight grandmother grandfather mother father sister brother son "
+    "daughter aunt uncle girl boy man woman child kid stranger traveller traveler pilot chef cook baker farmer "
+    "fisherman hunter pirate sailor captain soldier general king queen prince princess witch wizard teacher student "
+    "detective spy guard priest monk nun merchant musician singer painter poet writer artist scientist astronaut "
+    "explorer lawyer judge officer cop boss clerk waiter bartender driver neighbour neighbor lover wife husband widow "
+    "orphan villain hero heroine giant elf dwarf fairy mermaid alien android robot dragon ghost vampire cat dog fox "
+    "wolf owl librarian gardener miner blacksmith inventor doll mayor rival twin".split()
+)
+"""Who a subject may name as a speaker. Anything else falls back to the model's names or ALEX and SAM: a subject's
+other nouns cannot speak ("the last day of summer" gave THE DAY, "the first snow in a mountain village" THE SNOW,
+"a letter that arrives fifty years late" THE LETTER; N = 20, 2026-12-06)."""
+
+
 def _names(text: str) -> list[str]:
     """Names the text gives its people: capitalised words that do not begin a sentence, in capitals."""
     found: list[str] = []
@@ -418,11 +445,13 @@ def _roles(about: str) -> list[str]:
     who = re.split(r"\b(?:on|at|in|under|by|near|inside|over|from|during|after|before|with|who|that)\b", about.lower())[0]
     people: list[str] = []
     for count, phrase in re.findall(r"\b(a|an|the|two|old|young)\s+([a-z]+(?:\s+(?!and\b|or\b)[a-z]+)?)", who):
-        role = phrase.split()[-1]  # a lighthouse keeper: the keeper
+        words = phrase.split()  # a lighthouse keeper: the keeper; a robot learning ...: the robot
+        role = next((w for w in reversed(words) if w in _PEOPLE or w.rstrip("s") in _PEOPLE), words[-1])
         if count == "two" and role.endswith("s"):  # two thieves: the first thief, the second thief
-            one = role[:-3] + "f" if role.endswith("ves") else role[:-2] if role.endswith("es") else role[:-1]
-            people += [f"FIRST {one.upper()}", f"SECOND {one.upper()}"]
-        elif not role.endswith("ing"):
+            one = role[:-3] + "f" if role.endswith("ves") else role[:-1] if role[:-1] in _PEOPLE else role[:-2]
+            if one in _PEOPLE:
+                people += [f"FIRST {one.upper()}", f"SECOND {one.upper()}"]
+        elif role in _PEOPLE:
             people.append(f"THE {role.upper()}")
     return list(dict.fromkeys(people))
 
