@@ -198,17 +198,6 @@ class KnowledgeBase:
                 for text, vector in zip(missing, encoder.encode(missing), strict=True):
                     self._text_emb[text] = vector
 
-    def _truth_matrix(self, group_texts: dict[int, list[str]], groups: int, dim: int) -> dict:
-        """Each group's true statements stacked in group order, where each group's rows start, and which have any."""
-        rows, starts, has_true = [], [], np.zeros(groups, dtype=bool)
-        for g in range(groups):
-            if texts := group_texts.get(g):
-                starts.append(len(rows))
-                rows.extend(self._text_emb[t] for t in texts)
-                has_true[g] = True
-        matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-        return {"true": matrix, "starts": np.array(starts, dtype=np.int64), "has_true": has_true}
-
     def matrices(self, encoder: SentenceEncoder, guild_id: int | None = None) -> dict:
         """The matrices a check needs for one guild's view, cached until the next `add`."""
         with self._lock:
@@ -232,13 +221,21 @@ class KnowledgeBase:
                     bucket = group_texts.setdefault(mine, [])
                     bucket.extend(t for t in own.get(theirs, ()) if t not in bucket)
             made = {text for e in entries for text in negations(e.claim)}
-            affirmative = {g: [t for t in texts if t not in made] for g, texts in group_texts.items()}
+            true_rows, starts, negating, has_true = [], [], [], np.zeros(len(groups), dtype=bool)
+            for g in range(len(groups)):
+                if texts := group_texts.get(g):
+                    starts.append(len(true_rows))
+                    true_rows.extend(self._text_emb[t] for t in texts)
+                    negating.extend(t in made for t in texts)
+                    has_true[g] = True
             view = {
                 "entries": entries,
                 "claims": claims.astype(np.float32),
                 "entry_group": entry_group,
-                "truths": self._truth_matrix(group_texts, len(groups), dim),
-                "affirmative_truths": self._truth_matrix(affirmative, len(groups), dim),
+                "true": np.stack(true_rows).astype(np.float32) if true_rows else np.zeros((0, dim), np.float32),
+                "true_starts": np.array(starts, dtype=np.int64),
+                "true_negates": np.array(negating, dtype=bool),
+                "has_true": has_true,
             }
             self._cache[guild_id] = (self._revision, view)
             return view

@@ -64,14 +64,17 @@ and stores them in the .npz beside the embeddings; the knowledge base carries th
 _CORRECTION_PREFIX = "Correction: "
 
 
-def _best_truth(emb: np.ndarray, truths: dict, entry_group: np.ndarray) -> np.ndarray:
-    """(sentences, entries): each sentence's best similarity to a true statement of each entry's group; -1 where the
-    group has none."""
+def _best_truths(emb: np.ndarray, view: dict, negating: np.ndarray) -> np.ndarray:
+    """(sentences, entries): each sentence's best similarity to a true statement of each entry's group, counting a
+    rule-made negation only for a sentence that negates too; -1 where none counts."""
+    entry_group = view["entry_group"]
     best = np.full((len(emb), len(entry_group)), -1.0, dtype=np.float32)
-    if len(truths["true"]):
-        group_max = np.maximum.reduceat(emb @ truths["true"].T, truths["starts"], axis=1)  # (n, groups with truths)
-        group_col = np.cumsum(truths["has_true"]) - 1
-        ok = truths["has_true"][entry_group]
+    if len(view["true"]):
+        sims = emb @ view["true"].T
+        sims[np.ix_(~negating, view["true_negates"])] = -1.0
+        group_max = np.maximum.reduceat(sims, view["true_starts"], axis=1)  # (n, groups with truths)
+        group_col = np.cumsum(view["has_true"]) - 1
+        ok = view["has_true"][entry_group]
         best[:, ok] = group_max[:, group_col[entry_group[ok]]]
     return best
 
@@ -171,9 +174,7 @@ class MisinfoRail:
         sim = emb @ view["claims"].T  # (n, K)
         rows = np.arange(len(to_embed))
         # Per entry, the sentence's best similarity to its truths; a negating truth only answers a negating sentence.
-        negating = np.array([bool(NEGATION_CUE.search(t)) for t in to_embed])
-        truth = np.where(negating[:, None], _best_truth(emb, view["truths"], view["entry_group"]),
-                         _best_truth(emb, view["affirmative_truths"], view["entry_group"]))
+        truth = _best_truths(emb, view, np.array([bool(NEGATION_CUE.search(t)) for t in to_embed]))
         best = sim.argmax(axis=1)
         # A claim followed by advice in the negative ("bulls are enraged by red, so never wear red") sits near the
         # rule-made negations of one entry: it may still match another source's entry for the same myth, when it is
