@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,11 +60,6 @@ class KBEntry:
     def as_dict(self) -> dict:
         return asdict(self)
 
-
-NEGATION_CUE = re.compile(r"\b(?:not|no|never|cannot|myth|untrue)\b|n't\b", re.IGNORECASE)
-"""A sentence that says a myth is not so. The rule-made negations among an entry's true statements ("It is a myth
-that X.", "X does not Y.": `guardrails.claims.negation`) embed next to the myth itself (MiniLM barely sees a "not"),
-so they answer only such a sentence: for one that affirms they were a coin toss against the myth it restates."""
 
 SAME_MISCONCEPTION = 0.80
 """Claims of different entries at least this similar (cosine) are one misconception told by two sources (TruthfulQA's

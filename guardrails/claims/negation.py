@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["lower_first", "negations"]
+__all__ = ["NEGATION_CUE", "lower_first", "negations"]
+
+NEGATION_CUE = re.compile(r"\b(?:not|no|never|cannot|myth|untrue)\b|n't\b", re.IGNORECASE)
+"""A sentence that says a myth is not so. The rule-made negations among an entry's true statements ("It is a myth
+that X.", "X does not Y.": `negations`) embed next to the myth itself (MiniLM barely sees a "not"),
+so they answer only such a sentence: for one that affirms they were a coin toss against the myth it restates."""
 
 _COMMON_FIRST_WORDS = frozenset(
     "a an the this that these those there it it's its they they're their you you're you'll your we our he she his "

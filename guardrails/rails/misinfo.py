@@ -36,7 +36,8 @@ from guardrails.claims.assertion import (
     speech_units,
     unit_keys,
 )
-from guardrails.claims.knowledge_base import NEGATION_CUE, KBEntry, KnowledgeBase
+from guardrails.claims.knowledge_base import KBEntry, KnowledgeBase
+from guardrails.claims.negation import NEGATION_CUE
 from guardrails.rail import Stage, Verdict
 from guardrails.text.normalize import normalize
 
