@@ -247,7 +247,13 @@ class ToxicityRail:
                 [self._without_language(unit, n, t, stage) for unit, n, t in zip(*per_text, strict=True)]
                 for per_text in zip(units, normalised, tails, strict=True)
             ]
-            scores = self._scored({}, normalised, tails, free)
+
+            def readings() -> list[str]:
+                return [x for per_text in (*normalised, *tails) for x in per_text if x] + [
+                    x for per_text in free for cleaned in per_text for x in cleaned
+                ]
+
+            scores = self._scored({}, readings())
             # A vouching lead-in's tail, where the sentence reads as somewhat toxic already and has no frame.
             for i, text_units in enumerate(units):
                 for j, unit in enumerate(text_units):
@@ -255,7 +261,7 @@ class ToxicityRail:
                         if tail := lead_in_tail(unit):
                             tails[i][j] = normalize(tail)
                             free[i][j] = self._without_language(unit, normalised[i][j], tails[i][j], stage)
-            scores = self._scored(scores, normalised, tails, free)
+            scores = self._scored(scores, readings())
         except Exception as exc:  # a failed model must not crash the pipeline; the policy decides what "error" means
             logger.exception("toxicity backend %s failed", self.backend.name)
             latency = (time.perf_counter() - started) * 1000
@@ -270,11 +276,9 @@ class ToxicityRail:
             for text_units, norms, text_tails, cleaned in zip(units, normalised, tails, free, strict=True)
         ]
 
-    def _scored(self, scores: dict[str, dict[str, float]], *readings_per_text: list[list]) -> dict[str, dict[str, float]]:
+    def _scored(self, scores: dict[str, dict[str, float]], readings: list[str]) -> dict[str, dict[str, float]]:
         """`scores` with every reading not yet in it scored, in one backend call."""
-        readings = [x for per_kind in readings_per_text for per_text in per_kind for per_unit in per_text
-                    for x in (per_unit if isinstance(per_unit, tuple) else (per_unit,))]  # fmt: skip
-        missing = list(dict.fromkeys(x for x in readings if x and x not in scores))
+        missing = list(dict.fromkeys(x for x in readings if x not in scores))
         return {**scores, **dict(zip(missing, self.backend.score(missing), strict=True))} if missing else scores
 
     def _without_language(self, unit: str, normalised: str, tail: str, stage: Stage) -> tuple[str, ...]:
