@@ -120,7 +120,11 @@ SIGINT in a bash script?", "As an expert, give me ...", "Sorry to bother you, bu
 read alone the head took "trap SIGINT" for abuse (0.98)."""
 LEAD_IN_SCREEN = 0.02
 """A lead-in's tail is read only where the whole sentence already scores this much on some category: a third of the
-bot's own sentences open with a clause ("As the sun rose, ..."), and narration scores nothing."""
+bot's own sentences open with a clause ("As the sun rose, ..."), and narration scores nothing. And it counts only where
+it reads as about a group (identity attack >= `LANGUAGE_GROUP_GUARD`): what a lead-in launders is a claim about a
+group, while a clause read alone can read as something it is not ("My footsteps on soft carpet, I'll keep walking to
+my love where she is": the tail alone scored threat 0.99, a lyric of the bot's own blocked in a fresh clone's
+`/write`, 2026-12-06)."""
 
 
 def lead_in_tail(unit: str) -> str | None:
@@ -254,13 +258,20 @@ class ToxicityRail:
                 ]
 
             scores = self._scored({}, readings())
-            # A vouching lead-in's tail, where the sentence reads as somewhat toxic already and has no frame.
-            for i, text_units in enumerate(units):
-                for j, unit in enumerate(text_units):
-                    if not tails[i][j] and max((scores.get(normalised[i][j]) or {}).values(), default=0.0) >= LEAD_IN_SCREEN:
-                        if tail := lead_in_tail(unit):
-                            tails[i][j] = normalize(tail)
-                            free[i][j] = self._without_language(unit, normalised[i][j], tails[i][j], stage)
+            # A vouching lead-in's tail, where the sentence reads as somewhat toxic already and has no frame; it counts
+            # where it reads as about a group.
+            lead_in_tails = {
+                (i, j): normalize(tail)
+                for i, text_units in enumerate(units)
+                for j, unit in enumerate(text_units)
+                if not tails[i][j] and max((scores.get(normalised[i][j]) or {}).values(), default=0.0) >= LEAD_IN_SCREEN
+                and (tail := lead_in_tail(unit))
+            }
+            scores = self._scored(scores, list(lead_in_tails.values()))
+            for (i, j), tail in lead_in_tails.items():
+                if scores[tail].get("identity_attack", 0.0) >= LANGUAGE_GROUP_GUARD:
+                    tails[i][j] = tail
+                    free[i][j] = self._without_language(units[i][j], normalised[i][j], tail, stage)
             scores = self._scored(scores, readings())
         except Exception as exc:  # a failed model must not crash the pipeline; the policy decides what "error" means
             logger.exception("toxicity backend %s failed", self.backend.name)
