@@ -132,6 +132,7 @@ def test_a_script_line_is_what_is_said_not_a_list_mark_a_cue_or_a_direction() ->
     assert scaffolds._script_line("[beat] Then we wait for the tide", cut=False) == "Then we wait for the tide"
     assert not scaffolds._spoken("Pop") and not scaffolds._spoken("")
     assert not scaffolds._spoken("James berger & rebeccella") and not scaffolds._spoken("Chair maker - tonight")
+    assert not scaffolds._spoken("2315 Years Ago") and scaffolds._spoken("She waits by the window.")
     assert scaffolds._roles("the last day of summer") == [] and scaffolds._roles("a doctor and a patient") == [
         "THE DOCTOR", "THE PATIENT"]  # fmt: skip
     assert scaffolds._spoken("No.") and scaffolds._spoken("Then we wait")

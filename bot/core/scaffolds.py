@@ -243,8 +243,8 @@ class Scaffold:
         action, cut = await self._ask("\n\n", 56, ("\n",))
         action = _sentence(_LIST_MARK.sub("", action.strip(" *_")), cut)
         said = _SAID.match(action)
-        if (said and not _spoken(said.group(2))) or len(action.split()) < 3 or "**" in action or _TITLE.match(action):
-            action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth", N = 1, stop 31), a word, a title
+        if (said and not _spoken(said.group(2))) or not _spoken(action) or "**" in action or _TITLE.match(action):
+            action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth"), a fragment ("2315 Years Ago"), a title
         first = _names(said.group(1)) if said else []
         if first:  # the model began with dialogue ("Imogen: ..."): that is the first speaker's line
             yield Delta(f"\n\n{first[0]}\n{said.group(2).strip()}")
@@ -369,16 +369,17 @@ def _script_line(text: str, cut: bool) -> str:
 
 
 _SPEECH_WORDS = frozenset(
-    "i i'm i'll i've me my we we're our us you you're your it it's is are was were be been am do don't did not no yes "
-    "the a an to of and but in on at for with this that what why how who here there never now".split()
+    "i i'm i'll i've me my we we're our us you you're your he she they him her his their them it it's is are was were "
+    "be been am do don't did not no yes can will would could has have had the a an to of and but in on at for with "
+    "this that what why how who here there never now".split()
 )
-"""Words nearly every line people say has: "James berger & rebeccella" and "Chair maker - tonight" are not lines
-(N = 20, 2026-12-06)."""
+"""Words nearly every sentence has: "James berger & rebeccella" and "Chair maker - tonight" are not lines, "2315 Years
+Ago" is no action (N = 20 and a fresh clone's /write, 2026-12-06: it had named the speakers YEARS and AGO)."""
 
 
 def _spoken(line: str) -> bool:
-    """Whether `line` can stand as a line of dialogue: words people say, three of them or fewer that end as a
-    sentence ("No.", not "Pop", the whole line of a cue at N = 1, stop 31)."""
+    """Whether `line` can stand as a line of a script, said or action: words of a sentence, three of them or fewer
+    that end as one ("No.", not "Pop", the whole line of a cue at N = 1, stop 31)."""
     words = re.findall(r"[a-z']+", line.lower())
     if not _SPEECH_WORDS & set(words):
         return False
