@@ -43,6 +43,19 @@ def fast_bfloat16() -> bool:
         return False
 
 
+def one_blas_thread() -> None:
+    """Limit numpy's BLAS (OpenBLAS) to one thread in this process, for good.
+
+    Torch's threads run the encoder; OpenBLAS's idle threads busy-wait about 0.1 s after each product the heads make,
+    on the same cores, so the next encoder pass waited for them: a 2-text pass right after a batch took 100-110 ms
+    instead of 14. The rails' numpy products (heads over token states, similarity to the knowledge base) are small,
+    and one thread runs them as fast (`python -m bench rails`, same process, alternating: batched 48.7 -> 53.1
+    outputs/s, one at a time and prompt latency within noise)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 class SentenceEncoder:
     """Thread-safe batch encoder. Call from a worker thread, never from the event loop.
 
@@ -78,6 +91,8 @@ class SentenceEncoder:
             # A GPU multiplies bfloat16 in hardware too (cosine to float32 >= 0.999, as on AMX).
             precision = "bfloat16" if self.device == "cuda" or fast_bfloat16() else "float32"
         self.precision: Precision = precision
+        if self.device == "cpu":
+            one_blas_thread()
         # Every embedding rail sees the same sentences (toxicity, then misinformation on a chunk; toxicity, then
         # injection on a prompt): the recent embeddings are kept so each text goes through the model once.
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
