@@ -290,6 +290,35 @@ def test_a_bare_false_statement_is_judged_and_flagged(misinfo_rail: MisinfoRail,
     assert correction_of(verdict)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Are bats really blind?",
+        "Do we only use ten percent of our brains?",
+        "What happens if you touch a baby bird?",
+        "The lamps went out one by one. Why do people say goldfish forget everything in three seconds?",
+    ],
+)
+def test_a_question_asserts_nothing(misinfo_rail: MisinfoRail, text: str) -> None:
+    """A question about a myth asks it; it tells the reader nothing (the toxicity validation's TruthfulQA questions
+    were 13.3% flagged before the rule, 3.3% after: the rest are true answers)."""
+    [verdict] = misinfo_rail.check([text], "output")
+    assert verdict.decision == "pass", verdict.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Did you know that bats are blind?",
+        "Cracking your knuckles causes arthritis, you know?",
+        "Goldfish only remember things for three seconds, right?",
+    ],
+)
+def test_a_question_that_asserts_is_still_judged(misinfo_rail: MisinfoRail, text: str) -> None:
+    [verdict] = misinfo_rail.check([text], "output")
+    assert verdict.decision == "flag", verdict.explanation
+
+
 @pytest.mark.parametrize("text", ["Silver moon rising.", "Bats, blind.", "Oh, the sea!", "Night again."])
 def test_a_poems_fragment_is_no_claim(misinfo_rail: MisinfoRail, text: str) -> None:
     [verdict] = misinfo_rail.check([text], "output")

@@ -35,7 +35,7 @@ __all__ = [
     "unit_keys",
 ]
 
-ASSERTION_VERSION = "assert-rules-2"
+ASSERTION_VERSION = "assert-rules-3"
 """Bump when the assertion rules change: it is part of the rail's version and of the policy hash."""
 
 MIN_UNIT_WORDS = 3
@@ -109,6 +109,14 @@ _PRESENT = _rx(
 )
 _NEGATED = _rx(r"\b(?:not|no|never|cannot)\b|n't\b")
 _CUE_PREFIX = re.compile(r"^[^:]{0,40}:\s*")
+_QUESTION = re.compile(r"\?[\s\"'”’)]*$")
+_RHETORICAL = _rx(
+    r"^\s*(?:(?:is|are|does|do|did|was|were|has|have|can|wo|would|should|could)n't|did you know)\b"
+    r"|,\s*(?:(?:(?:is|are|does|do|did|was|were|has|have|can|wo|would|should|could)n't|is|are|do|does)\s+\w+|right|eh"
+    r"|you know|no|true|yes)\s*\?[\s\"'”’)]*$"
+)
+"""A question that asserts all the same: "Isn't it true that ...?", "Did you know ...?", "Bats are blind, aren't
+they?"."""
 
 
 def negated_after_first_clause(sentence: str) -> bool:
@@ -194,12 +202,13 @@ class AssertionFeatures:
     second_person: bool
     imperative: bool
     historical: bool = False
+    question: bool = False
 
     def fired(self) -> list[str]:
         names = []
         if self.quoted_fraction >= 0.5:
             names.append("dialogue")
-        for name in ("reader_cue", "belief", "fantasy", "unreliable", "second_person", "imperative", "historical"):
+        for name in ("reader_cue", "belief", "fantasy", "unreliable", "second_person", "imperative", "historical", "question"):
             if getattr(self, name):
                 names.append(name)
         if self.present and not self.past:
@@ -227,6 +236,7 @@ def assertion_features(sentence: str) -> AssertionFeatures:
         second_person=bool(_SECOND_PERSON.search(outside)),
         imperative=bool(_IMPERATIVE.search(outside)),
         historical=bool(_HISTORICAL.search(outside)),
+        question=bool(_QUESTION.search(outside)) and not _RHETORICAL.search(outside),
     )
 
 
@@ -242,6 +252,7 @@ WEIGHTS: dict[str, float] = {
     "unreliable": -2.5,
     "past_narration": -1.2,
     "historical": 0.6,
+    "question": -3.0,
     "disowned_after": -3.0,
 }
 """Hand-set log-odds: a reader cue outweighs the story's framing only when no stronger fiction cue is present."""
