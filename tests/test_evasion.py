@@ -195,3 +195,14 @@ def test_toxicity_recall_holds_on_obfuscated_variants(toxicity_rail) -> None:
 def test_injection_recall_holds_on_obfuscated_variants(injection_rail) -> None:
     texts = blocked_rows("injection_validation.csv", INJECTION_SAMPLE, INJECTION_MAX_CHARS)
     assert_ratios(recalls(injection_rail, "input", texts))
+
+
+def test_text_that_skips_the_invisible_pass_has_nothing_it_would_drop() -> None:
+    """`strip_invisible` returns plain text (ASCII, composed Latin letters, curly quotes, dashes) unread: no character
+    of that class may be one the per-character pass drops, and a soft hyphen or a zero-width space is still read."""
+    from guardrails.text.normalize import _INVISIBLE_NON_CF, _PLAIN, strip_invisible
+
+    plain = [chr(c) for c in range(0x3000) if _PLAIN.fullmatch(chr(c))]
+    assert len(plain) > 400
+    assert not [ch for ch in plain if unicodedata.category(ch) in ("Cf", "Mn") or ch in _INVISIBLE_NON_CF]
+    assert strip_invisible("i\u00addiot and i\u200bdiot “quoted” — done") == "idiot and idiot “quoted” — done"

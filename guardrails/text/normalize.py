@@ -67,8 +67,16 @@ _HORIZONTAL_SPACE = re.compile(r"[ \t\f\v\u00a0]+")
 _ZALGO_BASE = re.compile(r"[A-Za-z]")
 
 
+# Characters that are never format characters, blank fillers or combining marks: ASCII, Latin letters with their
+# accents composed (after the soft hyphen, U+00AD), curly quotes, dashes and the ellipsis. Most text is only these,
+# and it skips the per-character pass below (that pass was 6% of the output rails' time on the bot's stories).
+_PLAIN = re.compile(r"[\x00-\x7f\u00c0-\u024f\u2013\u2014\u2018-\u201f\u2026]*")
+
+
 def strip_invisible(text: str) -> str:
     """Drop format characters (zero-width, bidi, tags, soft hyphen), blank fillers and zalgo marks on Latin letters."""
+    if _PLAIN.fullmatch(text):
+        return text
     out: list[str] = []
     after_latin = False  # combining marks stacked on an ASCII letter are decoration (NFKC composed the real ones)
     for ch in text:
