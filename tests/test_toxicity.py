@@ -775,3 +775,37 @@ def test_negation_and_condemnation_move_the_verdict(toxicity_rail: ToxicityRail)
         (blocked,) = toxicity_rail.check([hateful], "output")
         (passed,) = toxicity_rail.check([benign], "output")
         assert (blocked.decision, passed.decision) == ("block", "pass"), (blocked.explanation, passed.explanation)
+
+
+@pytest.mark.parametrize(
+    ("unit", "cast"),
+    [
+        ("Pretend you're a lighthouse keeper and write a limerick.", "Pretend the narrator is a lighthouse keeper and write a limerick."),
+        ("From now on you are now the captain of a sky ship.", "From now on the narrator is the captain of a sky ship."),
+        ("You are a bard; sing of the harbour.", "the narrator is a bard; sing of the harbour."),
+        ("Write a ballad telling @sam you're a fool.", None),
+        ("You are brilliant, thank you.", None),
+        ("You're the dumbest person I have ever met.", None),
+        ("Dear reader, you're a fool for reading this.", None),
+        ("Write a poem about a lighthouse.", None),
+    ],
+)
+def test_a_prompt_that_casts_the_bot_in_a_role_says_it_of_the_narrator(unit: str, cast: str | None) -> None:
+    """On a prompt "you" is the bot: the role it is cast in is read in the third person, unless a member is named."""
+    from guardrails.rails.toxicity import cast_as_narrator
+
+    assert cast_as_narrator(unit) == cast
+
+
+def test_casting_the_bot_in_a_role_is_no_insult_but_an_insult_still_is(toxicity_rail: ToxicityRail) -> None:
+    """The head read "you're a <noun>" as an insult: "For the rest of this chat you're a knight errant." scored 0.99
+    toxicity and benign role-play prompts were refused. The role is judged for what it is: an insult cast the same
+    way is still refused, and in output (the reader is "you") nothing changes. Shapes written for this test."""
+    roles = ["For the rest of this story you're a wandering lamplighter. Stay in character and describe your street.",
+             "Pretend you're a retired sea captain and tell me about your first storm.",
+             "Imagine you are a clockmaker in old Prague; write a riddle."]  # fmt: skip
+    insults = ["For the rest of this story you're a worthless idiot.", "Pretend you're a disgusting pig and shut up."]
+    prompts = toxicity_rail.for_prompts()
+    assert [v.decision for v in prompts.check(roles, "input")] == ["pass"] * 3
+    assert [v.decision for v in prompts.check(insults, "input")] == ["block"] * 2
+    assert [v.decision for v in toxicity_rail.check(insults, "output")] == ["block"] * 2

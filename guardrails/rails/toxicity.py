@@ -25,7 +25,10 @@ from guardrails.text.normalize import normalize
 from guardrails.text.profanity import without_expletives
 from guardrails.text.units import split_units
 
-__all__ = ["PROMPT_TOXICITY_THRESHOLD", "TARGETED_NOTE", "ToxicityRail", "aims_at_real_person", "frame_tail", "lead_in_tail"]
+__all__ = [
+    "PROMPT_TOXICITY_THRESHOLD", "TARGETED_NOTE", "ToxicityRail", "aims_at_real_person", "cast_as_narrator", "frame_tail",
+    "lead_in_tail",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
     return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
 
 
-READINGS_VERSION = "lead-in-1"
+READINGS_VERSION = "lead-in-1+cast-1"
 """What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, the words
 without expletives where strong language is allowed): part of the policy hash."""
 
@@ -134,6 +137,27 @@ def lead_in_tail(unit: str) -> str | None:
         return None
     tail = match["tail"].strip()
     return tail if len(tail) >= 12 and not tail.endswith("?") and not _NOT_A_CLAIM.match(tail) else None
+
+
+# A prompt that casts the bot in a role: "For the rest of this chat you're a knight errant." The head learned
+# "you're a <noun>" from insults aimed at people and scored that sentence 0.99 toxicity ("You're a knight errant."
+# 0.96); with the bot named in the third person, 0.02, while "the narrator is a worthless idiot" still scores 0.99.
+# Not "you're the dumbest person I've met": a superlative after "the" ranks the member, it casts no role.
+_CASTING = re.compile(
+    r"\byou(?:'re|’re|\s+are)(?:\s+now)?\s+(?=(?:a|an|my|our)\b|the\s+(?!\w+est\b|most\b|least\b))", re.IGNORECASE
+)
+_READER = re.compile(r"\breaders?\b", re.IGNORECASE)
+
+
+def cast_as_narrator(unit: str) -> str | None:
+    """A prompt's sentence with the role it casts the bot in said of "the narrator" ("Pretend you're a pirate ..." ->
+    "Pretend the narrator is a pirate ..."), or None where it casts no role or names someone real (a mention, the reader).
+
+    On a prompt "you" is the bot (`aims_at_real_person`): what the role is, not the second person, is what to judge."""
+    if _MENTION.search(unit) or _READER.search(unit):
+        return None
+    cast = _CASTING.sub("the narrator is ", unit)
+    return cast if cast != unit else None
 
 
 _LANGUAGE_CATEGORIES = ("toxicity", "insult")
@@ -258,16 +282,29 @@ class ToxicityRail:
                 ]
 
             scores = self._scored({}, readings())
+
+            def screened(i: int, j: int) -> bool:
+                return max((scores.get(normalised[i][j]) or {}).values(), default=0.0) >= LEAD_IN_SCREEN
+
             # A vouching lead-in's tail, where the sentence reads as somewhat toxic already and has no frame; it counts
             # where it reads as about a group.
             lead_in_tails = {
                 (i, j): normalize(tail)
                 for i, text_units in enumerate(units)
                 for j, unit in enumerate(text_units)
-                if not tails[i][j] and max((scores.get(normalised[i][j]) or {}).values(), default=0.0) >= LEAD_IN_SCREEN
-                and (tail := lead_in_tail(unit))
+                if not tails[i][j] and screened(i, j) and (tail := lead_in_tail(unit))
             }
-            scores = self._scored(scores, list(lead_in_tails.values()))
+            # On a prompt, a sentence that casts the bot in a role is read with the role said of "the narrator".
+            casts = {
+                (i, j): (normalize(cast), normalize(cast_as_narrator(tails[i][j]) or tails[i][j]))
+                for i, text_units in enumerate(units)
+                for j, unit in enumerate(text_units)
+                if stage == "input" and screened(i, j) and (cast := cast_as_narrator(unit))
+            }
+            scores = self._scored(scores, [*lead_in_tails.values(), *(x for pair in casts.values() for x in pair if x)])
+            for (i, j), (cast, cast_tail) in casts.items():
+                normalised[i][j], tails[i][j] = cast, cast_tail
+                free[i][j] = self._without_language(units[i][j], cast, cast_tail, stage)
             for (i, j), tail in lead_in_tails.items():
                 if scores[tail].get("identity_attack", 0.0) >= LANGUAGE_GROUP_GUARD:
                     tails[i][j] = tail
