@@ -58,8 +58,9 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
 
 
 READINGS_VERSION = "lead-in-1+cast-1"
-"""What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, the words
-without expletives where strong language is allowed): part of the policy hash."""
+"""What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, on a prompt the
+role it casts the bot in said of the narrator, the words without expletives where strong language is allowed): part of
+the policy hash."""
 
 TARGETED_NOTE = " (aimed at a real person: a mention, or the reader)"
 """Added to a verdict's explanation when a sentence was judged as aimed at a real person."""
