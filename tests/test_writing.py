@@ -120,6 +120,13 @@ def test_a_run_together_line_is_not_verse_and_a_setting_note_is_not_a_word_of_it
     assert scaffolds._verse_line("In 1912 the humble fox was me")
     assert scaffolds._FORMAT_NOTE.sub("", "taken by the ghosts of old... (emphasis)") == "taken by the ghosts of old..."
     assert scaffolds._FORMAT_NOTE.sub("", "and the river said (oh-oh)") == "and the river said (oh-oh)"
+    # a fresh clone's /write lyrics (stop 33): the model's remark on itself, mid-line
+    assert (scaffolds._FORMAT_NOTE.sub("", "With cries that would fall to earth... (no original incantation here) I sail")
+            == "With cries that would fall to earth... I sail")  # fmt: skip
+    assert scaffolds._FORMAT_NOTE.sub("", "the harbour lights (repeat chorus)") == "the harbour lights"
+    assert scaffolds._FORMAT_NOTE.sub("", "we sang () all night") == "we sang all night"
+    assert scaffolds._FORMAT_NOTE.sub("", "no light (there is no light here) at all") == "no light (there is no light here) at all"
+    assert scaffolds._FORMAT_NOTE.sub("", "stayin' alive (stayin')") == "stayin' alive (stayin')"
     assert "\n **" in scaffolds._STORY_STOPS  # a bold paragraph after a space is a heading, not the story
 
 
