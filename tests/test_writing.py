@@ -125,6 +125,7 @@ def test_a_run_together_line_is_not_verse_and_a_setting_note_is_not_a_word_of_it
             == "With cries that would fall to earth... I sail")  # fmt: skip
     assert scaffolds._FORMAT_NOTE.sub("", "the harbour lights (repeat chorus)") == "the harbour lights"
     assert scaffolds._FORMAT_NOTE.sub("", "we sang () all night") == "we sang all night"
+    assert scaffolds._FORMAT_NOTE.sub("", "Despite what we've done yet vowed to keep []") == "Despite what we've done yet vowed to keep"
     assert scaffolds._FORMAT_NOTE.sub("", "no light (there is no light here) at all") == "no light (there is no light here) at all"
     assert scaffolds._FORMAT_NOTE.sub("", "stayin' alive (stayin')") == "stayin' alive (stayin')"
     assert "\n **" in scaffolds._STORY_STOPS  # a bold paragraph after a space is a heading, not the story

@@ -337,13 +337,13 @@ def _last_line(line: str) -> str:
 
 
 _FORMAT_NOTE = re.compile(
-    r"\s*\((?:emphasis(?: added)?|emphasi[sz]ed|repeat(?: the)?(?: chorus)?|(?:the )?chorus repeats|x ?\d"
-    r"|no [^()]{1,40}? here|\s*)\)(?=\s|$|[,.;:!?])",
+    r"\s*(?:\((?:emphasis(?: added)?|emphasi[sz]ed|repeat(?: the)?(?: chorus)?|(?:the )?chorus repeats|x ?\d"
+    r"|no [^()]{1,40}? here|\s*)\)|\[\s*\])(?=\s|$|[,.;:!?])",
     re.IGNORECASE,
 )
 """A note on how to sing or set a line, not a word of it: "taken by the ghosts of old... (emphasis)" (lyrics, stop 30),
 "(repeat chorus)", the model remarking on itself mid-line ("fall to earth... (no original incantation here) I sail",
-a fresh clone's `/write lyrics`, stop 33), empty parentheses."""
+a fresh clone's `/write lyrics`, stop 33), empty parentheses or brackets ("vowed to keep []", the next clone's)."""
 
 
 def _verse_line(line: str) -> bool:
