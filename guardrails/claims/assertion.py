@@ -110,10 +110,10 @@ _PRESENT = _rx(
 _NEGATED = _rx(r"\b(?:not|no|never|cannot)\b|n't\b")
 _CUE_PREFIX = re.compile(r"^[^:]{0,40}:\s*")
 _QUESTION = re.compile(r"\?[\s\"'”’)]*$")
+_AUX_NOT = r"(?:is|are|does|do|did|was|were|has|have|can|wo|would|should|could)n't"
 _RHETORICAL = _rx(
-    r"^\s*(?:(?:is|are|does|do|did|was|were|has|have|can|wo|would|should|could)n't|did you know)\b"
-    r"|,\s*(?:(?:(?:is|are|does|do|did|was|were|has|have|can|wo|would|should|could)n't|is|are|do|does)\s+\w+|right|eh"
-    r"|you know|no|true|yes)\s*\?[\s\"'”’)]*$"
+    rf"^\s*(?:{_AUX_NOT}|did you know)\b"
+    rf"|,\s*(?:(?:{_AUX_NOT}|is|are|do|does)\s+\w+|right|eh|you know|no|true|yes)\s*\?[\s\"'”’)]*$"
 )
 """A question that asserts all the same: "Isn't it true that ...?", "Did you know ...?", "Bats are blind, aren't
 they?"."""
