@@ -225,7 +225,8 @@ def _validation_rows() -> list[dict[str, str]]:
 def test_validation_split_shape() -> None:
     rows = _validation_rows()
     assert 800 < len(rows) < 4000
-    assert set(rows[0]) == {"text", "expected", "source"}
+    assert set(rows[0]) == {"text", "expected", "stage", "source"}
+    assert {r["stage"] for r in rows} == {"input"}  # `storyloom eval` judges them as prompts without being told
     assert {r["expected"] for r in rows} == {"allow", "block"}
     sources = {r["source"] for r in rows}
     for needed in ("deepset:benign", "deepset:attack", "awesome_chatgpt_prompts", "jailbreak_llms", "written:roleplay",

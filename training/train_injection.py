@@ -208,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: v for k, v in metrics.items() if k != "by_source"}, indent=1), flush=True)
     print(json.dumps(metrics["by_source"], indent=1), flush=True)
 
-    loop.write_csv(args.validation_csv, ["text", "expected", "source"], ((d.text, d.expected, d.source) for d in split.validation))
+    # Every row is a prompt: the stage column makes `storyloom eval` judge them as prompts (its default is output).
+    loop.write_csv(
+        args.validation_csv, ["text", "expected", "stage", "source"],
+        ((d.text, d.expected, "input", d.source) for d in split.validation),
+    )  # fmt: skip
     written = written_examples(SEED)
     written_digest = hashlib.sha256("\n".join(f"{e.group}\t{e.attack}\t{e.text}" for e in written).encode()).hexdigest()
     meta = {
