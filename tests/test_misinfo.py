@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from guardrails.claims.assertion import assertion_score, speech_units
+from guardrails.claims.comparison import reverses_comparison
 from guardrails.claims.knowledge_base import DEFAULT_EMBEDDINGS_PATH, DEFAULT_KB_PATH, KnowledgeBase
 from guardrails.claims.negation import negations
 from guardrails.paths import DATA_DIR
@@ -317,6 +318,50 @@ def test_a_question_asserts_nothing(misinfo_rail: MisinfoRail, text: str) -> Non
 def test_a_question_that_asserts_is_still_judged(misinfo_rail: MisinfoRail, text: str) -> None:
     [verdict] = misinfo_rail.check([text], "output")
     assert verdict.decision == "flag", verdict.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sound travels faster in water than in air.",
+        "Humans' mouths are cleaner than dogs' mouths.",
+        "Cold water freezes faster than hot water in every case.",
+        "Africa is bigger than the whole of Russia.",
+        "Driving is more dangerous than flying the same distance.",
+        "A regular cup of coffee contains more caffeine than a shot of espresso.",
+    ],
+)
+def test_a_comparison_the_other_way_round_from_a_myth_is_its_correction(misinfo_rail: MisinfoRail, text: str) -> None:
+    """MiniLM embeds a comparison and its swap at 0.98-0.99: all 16 such truths written against the KB's comparative
+    myths were flagged before `reverses_comparison`, none after; the myths, and the myths said with the comparative
+    swapped too ("Cold water freezes slower than hot water."), 12 of 12 flagged before and after (2026-12-06)."""
+    [verdict] = misinfo_rail.check([text], "output")
+    assert verdict.decision == "pass" and "states the reverse" in verdict.explanation, verdict.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dogs' mouths are cleaner than humans' mouths.",
+        "Humans' mouths are dirtier than dogs' mouths.",
+        "Cold water freezes slower than hot water.",
+        "Africa is smaller than the whole of Russia.",
+    ],
+)
+def test_a_myth_said_the_other_way_round_in_its_own_words_is_still_flagged(misinfo_rail: MisinfoRail, text: str) -> None:
+    [verdict] = misinfo_rail.check([text], "output")
+    assert verdict.decision == "flag", verdict.explanation
+
+
+def test_reverses_comparison_needs_the_same_words_with_the_two_things_swapped() -> None:
+    myth = "Sound travels faster in air than in water."
+    assert reverses_comparison("Sound travels faster through water than through air.", myth)
+    assert reverses_comparison("Hares can run faster than tortoises.", "Tortoises can run faster than hares")
+    assert not reverses_comparison(myth, myth)
+    assert not reverses_comparison("Sound travels slower through water than through air.", myth)  # the myth again
+    assert not reverses_comparison("Water carries sound better than air does.", myth)  # other words: not judged here
+    assert not reverses_comparison("Sound travels fast in water.", myth)  # no comparison
+    assert not reverses_comparison("It is faster than air, and slower than light.", myth)  # two "than"s
 
 
 @pytest.mark.parametrize("text", ["Silver moon rising.", "Bats, blind.", "Oh, the sea!", "Night again."])

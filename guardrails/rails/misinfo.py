@@ -36,6 +36,7 @@ from guardrails.claims.assertion import (
     speech_units,
     unit_keys,
 )
+from guardrails.claims.comparison import COMPARISON_VERSION, reverses_comparison
 from guardrails.claims.knowledge_base import KBEntry, KnowledgeBase
 from guardrails.claims.negation import NEGATION_CUE
 from guardrails.rail import Stage, Verdict
@@ -107,7 +108,7 @@ class MisinfoRail:
 
     @property
     def version(self) -> str:
-        return f"{self.kb.version}+{ASSERTION_VERSION}"
+        return f"{self.kb.version}+{ASSERTION_VERSION}+{COMPARISON_VERSION}"
 
     def with_thresholds(self, overrides: Mapping[str, float]) -> MisinfoRail:
         # Moderators set the similarity a sentence needs to a known false claim; the other thresholds are tuning.
@@ -193,14 +194,16 @@ class MisinfoRail:
                 continue
             i = index[sentence]
             similarity = float(best_sim[i])
+            entry = view["entries"][int(best[i])]
             s.update(similarity=similarity, margin=similarity - float(true_best[i]), combined=s["assertion"] * similarity,
-                     entry=view["entries"][int(best[i])], embedded=True)  # fmt: skip
+                     entry=entry, embedded=True, reverses=reverses_comparison(sentence, entry.claim))  # fmt: skip
         return out
 
     def _flagged(self, s: dict) -> bool:
         t = self.thresholds
         return (
-            s["similarity"] >= t["misinformation"]
+            not s.get("reverses")  # it says the comparison the other way round: the correction, not the myth
+            and s["similarity"] >= t["misinformation"]
             and s["margin"] >= t["margin"]
             and s["assertion"] >= t["assertion"]
             and s["combined"] >= t["combined"]
@@ -233,6 +236,9 @@ class MisinfoRail:
                 "knowledge base is empty" if len(view["entries"]) == 0
                 else f"reads as fiction, not a claim to the reader (assertion {s['assertion']:.2f}; cues: {features})"
             )
+        elif s.get("reverses"):
+            explanation = (f"states the reverse of KB entry {entry.id} \"{entry.claim}\" (similarity "
+                           f"{s['similarity']:.2f})")  # fmt: skip
         elif s["similarity"] >= self.thresholds["misinformation"] and s["margin"] >= self.thresholds["margin"]:
             explanation = (f"resembles KB entry {entry.id} \"{entry.claim}\" (similarity {s['similarity']:.2f}) but "
                            f"reads as fiction (assertion {s['assertion']:.2f}; cues: {features})")  # fmt: skip
