@@ -27,7 +27,7 @@ from guardrails.text.units import split_units
 
 __all__ = [
     "PROMPT_TOXICITY_THRESHOLD", "TARGETED_NOTE", "ToxicityRail", "aims_at_real_person", "cast_as_narrator", "frame_tail",
-    "lead_in_tail",
+    "lead_in_tail", "names_someone_real",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
     return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
 
 
-READINGS_VERSION = "lead-in-1+cast-1"
+READINGS_VERSION = "lead-in-2+cast-1"
 """What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, on a prompt the
 role it casts the bot in said of the narrator, the words without expletives where strong language is allowed): part of
 the policy hash."""
@@ -131,12 +131,27 @@ my love where she is": the tail alone scored threat 0.99, a lyric of the bot's o
 `/write`, 2026-12-06)."""
 
 
+# "All" in front of a claim about a group vouches for it too, and dilutes it the same way: of 80 hateful claims written
+# for the check (10 groups x 8 claims), 83.8% are blocked said plainly and 62.5% with "All" in front ("All Mexicans are
+# drug dealers and rapists.": identity attack 0.51; without "All", 1.00); 60 kind ones, 0% either way.
+_QUANTIFIER = re.compile(
+    r"^\s*(?:(?:almost|nearly|virtually|practically)\s+)?(?:all|most)\s+(?!of\b|the\b|that\b|this\b|is\b|was\b|i\b|we\b|you\b|it\b)"
+    r"(?P<tail>[^\W\d_][^\n]*)$",
+    re.IGNORECASE,
+)
+
+
 def lead_in_tail(unit: str) -> str | None:
-    """What follows a short lead-in that vouches for it ("My dad was right, <this>"), or None."""
+    """What follows a short lead-in that vouches for it ("My dad was right, <this>"), or a leading "All" ("All <this>";
+    both: "My dad was right, all <this>"), or None."""
+    tail = unit.strip()
     match = _LEAD_IN.match(unit)
-    if not match or len(match["lead"].split()) > _LEAD_IN_WORDS or _DISOWNING.search(match["lead"]):
+    if match and len(match["lead"].split()) <= _LEAD_IN_WORDS and not _DISOWNING.search(match["lead"]):
+        tail = match["tail"].strip()
+    if quantified := _QUANTIFIER.match(tail):
+        tail = quantified["tail"][:1].upper() + quantified["tail"][1:]
+    if tail == unit.strip():
         return None
-    tail = match["tail"].strip()
     return tail if len(tail) >= 12 and not tail.endswith("?") and not _NOT_A_CLAIM.match(tail) else None
 
 
@@ -150,12 +165,17 @@ _CASTING = re.compile(
 _READER = re.compile(r"\breaders?\b", re.IGNORECASE)
 
 
+def names_someone_real(prompt: str) -> bool:
+    """Whether a prompt points at someone real: a mention, or the reader (on a prompt "you" is the bot)."""
+    return bool(_MENTION.search(prompt) or _READER.search(prompt))
+
+
 def cast_as_narrator(unit: str) -> str | None:
     """A prompt's sentence with the role it casts the bot in said of "the narrator" ("Pretend you're a pirate ..." ->
     "Pretend the narrator is a pirate ..."), or None where it casts no role or names someone real (a mention, the reader).
 
     On a prompt "you" is the bot (`aims_at_real_person`): what the role is, not the second person, is what to judge."""
-    if _MENTION.search(unit) or _READER.search(unit):
+    if names_someone_real(unit):
         return None
     cast = _CASTING.sub("the narrator is ", unit)
     return cast if cast != unit else None
