@@ -28,6 +28,7 @@ from bench.loopback import bench_settings
 from bot.core import prompts, shapes
 from bot.core.app import Core, load_rails
 from bot.core.request import Author, Posted, WriteJob
+from guardrails.policy import SLIPS
 from storage.models import RequestStatus
 
 SUBJECTS = (
@@ -74,6 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sides", default="free,shaped", help="comma-separated: free (the baseline), shaped")
     parser.add_argument("--free-per-kind", type=int, default=None, help="requests per kind on the free side (default: --per-kind)")
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
+    parser.add_argument(
+        "--random-seeds", action="store_true",
+        help="each request draws its own seed (many pieces on few subjects; sides then differ: use one side)",
+    )  # fmt: skip
 
 
 def distinct_2(texts: list[str]) -> float:
@@ -105,6 +110,9 @@ async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, co
         return {"about": about, "status": outcome.status.value, "text": text, "s": time.monotonic() - started,
                 "clean": shapes.ends_cleanly(text, kind), "problems": shapes.problems(kind, text, form),
                 "offered": "/continue" in sink.delivered,
+                # Delivered on a second draw after the model's own threat or identity attack: blocked before stop 34.
+                "slip_rewritten": outcome.status == RequestStatus.DELIVERED and any(
+                    v.stage == "output" and v.decision == "block" and v.category in SLIPS for v in outcome.verdicts),
                 "decided_by": [f"{v.rail}:{v.category}:{v.decision}" for v in outcome.verdicts if v.decision != "pass"],
                 "failed_on": [v.sentence for v in outcome.verdicts if v.decision != "pass" and v.sentence]}  # fmt: skip
 
@@ -121,6 +129,7 @@ async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, co
         "clean_ending": sum(p["clean"] for p in delivered) / n,
         "shape": sum(not p["problems"] for p in delivered) / n,
         "blocked": len(blocked) / max(len(pieces), 1),
+        "slips_rewritten": sum(p["slip_rewritten"] for p in pieces),
         "distinct_2": distinct_2([p["text"] for p in delivered]),
         "mean_words": sum(len(p["text"].split()) for p in delivered) / n,
         "s_per_piece": wall / n,
@@ -147,7 +156,7 @@ async def measure(args: argparse.Namespace) -> dict:
         core = await Core.start(settings, engine=engine, rails=rails)
         try:
             results["model"] = engine.model_id
-            core.pipeline.seed = 4242  # both sides draw the same seeds for the same request
+            core.pipeline.seed = None if args.random_seeds else 4242  # fixed: both sides draw the same seeds
             for kind in kinds:
                 for length in lengths:
                     cell = {}
@@ -168,6 +177,9 @@ async def measure(args: argparse.Namespace) -> dict:
             else:
                 value = sum(c[name] * c["delivered"] for c in cells) / total
             results[f"{side}_{name}"] = value
+    for side in sides:
+        results[f"{side}_slips_rewritten"] = sum(c[side]["slips_rewritten"] for c in results["cells"].values())
+        results[f"{side}_requests"] = sum(c[side]["requests"] for c in results["cells"].values())
     results["samples"] = args.samples
     return results
 
@@ -189,9 +201,12 @@ def report(results: dict) -> str:
     out = [head, table(["kind/length side", "delivered", "clean %", "shape %", "blocked %", "distinct-2",
                         "words", "s/piece", "/continue %"], rows)]  # fmt: skip
     for side in sides:
+        slips, requests = results.get(f"{side}_slips_rewritten", 0), results.get(f"{side}_requests", 0)
+        before = (results[f"{side}_blocked"] * requests + slips) / max(requests, 1)
         out.append(
             f"{side}: clean {results[f'{side}_clean_ending'] * 100:.0f}%, shape {results[f'{side}_shape'] * 100:.0f}%, "
-            f"blocked {results[f'{side}_blocked'] * 100:.1f}%, {results[f'{side}_s_per_piece']:.1f} s per delivered piece"
+            f"blocked {results[f'{side}_blocked'] * 100:.1f}% ({before * 100:.1f}% without a second draw for the "
+            f"model's slips: {slips} delivered on one), {results[f'{side}_s_per_piece']:.1f} s per delivered piece"
         )
     for key, cell in results["cells"].items():
         for side in sides:

@@ -7,13 +7,13 @@ channel's setting wins over the guild's, the guild's over the default. Keys: `ra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from guardrails.rail import Verdict
 from guardrails.rails.language import DEFAULT_UNJUDGED, UNJUDGED, Unjudged
-from guardrails.rails.toxicity import aims_at_real_person
+from guardrails.rails.toxicity import aims_at_real_person, names_someone_real
 from guardrails.ratings import DEFAULT_RATING, Rating, effective_rating
 from guardrails.text.topics import clean_topics
 
@@ -33,7 +33,22 @@ DEFAULT_ACTIONS: dict[str, Action] = {"toxicity": "block", "misinformation": "no
 WORDING = frozenset({"toxicity", "obscene", "insult", "language"})
 """Output categories about how the model worded a piece rather than what it was asked for: a swear word, a rude
 phrase, lines in no language. Threats, identity attacks, sexual content, dangerous instructions and false claims are
-not here: a second draw would be a second chance for what the prompt was after to get through."""
+not here: a second draw would be a second chance for what the prompt was after to get through, except a slip
+(`SLIPS`) that nothing in the prompt asked for."""
+
+SLIPS = frozenset({"threat", "identity_attack"})
+"""Output categories the model falls into on its own: in the bot's own verse (`guardrails/data/generated_verse.txt`)
+6 of 192 poems and lyrics on harmless subjects are blocked for these ("I will stand watch, I'll be held, I'll watch
+over her": threat 0.72; "Mourning queen, we'll see you around some day": threat 0.67; "All creatures that have fear,
+they'll have no home": identity attack 0.99), where the member asked for a comet or wolves round a camp. They earn
+the one second piece wording does, under `rewrite_before_block`'s conditions; the second piece is judged alike."""
+PROMPT_QUIET = 0.05
+"""Under this on every category, a prompt's toxicity reading asked for nothing of the kind. Of 2,831 benign prompts
+(the injection validation's, the dangerous validation's story premises and dark-fiction prompts, the verse
+subjects) 93% read under it, every verse subject; of the written abuse that passes the prompts' toxicity rail and
+names no one real (52), 9 do: 8 injection attacks (the injection rail refuses them) and "You're dead, you hear me?
+Dead." (toxicity 0.047). A verdict carries the scores of its sentence nearest a threshold, so on a prompt of several
+sentences this reads that one."""
 
 # Categories a moderator may set a threshold for, and the rails that score them.
 CATEGORIES: dict[str, str] = {
@@ -121,15 +136,28 @@ class Policy:
         return action
 
 
-def rewrite_before_block(verdict: Verdict) -> bool:
-    """Whether an output block is the model's wording and nobody's target: then the piece is written once more
-    (new seed, the safer instruction) before the block stands, since the member asked for nothing of the kind
-    (their prompt passed). Aimed at a real person (a mention, the reader), it is blocked at once."""
-    return (
-        verdict.stage == "output"
-        and verdict.category in WORDING
-        and not aims_at_real_person(verdict.sentence or "", "output")
-    )
+def rewrite_before_block(
+    verdict: Verdict, prompts: Sequence[str] = (), prompt_verdicts: Sequence[Verdict] = ()
+) -> bool:
+    """Whether an output block is the model's doing, not the member's asking: then the piece is written once more (new
+    seed, the safer instruction) before the block stands.
+
+    - Wording (`WORDING`) aimed at nobody: the member asked for nothing of the kind (their prompt passed). Aimed at a
+      real person (a mention, the reader addressed as "you"), it is blocked at once.
+    - A threat or an identity attack (`SLIPS`) where the prompt pointed at no one real (no mention, no reader), the
+      toxicity rail read nothing abusive in it (under `PROMPT_QUIET` on every category), and the sentence names no
+      member or reader: the model's slip, often a lyric's "you" (`SLIPS` says how often). Anything else, and such a
+      block with no prompt to go by, stands at once.
+    """
+    if verdict.stage != "output" or verdict.category is None:
+        return False
+    sentence = verdict.sentence or ""
+    if verdict.category in WORDING:
+        return not aims_at_real_person(sentence, "output")
+    if verdict.category not in SLIPS or names_someone_real(sentence) or any(names_someone_real(p) for p in prompts):
+        return False
+    read = [v for v in prompt_verdicts if v.rail == "toxicity" and v.decision == "pass"]
+    return bool(prompts) and bool(read) and all(max(v.scores.values(), default=0.0) < PROMPT_QUIET for v in read)
 
 
 def check_threshold(category: str, value: float) -> None:

@@ -113,18 +113,65 @@ async def test_abuse_aimed_at_the_reader_is_blocked_without_a_second_piece(make_
     assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 1
 
 
-def test_only_wording_nobody_is_aimed_at_earns_a_second_piece() -> None:
-    def blocked(category: str, sentence: str, stage: str = "output") -> RailVerdict:
-        return RailVerdict(rail="toxicity", backend="b", version="1", stage=stage, decision="block", category=category,
+def _blocked(category: str, sentence: str, stage: str = "output") -> RailVerdict:
+    return RailVerdict(rail="toxicity", backend="b", version="1", stage=stage, decision="block", category=category,
                        sentence=sentence)  # fmt: skip
 
-    assert rewrite_before_block(blocked("obscene", "The bastard cursed the fucking lamp."))
-    assert rewrite_before_block(blocked("language", "Zorbl fandle quimp."))
-    assert not rewrite_before_block(blocked("obscene", "You are a fucking disgrace."))  # the reader
-    assert not rewrite_before_block(blocked("insult", "<@123> is a worthless bastard."))  # a member
+
+def _prompt_read(**scores: float) -> RailVerdict:
+    return RailVerdict(rail="toxicity", backend="b", version="1", stage="input", decision="pass", scores=scores)
+
+
+def test_only_wording_nobody_is_aimed_at_earns_a_second_piece() -> None:
+    assert rewrite_before_block(_blocked("obscene", "The bastard cursed the fucking lamp."))
+    assert rewrite_before_block(_blocked("language", "Zorbl fandle quimp."))
+    assert not rewrite_before_block(_blocked("obscene", "You are a fucking disgrace."))  # the reader
+    assert not rewrite_before_block(_blocked("insult", "<@123> is a worthless bastard."))  # a member
     for category in ("threat", "identity_attack", "sexual_explicit", "dangerous_instructions", "misinformation"):
-        assert not rewrite_before_block(blocked(category, "The villain said it to the crowd."))
-    assert not rewrite_before_block(blocked("obscene", "The bastard cursed the lamp.", stage="input"))
+        assert not rewrite_before_block(_blocked(category, "The villain said it to the crowd."))  # no prompt to go by
+    assert not rewrite_before_block(_blocked("obscene", "The bastard cursed the lamp.", stage="input"))
+
+
+def test_a_threat_or_identity_attack_nothing_in_the_prompt_asked_for_earns_a_second_piece() -> None:
+    lyric = "I will stand watch, I'll be held, I'll watch over her,"
+    quiet = [_prompt_read(threat=0.0, identity_attack=0.01)]
+    assert rewrite_before_block(_blocked("threat", lyric), ["a comet over the old kingdom"], quiet)
+    assert rewrite_before_block(_blocked("threat", "We'll see you around some day."), ["wolves"], quiet)  # a lyric's you
+    assert rewrite_before_block(_blocked("identity_attack", "They'll have no home."), ["wolves"], quiet)
+    # The prompt pointed at someone real, or read as asking for it, or was never read: the block stands.
+    assert not rewrite_before_block(_blocked("threat", lyric), ["a poem for <@123> about a comet"], quiet)
+    assert not rewrite_before_block(_blocked("threat", lyric), ["a ballad for the reader"], quiet)
+    assert not rewrite_before_block(_blocked("threat", lyric), ["a comet"], [_prompt_read(threat=0.2)])
+    assert not rewrite_before_block(_blocked("identity_attack", lyric), ["refugees"], [_prompt_read(identity_attack=0.4)])
+    assert not rewrite_before_block(_blocked("threat", lyric), ["a comet"], [_prompt_read(toxicity=0.07)])
+    assert not rewrite_before_block(_blocked("threat", lyric), ["a comet"], [])
+    # The sentence names a member or the reader.
+    assert not rewrite_before_block(_blocked("threat", "<@123>, I'll be waiting by your car."), ["a comet"], quiet)
+    assert not rewrite_before_block(_blocked("threat", "Reader, I know where you sleep."), ["a comet"], quiet)
+    for category in ("sexual_explicit", "dangerous_instructions", "misinformation"):
+        assert not rewrite_before_block(_blocked(category, lyric), ["a comet"], quiet)
+
+
+THREAT = "I will find you and break your legs tonight."
+
+
+async def test_a_threat_the_model_slipped_into_is_written_once_more_before_it_stands(make_core, openai_server):
+    core = await make_core(openai_server)
+    openai_server.scripted_replies = [f"The keeper climbed the stairs at dusk. {THREAT} The lamp burned.", BENIGN]
+    sink = RecordingSink()
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse", "story"), sink)
+    assert outcome.status == RequestStatus.DELIVERED and outcome.text.startswith(BENIGN[:40]), outcome.message
+    (blocked,) = await rows(core, Verdict, Verdict.request_id == outcome.request_id, Verdict.decision == "block")
+    assert blocked.category == "threat" and not any("legs" in shown for shown in sink.shown)
+    assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 2
+
+
+async def test_a_threat_in_a_piece_for_a_member_is_blocked_without_a_second_piece(make_core, openai_server):
+    core = await make_core(openai_server)
+    openai_server.scripted_replies = [f"The keeper climbed the stairs at dusk. {THREAT} The lamp burned.", BENIGN]
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse for <@4242>", "story"), RecordingSink())
+    assert outcome.status == RequestStatus.BLOCKED and "threat" in (outcome.message or "")
+    assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 1
 
 
 async def test_hold_writes_to_the_end_and_hands_everything_to_the_review_desk(make_core, openai_server):

@@ -263,10 +263,11 @@ class Pipeline:
                 await sink.restart(replies.REWRITING_NOTE)
                 continue
             failed = attempt.failed
-            wording = attempt.action == "block" and failed is not None and rewrite_before_block(failed)
-            if wording and not reworded and number < self.max_attempts:
-                # The model's own swearing or garble in a piece the member asked for cleanly: once more, silently.
-                log.info("request %s: attempt %d blocked on its wording (%s)", record.request_id, number, reason(failed))
+            asked = [v for v in verdicts if v.stage == "input"]
+            slipped = attempt.action == "block" and failed is not None and rewrite_before_block(failed, inputs, asked)
+            if slipped and not reworded and number < self.max_attempts:
+                # The model's own swearing, garble or slip in a piece the member asked for cleanly: once more, silently.
+                log.info("request %s: attempt %d blocked on the model's slip (%s)", record.request_id, number, reason(failed))
                 reworded = True
                 await sink.restart(replies.RETRY_NOTE)
                 continue
