@@ -142,7 +142,7 @@ class Scaffold:
         for retry in range(count + 1):
             so_far = "".join(f"{line}\n" for line in lines)
             text, cut = await self._ask(heading + so_far, max_tokens, retry=_draw(retry))
-            more = [_FORMAT_NOTE.sub("", line).strip(" *_#|/") for line in text.strip("\n").splitlines()]
+            more = [_without_notes(line).strip(" *_#|/") for line in text.strip("\n").splitlines()]
             if cut and more:
                 more.pop()
             lines += [line for line in more if _verse_line(line)][: count - len(lines)]
@@ -336,14 +336,29 @@ def _last_line(line: str) -> str:
     return line if shapes.ends_cleanly(line, "poem") else ""
 
 
+_SONG_PARTS = r"chorus|choruses|verses?|bridge|refrain|reprise|repeat\w*|outro|intro|stanzas?|notes?|end of"
 _FORMAT_NOTE = re.compile(
-    r"\s*(?:\((?:emphasis(?: added)?|emphasi[sz]ed|repeat(?: the)?(?: chorus)?|(?:the )?chorus repeats|x ?\d"
-    r"|no [^()]{1,40}? here|\s*)\)|\[\s*\])(?=\s|$|[,.;:!?])",
+    r"\s*(?:\((?:emphasis(?: added)?|emphasi[sz]ed|x ?\d|no [^()]{1,40}? here|\s*)\)|\[\s*\w?\s*\]|\{[^{}\n]{0,30}\}"
+    r"|[(\[](?=[^()\[\]\n]{0,40}\b(?:" + _SONG_PARTS + r")\b)(?:\s*[^()\[\]\s]+){1,5}\s*[)\]])(?=\s|$|[,.;:!?])",
     re.IGNORECASE,
 )
 """A note on how to sing or set a line, not a word of it: "taken by the ghosts of old... (emphasis)" (lyrics, stop 30),
 "(repeat chorus)", the model remarking on itself mid-line ("fall to earth... (no original incantation here) I sail",
-a fresh clone's `/write lyrics`, stop 33), empty parentheses or brackets ("vowed to keep []", the next clone's)."""
+a fresh clone's `/write lyrics`, stop 33), empty parentheses or brackets ("vowed to keep []", the next clone's); and
+(stop 34, 190 poems and lyrics of `bench writing --random-seeds`) a short aside naming a part of the song ("(in both
+chorus)", "(end of verse.)", "(words repeated)", "(note note next followed)", "(verse still continues)"), a
+template's braces ("{verse}", "{ajlvz}") and one-letter brackets ("[x]"). A lyric's own parenthesis stays
+("(stayin')", "(oh-oh)", "(there is no light here)"), and so does a long one that names a part ("(the chorus of the
+birds at dawn)")."""
+
+
+def _without_notes(line: str) -> str:
+    """The line without its setting notes (`_FORMAT_NOTE`); the dots on either side of a note dropped between two
+    ellipses ("my love... (verses)... Continue") become one ellipsis."""
+    return _ELLIPSES.sub("...", _FORMAT_NOTE.sub("", line))
+
+
+_ELLIPSES = re.compile(r"\.{4,}|…{2,}")
 
 
 def _verse_line(line: str) -> bool:
