@@ -178,8 +178,10 @@ async def measure(args: argparse.Namespace) -> dict:
                 value = sum(c[name] * c["delivered"] for c in cells) / total
             results[f"{side}_{name}"] = value
     for side in sides:
-        results[f"{side}_slips_rewritten"] = sum(c[side]["slips_rewritten"] for c in results["cells"].values())
-        results[f"{side}_requests"] = sum(c[side]["requests"] for c in results["cells"].values())
+        slips = sum(c[side]["slips_rewritten"] for c in results["cells"].values())
+        requests = sum(c[side]["requests"] for c in results["cells"].values())
+        results[f"{side}_slips_rewritten"] = slips
+        results[f"{side}_blocked_without_second_draw"] = results[f"{side}_blocked"] + slips / max(requests, 1)
     results["samples"] = args.samples
     return results
 
@@ -201,8 +203,8 @@ def report(results: dict) -> str:
     out = [head, table(["kind/length side", "delivered", "clean %", "shape %", "blocked %", "distinct-2",
                         "words", "s/piece", "/continue %"], rows)]  # fmt: skip
     for side in sides:
-        slips, requests = results.get(f"{side}_slips_rewritten", 0), results.get(f"{side}_requests", 0)
-        before = (results[f"{side}_blocked"] * requests + slips) / max(requests, 1)
+        slips = results.get(f"{side}_slips_rewritten", 0)
+        before = results.get(f"{side}_blocked_without_second_draw", results[f"{side}_blocked"])
         out.append(
             f"{side}: clean {results[f'{side}_clean_ending'] * 100:.0f}%, shape {results[f'{side}_shape'] * 100:.0f}%, "
             f"blocked {results[f'{side}_blocked'] * 100:.1f}% ({before * 100:.1f}% without a second draw for the "

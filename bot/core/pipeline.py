@@ -244,6 +244,7 @@ class Pipeline:
             self.engine, rails, record, author, job, cleaned, sink, language, self.seed, self.shaped, self.record_wait_s
         )
         shape_retried = reworded = False
+        asked = list(verdicts)  # the prompt's verdicts: nothing else has been judged yet
         for number in range(1, self.max_attempts + 1):
             attempt = Attempt(number, uuid.uuid4().hex)
             if held is not None:
@@ -263,7 +264,6 @@ class Pipeline:
                 await sink.restart(replies.REWRITING_NOTE)
                 continue
             failed = attempt.failed
-            asked = [v for v in verdicts if v.stage == "input"]
             slipped = attempt.action == "block" and failed is not None and rewrite_before_block(failed, inputs, asked)
             if slipped and not reworded and number < self.max_attempts:
                 # The model's own swearing, garble or slip in a piece the member asked for cleanly: once more, silently.

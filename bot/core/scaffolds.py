@@ -352,13 +352,13 @@ template's braces ("{verse}", "{ajlvz}") and one-letter brackets ("[x]"). A lyri
 birds at dawn)")."""
 
 
+_ELLIPSES = re.compile(r"\.{4,}|…{2,}")
+
+
 def _without_notes(line: str) -> str:
     """The line without its setting notes (`_FORMAT_NOTE`); the dots on either side of a note dropped between two
     ellipses ("my love... (verses)... Continue") become one ellipsis."""
     return _ELLIPSES.sub("...", _FORMAT_NOTE.sub("", line))
-
-
-_ELLIPSES = re.compile(r"\.{4,}|…{2,}")
 
 
 def _verse_line(line: str) -> bool:

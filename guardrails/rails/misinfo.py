@@ -164,7 +164,7 @@ class MisinfoRail:
             sentence, disowned, alone = key
             assertion, fired = assertion_score(sentence, disowned_after=disowned, standalone=alone)
             out[key] = {"similarity": 0.0, "margin": 0.0, "assertion": assertion, "combined": 0.0,
-                             "entry": None, "features": fired, "embedded": False}  # fmt: skip
+                             "entry": None, "features": fired, "embedded": False, "reverses": False}  # fmt: skip
             if is_fragment(sentence):  # "silver moon rising", a poem's fragment: too little to be a claim
                 out[key]["features"] = [*fired, "too_short"]
             elif not gate or assertion >= floor:
@@ -202,7 +202,7 @@ class MisinfoRail:
     def _flagged(self, s: dict) -> bool:
         t = self.thresholds
         return (
-            not s.get("reverses")  # it says the comparison the other way round: the correction, not the myth
+            not s["reverses"]  # it says the comparison the other way round: the correction, not the myth
             and s["similarity"] >= t["misinformation"]
             and s["margin"] >= t["margin"]
             and s["assertion"] >= t["assertion"]
@@ -236,7 +236,7 @@ class MisinfoRail:
                 "knowledge base is empty" if len(view["entries"]) == 0
                 else f"reads as fiction, not a claim to the reader (assertion {s['assertion']:.2f}; cues: {features})"
             )
-        elif s.get("reverses"):
+        elif s["reverses"]:
             explanation = (f"states the reverse of KB entry {entry.id} \"{entry.claim}\" (similarity "
                            f"{s['similarity']:.2f})")  # fmt: skip
         elif s["similarity"] >= self.thresholds["misinformation"] and s["margin"] >= self.thresholds["margin"]:
