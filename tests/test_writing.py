@@ -158,10 +158,12 @@ def test_the_request_read_back_is_not_a_verse_line() -> None:
     echoes = (
         "180 words, format", '"The stars shine on the endless sea" 1 sentence', "6 sentences",
         "write by myself. Write to let it convey its essence.", "Use concrete images.", "No title explanations.",
+        "Here is a short version of your creation:", "Here's your poem about the lighthouse:",  # the reply's own intro
     )
     for echo in echoes:
         assert shapes.is_instruction_echo(echo) and not scaffolds._verse_line(echo), echo
-    verses = ("The stars shine on the endless sea", "A thousand words the harbour keeps", "We keep the light for ships")
+    verses = ("The stars shine on the endless sea", "A thousand words the harbour keeps", "We keep the light for ships",
+              "Here is the harbour where we met,", "Here's to the sailors, home at last")  # fmt: skip
     for verse in verses:
         assert not shapes.is_instruction_echo(verse) and scaffolds._verse_line(verse), verse
     poem = "The lamp is lit,\nthe tide comes in.\n6 sentences\nThe keeper sleeps."

@@ -47,12 +47,14 @@ _ECHO = re.compile(
     r"\b\d+\s*(words?|sentences?|lines?|stanzas?|syllables?|paragraphs?|verses?|characters?)\b"
     r"|\b(format|formatting|word count|rhyme scheme|no title|title explanations?)\b"
     r"|^\W*(write|use|keep|include)\b[^.!?]*\b(poem|poems|stanzas?|verses?|lines?|chorus|lyrics|song|images?|rhymes?)\b"
-    r"|^\W*write\s+(by|in|about|to|it|a|an|the)\b",
+    r"|^\W*write\s+(by|in|about|to|it|a|an|the)\b"
+    r"|^\W*here(\s+is|'s|\s+are)\b[^.!?]*:\W*$",
     re.I,
 )
 """The request read back as a verse line: a count of its units ("180 words, format", "6 sentences"), the
 instruction's words ("No title explanations"), or an order to the writer ("Use concrete images", "write by myself").
-SmolLM2 offered such lines in place of verse (seen in a fresh clone's poem, 2026-12-05)."""
+SmolLM2 offered such lines in place of verse (seen in a fresh clone's poem, 2026-12-05); and the reply's own
+introduction ("Here is a short version of your creation:", the first line of a `/write poem` read in stop 34)."""
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
 _CHAPTER = re.compile(
     r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:"
