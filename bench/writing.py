@@ -6,7 +6,8 @@ started engine, subjects and seeds: shaped (the product: bot/core/scaffolds.py, 
 missed shape) and free (the behaviour before: one generation shown as it came), the baseline.
 
 Per kind and side: clean-ending rate and shape-conformance rate of delivered pieces (bot/core/shapes.py), the
-blocked rate (every block of these benign requests is a false block), distinct-2 (distinct word bigrams over all
+blocked rate (every block of these benign requests is a false block), the share of delivered pieces with a masked
+sentence ("[sentence removed]": a hole the member reads), distinct-2 (distinct word bigrams over all
 bigrams: lower is more repetitive), mean length in words, and wall seconds per delivered piece (requests run one
 after another). `--samples K` prints K delivered pieces per kind and side.
 
@@ -27,6 +28,7 @@ from bench.harness import table
 from bench.loopback import bench_settings
 from bot.core import prompts, shapes
 from bot.core.app import Core, load_rails
+from bot.core.output_check import REDACTED
 from bot.core.request import Author, Posted, WriteJob
 from guardrails.policy import SLIPS
 from storage.models import RequestStatus
@@ -109,7 +111,7 @@ async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, co
         form = shapes.poem_form(about) if kind == "poem" else None
         return {"about": about, "status": outcome.status.value, "text": text, "s": time.monotonic() - started,
                 "clean": shapes.ends_cleanly(text, kind), "problems": shapes.problems(kind, text, form),
-                "offered": "/continue" in sink.delivered,
+                "offered": "/continue" in sink.delivered, "holes": text.count(REDACTED),
                 # Delivered on a second draw after the model's own threat or identity attack: blocked before stop 34.
                 "slip_rewritten": outcome.status == RequestStatus.DELIVERED and any(
                     v.stage == "output" and v.decision == "block" and v.category in SLIPS for v in outcome.verdicts),
@@ -134,6 +136,7 @@ async def _side(core: Core, shaped: bool, kind: str, length: str, count: int, co
         "mean_words": sum(len(p["text"].split()) for p in delivered) / n,
         "s_per_piece": wall / n,
         "offered_continue": sum(p["offered"] for p in delivered) / n,
+        "with_holes": sum(p["holes"] > 0 for p in delivered) / n,
         "problems": sorted({problem for p in delivered for problem in p["problems"]}),
         "pieces": pieces,
     }
@@ -168,7 +171,7 @@ async def measure(args: argparse.Namespace) -> dict:
             await core.close()
             await engine.close()
     results["sides"] = sides
-    for name in ("clean_ending", "shape", "blocked", "s_per_piece"):
+    for name in ("clean_ending", "shape", "blocked", "with_holes", "s_per_piece"):
         for side in sides:
             cells = [c[side] for c in results["cells"].values()]
             total = sum(c["delivered"] for c in cells) or 1
@@ -194,21 +197,22 @@ def report(results: dict) -> str:
             c = cell[side]
             rows.append([f"{key} {side}", f"{c['delivered']}/{c['requests']}", c["clean_ending"] * 100,
                          c["shape"] * 100, c["blocked"] * 100, c["distinct_2"], c["mean_words"], c["s_per_piece"],
-                         c["offered_continue"] * 100])  # fmt: skip
+                         c["offered_continue"] * 100, c["with_holes"] * 100])  # fmt: skip
     head = (
         f"writing on {results['engine']} {results.get('model', '')}, {results['per_kind']} requests per kind and "
         f"length shaped, {results.get('free_per_kind', results['per_kind'])} free; free = one generation shown as it "
         "came (before), shaped = the product"
     )
     out = [head, table(["kind/length side", "delivered", "clean %", "shape %", "blocked %", "distinct-2",
-                        "words", "s/piece", "/continue %"], rows)]  # fmt: skip
+                        "words", "s/piece", "/continue %", "holes %"], rows)]  # fmt: skip
     for side in sides:
         slips = results.get(f"{side}_slips_rewritten", 0)
         before = results.get(f"{side}_blocked_without_second_draw", results[f"{side}_blocked"])
         out.append(
             f"{side}: clean {results[f'{side}_clean_ending'] * 100:.0f}%, shape {results[f'{side}_shape'] * 100:.0f}%, "
             f"blocked {results[f'{side}_blocked'] * 100:.1f}% ({before * 100:.1f}% without a second draw for the "
-            f"model's slips: {slips} delivered on one), {results[f'{side}_s_per_piece']:.1f} s per delivered piece"
+            f"model's slips: {slips} delivered on one), with a masked sentence "
+            f"{results[f'{side}_with_holes'] * 100:.1f}%, {results[f'{side}_s_per_piece']:.1f} s per delivered piece"
         )
     for key, cell in results["cells"].items():
         for side in sides:

@@ -142,19 +142,20 @@ def rewrite_before_block(
     """Whether an output block is the model's doing, not the member's asking: then the piece is written once more (new
     seed, the safer instruction) before the block stands.
 
-    - Wording (`WORDING`) aimed at nobody: the member asked for nothing of the kind (their prompt passed). Aimed at a
-      real person (a mention, the reader addressed as "you"), it is blocked at once.
-    - A threat or an identity attack (`SLIPS`) where the prompt pointed at no one real (no mention, no reader), the
-      toxicity rail read nothing abusive in it (under `PROMPT_QUIET` on every category), and the sentence names no
-      member or reader: the model's slip, often a lyric's "you" (`SLIPS` says how often). Anything else, and such a
-      block with no prompt to go by, stands at once.
+    - Wording (`WORDING`) aimed at nobody: the member asked for nothing of the kind (their prompt passed).
+    - A threat or an identity attack (`SLIPS`), or wording aimed at "you", where the prompt pointed at no one real (no
+      mention, no reader), the toxicity rail read nothing abusive in it (under `PROMPT_QUIET` on every category), and
+      the sentence names no member or reader: the model's slip, often a lyric's "you" (`SLIPS` says how often; a
+      lyric of a `bench writing` run was blocked for "But your fabulos show the tale they tell...", stop 34).
+    Anything else stands at once: a mention or the reader named in the prompt or the sentence, a prompt that read as
+    asking for it, or no prompt to go by.
     """
     if verdict.stage != "output" or verdict.category is None:
         return False
     sentence = verdict.sentence or ""
-    if verdict.category in WORDING:
-        return not aims_at_real_person(sentence, "output")
-    if verdict.category not in SLIPS or names_someone_real(sentence) or any(names_someone_real(p) for p in prompts):
+    if verdict.category in WORDING and not aims_at_real_person(sentence, "output"):
+        return True
+    if verdict.category not in WORDING | SLIPS or names_someone_real(sentence) or any(names_someone_real(p) for p in prompts):
         return False
     read = [v for v in prompt_verdicts if v.rail == "toxicity" and v.decision == "pass"]
     return bool(prompts) and bool(read) and all(max(v.scores.values(), default=0.0) < PROMPT_QUIET for v in read)

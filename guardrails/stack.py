@@ -167,6 +167,13 @@ class RailStack:
         """The languages every rail of `stage` can judge (None: any)."""
         return common_languages(self.input_rails if stage == "input" else self.output_rails)
 
+    def reads(self, text: str, stage: Stage) -> bool:
+        """Whether every rail of `stage` can read `text`'s language, as the language rail would find it (a writer asks
+        for a line again rather than have it masked). Identified on the caller's thread: 0.04 ms a line."""
+        if self.language is None:
+            return True
+        return readable(self.readable_languages(stage), self.language.detect([text])[0])
+
     @property
     def policy_hash(self) -> str:
         """A digest of everything a verdict depends on; it changes when a moderator edits the knowledge base too."""

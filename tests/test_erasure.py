@@ -70,7 +70,8 @@ async def test_erasing_a_member_keeps_every_digest_and_the_chain(populated):
     result = await erase_user(core.database, AUTHOR.user_id, requested_by=AUTHOR.user_id)
 
     assert result.requests == 3 and result.in_progress == 0
-    assert result.rows["requests"] == 3 and result.rows["generations"] == 3 and result.rows["verdicts"] > 10
+    # 4 generations: the model's insult at "you" was drawn twice (a second piece for what the prompt never asked for)
+    assert result.rows["requests"] == 3 and result.rows["generations"] == 4 and result.rows["verdicts"] > 10
     assert sorted(result.erasures) == [7, 8]
     text = sqlite_text(core)
     for gone in (*ADA_PROMPTS, "Corvina", "worthless pathetic idiot", "Varrow gothic"):

@@ -105,12 +105,23 @@ async def test_a_block_on_the_models_own_swearing_is_written_once_more_before_it
     assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 2
 
 
-async def test_abuse_aimed_at_the_reader_is_blocked_without_a_second_piece(make_core, openai_server):
+async def test_abuse_aimed_at_the_reader_the_prompt_named_is_blocked_without_a_second_piece(make_core, openai_server):
     core = await make_core(openai_server)
     openai_server.scripted_replies = [WITH_INSULT, BENIGN]
-    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse", "story"), RecordingSink())
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse, told to the reader", "story"), RecordingSink())
     assert outcome.status == RequestStatus.BLOCKED
     assert len(await rows(core, Generation, Generation.request_id == outcome.request_id)) == 1
+
+
+async def test_an_insult_at_you_a_quiet_prompt_never_asked_for_gets_one_second_piece(make_core, openai_server):
+    core = await make_core(openai_server)
+    openai_server.scripted_replies = [WITH_INSULT, BENIGN]
+    sink = RecordingSink()
+    outcome = await core.pipeline.run(AUTHOR, write("a lighthouse", "story"), sink)
+    assert outcome.status == RequestStatus.DELIVERED, outcome.message
+    assert "idiot" not in sink.delivered
+    first, second = await rows(core, Generation, Generation.request_id == outcome.request_id)
+    assert "worthless" in first.raw_output and "worthless" not in (second.shown_output or "")
 
 
 def _blocked(category: str, sentence: str, stage: str = "output") -> RailVerdict:
@@ -125,7 +136,7 @@ def _prompt_read(**scores: float) -> RailVerdict:
 def test_only_wording_nobody_is_aimed_at_earns_a_second_piece() -> None:
     assert rewrite_before_block(_blocked("obscene", "The bastard cursed the fucking lamp."))
     assert rewrite_before_block(_blocked("language", "Zorbl fandle quimp."))
-    assert not rewrite_before_block(_blocked("obscene", "You are a fucking disgrace."))  # the reader
+    assert not rewrite_before_block(_blocked("obscene", "You are a fucking disgrace."))  # "you", no prompt to go by
     assert not rewrite_before_block(_blocked("insult", "<@123> is a worthless bastard."))  # a member
     for category in ("threat", "identity_attack", "sexual_explicit", "dangerous_instructions", "misinformation"):
         assert not rewrite_before_block(_blocked(category, "The villain said it to the crowd."))  # no prompt to go by
@@ -138,6 +149,9 @@ def test_a_threat_or_identity_attack_nothing_in_the_prompt_asked_for_earns_a_sec
     assert rewrite_before_block(_blocked("threat", lyric), ["a comet over the old kingdom"], quiet)
     assert rewrite_before_block(_blocked("threat", "We'll see you around some day."), ["wolves"], quiet)  # a lyric's you
     assert rewrite_before_block(_blocked("identity_attack", "They'll have no home."), ["wolves"], quiet)
+    assert rewrite_before_block(_blocked("insult", "But your fabulos show the tale they tell..."), ["a comet"], quiet)
+    assert not rewrite_before_block(_blocked("insult", "You are a fucking disgrace."), ["a ballad for the reader"], quiet)
+    assert not rewrite_before_block(_blocked("insult", "You are a fucking disgrace."), ["a comet"], [_prompt_read(insult=0.3)])
     # The prompt pointed at someone real, or read as asking for it, or was never read: the block stands.
     assert not rewrite_before_block(_blocked("threat", lyric), ["a poem for <@123> about a comet"], quiet)
     assert not rewrite_before_block(_blocked("threat", lyric), ["a ballad for the reader"], quiet)

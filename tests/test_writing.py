@@ -384,6 +384,31 @@ async def test_a_piece_that_misses_its_shape_is_written_once_more_with_a_new_see
         await _close(core)
 
 
+async def test_a_verse_line_the_rails_cannot_read_is_asked_again_not_shown_as_a_hole(
+    tmp_path, openai_server, default_rails
+) -> None:
+    # The small model now and then drifts into another language (or words the identifier takes for one) for a line;
+    # the language rail masks such a chunk as "[sentence removed]". The scaffold leaves the line out instead.
+    openai_server.scripted_reply = (
+        "I walk the shore tonight\nLa noche cae sobre el puerto y las olas cantan\nthe lanterns swing\n"
+        "the ropes all sing\nand I am home\n\nmore"
+    )
+    core = await _core(tmp_path, openai_server, default_rails)
+    try:
+        sink = RecordingSink()
+        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "lyrics", "the harbour", length="short"), sink)
+        assert outcome.status == RequestStatus.DELIVERED, outcome.message
+        body = sink.delivered.split("\n-# ")[0]
+        assert "[sentence removed]" not in body and "noche" not in body
+        assert body.startswith("[Verse 1]\nI walk the shore tonight\nthe lanterns swing\nthe ropes all sing\nand I am home")
+        [generation] = await records(core, Generation, Generation.request_id == outcome.request_id)
+        assert "noche" not in generation.raw_output, "left out before the rails, not masked by them"
+    finally:
+        await _close(core)
+    assert default_rails.reads("La noche cae sobre el puerto y las olas cantan", "output") is False
+    assert default_rails.reads("I walk the shore tonight", "output") is True
+
+
 async def test_lyrics_through_the_pipeline_repeat_the_chorus_and_record_every_part(
     tmp_path, openai_server, default_rails
 ) -> None:

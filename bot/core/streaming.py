@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 from bot.core import prompts
 from bot.core.output_check import Attempt, strictest
@@ -107,9 +108,9 @@ class Generation:
         chunker = SentenceChunker()
         chunk_index = 0
         if self.shaped and job.command == "write" and job.kind in prompts.KINDS:
-            stream = Scaffold(self.engine, job.kind, job.length, self.cleaned, job.genre).stream(
-                messages, params, self.record.request_id
-            )
+            readable = partial(self.rails.reads, stage="output")
+            scaffold = Scaffold(self.engine, job.kind, job.length, self.cleaned, job.genre, readable=readable)
+            stream = scaffold.stream(messages, params, self.record.request_id)
         else:
             stream = self.engine.stream(messages, params, self.record.request_id)
         try:
