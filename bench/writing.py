@@ -77,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sides", default="free,shaped", help="comma-separated: free (the baseline), shaped")
     parser.add_argument("--free-per-kind", type=int, default=None, help="requests per kind on the free side (default: --per-kind)")
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
+    parser.add_argument("--seed", type=int, default=4242, help="the pipeline's fixed seed (both sides, every request)")
     parser.add_argument(
         "--random-seeds", action="store_true",
         help="each request draws its own seed (many pieces on few subjects; sides then differ: use one side)",
@@ -159,7 +160,7 @@ async def measure(args: argparse.Namespace) -> dict:
         core = await Core.start(settings, engine=engine, rails=rails)
         try:
             results["model"] = engine.model_id
-            core.pipeline.seed = None if args.random_seeds else 4242  # fixed: both sides draw the same seeds
+            core.pipeline.seed = None if args.random_seeds else args.seed  # fixed: both sides draw the same seeds
             for kind in kinds:
                 for length in lengths:
                     cell = {}

@@ -151,6 +151,12 @@ def test_a_script_line_is_what_is_said_not_a_list_mark_a_cue_or_a_direction() ->
     assert scaffolds._roles("the last day of summer") == [] and scaffolds._roles("a doctor and a patient") == [
         "THE DOCTOR", "THE PATIENT"]  # fmt: skip
     assert scaffolds._spoken("No.") and scaffolds._spoken("Then we wait")
+    # Read in a fresh clone's /write script (stop 34): the first line '"Me too, ..." (focus on John)', the last 'place?"'.
+    assert scaffolds._said('"Me too, I guess." (focus on John)') == "Me too, I guess."
+    assert scaffolds._script_line('Is this the place?"', cut=False) == "Is this the place?"
+    assert scaffolds._script_line("I know. (beat) I always knew.", cut=False) == "I know. I always knew."
+    assert scaffolds._said('He said "go home" and left.') == 'He said "go home" and left.'
+    assert scaffolds._said("Meet me at (the old mill) tonight.") == "Meet me at (the old mill) tonight."
 
 
 def test_the_request_read_back_is_not_a_verse_line() -> None:

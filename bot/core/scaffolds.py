@@ -263,7 +263,7 @@ class Scaffold:
             action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth"), a fragment ("2315 Years Ago"), a title
         first = _names(said.group(1)) if said else []
         if first:  # the model began with dialogue ("Imogen: ..."): that is the first speaker's line
-            yield Delta(f"\n\n{first[0]}\n{said.group(2).strip()}")
+            yield Delta(f"\n\n{first[0]}\n{_said(said.group(2))}")
         elif action and action.upper() != action:
             yield Delta(f"\n\n{action}")
         # Two speakers, named by the model's action line where it names anyone, else by the subject.
@@ -399,10 +399,30 @@ _DIRECTION = re.compile(r"^(?:\[[^\]]*\]|\([^)]*\))\s*")
 """A bracketed stage direction before a line: "(leading the room)" alone is a direction, not something said."""
 
 
+_ASIDE = re.compile(r"(?<=[.!?…\"”])\s*\([^()\n]{1,40}\)|\s*\([^()\n]{1,40}\)(?=[.!?…]?$)")
+"""A direction between two sentences or at the end of a line: "I know. (beat) I always knew.", "... (pause)."."""
+_QUOTES = "\"“”"
+
+
 def _script_line(text: str, cut: bool) -> str:
     """What a speaker says, without a list mark, the speaker's own name or a bracketed direction before it."""
     line = _DIRECTION.sub("", _LIST_MARK.sub("", text.strip(" *_")))
-    return _sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut)
+    return _said(_sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut))
+
+
+def _said(line: str) -> str:
+    """A line of dialogue as a script sets it: without a direction inside it ('"Me too." (focus on John)', the first
+    line of a fresh clone's `/write script`, stop 34), quotation marks round the whole of it, or a stray one at either
+    end ('... this place?"', the same script's last line). Quotes inside it stay ('He said "go home" and left.')."""
+    line = _ASIDE.sub("", line).strip()
+    quotes = [i for i, char in enumerate(line) if char in _QUOTES]
+    if len(quotes) == 2 and quotes[0] == 0 and not line[quotes[1] + 1 :].strip(".,!?…"):
+        line = line[1 : quotes[1]] + line[quotes[1] + 1 :]
+    elif len(quotes) % 2 and line[:1] in _QUOTES:
+        line = line[1:]
+    elif len(quotes) % 2 and line[-1:] in _QUOTES:
+        line = line[:-1]
+    return line.strip()
 
 
 _SPEECH_WORDS = frozenset(
