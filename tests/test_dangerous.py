@@ -360,6 +360,9 @@ def test_shipped_requests_model_metadata_is_complete_and_matches_its_files():
     assert meta["metrics"]["validation_at_threshold"]["by_family"]["harmful_plain"]["rows"] > 2000
     assert meta["data"]["written_examples"] == json.loads(HEAD_JSON.read_text())["data"]["written_examples"]
     assert meta["data"]["validation"]["sha256"] == hashlib.sha256(VALIDATION_CSV.read_bytes()).hexdigest()
+    freeform = meta["data"]["freeform_requests"]
+    assert freeform["sha256"] == hashlib.sha256((REPO / freeform["file"]).read_bytes()).hexdigest()
+    assert freeform["trained"] + freeform["left_out_near_validation"] == len(_freeform_rows())
     with np.load(DEFAULT_REQUESTS_PATH) as stored:
         layers = {name for name in stored.files if name.startswith(LAYER_PREFIX)}
         assert {stored[name].dtype for name in layers} == {np.dtype(np.float16)}
@@ -369,6 +372,25 @@ def test_shipped_requests_model_metadata_is_complete_and_matches_its_files():
 
 
 @pytest.mark.slow
+def _freeform_rows() -> list[list[str]]:
+    from training.train_dangerous_requests import FREEFORM_TRAIN
+
+    lines = FREEFORM_TRAIN.read_text(encoding="utf-8").splitlines()
+    return [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_the_free_shape_requests_are_well_formed_and_none_is_a_validation_row():
+    rows = _freeform_rows()
+    assert {row[0] for row in rows} == {"harmful", "benign"} and all(len(row) in (3, 4) for row in rows)
+    for label, topic, text, *asks in rows:
+        assert topic and topic == topic.lower() and text.strip()
+        for part in asks[0].split(" || ") if asks else ():  # the sentences of a harmful request that ask
+            assert label == "harmful" and part in text, (part, text)
+    with VALIDATION_CSV.open(newline="", encoding="utf-8") as handle:
+        validation = {normalize(r["text"]).lower() for r in csv.DictReader(handle)}
+    assert not validation & {normalize(text).lower() for _, _, text, *_ in rows}
+
+
 def test_validation_floor_per_family(dangerous_rail):
     with VALIDATION_CSV.open(newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
@@ -391,10 +413,10 @@ def test_validation_floor_per_family(dangerous_rail):
         assert share[benign] <= ceiling, benign
 
 
-FLOORS = {"harmful_plain": 0.80, "harmful_fiction": 0.82, "harmful_freeform": 0.70, "recipe_output": 0.80}
-"""Regression floors a little under the shipped figures (the tuned encoder on prompts: 0.85, 0.87, 0.74; on the output
-sentences the head screens in: 0.83): under the 0.90 target, which neither reaches (docs/dangerous-instructions.md
-says what bounds them)."""
+FLOORS = {"harmful_plain": 0.85, "harmful_fiction": 0.88, "harmful_freeform": 0.78, "recipe_output": 0.78}
+"""Regression floors a little under the shipped figures (the tuned encoder on prompts: 0.88, 0.91, 0.82; on the output
+sentences the head screens in: 0.80, down from 0.83 with the free-shape requests of stop 35): plain, freeform and
+output under the 0.90 target (docs/dangerous-instructions.md says what bounds them)."""
 CEILINGS = {"ordinary_request": 0.03, "benign_freeform": 0.03, "dark_fiction": 0.03, "premise": 0.02, "generated": 0.02,
             "lookalike": 0.03, "benign_instructions": 0.03}  # fmt: skip
 """The benign targets (3%, the bot's own work 2%)."""

@@ -139,7 +139,7 @@ async def test_a_blocked_outputs_card_by_its_request_id(fake_discord, storyloom,
     shipped = ToxicityHead.load().thresholds["toxicity"]
     assert "**block**" in whole and INSULT[:40] in whole and f"/ {shipped:.2f}" in whole
     assert "Shown (" in card and "Model output, unfiltered" in card, "what was shown and what the model wrote"
-    assert "notice https://discord.com/channels/" in card
+    assert "notice https://discord.com/channels/" in whole  # two pieces (the second draw): the link is on page 2
     fake.assert_clean()
 
 
@@ -163,7 +163,8 @@ async def test_user_flagged_and_stats(fake_discord, storyloom, openai_server):
 
     shown = (await audit(fake, "stats", {"since": "7d"})).original.content
     assert "Requests: 2 from 1 member" in shown and "delivered 1" in shown and "blocked 1" in shown
-    assert "toxicity: block 1" in shown and "Top categories (not passed):" in shown
+    # two toxicity blocks: the model's insult at "you", drawn twice (the second draw a quiet prompt earns)
+    assert "toxicity: block 2" in shown and "Top categories (not passed):" in shown
 
     refused = (await audit(fake, "stats", {"since": "last tuesday"})).original.content
     assert "not a time I understand" in refused

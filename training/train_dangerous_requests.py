@@ -4,7 +4,8 @@ Writes guardrails/models/dangerous_requests.{npz,json}: a tuned copy of the shar
 (`guardrails.modeling.tuned_encoder`) that the dangerous-instructions rail reads on prompts, and on the output
 sentences `train_dangerous`'s head screens in (`guardrails.rails.dangerous.OUTPUT_SCREEN`: a second pass over every
 streamed sentence would cost the rails benchmark its target), where the head on the frozen encoder stopped gaining
-(docs/dangerous-instructions.md). Same data, split, windows and labels as `training.train_dangerous`.
+(docs/dangerous-instructions.md). Same data, split, windows and labels as `training.train_dangerous`, and on the
+training side the requests in free shapes of `training/dangerous_freeform.tsv` (`freeform_docs`).
 
 Three steps, one command by default:
 1. prepare: the split's windows as token ids, their labels, loss weights (classes balanced) and folds (by topic),
@@ -48,6 +49,10 @@ from training.train_dangerous import (
     written_digest,
 )
 
+FREEFORM_TRAIN = Path(__file__).with_name("dangerous_freeform.tsv")
+NEAR_VALIDATION = 0.9
+"""A written free-shape request this close (cosine, the shared encoder) to a validation prompt is not trained on: the
+validation's freeform requests stay never-seen phrasing."""
 MODEL_PATH = MODELS_DIR / "dangerous_requests.npz"
 FIT_INPUT = EMBEDDING_CACHE / "dangerous_requests_fit.npz"
 FIT_DIR = EMBEDDING_CACHE / "dangerous_requests_fit"
@@ -90,6 +95,27 @@ def prepare(
     )  # fmt: skip
     print(f"{out}: {len(texts)} training windows ({int(labels.sum())} positive), {len(validation)} validation windows, "
           f"{len(used)} tokens of the vocabulary", flush=True)  # fmt: skip
+
+
+def freeform_docs(validation: list[Doc], encoder: SentenceEncoder, path: Path = FREEFORM_TRAIN) -> tuple[list[Doc], int]:
+    """Requests in free shapes written for this model alone (`dangerous_freeform.tsv`: label, topic, text, and for a
+    harmful request of several sentences the one(s) that ask, joined by " || "; stop 35), harmful and harmless ones
+    that share their words, in the families the validation's freeform rows are counted in; folds by topic. The head on
+    frozen states does not read them (its split, and `dangerous_head.npz`, are as they were). Returns the docs and how
+    many were left out as near a validation prompt (`NEAR_VALIDATION`)."""
+    docs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        label, topic, text, *parts = line.split("\t")
+        harmful = label == "harmful"
+        asks = tuple(p.strip() for p in parts[0].split(" || ") if p.strip()) if parts and harmful else ()
+        source = "written:freeform_harmful" if harmful else "written:freeform_benign"
+        docs.append(Doc(text, "block" if harmful else "allow", "input", source, f"freeform_train:{topic}", asks))
+    prompts = list(dict.fromkeys(d.text for d in validation if d.stage == "input"))
+    nearest = (encoder.encode([d.text for d in docs]) @ encoder.encode(prompts).T).max(axis=1)
+    kept = [doc for doc, near in zip(docs, nearest.tolist(), strict=True) if near < NEAR_VALIDATION]
+    return kept, len(docs) - len(kept)
 
 
 def read_fit(fit_dir: Path) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, dict]:
@@ -140,15 +166,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     split = build_split(args.data, args.data_dir, args.generated)
     encoder = SentenceEncoder(precision="float32")
-    trained, validation = trained_windows(split.train), scored_windows(split.validation)
+    freeform, near = freeform_docs(split.validation, encoder)
+    print(f"{len(freeform)} free-shape requests written for this model ({near} left out: near a validation prompt)", flush=True)
+    train = split.train + freeform
+    trained, validation = trained_windows(train), scored_windows(split.validation)
     if not args.fit_dir:
-        prepare(split.train, trained, validation, encoder, FIT_INPUT)
+        prepare(train, trained, validation, encoder, FIT_INPUT)
         if args.prepare_only:
             return 0
         tune_encoder.main([str(FIT_INPUT), str(fit_dir)])
     arrays, window_oof, gpu_validation, fit_meta = read_fit(fit_dir)
     *_, doc_of = trained
-    oof_docs, oof = out_of_fold_docs(split.train, window_oof, doc_of)
+    oof_docs, oof = out_of_fold_docs(train, window_oof, doc_of)
     thresholds, oof_summary = {}, {}
     for stage in STAGES:
         thresholds[stage], oof_summary[stage] = tune_threshold(oof_docs, oof, stage, MAX_FALSE_BLOCKS, GRID)
@@ -185,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         "data": {
             "harmful_requests_train": {"file": args.data.name, "sha256": loop.sha256_file(args.data)},
             "written_examples": {"module": "training/dangerous_data.py", "sha256": written_digest()},
+            "freeform_requests": {"file": "training/dangerous_freeform.tsv", "sha256": loop.sha256_file(FREEFORM_TRAIN),
+                                  "trained": len(freeform), "left_out_near_validation": near},
             "generated_fiction": {"file": "guardrails/data/generated_fiction.txt", "sha256": loop.sha256_file(args.generated)},
             "validation": {"file": "guardrails/data/dangerous_validation.csv", "sha256": loop.sha256_file(args.validation_csv)},
-            "split": "training.train_dangerous's (the same rows, windows and labels as dangerous_head.npz)",
+            "split": "training.train_dangerous's (the same rows, windows and labels as dangerous_head.npz), and the "
+            "free-shape requests of freeform_requests on the training side",
         },
         "metrics": {"validation_at_threshold": metrics, "out_of_fold_train": oof_summary},
         "metric_notes": "Measured through the whole dangerous rail (this model on prompts and on the output sentences "

@@ -218,7 +218,7 @@ class DangerousRail:
         blocked = self._blocks(scored[best], stage)
         where = f" (window {best + 1} of {len(scored)})" if len(scored) > 1 else ""
         relation = ">=" if score >= threshold else "<"
-        # The prompts' threshold sits at 0.9993 (a tuned encoder's scores crowd near 1): two decimals would read
+        # The prompts' threshold sits at 0.997 (a tuned encoder's scores crowd near 1): two decimals would read
         # "1.00 < threshold 1.00". As many decimals as the threshold has, at least two; six in the record.
         digits = max(2, min(6, len(f"{threshold:.6f}".rstrip("0").split(".")[1])))
         return Verdict(
