@@ -11,9 +11,9 @@ Three steps, one command by default:
 1. prepare: the split's windows as token ids, their labels, loss weights (classes balanced) and folds (by topic),
    and the encoder's starting weights -> `data/cache/dangerous_requests_fit.npz` (~30 MB; `--prepare-only` stops here);
 2. fit: `training.tune_encoder` on it -> `data/cache/dangerous_requests_fit/` (all layers and a new head, 4 epochs,
-   once on everything and once per fold). 171 s on one H100; on this project's 2 cores roughly 75 minutes (estimated from
-   a 300-window run), so the shipped model's fit ran on a GPU: `python -m training.tune_encoder data/cache/dangerous_requests_fit.npz OUT_DIR` there,
-   then `--fit-dir OUT_DIR` here;
+   once on everything and once per fold). 171 s on one H100; 84.5 minutes on this project's 2 cores (stop 35's
+   shipped fit, 27,739 windows, ran there): `python -m training.tune_encoder data/cache/dangerous_requests_fit.npz OUT_DIR`
+   on a GPU machine, then `--fit-dir OUT_DIR` here;
 3. finish: a threshold per stage from the out-of-fold probabilities by `train_dangerous`'s rule with the issue's
    limit (each benign family of the stage at most 3% blocked, bare premises 2%, the bot's stories 1%, then the most
    recall; the output screen is left out there: it only ever unblocks, and its cost in recall is measured on
