@@ -390,6 +390,14 @@ async def test_a_piece_that_misses_its_shape_is_written_once_more_with_a_new_see
         await _close(core)
 
 
+async def _harbour_lyrics(core: Core):
+    """Short lyrics about the harbour through the pipeline, delivered: the outcome and the piece without its footer."""
+    sink = RecordingSink()
+    outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "lyrics", "the harbour", length="short"), sink)
+    assert outcome.status == RequestStatus.DELIVERED, outcome.message
+    return outcome, sink.delivered.split("\n-# ")[0]
+
+
 async def test_a_verse_line_the_rails_cannot_read_is_asked_again_not_shown_as_a_hole(
     tmp_path, openai_server, default_rails
 ) -> None:
@@ -401,10 +409,7 @@ async def test_a_verse_line_the_rails_cannot_read_is_asked_again_not_shown_as_a_
     )
     core = await _core(tmp_path, openai_server, default_rails)
     try:
-        sink = RecordingSink()
-        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "lyrics", "the harbour", length="short"), sink)
-        assert outcome.status == RequestStatus.DELIVERED, outcome.message
-        body = sink.delivered.split("\n-# ")[0]
+        outcome, body = await _harbour_lyrics(core)
         assert "[sentence removed]" not in body and "noche" not in body
         assert body.startswith("[Verse 1]\nI walk the shore tonight\nthe lanterns swing\nthe ropes all sing\nand I am home")
         [generation] = await records(core, Generation, Generation.request_id == outcome.request_id)
@@ -421,10 +426,7 @@ async def test_lyrics_through_the_pipeline_repeat_the_chorus_and_record_every_pa
     openai_server.scripted_reply = "I walk the shore tonight\nthe lanterns swing\nthe ropes all sing\nand I am home\n\nmore"
     core = await _core(tmp_path, openai_server, default_rails)
     try:
-        sink = RecordingSink()
-        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "lyrics", "the harbour", length="short"), sink)
-        assert outcome.status == RequestStatus.DELIVERED, outcome.message
-        body = sink.delivered.split("\n-# ")[0]
+        _, body = await _harbour_lyrics(core)
         assert shapes.problems("lyrics", body) == []
         assert body.count("[Chorus]") == 2 and body.startswith("[Verse 1]\nI walk the shore tonight")
         sent = [r.body for r in openai_server.chat_requests]

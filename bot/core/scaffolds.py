@@ -274,9 +274,10 @@ class Scaffold:
             for retry in range(_RETRIES + 1):
                 line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=_draw(retry))
                 line = _script_line(line, cut)
-                if self._reads(line) and _spoken(line) and len(line.split()) >= 3:
+                usable = _spoken(line) and self._reads(line)
+                if usable and len(line.split()) >= 3:
                     break
-            if not (_spoken(line) and self._reads(line)):
+            if not usable:
                 continue
             if line.upper() == line:  # a line in capitals would read as the next speaker's name
                 line = line.capitalize()
