@@ -371,7 +371,6 @@ def test_shipped_requests_model_metadata_is_complete_and_matches_its_files():
     assert DEFAULT_REQUESTS_PATH.stat().st_size < 21_000_000
 
 
-@pytest.mark.slow
 def _freeform_rows() -> list[list[str]]:
     from training.train_dangerous_requests import FREEFORM_TRAIN
 
