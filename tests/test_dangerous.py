@@ -390,6 +390,7 @@ def test_the_free_shape_requests_are_well_formed_and_none_is_a_validation_row():
     assert not validation & {normalize(text).lower() for _, _, text, *_ in rows}
 
 
+@pytest.mark.slow
 def test_validation_floor_per_family(dangerous_rail):
     with VALIDATION_CSV.open(newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
