@@ -372,10 +372,9 @@ def test_shipped_requests_model_metadata_is_complete_and_matches_its_files():
 
 
 def _freeform_rows() -> list[list[str]]:
-    from training.train_dangerous_requests import FREEFORM_TRAIN
+    from training.train_dangerous_requests import freeform_rows  # the training side's reader: what it trains on
 
-    lines = FREEFORM_TRAIN.read_text(encoding="utf-8").splitlines()
-    return [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+    return freeform_rows()
 
 
 def test_the_free_shape_requests_are_well_formed_and_none_is_a_validation_row():

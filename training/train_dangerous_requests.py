@@ -97,6 +97,12 @@ def prepare(
           f"{len(used)} tokens of the vocabulary", flush=True)  # fmt: skip
 
 
+def freeform_rows(path: Path = FREEFORM_TRAIN) -> list[list[str]]:
+    """The file's rows as their fields (label, topic, text[, the asking sentences]); comments and blank lines left out."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+
+
 def freeform_docs(validation: list[Doc], encoder: SentenceEncoder, path: Path = FREEFORM_TRAIN) -> tuple[list[Doc], int]:
     """Requests in free shapes written for this model alone (`dangerous_freeform.tsv`: label, topic, text, and for a
     harmful request of several sentences the one(s) that ask, joined by " || "; stop 35), harmful and harmless ones
@@ -104,10 +110,7 @@ def freeform_docs(validation: list[Doc], encoder: SentenceEncoder, path: Path = 
     frozen states does not read them (its split, and `dangerous_head.npz`, are as they were). Returns the docs and how
     many were left out as near a validation prompt (`NEAR_VALIDATION`)."""
     docs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        label, topic, text, *parts = line.split("\t")
+    for label, topic, text, *parts in freeform_rows(path):
         harmful = label == "harmful"
         asks = tuple(p.strip() for p in parts[0].split(" || ") if p.strip()) if parts and harmful else ()
         source = "written:freeform_harmful" if harmful else "written:freeform_benign"
