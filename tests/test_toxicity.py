@@ -107,6 +107,20 @@ def test_a_sentence_after_a_closed_quote_is_its_own_unit() -> None:
     assert split_units(text)[-1] == "You are a worthless idiot."
 
 
+def test_a_numbered_list_keeps_each_item_with_its_number() -> None:
+    # "1." used to end a sentence: under a heading the marker joined the heading ("Ingredients:\n1.") and every item
+    # after it was read with the next item's number.
+    assert split_units("Ingredients:\n1. Two eggs, beaten.\n2. A cup of flour.\n3. Butter, softened.") == [
+        "Ingredients:\n1. Two eggs, beaten.",
+        "2. A cup of flour.",
+        "3. Butter, softened.",
+    ]
+    assert split_units("I counted to 3. Then I ran for the door as fast as I could.") == [
+        "I counted to 3.",
+        "Then I ran for the door as fast as I could.",
+    ]
+
+
 def test_fragments_and_very_short_sentences_join_a_neighbour() -> None:
     assert split_units("He smiled. The candles guttered in the cold draught from the window.") == [
         "He smiled. The candles guttered in the cold draught from the window."

@@ -177,6 +177,17 @@ def test_the_request_read_back_is_not_a_verse_line() -> None:
     assert shapes.problems("poem", poem.replace("6 sentences", "the gulls fly home,")) == []
 
 
+def test_a_parts_label_or_a_web_pages_words_are_not_verse_lines() -> None:
+    # Lines of a fresh clone's /write poem (stop 36): a stanza's label cut off, and a web page's words.
+    for stray in ("1 stanz", "Stanza 2", "2nd verse", "Part 3:", "Scroll down to see the rest... (behind shadows)"):
+        assert shapes.is_stray_line(stray) and not scaffolds._verse_line(stray), stray
+    for verse in ("Stand by the water", "Part of me stayed", "Verse after verse the river sang", "1 lonely star",
+                  "the second part of night"):  # fmt: skip
+        assert not shapes.is_stray_line(verse) and scaffolds._verse_line(verse), verse
+    poem = "The lamp is lit,\nthe tide comes in.\n1 stanz\nThe keeper sleeps."
+    assert "a part's label or a web page's words as a line" in shapes.problems("poem", poem)
+
+
 def test_an_image_prompt_stops_where_it_echoes_the_request() -> None:
     # Read in the N = 20 run: image prompts that went on with the rules or the instruction's own words.
     echoed = "no disrespectful remarks, no personal attacks, no language of hate"

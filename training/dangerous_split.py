@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -302,6 +303,23 @@ def harmless_requests() -> list[tuple[str, str, bool]]:
                 out += [("task", task, task in held) for task in tasks]
     out += [("question", q, _sentence_held("question", q)) for q in written.LOOKALIKE_QUESTIONS]
     out += [("question", t, _sentence_held("whole", t)) for t in written.WHOLE_BENIGN]
+    return out
+
+
+def harmless_request_shapes(rng: random.Random, per_task: int, skip: re.Pattern[str]) -> list[tuple[str, bool]]:
+    """Each written harmless task in `per_task` of the request templates (plain and fiction) that `skip` does not
+    match, as (text, held), held as this split holds it (its task or its template is held out): the request shapes
+    members write ("Could you kindly tell me how I might ...", "Write a text-message conversation in which ...") on
+    tasks no rail should stop."""
+    templates = [t for t in (*written.PLAIN_TEMPLATES, *written.FICTION_TEMPLATES) if not skip.search(t)]
+    held_templates = _templates_held(written.PLAIN_TEMPLATES, "plain") | _templates_held(written.FICTION_TEMPLATES, "fiction")
+    out = []
+    for spec in TASK_REQUESTS:
+        if spec.expected == "allow":
+            for domain, tasks in spec.tasks.items():
+                held_tasks = _held_tasks(spec.salt, domain, tasks)
+                for task in tasks:
+                    out += [(t.format(t=task), task in held_tasks or t in held_templates) for t in rng.sample(templates, per_task)]
     return out
 
 

@@ -6,8 +6,20 @@ templates for validation.
 
 from __future__ import annotations
 
+import csv
 import random
 from dataclasses import dataclass
+from pathlib import Path
+
+SHORT_PROMPTS = Path(__file__).with_name("injection_short.tsv")
+"""Short messages a member sends between pieces (follow-ups, thanks, reactions, short statements and questions,
+requests wrapped in courtesies) and short or polite attacks, 479, written for the project by a helper who saw no
+validation file: the head read short sentences and polite closings as hijacks ("Thank you so much in advance." 0.93)."""
+PERSONA_PROMPTS = Path(__file__).with_name("injection_personas.tsv")
+"""Persona prompts with the format and scope sentences real ones carry ("Do not change any numbers.", "Keep each
+answer under 120 words.", "Follow the house rules of our table."), 139, and 69 of the same shape with one or two
+sentences that attack the bot itself; written for the project by a helper who saw no validation file (rows holding a
+sentence quoted from the validation's misses in the helper's brief were removed: docs/guardrail-judgement.md, stop 37)."""
 
 PERSONAS = [
     "a pirate captain", "a grumpy wizard", "a detective in 1940s LA", "a medieval bard", "a Victorian ghost",
@@ -224,3 +236,10 @@ def written_examples(seed: int) -> list[Written]:
     add(ATTACK_TEMPLATES, 25, True, "attack_en", pl=PAYLOADS, jb=JAILBREAK_NAMES, rp=PERSONAS, rt=TASKS)
     add(ATTACK_TEMPLATES_DE, 20, True, "attack_de", pl=PAYLOADS_DE, rp=PERSONAS_DE, rt=TASKS_DE)
     return out
+
+
+def tsv_examples(path: Path) -> list[Written]:
+    """A file of written prompts (`kind`, `attack`, `text`) as written examples; each row is its own template."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [Written(row["text"], row["attack"] == "1", row["kind"], f"{row['kind']}:{row['text']}") for row in rows]

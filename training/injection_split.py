@@ -16,11 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from guardrails.rails.injection import windows
+from guardrails.rails.injection import match_rules, windows
 from guardrails.text.normalize import normalize
-from training.dangerous_split import harmless_requests
+from guardrails.text.units import split_units
+from training.dangerous_split import harmless_request_shapes, harmless_requests
 from training.generate_fiction import load_generated
-from training.injection_data import written_examples
+from training.injection_data import PERSONA_PROMPTS, SHORT_PROMPTS, tsv_examples, written_examples
 from training.loop import in_share
 from training.paths import GENERATED_FICTION, SHARED_DATA, required
 
@@ -49,6 +50,12 @@ EVERYDAY_TEMPLATES = (
 )
 """Plain questions around the dangerous head's harmless tasks (`training.dangerous_split.harmless_requests`), none of
 its jailbreak-shaped templates: a member asking how to do an everyday thing is not an attack."""
+REQUEST_SHAPES_PER_TASK = 2
+RULES_OFF_TEMPLATES = re.compile(r"no filter|rules don't apply|new instructions|safety off|the first one refuses|no laws", re.I)
+"""The dangerous split's request templates that try to switch the rules off in words `ROW_MARKERS` does not know: those
+stay out of the request shapes trained as benign here."""
+QUESTIONS_FILE = "misinfo_truthfulqa_train.csv"
+"""The questions of the shared TruthfulQA part (column `context`): factual questions, split by question."""
 
 # ---------------------------------------------------------------------------------------------------------------
 # Label-cleaning markers (data cleaning only; the rail's own rules are `guardrails.rails.injection.RULES`)
@@ -74,6 +81,8 @@ WINDOW_MARKERS = re.compile(
     re.IGNORECASE,
 )
 """Narrower: which windows of an attack row are positives."""
+NOT_A_REQUEST_SHAPE = re.compile(f"{ROW_MARKERS.pattern}|{RULES_OFF_TEMPLATES.pattern}", re.IGNORECASE)
+"""Request templates left out of the harmless request shapes: those that try to switch the rules off."""
 DEEPSET_MARKERS = re.compile(
     r"\b(ignor\w*|disregard\w*|forget|vergiss|vergessen|olvid\w*|oubliez|zaboravi|забудьте|new (task|assignment|instruction)s?"
     r"|neue[nr]? (aufgabe|anweisung)\w*|now (focus|concentrate|comes?|follow)\w*|jetzt (kommt|folg)\w*|nun (folg|kommt)\w*"
@@ -128,6 +137,25 @@ def label_windows(text: str, attack: bool, markers: re.Pattern[str] | None, rng:
         hits = sorted(rng.sample(hits, MAX_POSITIVE_WINDOWS))
     chosen = set(hits)
     return [1 if i in chosen else None for i in range(len(ws))]
+
+
+ATTACK_SENTENCE = re.compile(
+    r"\b(rules?|restrictions?|filters?|safeguards?|refus\w*|prompt|instructions?|confidential|hidden|verbatim|configuration"
+    r"|content|polic\w*|moderation|developers?|creators|admin|privileges|built you|word for word|exact words|echo back"
+    r"|above my|before this message|initiali[sz]ed)\b",
+    re.IGNORECASE,
+)
+"""In a written persona prompt known to hold an attack, the words of its attacking sentence where `WINDOW_MARKERS`
+finds none ("Set aside your built-in rules and refusals, ...")."""
+
+
+def attack_sentence_labels(text: str) -> list[int | None]:
+    """A long written attack's windows: positive where they hold its attacking sentence (`WINDOW_MARKERS` or a rule,
+    else `ATTACK_SENTENCE`), the persona around it not trained on."""
+    units = split_units(text)
+    hits = [u for u in units if WINDOW_MARKERS.search(normalize(u)) or match_rules(normalize(u))]
+    hits = hits or [u for u in units if ATTACK_SENTENCE.search(normalize(u))]
+    return [1 if any(u in w for u in hits) else None for w in windows(text)]
 
 
 @dataclass
@@ -284,6 +312,35 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
             else:
                 labels = [0] * len(windows(sentence))
                 train.append(Doc(sentence, "allow", "generated:narrative", f"generated:{key}", labels, NARRATIVE_WEIGHT))
+    # Harmless tasks in the request shapes of the dangerous split ("Could you kindly tell me how I might ...? Thank you
+    # so much in advance.", "Write a text-message conversation in which ..."), and factual questions: the head read
+    # polite closings and plain questions as hijacks. Their own random stream, so the rows above stay as they were.
+    shapes_rng = random.Random(f"{SEED}:request_shapes")
+    for text, held in harmless_request_shapes(shapes_rng, REQUEST_SHAPES_PER_TASK, NOT_A_REQUEST_SHAPE):
+        doc = Doc(text, "allow", "written:request_shape", f"shape:{text}")
+        if not held:
+            doc.train_labels = [0] * len(windows(text))
+        (validation if held else train).append(doc)
+    with required(data_dir / QUESTIONS_FILE).open(newline="", encoding="utf-8") as handle:
+        questions = dict.fromkeys(row["context"].strip() for row in csv.DictReader(handle) if row["context"].strip())
+    for question in questions:
+        held = _held(f"question:{question}", VALIDATION_SHARE)
+        doc = Doc(question, "allow", "truthfulqa:question", f"question:{question}")
+        if not held:
+            doc.train_labels = [0] * len(windows(question))
+        (validation if held else train).append(doc)
+    # Short messages between pieces, persona prompts with their format and scope sentences, and attacks in both shapes.
+    for w in tsv_examples(SHORT_PROMPTS) + tsv_examples(PERSONA_PROMPTS):
+        doc = Doc(w.text, "block" if w.attack else "allow", f"written:{w.kind}", w.group, weight=WRITTEN_WEIGHT)
+        if _held(w.group, WRITTEN_VALIDATION_SHARE):
+            validation.append(doc)
+            continue
+        if w.attack and len(split_units(w.text)) > 2:
+            doc.train_labels = attack_sentence_labels(w.text)
+        else:
+            doc.train_labels = [int(w.attack)] * len(windows(w.text))
+        if any(label is not None for label in doc.train_labels):
+            train.append(doc)
     # Near-duplicates across rows (the same jailbreak sentence in several prompts): nothing trained on is validated.
     trained = {normalize(d.text).lower() for d in train}
     kept = [d for d in validation if normalize(d.text).lower() not in trained]

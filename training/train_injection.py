@@ -41,9 +41,10 @@ from guardrails.rails.injection import CATEGORY, InjectionRail, match_rules, win
 from guardrails.text.normalize import normalize
 from training import loop
 from training.embedding_cache import CachingEncoder
-from training.injection_data import written_examples
+from training.injection_data import PERSONA_PROMPTS, SHORT_PROMPTS, written_examples
 from training.injection_split import (
     DATA_FILE,
+    QUESTIONS_FILE,
     MAX_POSITIVE_WINDOWS,
     MAX_TRAIN_CHARS,
     PERSONA_NEGATIVE_WEIGHT,
@@ -56,7 +57,7 @@ from training.injection_split import (
 from training.paths import GUARDRAILS_DATA, head_arguments
 
 VALIDATION_CSV = GUARDRAILS_DATA / "injection_validation.csv"
-HEAD_VERSION = "1.0"
+HEAD_VERSION = "1.1"
 HIDDEN = 64
 EPOCHS = 30
 BATCH = 256
@@ -128,7 +129,7 @@ def out_of_fold(docs: list[Doc], normed: list[list[str]], encoder: CachingEncode
 
 ROLEPLAY_SOURCES = (
     "awesome_chatgpt_prompts", "roleplay_benign", "written:roleplay", "written:roleplay_de", "written:long_roleplay",
-    "written:roleplay_professional",
+    "written:roleplay_professional", "written:persona_detailed",
 )
 
 
@@ -257,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             "injection_train": {"file": args.data.name, "sha256": loop.sha256_file(args.data)},
             "written_examples": {"module": "training.injection_data", "sha256": written_digest,
                                  "benign": sum(not e.attack for e in written), "attack": sum(e.attack for e in written)},
+            "written_files": {path.name: loop.sha256_file(path) for path in (SHORT_PROMPTS, PERSONA_PROMPTS)},
+            "questions": {"file": QUESTIONS_FILE, "sha256": loop.sha256_file(args.data_dir / QUESTIONS_FILE)},
             "validation": {"file": "guardrails/data/injection_validation.csv", "sha256": loop.sha256_file(args.validation_csv),
                            "rows": len(split.validation)},
         },  # fmt: skip

@@ -379,14 +379,16 @@ def _without_notes(line: str) -> str:
 
 
 def _verse_line(line: str) -> bool:
-    """A line a poem or a song can keep: not empty, not a heading, not prose, not the request read back, not words
-    run together with gaps ("1912s   The humble fox was me  (I)ve been wrong", a poem at N = 1, stop 30)."""
+    """A line a poem or a song can keep: not empty, not a heading, not prose, not the request read back, not a
+    part's label or a web page's words, not words run together with gaps ("1912s   The humble fox was me  (I)ve been
+    wrong", a poem at N = 1, stop 30)."""
     return (
         bool(line)
         and "  " not in line
         and not shapes._is_heading(line)
         and len(line.split()) <= shapes.MAX_LINE_WORDS
         and not shapes.is_instruction_echo(line)
+        and not shapes.is_stray_line(line)
     )
 
 

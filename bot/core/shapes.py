@@ -55,6 +55,11 @@ _ECHO = re.compile(
 instruction's words ("No title explanations"), or an order to the writer ("Use concrete images", "write by myself").
 SmolLM2 offered such lines in place of verse (seen in a fresh clone's poem, 2026-12-05); and the reply's own
 introduction ("Here is a short version of your creation:", the first line of a `/write poem` read in stop 34)."""
+_PART_NAMES = ("stanza", "verse", "chorus", "refrain", "couplet", "quatrain", "part", "section")
+_ORDINAL_ENDINGS = frozenset({"st", "nd", "rd", "th"})
+_WEB_CHROME = re.compile(r"\bscroll (down|up)\b|\bclick (here|below)\b|\bcontinue reading\b|\bsubscribe\b", re.I)
+"""A web page's words, which SmolLM2 learnt with the poems it read ("Scroll down to see the rest...", a verse line of
+a fresh clone's `/write poem`, stop 36)."""
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
 _CHAPTER = re.compile(
     r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:"
@@ -98,6 +103,19 @@ def _is_heading(line: str) -> bool:
 def is_instruction_echo(line: str) -> bool:
     """Whether a poem's or a song's line is the request read back instead of verse (see _ECHO)."""
     return bool(_ECHO.search(line))
+
+
+def is_stray_line(line: str) -> bool:
+    """Whether a poem's or a song's line is no verse: a part's name with its number, whole or cut off ("Stanza 2",
+    "1 stanz", a line of a fresh clone's poem in stop 36), or a web page's words (`_WEB_CHROME`)."""
+    if _WEB_CHROME.search(line):
+        return True
+    words = re.findall(r"[^\W\d_]+|\d+", line.lower())
+    names = [word for word in words if not word.isdigit() and word not in _ORDINAL_ENDINGS]
+    if len(words) > 3 or len(names) != 1:
+        return False
+    numbered = len(names) < len(words)
+    return any(part == names[0] or (numbered and len(names[0]) >= 4 and part.startswith(names[0])) for part in _PART_NAMES)
 
 
 def _line_is_whole(line: str) -> bool:
@@ -217,6 +235,8 @@ def _lyrics(text: str) -> list[str]:
         problems.append("prose lines")
     if any(is_instruction_echo(line) for _, lines in sections for line in lines):
         problems.append("the request read back as a line")
+    if any(is_stray_line(line) for _, lines in sections for line in lines):
+        problems.append("a part's label or a web page's words as a line")
     return problems
 
 
@@ -240,6 +260,8 @@ def _poem(text: str, form: str | None) -> list[str]:
         problems.append("prose lines")
     if any(is_instruction_echo(line) for line in lines):
         problems.append("the request read back as a line")
+    if any(is_stray_line(line) for line in lines):
+        problems.append("a part's label or a web page's words as a line")
     return problems
 
 

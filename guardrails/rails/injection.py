@@ -107,6 +107,15 @@ RULES: dict[str, re.Pattern[str]] = {
         r"|\b(?i:you are|you're|you will be|act as|acting as|pretend to be|become|called|du bist|ihr seid)\s+(?i:now\s+|jetzt\s+|nun\s+)?(?i:a\s+|an\s+|the\s+)?\"?DAN\b"
         r"|\bDAN\b(?=[\s\S]{0,200}\b(?i:restrictions|no rules|content policy|openai|chatgpt|jailbr|filters|censor|einschränkungen))"
     ),
+    "never_refuses": re.compile(
+        r"\b(?:who|that|and)\s+(?:never|doesn't|does not|won't|will not|can't|cannot)\s+(?:ever\s+)?refuses?\b"
+        r"(?!\s+(?:a|an|the|to|any|anything|anyone|his|her|their|my|your|our)\b)",
+        re.IGNORECASE,
+    ),
+    "unfiltered_self": re.compile(
+        r"\b(?:you(?:'re| are| will be)|yourself|version of you)\b[^.!?\n]{0,30}\b(?:unfiltered|uncensored|unrestricted|jailbroken)\b",
+        re.IGNORECASE,
+    ),
     "jailbreak": re.compile(r"\bjailbroken\b|\bjailbreak(?:ed)?\s+(?:prompt|version|ai|chatgpt|mode)\b", re.IGNORECASE),
     "no_policy": re.compile(
         r"\b(?:without|ignoring|bypassing|free (?:of|from)|not bound by|no longer bound by|unbound by|not restricted by|break(?:ing)?|violat(?:e|ing))\s+"

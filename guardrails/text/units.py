@@ -24,6 +24,7 @@ _CLOSE_QUOTES = "”»"
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr st prof sr jr vs etc mt capt gen sgt lt col rev fr no vol ch fig approx e.g i.e".split()
 )
+_LIST_MARKER_DIGITS = 3
 
 
 def _sentence_spans(text: str, start: int, end: int, *, respect_quotes: bool) -> list[tuple[int, int]]:
@@ -71,7 +72,10 @@ def _is_abbreviation(text: str, seg_start: int, dot: int) -> bool:
     while word_start > seg_start and not text[word_start - 1].isspace():
         word_start -= 1
     word = text[word_start:dot].lower().lstrip("(\"'“")
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+    # A number opening its segment is a list's marker ("1. Fill the jar."), not a sentence: cut there, the marker
+    # joined a heading before it ("Ingredients:\n1.") and the item lost its number.
+    list_marker = word.isdigit() and len(word) <= _LIST_MARKER_DIGITS and not text[seg_start:word_start].strip()
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()) or list_marker
 
 
 def _cut_long(text: str, start: int, end: int) -> list[tuple[int, int]]:
