@@ -19,7 +19,7 @@ from guardrails.rail import Stage
 from guardrails.text.normalize import normalize
 from training import dangerous_data as written
 from training.generate_fiction import SUBJECTS, load_generated
-from training.loop import in_share
+from training.loop import distinct_column, in_share
 from training.paths import GENERATED_FICTION, SHARED_DATA, required
 
 DATA_FILE = "harmful_requests_train.csv"
@@ -328,8 +328,7 @@ def benign_prompt_docs(rng: random.Random, data_dir: Path) -> tuple[list[Doc], l
     `BENIGN_PROMPT_CHARS` at a space (a persona prompt's first paragraph says what it asks)."""
     train, validation = [], []
     for name, (column, benign) in BENIGN_PROMPT_FILES.items():
-        with required(data_dir / name).open(newline="", encoding="utf-8") as handle:
-            texts = list(dict.fromkeys(row[column].strip() for row in csv.DictReader(handle) if benign(row) and row[column].strip()))
+        texts = distinct_column(required(data_dir / name), column, benign)
         for text in rng.sample(texts, min(BENIGN_PROMPTS_PER_FILE, len(texts))):
             if len(text) > BENIGN_PROMPT_CHARS:
                 text = text[: text.rfind(" ", 0, BENIGN_PROMPT_CHARS)]

@@ -22,7 +22,7 @@ from guardrails.text.units import split_units
 from training.dangerous_split import harmless_request_shapes, harmless_requests
 from training.generate_fiction import load_generated
 from training.injection_data import PERSONA_PROMPTS, SHORT_PROMPTS, tsv_examples, written_examples
-from training.loop import in_share
+from training.loop import distinct_column, in_share
 from training.paths import GENERATED_FICTION, SHARED_DATA, required
 
 DATA_FILE = "injection_train.csv"
@@ -152,9 +152,9 @@ finds none ("Set aside your built-in rules and refusals, ...")."""
 def attack_sentence_labels(text: str) -> list[int | None]:
     """A long written attack's windows: positive where they hold its attacking sentence (`WINDOW_MARKERS` or a rule,
     else `ATTACK_SENTENCE`), the persona around it not trained on."""
-    units = split_units(text)
-    hits = [u for u in units if WINDOW_MARKERS.search(normalize(u)) or match_rules(normalize(u))]
-    hits = hits or [u for u in units if ATTACK_SENTENCE.search(normalize(u))]
+    units = {unit: normalize(unit) for unit in split_units(text)}
+    hits = [u for u, norm in units.items() if WINDOW_MARKERS.search(norm) or match_rules(norm)]
+    hits = hits or [u for u, norm in units.items() if ATTACK_SENTENCE.search(norm)]
     return [1 if any(u in w for u in hits) else None for w in windows(text)]
 
 
@@ -180,6 +180,14 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
         rows = list(csv.DictReader(handle))
     seen: set[str] = set()
     benign_pool: dict[bool, list[str]] = {False: [], True: []}  # held -> benign role-play/creative requests
+
+    def put_benign(text: str, source: str, group: str, held: bool, weight: float = 1.0) -> None:
+        """A benign prompt: validated as it is, or trained on with every window a negative."""
+        if held:
+            validation.append(Doc(text, "allow", source, group))
+        else:
+            train.append(Doc(text, "allow", source, group, [0] * len(windows(text)), weight))
+
     for record in rows:
         text, source, attack = record["text"].strip(), record["source"], record["label"] == "1"
         key = _truncate(text, MAX_TRAIN_CHARS).lower()  # variants of one jailbreak often share their first 4,000 chars
@@ -239,10 +247,9 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
     with required(roleplay).open(newline="", encoding="utf-8") as handle:
         for record in csv.DictReader(handle):
             text = record["text"].strip()
-            if _held(text, ROLEPLAY_VALIDATION_SHARE):
-                validation.append(Doc(text, "allow", "roleplay_benign", f"row:{text}"))
-            else:
-                train.append(Doc(text, "allow", "roleplay_benign", f"row:{text}", [0] * len(windows(text)), WRITTEN_WEIGHT))
+            held = _held(text, ROLEPLAY_VALIDATION_SHARE)
+            put_benign(text, "roleplay_benign", f"row:{text}", held, WRITTEN_WEIGHT)
+            if not held:
                 benign_pool[False].append(text)
 
     written = written_examples(SEED)
@@ -270,10 +277,7 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
     for kind, text, held in harmless_requests():
         texts = [text] if kind == "question" else [t.format(t=text) for t in rng.sample(EVERYDAY_TEMPLATES, 2)]
         for each in texts:
-            if held:
-                validation.append(Doc(each, "allow", "written:everyday_question", f"everyday:{text}"))
-            else:
-                train.append(Doc(each, "allow", "written:everyday_question", f"everyday:{text}", [0] * len(windows(each))))
+            put_benign(each, "written:everyday_question", f"everyday:{text}", held)
 
     # Long benign prompts (several benign requests and persona descriptions joined), and attacks hidden in them.
     attacks = {held: [w.text for w in written if w.attack and (w.group in held_groups) == held] for held in (False, True)}
@@ -284,11 +288,7 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
             joiner = rng.choice(["\n\n", " ", "\n"])
             text = joiner.join(parts)
             group = f"long:{held}:{i}"
-            doc_kind = "written:long_roleplay"
-            if held:
-                validation.append(Doc(text, "allow", doc_kind, group))
-            else:
-                train.append(Doc(text, "allow", doc_kind, group, [0] * len(windows(text)), WRITTEN_WEIGHT))
+            put_benign(text, "written:long_roleplay", group, held, WRITTEN_WEIGHT)
             if i % 2 == 0:
                 attack = rng.choice(attacks[held])
                 parts.insert(rng.randint(1, len(parts)), attack)
@@ -307,28 +307,15 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
         for sentence in sentences:
             if len(sentence) < NARRATIVE_MIN_CHARS:
                 continue
-            if held:
-                validation.append(Doc(sentence, "allow", "generated:narrative", f"generated:{key}"))
-            else:
-                labels = [0] * len(windows(sentence))
-                train.append(Doc(sentence, "allow", "generated:narrative", f"generated:{key}", labels, NARRATIVE_WEIGHT))
+            put_benign(sentence, "generated:narrative", f"generated:{key}", held, NARRATIVE_WEIGHT)
     # Harmless tasks in the request shapes of the dangerous split ("Could you kindly tell me how I might ...? Thank you
     # so much in advance.", "Write a text-message conversation in which ..."), and factual questions: the head read
     # polite closings and plain questions as hijacks. Their own random stream, so the rows above stay as they were.
     shapes_rng = random.Random(f"{SEED}:request_shapes")
     for text, held in harmless_request_shapes(shapes_rng, REQUEST_SHAPES_PER_TASK, NOT_A_REQUEST_SHAPE):
-        doc = Doc(text, "allow", "written:request_shape", f"shape:{text}")
-        if not held:
-            doc.train_labels = [0] * len(windows(text))
-        (validation if held else train).append(doc)
-    with required(data_dir / QUESTIONS_FILE).open(newline="", encoding="utf-8") as handle:
-        questions = dict.fromkeys(row["context"].strip() for row in csv.DictReader(handle) if row["context"].strip())
-    for question in questions:
-        held = _held(f"question:{question}", VALIDATION_SHARE)
-        doc = Doc(question, "allow", "truthfulqa:question", f"question:{question}")
-        if not held:
-            doc.train_labels = [0] * len(windows(question))
-        (validation if held else train).append(doc)
+        put_benign(text, "written:request_shape", f"shape:{text}", held)
+    for question in distinct_column(required(data_dir / QUESTIONS_FILE), "context"):
+        put_benign(question, "truthfulqa:question", f"question:{question}", _held(f"question:{question}", VALIDATION_SHARE))
     # Short messages between pieces, persona prompts with their format and scope sentences, and attacks in both shapes.
     for w in tsv_examples(SHORT_PROMPTS) + tsv_examples(PERSONA_PROMPTS):
         doc = Doc(w.text, "block" if w.attack else "allow", f"written:{w.kind}", w.group, weight=WRITTEN_WEIGHT)

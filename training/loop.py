@@ -416,6 +416,13 @@ def rail_blocks(rail: Any, texts: Sequence[str], stage: str = "input", batch: in
     return blocked
 
 
+def distinct_column(path: Path, column: str, keep: Callable[[dict[str, str]], bool] = lambda row: True) -> list[str]:
+    """The distinct non-empty values of `column` in the CSV file at `path`, stripped, in file order, of the rows
+    `keep` accepts."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(dict.fromkeys(row[column].strip() for row in csv.DictReader(handle) if keep(row) and row[column].strip()))
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
