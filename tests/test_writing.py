@@ -95,9 +95,12 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert "a label for a title" in shapes.problems("story", "**Sender:**\n\nThe keeper lit the lamp. The sea was calm.")
     sentence = "**She walked down to the harbour and watched the boats come in until the sun went down**"
     assert "no title" in shapes.problems("story", f"{sentence}\n\nThe keeper lit the lamp. The sea was calm.")
-    for title in ("Chapter 1:", "Sender:", sentence.strip("*"), "1. The Map", "She left."):  # the scaffold asks again
+    # The scaffold asks again for each of these.
+    for title in ("Chapter 1:", "Sender:", sentence.strip("*"), "1. The Map", "She left.", "Episode 1", "Preliminaries",
+                  "Prologue", "Act II"):  # fmt: skip
         assert shapes.title_problem(title), title
-    assert shapes.title_problem("The Keeper of Salt Lamp") is None
+    for title in ("The Keeper of Salt Lamp", "The Last Episode", "Prologue to a Storm", "Summary Judgement"):
+        assert shapes.title_problem(title) is None, title
     advice = "**About The Beginning**\n\nBegin the story with an image the reader can see. Then add the keeper."
     assert "advice about writing, not a story" in shapes.problems("story", advice)
     numbered = "**The Lighthouse**\n\nSentence 1: The keeper lit the lamp.\nSentence 2: The sea was calm that night."
@@ -185,7 +188,27 @@ def test_a_parts_label_or_a_web_pages_words_are_not_verse_lines() -> None:
                   "the second part of night"):  # fmt: skip
         assert not shapes.is_stray_line(verse) and scaffolds._verse_line(verse), verse
     poem = "The lamp is lit,\nthe tide comes in.\n1 stanz\nThe keeper sleeps."
-    assert "a part's label or a web page's words as a line" in shapes.problems("poem", poem)
+    assert "a line that is no verse (a part's label, a web page's or a study guide's words)" in shapes.problems("poem", poem)
+
+
+def test_a_study_guides_words_are_not_verse_lines() -> None:
+    # The second stanza of a fresh clone's /write poem (stop 37) was a quiz about the poem.
+    for quiz in ("Tone: Critical Adjectives", "What is the tone of this work? (i) Critical; (ii) Hopeful",
+                 "Which literary device does the poem use?", "Rhyme scheme: ABAB"):  # fmt: skip
+        assert shapes.is_stray_line(quiz) and not scaffolds._verse_line(quiz), quiz
+    for verse in ("The moon said: There is no world so sacred,", "What tone the evening takes (a hush)",
+                  "How the mood of the harbour turns to grey", "Tone of bells across the bay"):  # fmt: skip
+        assert not shapes.is_stray_line(verse) and scaffolds._verse_line(verse), verse
+    poem = "The lamp is lit,\nthe tide comes in.\nTone: Critical Adjectives\nThe keeper sleeps."
+    assert "a line that is no verse (a part's label, a web page's or a study guide's words)" in shapes.problems("poem", poem)
+
+
+def test_a_numbered_plan_set_apart_by_spaces_is_not_a_story() -> None:
+    # A fresh /write story (stop 38): "1   Start by describing the setting: ..." passed as its opening paragraph.
+    assert shapes.is_outline("1   Start by describing the setting: a small village between the trees.")
+    assert not shapes.is_outline("3 ships came in at dawn, and the harbour woke.")
+    plan = "**The First Step**\n\n1   Start with the village.\n\n2   Then the sisters run to the fair.\n\n3   They win."
+    assert "a list, not a story" in shapes.problems("story", plan)
 
 
 def test_an_image_prompt_stops_where_it_echoes_the_request() -> None:

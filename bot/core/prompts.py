@@ -7,7 +7,7 @@ from typing import Literal
 
 from bot.engines.base import ChatMessages, SamplingParams
 
-TEMPLATE_VERSION = "2026-12-05.6"
+TEMPLATE_VERSION = "2026-12-06.1"
 """Since 2026-12-04.1 a /write piece is also shaped part by part (bot/core/scaffolds.py): its headings are part of
 the template. .2: a character's Name drops a next label cut before its colon ("… Blackheart Age"), and a story
 written as "Sentence 1: …" lines counts as an outline (asked again). 2026-12-05.1: a poem's stanza is asked to go on
@@ -18,7 +18,9 @@ begun as prose ("The"). .3: a section label the model writes as a lyric line, nu
 .4: a scene's image prompt ends where it echoes the request ("no dialogue", "setting, light"). .5: a script's place
 that reads the instruction back ("INT. PLACE - DAY") is taken from the subject instead. .6: a story ends where a bold
 paragraph begins after a space too, a verse line run together with gaps is dropped, and a setting note at a line's
-end ("(emphasis)") is not kept as a word of it."""
+end ("(emphasis)") is not kept as a word of it. 2026-12-06.1: a verse line or a line of dialogue the output rails
+cannot read is asked again (stop 35); a part's cut-off label ("1 stanz"), a web page's words and a study guide's
+("Tone: Critical Adjectives") are no verse line (stops 37, 38); a section's name ("Episode 1") is no story title."""
 
 Kind = Literal["story", "poem", "lyrics", "script", "character", "scene"]
 Length = Literal["short", "medium", "long"]

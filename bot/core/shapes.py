@@ -60,7 +60,20 @@ _ORDINAL_ENDINGS = frozenset({"st", "nd", "rd", "th"})
 _WEB_CHROME = re.compile(r"\bscroll (down|up)\b|\bclick (here|below)\b|\bcontinue reading\b|\bsubscribe\b", re.I)
 """A web page's words, which SmolLM2 learnt with the poems it read ("Scroll down to see the rest...", a verse line of
 a fresh clone's `/write poem`, stop 36)."""
-_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[*\-•])\s")
+_STUDY_QUESTION = re.compile(
+    r"^\W*(?:tone|theme|themes|mood|meter|metre|rhyme scheme|imagery|literary devices?|figurative language|adjectives"
+    r"|answer|analysis|summary|poetic devices?)\s*:"
+    r"|(?:\(\s*(?:i{1,3}|iv|[a-e])\s*\).*){2}"
+    r"|\b(?:what|which|how)\b[^?]*\b(?:tone|theme|mood|meter|metre|rhyme scheme|imagery|literary device)\b[^?]*\b"
+    r"(?:this|the)\s+(?:poem|work|passage|text|stanza|song|lyrics?)\b",
+    re.I,
+)
+"""A study guide's words in place of verse: a label of the poem's analysis ("Tone: Critical Adjectives"), a question
+about the poem with its options ("What is the tone of this work? (i) Critical; (ii) ..."). SmolLM2 drifted into such a
+quiz for a whole second stanza of the README's `/write poem` in a fresh clone (stop 37)."""
+_LIST_ITEM = re.compile(r"^\s*(\d+[.)]\s|\d+(?:\s{2,}|\t)|[*\-•]\s)")
+"""A list's item: "1. ", "2) ", "- ", and a number set apart by a gap ("1   Start by describing the setting:", the
+opening of a `/write story` read in stop 38; one space after a number is prose, "3 ships came in")."""
 _CHAPTER = re.compile(
     r"^\W*(\d+(st|nd|rd|th)\s+chapter|chapter\s+(\d+|[ivx]+|one|two|three)\b|part\s+(\d+|one|two)\s*:"
     r"|(sentence|paragraph|scene|step|beat)\s+\d+\s*:)",
@@ -107,8 +120,9 @@ def is_instruction_echo(line: str) -> bool:
 
 def is_stray_line(line: str) -> bool:
     """Whether a poem's or a song's line is no verse: a part's name with its number, whole or cut off ("Stanza 2",
-    "1 stanz", a line of a fresh clone's poem in stop 36), or a web page's words (`_WEB_CHROME`)."""
-    if _WEB_CHROME.search(line):
+    "1 stanz", a line of a fresh clone's poem in stop 36), a web page's words (`_WEB_CHROME`) or a study guide's
+    (`_STUDY_QUESTION`)."""
+    if _WEB_CHROME.search(line) or _STUDY_QUESTION.search(line):
         return True
     words = re.findall(r"[^\W\d_]+|\d+", line.lower())
     names = [word for word in words if not word.isdigit() and word not in _ORDINAL_ENDINGS]
@@ -236,7 +250,7 @@ def _lyrics(text: str) -> list[str]:
     if any(is_instruction_echo(line) for _, lines in sections for line in lines):
         problems.append("the request read back as a line")
     if any(is_stray_line(line) for _, lines in sections for line in lines):
-        problems.append("a part's label or a web page's words as a line")
+        problems.append("a line that is no verse (a part's label, a web page's or a study guide's words)")
     return problems
 
 
@@ -261,7 +275,7 @@ def _poem(text: str, form: str | None) -> list[str]:
     if any(is_instruction_echo(line) for line in lines):
         problems.append("the request read back as a line")
     if any(is_stray_line(line) for line in lines):
-        problems.append("a part's label or a web page's words as a line")
+        problems.append("a line that is no verse (a part's label, a web page's or a study guide's words)")
     return problems
 
 
@@ -309,11 +323,20 @@ def is_outline(line: str) -> bool:
     return bool(_LIST_ITEM.match(line) or _ADVICE.match(line)) or _heading_or_entry(line)
 
 
+_SECTION_TITLE = re.compile(
+    r"^(?:(?:episode|part|act|book|chapter|scene)\s+(?:\d+|[ivx]+|one|two|three)"
+    r"|prologue|epilogue|introduction|preliminaries|preface|synopsis|summary|outline|overview|opening|the end)$",
+    re.I,
+)
+"""A section's name where a story's title belongs ("**Episode 1**", a fresh clone's `/write story`, stop 37;
+"**Preliminaries**", stop 38)."""
+
+
 def title_problem(line: str) -> str | None:
     """Why `line` cannot stand as a story's title (None where it can): the scaffold asks again on the same grounds
     the checker fails a story on."""
     title = line.strip("*#_ \"'")
-    if _CHAPTER.match(title):
+    if _CHAPTER.match(title) or _SECTION_TITLE.match(title.rstrip(":. ")):
         return "a chapter heading for a title"
     if title.endswith(":"):  # "**Sender:**": a letter's label, not a title
         return "a label for a title"
