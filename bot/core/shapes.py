@@ -118,6 +118,10 @@ def is_instruction_echo(line: str) -> bool:
     return bool(_ECHO.search(line))
 
 
+NOT_VERSE = "a line that is no verse (a part's label, a web page's or a study guide's words)"
+"""The problem `problems` names for a poem or a song holding a line `is_stray_line` refuses."""
+
+
 def is_stray_line(line: str) -> bool:
     """Whether a poem's or a song's line is no verse: a part's name with its number, whole or cut off ("Stanza 2",
     "1 stanz", a line of a fresh clone's poem in stop 36), a web page's words (`_WEB_CHROME`) or a study guide's
@@ -250,7 +254,7 @@ def _lyrics(text: str) -> list[str]:
     if any(is_instruction_echo(line) for _, lines in sections for line in lines):
         problems.append("the request read back as a line")
     if any(is_stray_line(line) for _, lines in sections for line in lines):
-        problems.append("a line that is no verse (a part's label, a web page's or a study guide's words)")
+        problems.append(NOT_VERSE)
     return problems
 
 
@@ -275,7 +279,7 @@ def _poem(text: str, form: str | None) -> list[str]:
     if any(is_instruction_echo(line) for line in lines):
         problems.append("the request read back as a line")
     if any(is_stray_line(line) for line in lines):
-        problems.append("a line that is no verse (a part's label, a web page's or a study guide's words)")
+        problems.append(NOT_VERSE)
     return problems
 
 
