@@ -18,29 +18,12 @@ import random
 import zlib
 from collections.abc import Iterator
 
+from guardrails.text.identity_groups import ADJECTIVES, GROUPS
 from training.benign_fiction import WrittenExample
 
 __all__ = ["targeted_examples"]
 
 PER_TEMPLATE = 40
-
-GROUPS = (
-    "immigrants", "Muslims", "Jews", "Black people", "women", "gay men", "lesbians", "trans people", "disabled people",
-    "refugees", "Mexicans", "Asians", "Roma", "Hindus", "Christians", "atheists", "old people", "deaf people",
-    "autistic people", "Arabs", "Africans", "Latinos", "bisexual people", "nonbinary people", "Sikhs", "Buddhists",
-    "Catholics", "Chinese people", "Indians", "Pakistanis", "Poles", "Irish people", "Native Americans",
-    "Indigenous people", "wheelchair users", "blind people", "migrants", "asylum seekers", "homeless people",
-    "single mothers", "Nigerians", "Somalis", "Ukrainians", "Palestinians", "Israelis", "Koreans", "Filipinos",
-    "Syrians", "Kurds", "white people", "men", "Europeans", "Americans", "Mormons", "Jehovah's Witnesses",
-    "people with schizophrenia", "people with Down syndrome", "queer kids", "Travellers", "Gypsies", "Turks",
-    "Haitians", "Venezuelans", "Brazilians", "Ethiopians", "Aboriginal Australians", "Japanese people",
-)
-
-ADJECTIVES = (
-    "Muslim", "Jewish", "gay", "lesbian", "deaf", "blind", "Black", "white", "Sikh", "trans", "disabled", "Mexican",
-    "Hindu", "Catholic", "Nigerian", "Korean", "autistic", "bisexual", "nonbinary", "Polish", "Syrian", "Somali",
-    "Roma", "Chinese", "Arab", "Indigenous", "elderly", "Buddhist", "Irish", "Pakistani", "Filipino", "queer",
-)
 
 # A hateful claim, and the same claim negated (group first: "<group> <claim>").
 CLAIMS: tuple[tuple[str, str], ...] = (

@@ -28,9 +28,10 @@ from training.targeted import targeted_examples
 DATA_FILE = "toxicity_train.csv"
 INJECTION_FILE = "injection_train.csv"
 TRUTHFULQA_FILE = "misinfo_truthfulqa_train.csv"
-JUDGEMENT_VALIDATION_CSV = GUARDRAILS_DATA / "judgement_validation.csv"
-"""Hand-written families (identity mentions, counter-speech, abuse aimed at members in a fiction frame, ...): never
-trained on; a generated sentence that happens to equal one of its rows is dropped."""
+KEPT_APART_CSVS = (GUARDRAILS_DATA / "judgement_validation.csv", GUARDRAILS_DATA / "targeted_checks.csv")
+"""Hand-written families (identity mentions, counter-speech, abuse aimed at members in a fiction frame, a group called
+vermin, self-harm urged on the reader, and their look-alikes): never trained on; a generated sentence that happens to
+equal one of their rows is dropped."""
 
 SEED = 20240611
 DAVIDSON_VALIDATION_SHARE = 0.13
@@ -355,8 +356,10 @@ def validation_records(split: Split) -> list[tuple[str, str, str]]:
 
 def written_examples() -> list[WrittenExample]:
     """The project's own sentences: fiction and abuse (benign_fiction), and the target-aware families (targeted)."""
-    with required(JUDGEMENT_VALIDATION_CSV).open(newline="", encoding="utf-8") as handle:
-        kept_apart = {row["text"].strip().lower() for row in csv.DictReader(handle)}
+    kept_apart: set[str] = set()
+    for path in KEPT_APART_CSVS:
+        with required(path).open(newline="", encoding="utf-8") as handle:
+            kept_apart |= {row["text"].strip().lower() for row in csv.DictReader(handle)}
     examples = benign_examples() + abuse_examples() + targeted_examples()
     return [e for e in examples if e.text.strip().lower() not in kept_apart]
 

@@ -21,8 +21,10 @@ from collections.abc import Mapping, Sequence
 from guardrails.modeling.toxicity import CATEGORIES, DEFAULT_THRESHOLDS, ToxicityBackend
 from guardrails.rail import Stage, Verdict, one_line
 from guardrails.ratings import DEFAULT_RATING, Rating, thresholds_for
+from guardrails.text.dehumanising import dehumanises
 from guardrails.text.normalize import normalize
 from guardrails.text.profanity import without_expletives
+from guardrails.text.self_harm import urges_self_harm
 from guardrails.text.units import split_units
 
 __all__ = [
@@ -57,7 +59,7 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
     return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
 
 
-READINGS_VERSION = "lead-in-2+cast-1"
+READINGS_VERSION = "lead-in-2+cast-1+dehumanising-1+self-harm-1"
 """What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, on a prompt the
 role it casts the bot in said of the narrator, the words without expletives where strong language is allowed): part of
 the policy hash."""
@@ -337,11 +339,20 @@ class ToxicityRail:
             return [self._error(stage, exc, latency) for _ in texts]
         latency = (time.perf_counter() - started) * 1000
 
-        def scored(n: str, tail: str, cleaned: tuple[str, ...]) -> dict[str, float] | None:
-            return _language_allowed(_worst(scores.get(n), scores.get(tail)), _worst(*(scores.get(c) for c in cleaned)))
+        def scored(unit: str, n: str, tail: str, cleaned: tuple[str, ...]) -> dict[str, float] | None:
+            result = _language_allowed(_worst(scores.get(n), scores.get(tail)), _worst(*(scores.get(c) for c in cleaned)))
+            if result is None:
+                return None
+            # The head misses the plainest dehumanising claims ("Asians are soulless insects.") and new phrasings of
+            # self-harm urged on the reader ("Nobody would notice if you stopped eating for good."): rules read them.
+            if dehumanises(n) or dehumanises(tail):
+                result = {**result, "identity_attack": 1.0}
+            if urges_self_harm(n, aims_at_real_person(unit, stage)):
+                result = {**result, "toxicity": 1.0}
+            return result
 
         return [
-            self._verdict(text_units, [scored(*reading) for reading in zip(norms, text_tails, cleaned, strict=True)], stage, latency)
+            self._verdict(text_units, [scored(*reading) for reading in zip(text_units, norms, text_tails, cleaned, strict=True)], stage, latency)
             for text_units, norms, text_tails, cleaned in zip(units, normalised, tails, free, strict=True)
         ]
 
