@@ -250,6 +250,7 @@ def split_data(
     written: list[WrittenExample],
     generated: list[tuple[str, list[str]]] | None = None,
     neutral: list[tuple[str, str, str]] | None = None,
+    fresh: list[WrittenExample] | None = None,
 ) -> Split:
     rng = random.Random(SEED)
     split = Split()
@@ -335,6 +336,18 @@ def split_data(
             for unit, group in rng.sample(units, min(NEUTRAL_TRAIN_PER_SOURCE, len(units))):
                 split.train.append(plain_row(unit, source, NEUTRAL_WEIGHT, f"n:{group}"))
 
+    # Hand-written lines in free shapes (`fresh_examples`): each line held or trained by its own hash, disguised from
+    # its own random stream, so every row above is drawn as before.
+    fresh_rng = random.Random(f"{SEED}:fresh")
+    for example in fresh or []:
+        if _held(f"fresh:{example.group}", WRITTEN_VALIDATION_SHARE):
+            split.validation.append(written_row(example))
+            continue
+        split.train.append(written_row(example))
+        if example.abusive:
+            method = OBFUSCATIONS[fresh_rng.randrange(len(OBFUSCATIONS))]
+            split.train.append(written_row(example, text=obfuscate(example.text, method, fresh_rng), obfuscation=method))
+
     # Nothing held out is trained on, whatever its source (a question can repeat across datasets).
     held_texts = {row.text for row in split.validation} | {normalize(t) for t, _, _ in split.passages}
     seen: set[str] = set()
@@ -354,14 +367,38 @@ def validation_records(split: Split) -> list[tuple[str, str, str]]:
     return records + split.passages
 
 
-def written_examples() -> list[WrittenExample]:
-    """The project's own sentences: fiction and abuse (benign_fiction), and the target-aware families (targeted)."""
+def _kept_apart() -> set[str]:
     kept_apart: set[str] = set()
     for path in KEPT_APART_CSVS:
         with required(path).open(newline="", encoding="utf-8") as handle:
             kept_apart |= {row["text"].strip().lower() for row in csv.DictReader(handle)}
+    return kept_apart
+
+
+def written_examples() -> list[WrittenExample]:
+    """The project's own sentences: fiction and abuse (benign_fiction), and the target-aware families (targeted)."""
+    kept_apart = _kept_apart()
     examples = benign_examples() + abuse_examples() + targeted_examples()
     return [e for e in examples if e.text.strip().lower() not in kept_apart]
+
+
+FRESH_TSV = Path(__file__).with_name("toxicity_fresh.tsv")
+"""label, kind, text: lines written in free shapes by helpers who saw no code and no data (stop 39): self-harm urged on
+the reader or a member and a group called vermin (label 1), and the care, idiom, advice, history and fiction that share
+their words (label 0)."""
+FRESH_LABELS = {"selfharm_urged": {"toxicity": 1}, "dehumanising": {"toxicity": 1, "identity_attack": 1}}
+
+
+def fresh_examples(path: Path = FRESH_TSV) -> list[WrittenExample]:
+    """The lines of `path`, each its own group; any line a kept-apart check file holds is dropped."""
+    kept_apart = _kept_apart()
+    out = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        label, kind, text = line.split("\t")
+        if text.strip().lower() in kept_apart:
+            continue
+        out.append(WrittenExample(text, kind, f"line:fresh:{kind}:{i}", **(FRESH_LABELS[kind] if label == "1" else {})))
+    return out
 
 
 def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generated: Path = GENERATED_FICTION) -> Split:
@@ -370,4 +407,4 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
     davidson = load_davidson(data or data_dir / DATA_FILE)
     written = written_examples()
     generations = load_generated(required(generated))
-    return split_data(davidson, written, generations, load_neutral(data_dir))
+    return split_data(davidson, written, generations, load_neutral(data_dir), fresh_examples())

@@ -39,6 +39,7 @@ from training.generate_fiction import load_generated
 from training.paths import GUARDRAILS_DATA, head_arguments
 from training.toxicity_split import (
     DATA_FILE,
+    FRESH_TSV,
     GENERATED_VALIDATION_SHARE,
     GENERATED_WEIGHT,
     HATE_POSITIVE_WEIGHT,
@@ -49,6 +50,7 @@ from training.toxicity_split import (
     SEED,
     WRITTEN_WEIGHT,
     Row,
+    fresh_examples,
     load_davidson,
     load_neutral,
     neutral_files,
@@ -278,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     davidson = load_davidson(args.data)
     written = written_examples()
     generated = load_generated(args.generated)
-    split = split_data(davidson, written, generated, load_neutral(args.data_dir))
+    fresh = fresh_examples()
+    split = split_data(davidson, written, generated, load_neutral(args.data_dir), fresh)
     records = validation_records(split)
     print(f"tweets {len(davidson)}, written {len(written)}; train {len(split.train)}, validation {len(records)}", flush=True)
 
@@ -371,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
                 "sha256": written_digest,
                 "benign": sum(not e.abusive for e in written),
                 "abuse": sum(e.abusive for e in written),
+            },
+            "fresh_lines": {
+                "file": "training/toxicity_fresh.tsv",
+                "sha256": loop.sha256_file(FRESH_TSV),
+                "benign": sum(not e.abusive for e in fresh),
+                "abuse": sum(e.abusive for e in fresh),
             },
             "generated_fiction": {
                 "file": "guardrails/data/generated_fiction.txt",
