@@ -1,8 +1,8 @@
 """The toxicity head's data and its fixed-seed split: `training.train_toxicity` trains on it.
 
 Data: the Davidson et al. (2017) tweets (`toxicity_train.csv` in the shared data folder, or `--data`), the text the
-project wrote (`benign_fiction.py`, `targeted.py`), the bot's own generations (guardrails/data/generated_fiction.txt)
-and neutral text from the other shared files (benign prompts of `injection_train.csv`, TruthfulQA questions and true
+project wrote (`benign_fiction.py`, `targeted.py`, and the lines in free shapes of `toxicity_fresh.tsv`), the bot's
+own generations (guardrails/data/generated_fiction.txt) and neutral text from the other shared files (benign prompts of `injection_train.csv`, TruthfulQA questions and true
 answers in `misinfo_truthfulqa_train.csv`; both optional). The split holds back 13% of the tweets (stratified by
 their original label) and 30% of the written templates and lines (whole groups, so validation sentences have
 structures the head never saw); nothing held back is trained on.
@@ -403,7 +403,7 @@ def fresh_examples(path: Path = FRESH_TSV) -> list[WrittenExample]:
 
 def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generated: Path = GENERATED_FICTION) -> Split:
     """The split the training script uses: tweets (`data`, default `data_dir`/toxicity_train.csv), written examples,
-    the bot's generations and the neutral text of `data_dir`."""
+    the bot's generations, the neutral text of `data_dir` and the lines in free shapes."""
     davidson = load_davidson(data or data_dir / DATA_FILE)
     written = written_examples()
     generations = load_generated(required(generated))
