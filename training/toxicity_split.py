@@ -30,8 +30,8 @@ INJECTION_FILE = "injection_train.csv"
 TRUTHFULQA_FILE = "misinfo_truthfulqa_train.csv"
 KEPT_APART_CSVS = (GUARDRAILS_DATA / "judgement_validation.csv", GUARDRAILS_DATA / "targeted_checks.csv")
 """Hand-written families (identity mentions, counter-speech, abuse aimed at members in a fiction frame, a group called
-vermin, self-harm urged on the reader, and their look-alikes): never trained on; a generated sentence that happens to
-equal one of their rows is dropped."""
+vermin, self-harm urged on the reader, hateful claims without slurs, threats and harassment aimed at a member, and
+their look-alikes): never trained on; a generated sentence that happens to equal one of their rows is dropped."""
 
 SEED = 20240611
 DAVIDSON_VALIDATION_SHARE = 0.13
