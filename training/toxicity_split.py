@@ -2,10 +2,10 @@
 
 Data: the Davidson et al. (2017) tweets (`toxicity_train.csv` in the shared data folder, or `--data`), the text the
 project wrote (`benign_fiction.py`, `targeted.py`, and the lines in free shapes of `toxicity_fresh.tsv`), the bot's
-own generations (guardrails/data/generated_fiction.txt) and neutral text from the other shared files (benign prompts of `injection_train.csv`, TruthfulQA questions and true
-answers in `misinfo_truthfulqa_train.csv`; both optional). The split holds back 13% of the tweets (stratified by
-their original label) and 30% of the written templates and lines (whole groups, so validation sentences have
-structures the head never saw); nothing held back is trained on.
+own generations (guardrails/data/generated_fiction.txt) and neutral text from the other shared files (benign prompts
+of `injection_train.csv`, TruthfulQA questions and true answers in `misinfo_truthfulqa_train.csv`; both optional).
+The split holds back 13% of the tweets (stratified by their original label) and 30% of the written templates and
+lines (whole groups, so validation sentences have structures the head never saw); nothing held back is trained on.
 """
 
 from __future__ import annotations
