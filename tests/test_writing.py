@@ -162,17 +162,30 @@ def test_a_script_line_is_what_is_said_not_a_list_mark_a_cue_or_a_direction() ->
     assert scaffolds._said("Meet me at (the old mill) tonight.") == "Meet me at (the old mill) tonight."
 
 
+def test_a_stanza_answered_in_prose_is_broken_into_its_clauses() -> None:
+    # The first stanza of a fresh clone's sonnet (stop 41): five askings, five paragraphs, no line of verse.
+    prose = "The wind awoke the old house; it was built to last, warm, welcoming home to all. She wore a crest to honor"
+    assert scaffolds._clauses(prose, cut=True) == [
+        "The wind awoke the old house;", "it was built to last,", "warm, welcoming home to all."
+    ]
+    assert scaffolds._clauses("Snow fell.", cut=False) == ["Snow fell."]
+    assert shapes.is_stray_line("Sentence 2: The land dried water,") and not scaffolds._verse_line("Scene 3: snow")
+    assert not shapes.is_stray_line("The second sentence the judge gave him:")
+
+
 def test_the_request_read_back_is_not_a_verse_line() -> None:
     # Lines of a fresh clone's poem on SmolLM2 (2026-12-05), and the poem instruction's own words.
     echoes = (
         "180 words, format", '"The stars shine on the endless sea" 1 sentence', "6 sentences",
         "write by myself. Write to let it convey its essence.", "Use concrete images.", "No title explanations.",
         "Here is a short version of your creation:", "Here's your poem about the lighthouse:",  # the reply's own intro
+        "Here's a poem about a lighthousekeeper setting sail. I will create it here.",  # a fresh clone's, stop 40
     )
     for echo in echoes:
         assert shapes.is_instruction_echo(echo) and not scaffolds._verse_line(echo), echo
     verses = ("The stars shine on the endless sea", "A thousand words the harbour keeps", "We keep the light for ships",
-              "Here is the harbour where we met,", "Here's to the sailors, home at last")  # fmt: skip
+              "Here is the harbour where we met,", "Here's to the sailors, home at last",
+              "Here are the songs the sailors sang,", "I will write my name upon the tide")  # fmt: skip
     for verse in verses:
         assert not shapes.is_instruction_echo(verse) and scaffolds._verse_line(verse), verse
     poem = "The lamp is lit,\nthe tide comes in.\n6 sentences\nThe keeper sleeps."

@@ -148,18 +148,24 @@ class Scaffold:
         heading or a line of prose is dropped. The `closing` lines end the piece: their last one ends it cleanly
         (no trailing comma, no dangling "and"), or it is asked again."""
         lines: list[str] = []
+        prose: list[tuple[str, bool]] = []
         for retry in range(count + 1):
             so_far = "".join(f"{line}\n" for line in lines)
             text, cut = await self._ask(heading + so_far, max_tokens, retry=_draw(retry))
             more = [_without_notes(line).strip(" *_#|/") for line in text.strip("\n").splitlines()]
             if cut and more:
                 more.pop()
-            lines += [line for line in more if self._keeps(line)][: count - len(lines)]
+            kept = [line for line in more if self._keeps(line)]
+            if not kept:
+                prose.append((text, cut))
+            lines += kept[: count - len(lines)]
             if closing and len(lines) >= count:
                 lines[-1] = _last_line(lines[-1])
                 lines = [line for line in lines if line]
             if len(lines) >= count:
                 break
+        for text, cut in prose if len(lines) < count else ():
+            lines += [line for line in _clauses(text, cut) if self._keeps(line)][: count - len(lines)]
         if closing and lines:
             lines[-1] = _last_line(lines[-1])
         return [line for line in lines if line]
@@ -345,6 +351,26 @@ def _phrases(text: str, whole: bool) -> list[str]:
     ends = [match.end() for match in re.finditer(r"[,;:.!?…—]+(?=\s|$)", text)]
     found = [text[:end].rstrip(_TRAILING) for end in ends] + ([text.rstrip(_TRAILING)] if whole else [])
     return list(dict.fromkeys(phrase for phrase in found if phrase))
+
+
+_CLAUSE_END = re.compile(r"(?<=[,;:.!?…])\s+")
+
+
+def _clauses(prose: str, cut: bool) -> list[str]:
+    """Verse lines made of an answer in prose: its clauses, a fragment of one or two words joined to the next, the
+    last one dropped where the answer was cut. The small model now and then answers a stanza with a paragraph however
+    often it is asked (all five askings of a sonnet's first stanza, a fresh clone in stop 41, so the sonnet came out
+    with three stanzas); a clause too long for a line is left to `_verse_line` to refuse."""
+    pieces = [" ".join(_without_notes(piece).strip(" *_#|/").split()) for piece in _CLAUSE_END.split(prose.strip())]
+    if cut and pieces:
+        pieces.pop()
+    clauses: list[str] = []
+    for piece in pieces:
+        if clauses and len(clauses[-1].split()) < 3:
+            clauses[-1] = f"{clauses[-1]} {piece}"
+        elif piece:
+            clauses.append(piece)
+    return clauses
 
 
 def _last_line(line: str) -> str:

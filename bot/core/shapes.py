@@ -48,13 +48,16 @@ _ECHO = re.compile(
     r"|\b(format|formatting|word count|rhyme scheme|no title|title explanations?)\b"
     r"|^\W*(write|use|keep|include)\b[^.!?]*\b(poem|poems|stanzas?|verses?|lines?|chorus|lyrics|song|images?|rhymes?)\b"
     r"|^\W*write\s+(by|in|about|to|it|a|an|the)\b"
-    r"|^\W*here(\s+is|'s|\s+are)\b[^.!?]*:\W*$",
+    r"|^\W*here(\s+is|'s|\s+are)\b[^.!?]*:\W*$"
+    r"|^\W*here(\s+is|'s|\s+are)\s+(a|an|my|your)\b[^.!?:]*\b(poems?|songs?|lyrics|stor(y|ies)|haikus?|limericks?"
+    r"|sonnets?|ballads?|verses|piece)\b|\bi(\s+will|'ll)\s+(create|write|compose)\s+(it|this|one|the|a)\b",
     re.I,
 )
 """The request read back as a verse line: a count of its units ("180 words, format", "6 sentences"), the
 instruction's words ("No title explanations"), or an order to the writer ("Use concrete images", "write by myself").
 SmolLM2 offered such lines in place of verse (seen in a fresh clone's poem, 2026-12-05); and the reply's own
-introduction ("Here is a short version of your creation:", the first line of a `/write poem` read in stop 34)."""
+introduction ("Here is a short version of your creation:", the first line of a `/write poem` read in stop 34; "Here's
+a poem about a lighthousekeeper setting sail. I will create it here.", the first line of a fresh clone's, stop 40)."""
 _PART_NAMES = ("stanza", "verse", "chorus", "refrain", "couplet", "quatrain", "part", "section")
 _ORDINAL_ENDINGS = frozenset({"st", "nd", "rd", "th"})
 _WEB_CHROME = re.compile(r"\bscroll (down|up)\b|\bclick (here|below)\b|\bcontinue reading\b|\bsubscribe\b", re.I)
@@ -124,9 +127,9 @@ NOT_VERSE = "a line that is no verse (a part's label, a web page's or a study gu
 
 def is_stray_line(line: str) -> bool:
     """Whether a poem's or a song's line is no verse: a part's name with its number, whole or cut off ("Stanza 2",
-    "1 stanz", a line of a fresh clone's poem in stop 36), a web page's words (`_WEB_CHROME`) or a study guide's
-    (`_STUDY_QUESTION`)."""
-    if _WEB_CHROME.search(line) or _STUDY_QUESTION.search(line):
+    "1 stanz", a line of a fresh clone's poem in stop 36), a web page's words (`_WEB_CHROME`), a study guide's
+    (`_STUDY_QUESTION`) or an outline's heading ("Sentence 2: The land dried water,", a sonnet's line, stop 41)."""
+    if _WEB_CHROME.search(line) or _STUDY_QUESTION.search(line) or _CHAPTER.match(line):
         return True
     words = re.findall(r"[^\W\d_]+|\d+", line.lower())
     names = [word for word in words if not word.isdigit() and word not in _ORDINAL_ENDINGS]
