@@ -224,6 +224,18 @@ def test_a_numbered_plan_set_apart_by_spaces_is_not_a_story() -> None:
     assert "a list, not a story" in shapes.problems("story", plan)
 
 
+def test_a_plan_under_labels_is_not_a_story() -> None:
+    # A fresh clone's /write story (stop 40) was a plan: "Introduce:", "Movie Premise:", "Begin:", "Explicitly Describe:".
+    assert shapes.is_outline("Movie Premise: a keeper leaves his light for the first time in forty years.")
+    assert not shapes.is_outline("She said: run. And the keeper ran.")
+    assert shapes.title_problem("The Keeper: A Tale of the Rock") is None
+    plan = ("**The Keeper**\n\nIntroduce: the keeper, old and alone.\n\nBegin: the storm breaks over the rock.\n\n"
+            "Explicitly Describe: the lamp going dark.")
+    assert "a plan's labels, not a story" in shapes.problems("story", plan)
+    story = "**The Keeper**\n\nThe storm broke at dawn. He said: no ship sails today.\n\nBut one did, and he rowed out."
+    assert shapes.problems("story", story) == []
+
+
 def test_an_image_prompt_stops_where_it_echoes_the_request() -> None:
     # Read in the N = 20 run: image prompts that went on with the rules or the instruction's own words.
     echoed = "no disrespectful remarks, no personal attacks, no language of hate"

@@ -84,6 +84,10 @@ _CHAPTER = re.compile(
 )
 """An outline's headings ("1st Chapter:", "Chapter 2", "Part one:", "Sentence 1:") where a short story should be
 prose."""
+_PLAN_LABEL = re.compile(r"^\W*[A-Z][a-z']*(?:\s+[A-Z][a-z']*){0,2}\s*:\s*\S.*[.!?…]")
+"""A plan's label in Title Case before its note, a sentence ("Introduce: ...", "Movie Premise: ...", "Explicitly
+Describe: ...", a fresh clone's `/write story` in stop 40, a plan from its first line); "She said: run." is prose, and
+a title's subtitle ("Lighthouse: A Tale") has no sentence."""
 _PAST = re.compile(r"\b(was|were|had|did)\b", re.I)
 _PRESENT = re.compile(r"\b(is|are|has|does|stands|sits|lies|hangs|falls|shines|glows)\b", re.I)
 _IMAGE_PROMPT = re.compile(r"^\W*image prompt\W*:\W*(\S.*)$", re.I | re.M)
@@ -325,9 +329,9 @@ def _heading_or_entry(line: str) -> bool:
 
 
 def is_outline(line: str) -> bool:
-    """A list item, a chapter heading, a bold heading, a dated entry or advice about writing: what a short story's
-    prose is not."""
-    return bool(_LIST_ITEM.match(line) or _ADVICE.match(line)) or _heading_or_entry(line)
+    """A list item, a chapter heading, a bold heading, a dated entry, a plan's label or advice about writing: what a
+    short story's prose is not."""
+    return bool(_LIST_ITEM.match(line) or _ADVICE.match(line) or _PLAN_LABEL.match(line)) or _heading_or_entry(line)
 
 
 _SECTION_TITLE = re.compile(
@@ -367,6 +371,8 @@ def _story(text: str) -> list[str]:
         problems.append("advice about writing, not a story")
     if any(_heading_or_entry(line) for line in lines[1:]):
         problems.append("headings or dated entries, not a story")
+    if sum(bool(_PLAN_LABEL.match(line)) for line in lines[1:]) >= 2:
+        problems.append("a plan's labels, not a story")
     return problems
 
 
