@@ -185,7 +185,8 @@ def test_the_request_read_back_is_not_a_verse_line() -> None:
         assert shapes.is_instruction_echo(echo) and not scaffolds._verse_line(echo), echo
     verses = ("The stars shine on the endless sea", "A thousand words the harbour keeps", "We keep the light for ships",
               "Here is the harbour where we met,", "Here's to the sailors, home at last",
-              "Here are the songs the sailors sang,", "I will write my name upon the tide")  # fmt: skip
+              "Here are the songs the sailors sang,", "I will write my name upon the tide",
+              "I'll write a song for you tonight")  # fmt: skip
     for verse in verses:
         assert not shapes.is_instruction_echo(verse) and scaffolds._verse_line(verse), verse
     poem = "The lamp is lit,\nthe tide comes in.\n6 sentences\nThe keeper sleeps."
@@ -225,7 +226,8 @@ def test_a_numbered_plan_set_apart_by_spaces_is_not_a_story() -> None:
 
 
 def test_a_plan_under_labels_is_not_a_story() -> None:
-    # A fresh clone's /write story (stop 40) was a plan: "Introduce:", "Movie Premise:", "Begin:", "Explicitly Describe:".
+    # A fresh clone's /write story (stop 40) was a plan: "Introduce:", "Movie Premise:", "Begin:", "Explicitly
+    # Describe:".
     assert shapes.is_outline("Movie Premise: a keeper leaves his light for the first time in forty years.")
     assert not shapes.is_outline("She said: run. And the keeper ran.")
     assert shapes.title_problem("The Keeper: A Tale of the Rock") is None

@@ -50,7 +50,7 @@ _ECHO = re.compile(
     r"|^\W*write\s+(by|in|about|to|it|a|an|the)\b"
     r"|^\W*here(\s+is|'s|\s+are)\b[^.!?]*:\W*$"
     r"|^\W*here(\s+is|'s|\s+are)\s+(a|an|my|your)\b[^.!?:]*\b(poems?|songs?|lyrics|stor(y|ies)|haikus?|limericks?"
-    r"|sonnets?|ballads?|verses|piece)\b|\bi(\s+will|'ll)\s+(create|write|compose)\s+(it|this|one|the|a)\b",
+    r"|sonnets?|ballads?|verses|piece)\b",
     re.I,
 )
 """The request read back as a verse line: a count of its units ("180 words, format", "6 sentences"), the
