@@ -90,6 +90,9 @@ class FakeOpenAIServer:
     """Answer every chat request with this text, one word per token, instead of the seeded words."""
     scripted_replies: list[str] = field(default_factory=list)
     """Replies for the next chat requests, one each in turn, before `scripted_reply` applies again."""
+    scripted_parts: list[str] = field(default_factory=list)
+    """Answers for the next chat requests, one each in turn, each going on from the request's own assistant start (a
+    scaffold's part: "INT." in, " HARBOUR - DAY" out), before the other replies apply again."""
     healthy: bool = True
     """False: `/health` answers 503 (vLLM's answer when its engine is dead), chat requests are still served."""
     completion_rule: Callable[[str], str | tuple[str, dict[str, float]]] | None = None
@@ -219,14 +222,14 @@ class FakeOpenAIServer:
         prefix = ""
         if body.get("continue_final_message") and messages and messages[-1].get("role") == "assistant":
             prefix, messages = str(messages[-1].get("content") or ""), messages[:-1]
+        part = self.scripted_parts.pop(0) if self.scripted_parts else None
         script_text = self.scripted_replies.pop(0) if self.scripted_replies and not prefix else self.scripted_reply
-        if script_text is not None:
-            words = script_text.split(" ")
+        if part is not None or script_text is not None:
+            words = (part if part is not None else script_text).split(" ")
             script = [words[0]] + [f" {word}" for word in words[1:]]
         else:
             script = reply_tokens(messages, body.get("seed"), self.reply_token_count)
-        done = _tokens_in(script, prefix)
-        script = script[done:]
+        script = script[0 if part is not None else _tokens_in(script, prefix) :]
         tokens, finish_reason = script[:max_tokens], "length" if max_tokens < len(script) else "stop"
         tokens, finish_reason = _stopped(tokens, finish_reason, body.get("stop") or ())
         prompt_tokens = prompt_token_count(body["messages"])

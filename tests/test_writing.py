@@ -153,11 +153,22 @@ def test_a_script_line_is_what_is_said_not_a_list_mark_a_cue_or_a_direction() ->
     assert not scaffolds._spoken("2315 Years Ago") and scaffolds._spoken("She waits by the window.")
     assert scaffolds._roles("the last day of summer") == [] and scaffolds._roles("a doctor and a patient") == [
         "THE DOCTOR", "THE PATIENT"]  # fmt: skip
+    assert scaffolds._names("I met a young warrior named Sir Edward, a knight.") == ["EDWARD"]  # not SIR (stop 42)
+    assert scaffolds._names("[Enter Eternity, behind a curtain]") == ["ETERNITY"]
+    assert scaffolds._names("At two on a stormy Monday, the University of Berlin ...") == ["UNIVERSITY", "BERLIN"]
     assert scaffolds._spoken("No.") and scaffolds._spoken("Then we wait")
     # Read in a fresh clone's /write script (stop 34): the first line '"Me too, ..." (focus on John)', the last 'place?"'.
     assert scaffolds._said('"Me too, I guess." (focus on John)') == "Me too, I guess."
     assert scaffolds._script_line('Is this the place?"', cut=False) == "Is this the place?"
     assert scaffolds._script_line("I know. (beat) I always knew.", cut=False) == "I know. I always knew."
+    # N = 20 (stop 42): the heading's made-up place before every line, an outline's label before the action.
+    assert scaffolds._script_line("TIMELINE - A map was set down in your mind.", cut=False) == "A map was set down in your mind."
+    assert scaffolds._script_line("JAMES'LIGHTNIGHTSKELLA - You want them?", cut=False) == "You want them?"
+    assert scaffolds._script_line("Sentence 1: Jim's light is there.", cut=False) == "Jim's light is there."
+    assert scaffolds._script_line("I - I never knew.", cut=False) == "I - I never knew."
+    assert scaffolds._script_line("6pm: A lone sailor lay on his cot.", cut=False) == "A lone sailor lay on his cot."
+    assert scaffolds._script_line("5:20 PM - A long beam lit by the sun.", cut=False) == "A long beam lit by the sun."
+    assert scaffolds._script_line("12 ships sailed at dawn.", cut=False) == "12 ships sailed at dawn."
     assert scaffolds._said('He said "go home" and left.') == 'He said "go home" and left.'
     assert scaffolds._said("Meet me at (the old mill) tonight.") == "Meet me at (the old mill) tonight."
 
@@ -403,9 +414,45 @@ async def test_a_script_place_that_reads_the_instruction_back_is_taken_from_the_
     openai_server.scripted_reply = " PLACE - TIME"
     core = await _core(tmp_path, openai_server, default_rails)
     try:
-        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "script", "a storm over the harbour"), RecordingSink())
+        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "script", "a quarrel under the old bridge"), RecordingSink())
         generations = await records(core, Generation, Generation.request_id == outcome.request_id)
-        assert generations and all(g.raw_output.startswith("EXT. THE HARBOUR - DAY") for g in generations)
+        assert generations and all(g.raw_output.startswith("INT. BRIDGE - DAY") for g in generations)
+    finally:
+        await _close(core)
+
+
+def test_a_script_is_set_where_its_subject_says() -> None:
+    # The small model, asked for the place, made up words (stop 42: "INT. LIGHTERKENITH SPENCE - DAY").
+    assert scaffolds._subject_place("a lighthouse keeper who decides to set sail") == "LIGHTHOUSE"
+    assert scaffolds._subject_place("two old friends meeting at a train station") == "TRAIN STATION"
+    assert scaffolds._subject_place("a storm over the harbour") == "HARBOUR"
+    assert scaffolds._subject_place("a doctor and a patient") == ""  # none named: the model is asked
+
+
+def test_a_script_line_ends_as_a_sentence_and_is_no_title() -> None:
+    # A fresh clone's /write script (stop 41) and N = 3 (stop 42): a title as the action, headings and fragments spoken.
+    for line in ('"The Keeper\'s Last Light"', "About the author", "Begin the day", "A. J. Smith", "Jack Smith.",
+                 "The Baker's Bedside - AS THE BARKER'S DIETARY IN THE DAY", "a**l* e **f****n` *Mr***e'd* t***k!"):  # fmt: skip
+        assert not scaffolds._script_worthy(line), line
+    for line in ("No.", "I am Sam.", "Hello there, Sam!", "Of course! She loves me too.", "Where were you?"):
+        assert scaffolds._script_worthy(line), line
+
+
+async def test_a_script_leaves_out_a_title_and_a_heading_the_model_gives_as_its_lines(
+    tmp_path, openai_server, default_rails
+) -> None:
+    openai_server.scripted_parts = [" TITLE LOCATION - DAY", '"The Last Gambit: The End"', "About the author", "Begin the day"]
+    openai_server.scripted_reply = "Your move, and take your time."
+    core = await _core(tmp_path, openai_server, default_rails)
+    try:
+        sink = RecordingSink()
+        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "script", "two rivals at a chess match"), sink)
+        assert outcome.status == RequestStatus.DELIVERED, outcome.message
+        piece = sink.delivered.split("\n-# ")[0]
+        heading, *turns = piece.split("\n\n")
+        assert heading == "INT. CHESS MATCH - DAY"  # the template's words read back: the subject's place instead
+        assert turns and all(t.split("\n") == [name, "Your move, and take your time."] for t, name in
+                             zip(turns, ["FIRST RIVAL", "SECOND RIVAL"] * 3))  # fmt: skip
     finally:
         await _close(core)
 

@@ -152,7 +152,7 @@ class Scaffold:
         for retry in range(count + 1):
             so_far = "".join(f"{line}\n" for line in lines)
             text, cut = await self._ask(heading + so_far, max_tokens, retry=_draw(retry))
-            more = [_without_notes(line).strip(" *_#|/") for line in text.strip("\n").splitlines()]
+            more = [_verse_text(line) for line in text.strip("\n").splitlines()]
             if cut and more:
                 more.pop()
             kept = [line for line in more if self._keeps(line)]
@@ -256,16 +256,18 @@ class Scaffold:
 
     async def _script(self):
         start = "EXT." if _OUTDOORS & set(re.findall(r"[a-z]+", self.about.lower())) else "INT."
-        place, _ = await self._ask(start, 12, ("\n", " -", " –", " —", ",", ":", "(", "."))
-        place = " ".join(re.sub(r"[^A-Za-z' ]", " ", place).split()[:5]).upper()
+        place = _subject_place(self.about)
+        if not place:
+            asked, _ = await self._ask(start, 12, ("\n", " -", " –", " —", ",", ":", "(", "."))
+            place = " ".join(re.sub(r"[^A-Za-z' ]", " ", asked).split()[:5]).upper()
         if set(place.lower().split()) <= _HEADING_ECHO:  # nothing, or the instruction's "PLACE - TIME" read back
             place = _place(self.about)
         time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
         yield Delta(f"{start} {place} - {time_of_day}")
         action, cut = await self._ask("\n\n", 56, ("\n",))
-        action = _sentence(_LIST_MARK.sub("", action.strip(" *_")), cut)
+        action = _sentence(_LEAD_LABEL.sub("", _LIST_MARK.sub("", action.strip(" *_"))), cut)
         said = _SAID.match(action)
-        if (said and not _spoken(said.group(2))) or not _spoken(action) or "**" in action or _TITLE.match(action):
+        if (said and not _script_worthy(said.group(2))) or not _script_worthy(action) or "**" in action or _TITLE.match(action):
             action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth"), a fragment ("2315 Years Ago"), a title
         first = _names(said.group(1)) if said else []
         if first:  # the model began with dialogue ("Imogen: ..."): that is the first speaker's line
@@ -280,7 +282,7 @@ class Scaffold:
             for retry in range(_RETRIES + 1):
                 line, cut = await self._ask(f"\n\n{name}\n", 40, ("\n",), retry=_draw(retry))
                 line = _script_line(line, cut)
-                usable = _spoken(line) and self._reads(line)
+                usable = _script_worthy(line) and self._reads(line)
                 if usable and len(line.split()) >= 3:
                     break
             if not usable:
@@ -361,7 +363,7 @@ def _clauses(prose: str, cut: bool) -> list[str]:
     last one dropped where the answer was cut. The small model now and then answers a stanza with a paragraph however
     often it is asked (all five askings of a sonnet's first stanza, a fresh clone in stop 41, so the sonnet came out
     with three stanzas); a clause too long for a line is left to `_verse_line` to refuse."""
-    pieces = [" ".join(_without_notes(piece).strip(" *_#|/").split()) for piece in _CLAUSE_END.split(prose.strip())]
+    pieces = [" ".join(_verse_text(piece).split()) for piece in _CLAUSE_END.split(prose.strip())]
     if cut and pieces:
         pieces.pop()
     clauses: list[str] = []
@@ -404,6 +406,11 @@ def _without_notes(line: str) -> str:
     return _ELLIPSES.sub("...", _FORMAT_NOTE.sub("", line))
 
 
+def _verse_text(line: str) -> str:
+    """A line as a verse keeps it: without its setting notes and the marks round it (bold, a heading's #, a table's |)."""
+    return _without_notes(line).strip(" *_#|/")
+
+
 def _verse_line(line: str) -> bool:
     """A line a poem or a song can keep: not empty, not a heading, not prose, not the request read back, not a
     part's label or a web page's words, not words run together with gaps ("1912s   The humble fox was me  (I)ve been
@@ -433,9 +440,18 @@ _ASIDE = re.compile(r"(?<=[.!?…\"”])\s*\([^()\n]{1,40}\)|\s*\([^()\n]{1,40}\
 _QUOTES = "\"“”"
 
 
+_LEAD_LABEL = re.compile(
+    r"^(?:(?i:sentence|paragraph|scene|step|beat|action|original text)\s*\d*\s*:"
+    r"|[A-Z][A-Z'.]+(?:\s+[A-Z][A-Z'.]+)*\s+[-–—]|\d{1,2}(?::\d\d)?\s*(?i:am|pm)?\s*(?:[-–—:]|(?=[A-Z])))\s*"
+)
+"""A label before a script's line: an outline's ("Sentence 1: Jim's light ..."), the heading's place in capitals
+("TIMELINE - A map was set down ...", four lines of a script at N = 20, stop 42) or a clock time ("6pm: A lone sailor
+lay on his cot", "5:20 PM - A long wooden beam", two actions at N = 20)."""
+
+
 def _script_line(text: str, cut: bool) -> str:
-    """What a speaker says, without a list mark, the speaker's own name or a bracketed direction before it."""
-    line = _DIRECTION.sub("", _LIST_MARK.sub("", text.strip(" *_")))
+    """What a speaker says, without a list mark, a label, the speaker's own name or a bracketed direction before it."""
+    line = _DIRECTION.sub("", _LEAD_LABEL.sub("", _LIST_MARK.sub("", text.strip(" *_"))))
     return _said(_sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut))
 
 
@@ -472,9 +488,23 @@ def _spoken(line: str) -> bool:
     return len(words) >= 3 or bool(shapes._SENTENCE_END.search(line))
 
 
-_HEADING_ECHO = frozenset("place time int ext scene screen screenplay poem day night".split())
+_HEADING_ECHO = frozenset(
+    "place time int ext scene screen screenplay poem day night title location setting character continuous continuation "
+    "of the a an at in and to".split()
+)
 """A script's place made only of these is the instruction's own "INT./EXT. PLACE - TIME" (or the request's words) read
-back: 6 of 20 headings at N = 20 ("INT. PLACE - DAY", "INT. INT TIME - DAY", "INT. SCENE - DAY")."""
+back: 6 of 20 headings at N = 20 ("INT. PLACE - DAY", "INT. INT TIME - DAY", "INT. SCENE - DAY"; "INT. TITLE LOCATION -
+DAY", stop 41; "INT. CHARACTER EXT - NIGHT", "INT. DAY OF THE DAY - DAY", "INT. CONTINUOUS - DAY", stop 42)."""
+
+
+def _script_worthy(line: str) -> bool:
+    """Whether `line` can stand in a script as said or as action: words of a sentence (`_spoken`) that end as one, and
+    not a title's capitals. A fresh clone's /write (stop 41) gave the action '"The Keeper's Last Light"' (whose words
+    then named the speakers LIGHTHOUSE and END) and the spoken lines "About the author" and "Begin the day"."""
+    if not _spoken(line) or not shapes._SENTENCE_END.search(line) or line.count("*") > 2:
+        return False  # "a**l* e **f****n` *Mr***e'd* ...!", a script's line at N = 20 (stop 42)
+    words = re.findall(r"[A-Za-z][A-Za-z']*", line)
+    return len(words) < 3 or any(w[0].islower() for w in words if len(w) > 1)
 
 _ECHOED = frozenset(
     "setting lighting light colour color palette composition poses pose expressions expression body language voice "
@@ -499,8 +529,12 @@ def _image_terms(prompt: str) -> str:
 
 _COMMON = frozenset(
     "i he she it we they you the a an his her their this that there then when as in on at but and so one two "
-    "suddenly outside inside meanwhile later night day morning evening".split()
+    "suddenly outside inside meanwhile later night day morning evening sir lady lord mr mrs miss dr enter exit "
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july august "
+    "september october november december".split()
 )
+"""Capitalised words that name no one by themselves: "Sir Edward" names EDWARD, not SIR and EDWARD, "[Enter
+Eternity ...]" ETERNITY, and "on a stormy Monday" no one (N = 20, stop 42: a script's speaker was MONDAY)."""
 
 
 _PEOPLE = frozenset(
@@ -541,6 +575,33 @@ def _roles(about: str) -> list[str]:
         elif role in _PEOPLE:
             people.append(f"THE {role.upper()}")
     return list(dict.fromkeys(people))
+
+
+_PLACES = _OUTDOORS | frozenset(
+    "lighthouse kitchen bakery ship deck harbour harbor station train tavern inn pub bar cafe castle tower palace "
+    "library museum school classroom hospital church temple office shop market attic cellar basement barn cabin "
+    "house apartment bedroom hotel prison jail courtroom theatre theater stage studio laboratory lab spaceship "
+    "moon cave dungeon hall ballroom restaurant diner farm mill workshop forge bridge tunnel airport subway "
+    "graveyard cemetery greenhouse".split()
+)
+"""Where a script may be set, as a subject says it. Asked for its place, the small model makes up words three times in
+three at N = 3 (stop 42: "INT. LIGHTERKENITH SPENCE - DAY" for a lighthouse keeper, "INT. INTERSTTELEM - NIGHT")."""
+_NOT_BEFORE_A_PLACE = _COMMON | frozenset("of to for with by from my our your old new little big small who".split())
+
+
+def _subject_place(about: str) -> str:
+    """The first place the subject names, with the word before or after it where that makes one name ("a train
+    station": TRAIN STATION, "a pirate ship": PIRATE SHIP), or "" where it names none."""
+    words = re.findall(r"[a-z]+", about.lower())
+    for index, word in enumerate(words):
+        if word in _PLACES:
+            after = words[index + 1] if index + 1 < len(words) else ""
+            if after in _PLACES:  # a train station, a ship deck
+                return f"{word} {after}".upper()
+            before = words[index - 1] if index else ""
+            named = before and before not in _NOT_BEFORE_A_PLACE and not before.endswith(("ing", "ed", "s"))
+            return f"{before} {word}".upper() if named else word.upper()
+    return ""
 
 
 def _place(about: str) -> str:
