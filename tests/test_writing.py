@@ -407,20 +407,6 @@ async def _close(core: Core) -> None:
     await core.engine.close()
 
 
-async def test_a_script_place_that_reads_the_instruction_back_is_taken_from_the_subject(
-    tmp_path, openai_server, default_rails
-) -> None:
-    # Read at N = 20: "INT. PLACE - DAY", "INT. INT TIME - DAY": the model continuing "INT." with the instruction.
-    openai_server.scripted_reply = " PLACE - TIME"
-    core = await _core(tmp_path, openai_server, default_rails)
-    try:
-        outcome = await core.pipeline.run(AUTHOR, WriteJob("write", "script", "a quarrel under the old bridge"), RecordingSink())
-        generations = await records(core, Generation, Generation.request_id == outcome.request_id)
-        assert generations and all(g.raw_output.startswith("INT. BRIDGE - DAY") for g in generations)
-    finally:
-        await _close(core)
-
-
 def test_a_script_is_set_where_its_subject_says() -> None:
     # The small model, asked for the place, made up words (stop 42: "INT. LIGHTERKENITH SPENCE - DAY").
     assert scaffolds._subject_place("a lighthouse keeper who decides to set sail") == "LIGHTHOUSE"
@@ -441,6 +427,8 @@ def test_a_script_line_ends_as_a_sentence_and_is_no_title() -> None:
 async def test_a_script_leaves_out_a_title_and_a_heading_the_model_gives_as_its_lines(
     tmp_path, openai_server, default_rails
 ) -> None:
+    # The subject names no place, so the model is asked: it reads the template back ("INT. PLACE - DAY", "INT. INT TIME
+    # - DAY" at N = 20; "TITLE LOCATION", stop 41), and the place is taken from the subject's last words instead.
     openai_server.scripted_parts = [" TITLE LOCATION - DAY", '"The Last Gambit: The End"', "About the author", "Begin the day"]
     openai_server.scripted_reply = "Your move, and take your time."
     core = await _core(tmp_path, openai_server, default_rails)
