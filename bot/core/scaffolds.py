@@ -265,7 +265,7 @@ class Scaffold:
         time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
         yield Delta(f"{start} {place} - {time_of_day}")
         action, cut = await self._ask("\n\n", 56, ("\n",))
-        action = _sentence(_LEAD_LABEL.sub("", _LIST_MARK.sub("", action.strip(" *_"))), cut)
+        action = _sentence(_unlabelled(action), cut)
         said = _SAID.match(action)
         if (said and not _script_worthy(said.group(2))) or not _script_worthy(action) or "**" in action or _TITLE.match(action):
             action, said = "", None  # a cue with no line ("1. Gentleman: Elizabeth"), a fragment ("2315 Years Ago"), a title
@@ -449,9 +449,14 @@ _LEAD_LABEL = re.compile(
 lay on his cot", "5:20 PM - A long wooden beam", two actions at N = 20)."""
 
 
+def _unlabelled(text: str) -> str:
+    """A script's action or line without the bold round it and a list mark or a label (`_LEAD_LABEL`) before it."""
+    return _LEAD_LABEL.sub("", _LIST_MARK.sub("", text.strip(" *_")))
+
+
 def _script_line(text: str, cut: bool) -> str:
     """What a speaker says, without a list mark, a label, the speaker's own name or a bracketed direction before it."""
-    line = _DIRECTION.sub("", _LEAD_LABEL.sub("", _LIST_MARK.sub("", text.strip(" *_"))))
+    line = _DIRECTION.sub("", _unlabelled(text))
     return _said(_sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut))
 
 
@@ -578,7 +583,7 @@ def _roles(about: str) -> list[str]:
 
 
 _PLACES = _OUTDOORS | frozenset(
-    "lighthouse kitchen bakery ship deck harbour harbor station train tavern inn pub bar cafe castle tower palace "
+    "lighthouse kitchen bakery ship deck station train tavern inn pub bar cafe castle tower palace "
     "library museum school classroom hospital church temple office shop market attic cellar basement barn cabin "
     "house apartment bedroom hotel prison jail courtroom theatre theater stage studio laboratory lab spaceship "
     "moon cave dungeon hall ballroom restaurant diner farm mill workshop forge bridge tunnel airport subway "
