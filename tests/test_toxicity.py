@@ -351,6 +351,29 @@ def test_shipped_head_metadata() -> None:
     assert meta["training"]["command"] == "python -m training.train_toxicity --last-layer"
 
 
+def test_out_of_fold_probabilities_are_kept_for_exactly_their_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most of a retrain is its ten out-of-fold heads; they are kept so another threshold rule costs seconds. A
+    changed label or another setting is another file; the same rows read the kept one back without computing."""
+    from training import train_toxicity
+    from training.toxicity_split import Row
+
+    monkeypatch.setattr(train_toxicity, "EMBEDDING_CACHE", tmp_path)
+    encoder = type("Encoder", (), {"path": tmp_path / "toxicity_pooled_ab12_v3.npz"})()
+    rows = [Row("you are vile", "written:abuse:x", (1, 0, 0), (1.0, 1.0, 1.0), "k1"), Row("the sea", "written:benign:y", (0, 0, 0), (1.0, 1.0, 1.0), "k2")]
+    relabelled = [rows[0], Row("the sea", "written:benign:y", (1, 0, 0), (1.0, 1.0, 1.0), "k2")]
+    path = train_toxicity.oof_cache_path(rows, encoder, last_layer=True)  # type: ignore[arg-type]
+    assert path.parent == tmp_path
+    assert path != train_toxicity.oof_cache_path(relabelled, encoder, last_layer=True)  # type: ignore[arg-type]
+    assert path != train_toxicity.oof_cache_path(rows, encoder, last_layer=False)  # type: ignore[arg-type]
+    computed = np.array([[0.9, 0.1, 0.0], [0.05, 0.0, 0.2]], dtype=np.float32)
+    assert np.array_equal(train_toxicity.cached_out_of_fold(path, lambda: computed), computed)
+
+    def must_not_run() -> np.ndarray:
+        raise AssertionError("the kept probabilities were computed again")
+
+    assert np.array_equal(train_toxicity.cached_out_of_fold(path, must_not_run), computed)
+
+
 def test_a_head_with_its_own_last_layer_is_saved_read_back_and_run(
     embedded_toxicity: EmbeddedToxicityBackend, tmp_path: Path
 ) -> None:

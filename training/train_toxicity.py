@@ -15,7 +15,8 @@ Reproducible: fixed seeds, deterministic torch, one thread for the head, torch's
 (the same figures need the same number of threads). Token states are cached under data/cache/ (gitignored,
 ~600 MB; as much again for the states entering the last layer), keyed by the encoder's weights; the first run
 encodes ~35k texts (about 1.5 minutes on two cores); the ten out-of-fold heads and the final one take about 7
-minutes, 30 with `--last-layer`.
+minutes, 30 with `--last-layer`. The out-of-fold probabilities are kept under data/cache/ too, keyed by the
+training rows and settings: a rerun on the same rows (another threshold rule) fits only the final head.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +39,7 @@ from guardrails.rails.toxicity import ToxicityRail
 from training import loop
 from training.embedding_cache import CachingTokenEncoder
 from training.generate_fiction import load_generated
-from training.paths import GUARDRAILS_DATA, head_arguments
+from training.paths import EMBEDDING_CACHE, GUARDRAILS_DATA, head_arguments
 from training.toxicity_split import (
     DATA_FILE,
     FRESH_TSV,
@@ -147,6 +150,29 @@ def out_of_fold(encoder: CachingTokenEncoder, rows: TrainingRows, keys: list[str
 
     folds = np.array([loop.fold_of(k, FOLDS) for k in keys])
     return loop.out_of_fold(folds, range(FOLDS), predict_held, np.zeros_like(rows.y, dtype=np.float32))
+
+
+def oof_cache_path(rows: list[Row], encoder: CachingTokenEncoder, last_layer: bool) -> Path:
+    """Where the out-of-fold probabilities of exactly these training rows and settings are kept: they are most of a
+    run's time (ten heads; with `--last-layer` ten tuned layers, ~90 minutes on two cores), and with them a threshold
+    rule can be tried in seconds (`tune_thresholds(np.load(path)["oof"], split.train)`)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(f"{row.text}\t{row.labels}\t{row.weights}\t{row.fold_key}\n".encode())
+    settings = (FOLDS, SEED, HEAD_SETTINGS, LAYER if last_layer else None, encoder.path.name)
+    digest.update(repr(settings).encode())
+    return EMBEDDING_CACHE / f"toxicity_oof_{digest.hexdigest()[:16]}.npz"
+
+
+def cached_out_of_fold(path: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            print(f"out-of-fold probabilities from {path}", flush=True)
+            return stored["oof"]
+    oof = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, oof=oof)
+    return oof
 
 
 def tune_thresholds(
@@ -296,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     w = np.array([row.weights for row in split.train], dtype=np.float32)
     rows = TrainingRows(frozen, entering, y, w)
 
-    oof = out_of_fold(encoder, rows, [row.fold_key for row in split.train])
+    oof_path = oof_cache_path(split.train, encoder, args.last_layer)
+    oof = cached_out_of_fold(oof_path, lambda: out_of_fold(encoder, rows, [row.fold_key for row in split.train]))
     thresholds, oof_summary = tune_thresholds(oof, split.train)
     print(f"thresholds {thresholds} (out-of-fold: {oof_summary})", flush=True)
     trained = fit_head(encoder, rows)
