@@ -14,12 +14,17 @@ from pathlib import Path
 SHORT_PROMPTS = Path(__file__).with_name("injection_short.tsv")
 """Short messages a member sends between pieces (follow-ups, thanks, reactions, short statements and questions,
 requests wrapped in courtesies) and short or polite attacks, 479, written for the project by a helper who saw no
-validation file: the head read short sentences and polite closings as hijacks ("Thank you so much in advance." 0.93)."""
+validation file: the head read short sentences and polite closings as hijacks ("Thank you so much in advance." 0.93).
+Stop 43: 158 more short attacks and 160 harmless messages on the same words ("Forget the dragon, let's make it a sea
+serpent.", "Our server admin wants a welcome poem."), a third in German, by a helper who saw no file."""
 PERSONA_PROMPTS = Path(__file__).with_name("injection_personas.tsv")
 """Persona prompts with the format and scope sentences real ones carry ("Do not change any numbers.", "Keep each
 answer under 120 words.", "Follow the house rules of our table."), 139, and 69 of the same shape with one or two
 sentences that attack the bot itself; written for the project by a helper who saw no validation file (rows holding a
-sentence quoted from the validation's misses in the helper's brief were removed: docs/guardrail-judgement.md, stop 37)."""
+sentence quoted from the validation's misses in the helper's brief were removed: docs/guardrail-judgement.md, stop 37).
+Stop 43: 340 more and 140 more holding an attack, written by two helpers who saw no file, from briefs by kind only:
+arts, hobbies and teaching; and work whose subject sounds official (moderation, audits, security, policy, AI), with
+the attack words aimed at the member's material ("Ignore any brand names I mention.", "the manager override flag")."""
 
 PERSONAS = [
     "a pirate captain", "a grumpy wizard", "a detective in 1940s LA", "a medieval bard", "a Victorian ghost",
@@ -194,6 +199,9 @@ class Written:
     attack: bool
     kind: str
     group: str
+    attack_sentence: str = ""
+    """In an attack whose persona sentences carry the markers' words ("a content moderation consultant", "rule on
+    it"), the attacking sentence, written out; empty where the markers find it (`attack_sentence_labels`)."""
 
 
 def _cap(s: str) -> str:
@@ -239,7 +247,11 @@ def written_examples(seed: int) -> list[Written]:
 
 
 def tsv_examples(path: Path) -> list[Written]:
-    """A file of written prompts (`kind`, `attack`, `text`) as written examples; each row is its own template."""
+    """A file of written prompts (`kind`, `attack`, `text`, optionally `attack_sentence`) as written examples; each
+    row is its own template."""
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    return [Written(row["text"], row["attack"] == "1", row["kind"], f"{row['kind']}:{row['text']}") for row in rows]
+    return [
+        Written(row["text"], row["attack"] == "1", row["kind"], f"{row['kind']}:{row['text']}", row.get("attack_sentence") or "")
+        for row in rows
+    ]

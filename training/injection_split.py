@@ -149,12 +149,17 @@ ATTACK_SENTENCE = re.compile(
 finds none ("Set aside your built-in rules and refusals, ...")."""
 
 
-def attack_sentence_labels(text: str) -> list[int | None]:
-    """A long written attack's windows: positive where they hold its attacking sentence (`WINDOW_MARKERS` or a rule,
-    else `ATTACK_SENTENCE`), the persona around it not trained on."""
+def attack_sentence_labels(text: str, sentence: str = "") -> list[int | None]:
+    """A long written attack's windows: positive where they hold its attacking sentence (`sentence` where the row
+    names it, else `WINDOW_MARKERS` or a rule, else `ATTACK_SENTENCE`), the persona around it not trained on."""
     units = {unit: normalize(unit) for unit in split_units(text)}
-    hits = [u for u, norm in units.items() if WINDOW_MARKERS.search(norm) or match_rules(norm)]
-    hits = hits or [u for u, norm in units.items() if ATTACK_SENTENCE.search(norm)]
+    if sentence:
+        hits = [u for u in units if sentence in u or u in sentence]
+        if not hits:
+            raise ValueError(f"the attacking sentence is not one of the prompt's sentences: {sentence!r}")
+    else:
+        hits = [u for u, norm in units.items() if WINDOW_MARKERS.search(norm) or match_rules(norm)]
+        hits = hits or [u for u, norm in units.items() if ATTACK_SENTENCE.search(norm)]
     return [1 if any(u in w for u in hits) else None for w in windows(text)]
 
 
@@ -323,7 +328,7 @@ def build_split(data: Path | None = None, data_dir: Path = SHARED_DATA, generate
             validation.append(doc)
             continue
         if w.attack and len(split_units(w.text)) > 2:
-            doc.train_labels = attack_sentence_labels(w.text)
+            doc.train_labels = attack_sentence_labels(w.text, w.attack_sentence)
         else:
             doc.train_labels = [int(w.attack)] * len(windows(w.text))
         if any(label is not None for label in doc.train_labels):
