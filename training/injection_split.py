@@ -154,7 +154,7 @@ def attack_sentence_labels(text: str, sentence: str = "") -> list[int | None]:
     names it, else `WINDOW_MARKERS` or a rule, else `ATTACK_SENTENCE`), the persona around it not trained on."""
     units = {unit: normalize(unit) for unit in split_units(text)}
     if sentence:
-        hits = [u for u in units if sentence in u or u in sentence]
+        hits = [u for u in units if sentence in u]
         if not hits:
             raise ValueError(f"the attacking sentence is not one of the prompt's sentences: {sentence!r}")
     else:
