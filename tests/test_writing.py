@@ -132,7 +132,8 @@ def test_a_run_together_line_is_not_verse_and_a_setting_note_is_not_a_word_of_it
     assert scaffolds._FORMAT_NOTE.sub("", "no light (there is no light here) at all") == "no light (there is no light here) at all"
     assert scaffolds._FORMAT_NOTE.sub("", "stayin' alive (stayin')") == "stayin' alive (stayin')"
     # bench writing --random-seeds, 190 poems and lyrics (stop 34): asides naming a part of the song, braces, one letter
-    for aside in ("(in both chorus)", "(end of verse.)", "(words repeated)", "(verse 3)", "{verse}", "{ajlvz}", "[x]"):
+    for aside in ("(in both chorus)", "(end of verse.)", "(words repeated)", "(verse 3)", "{verse}", "{ajlvz}", "[x]",
+                  "[x2]", "[subtext=maiuki]"):  # fmt: skip
         assert scaffolds._without_notes(f"the harbour lights {aside} burn") == "the harbour lights burn", aside
     assert (scaffolds._without_notes("I promise you my love... (verses)... Continue it (verse still continues)")
             == "I promise you my love... Continue it")  # fmt: skip
@@ -275,6 +276,18 @@ def test_clean_end_cuts_back_to_a_whole_sentence_line_or_section(kind: str, text
     cleaned = shapes.clean_end(text, kind)
     assert cleaned == expected
     assert shapes.ends_cleanly(cleaned, kind) and shapes.clean_end(cleaned, kind) == cleaned
+
+
+def test_a_title_or_an_initial_ends_no_sentence() -> None:
+    # A fresh clone's /write script (stop 43): the action line was cut by its token limit at "named Dr." and shown so.
+    assert scaffolds._sentence("The lab hums at midnight. A brilliant young doctor named Dr.", cut=True) == "The lab hums at midnight."
+    assert scaffolds._sentence("The lab hums at midnight. A brilliant young doctor named Dr.", cut=False) == "The lab hums at midnight."
+    assert scaffolds._sentence("Dr. Hart calls Mr. J. Smith, e.g. at noon.", cut=True) == "Dr. Hart calls Mr. J. Smith, e.g. at noon."
+    assert scaffolds._sentence("The lab hums", cut=False) == "The lab hums"
+    for kind in ("story", "script", "poem"):
+        assert not shapes.ends_cleanly("The lab hums.\nA doctor named Dr.", kind), kind
+        assert shapes.clean_end("The lab hums.\nA doctor named Dr.", kind) == "The lab hums.", kind
+    assert shapes.ends_cleanly("Salt on the sill\nand so am I.", "poem") and shapes.ends_cleanly("So am I.", "story")
 
 
 def test_poem_forms_are_read_from_the_request() -> None:

@@ -383,7 +383,7 @@ def _last_line(line: str) -> str:
 
 _SONG_PARTS = r"chorus|choruses|verses?|bridge|refrain|reprise|repeat\w*|outro|intro|stanzas?|notes?|end of"
 _FORMAT_NOTE = re.compile(
-    r"\s*(?:\((?:emphasis(?: added)?|emphasi[sz]ed|x ?\d|no [^()]{1,40}? here|\s*)\)|\[\s*\w?\s*\]|\{[^{}\n]{0,30}\}"
+    r"\s*(?:\((?:emphasis(?: added)?|emphasi[sz]ed|x ?\d|no [^()]{1,40}? here|\s*)\)|\[[^\[\]\n]{0,40}\]|\{[^{}\n]{0,30}\}"
     r"|[(\[](?=[^()\[\]\n]{0,40}\b(?:" + _SONG_PARTS + r")\b)(?:\s*[^()\[\]\s]+){1,5}\s*[)\]])(?=\s|$|[,.;:!?])",
     re.IGNORECASE,
 )
@@ -392,7 +392,9 @@ _FORMAT_NOTE = re.compile(
 a fresh clone's `/write lyrics`, stop 33), empty parentheses or brackets ("vowed to keep []", the next clone's); and
 (stop 34, 190 poems and lyrics of `bench writing --random-seeds`) a short aside naming a part of the song ("(in both
 chorus)", "(end of verse.)", "(words repeated)", "(note note next followed)", "(verse still continues)"), a
-template's braces ("{verse}", "{ajlvz}") and one-letter brackets ("[x]"). A lyric's own parenthesis stays
+template's braces ("{verse}", "{ajlvz}") and square brackets, which hold a song's annotations, never its words
+("[x]", "[x2]", "[Spoken]", "[subtext=maiuki]" mid-line in a fresh clone's `/write lyrics`, stop 43). A lyric's own
+parenthesis stays
 ("(stayin')", "(oh-oh)", "(there is no light here)"), and so does a long one that names a part ("(the chorus of the
 birds at dawn)")."""
 
@@ -626,9 +628,10 @@ def _name_alone(text: str) -> str:
 
 
 def _sentence(text: str, cut: bool) -> str:
-    """A part's text; where the token limit cut it, only up to its last whole sentence (or nothing)."""
+    """A part's text; where the token limit cut it, or it stopped on a title's stop ("named Dr."), only up to its last
+    whole sentence (or nothing)."""
     text = text.replace(shapes.BROKEN, "").strip()
-    if not cut:
+    if not cut and not (text.endswith(".") and not shapes._TERMINAL.search(text)):
         return text
     ends = list(shapes._SENTENCE_END.finditer(text))
     return text[: ends[-1].end()] if ends else ""

@@ -21,8 +21,13 @@ MAX_LINE_WORDS = 20
 """A poem or lyrics line longer than this is prose in disguise."""
 
 BROKEN = "\ufffd"
-_TERMINAL = re.compile(r"[.!?…][\"'”’)\]*_]*$")
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]*_]*(?=\s|$)")
+_ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "St", "Sr", "Jr", "Capt", "Col", "Gen", "Lt", "Sgt", "Rev",
+                  "Fr", "Mt", "e.g", "i.e")  # fmt: skip
+_NOT_AN_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)})" for word in _ABBREVIATIONS) + r"(?<!\b[A-HJ-Z])"
+"""A stop after a title or an initial ends no sentence: a script's first line ended "a brilliant young doctor named
+Dr." where the token limit cut it (a fresh clone's `/write script`, stop 43). "I." still ends one ("so am I.")."""
+_TERMINAL = re.compile(_NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]*_]*$")
+_SENTENCE_END = re.compile(_NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]*_]*(?=\s|$)")
 _LABEL = re.compile(
     r"^\s*[\[(]?\s*(verse|chorus|bridge|pre-chorus|outro|intro|hook|refrain)\s*(\d+)?\s*[\])]?\s*:?\s*$", re.I
 )
@@ -149,6 +154,8 @@ def _line_is_whole(line: str) -> bool:
         return False
     if _TERMINAL.search(line) or line[-1] in ",;:—-":
         return line[-1] not in ":—-"
+    if line[-1] == ".":  # a title's or an initial's stop: "named Dr."
+        return False
     last = re.findall(r"[A-Za-z']+", line)
     return bool(last) and last[-1].lower() not in _DANGLING
 
