@@ -15,6 +15,7 @@ from bot.core.app import Core
 from bot.core.replies import GO_ON
 from bot.core.request import WriteJob
 from bot.core.scaffolds import Scaffold
+from bot.core.streaming import SentenceChunker
 from bot.engines.base import Delta, SamplingParams, StopMatcher, Usage, render_chat
 from bot.engines.openai_engine import OpenAIEngine
 from bot.engines.detokenizer import IncrementalDetokenizer
@@ -288,6 +289,9 @@ def test_a_title_or_an_initial_ends_no_sentence() -> None:
         assert not shapes.ends_cleanly("The lab hums.\nA doctor named Dr.", kind), kind
         assert shapes.clean_end("The lab hums.\nA doctor named Dr.", kind) == "The lab hums.", kind
     assert shapes.ends_cleanly("Salt on the sill\nand so am I.", "poem") and shapes.ends_cleanly("So am I.", "story")
+    # nor does the stream cut there: the output rails would judge half a sentence
+    chunker = SentenceChunker()
+    assert chunker.feed("A brilliant young doctor named Dr. Hart waits. Then") == ["A brilliant young doctor named Dr. Hart waits. "]
 
 
 def test_poem_forms_are_read_from_the_request() -> None:

@@ -23,11 +23,11 @@ MAX_LINE_WORDS = 20
 BROKEN = "\ufffd"
 _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "St", "Sr", "Jr", "Capt", "Col", "Gen", "Lt", "Sgt", "Rev",
                   "Fr", "Mt", "e.g", "i.e")  # fmt: skip
-_NOT_AN_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)})" for word in _ABBREVIATIONS) + r"(?<!\b[A-HJ-Z])"
+NOT_AN_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)})" for word in _ABBREVIATIONS) + r"(?<!\b[A-HJ-Z])"
 """A stop after a title or an initial ends no sentence: a script's first line ended "a brilliant young doctor named
 Dr." where the token limit cut it (a fresh clone's `/write script`, stop 43). "I." still ends one ("so am I.")."""
-_TERMINAL = re.compile(_NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]*_]*$")
-_SENTENCE_END = re.compile(_NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]*_]*(?=\s|$)")
+_TERMINAL = re.compile(NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]*_]*$")
+_SENTENCE_END = re.compile(NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]*_]*(?=\s|$)")
 _LABEL = re.compile(
     r"^\s*[\[(]?\s*(verse|chorus|bridge|pre-chorus|outro|intro|hook|refrain)\s*(\d+)?\s*[\])]?\s*:?\s*$", re.I
 )

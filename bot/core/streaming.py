@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from functools import partial
 
-from bot.core import prompts
+from bot.core import prompts, shapes
 from bot.core.output_check import Attempt, strictest
 from bot.core.recording import RequestRecord
 from bot.core.request import Author, Sink, WriteJob
@@ -26,7 +26,8 @@ SAFER_INSTRUCTION = (
 )
 LANGUAGE_INSTRUCTION = "Write your answer in {language}, the language of the person asking."
 
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s|\n")
+_SENTENCE_END = re.compile(shapes.NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]]*\s|\n")
+"""A chunk ends after a sentence (not after "Dr." or "J.": the rails would judge half a sentence) or a line."""
 
 
 class SentenceChunker:
