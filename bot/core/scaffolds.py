@@ -656,7 +656,7 @@ def _sentence(text: str, cut: bool) -> str:
     """A part's text; where the token limit cut it, or it stopped on a title's stop ("named Dr."), only up to its last
     whole sentence (or nothing)."""
     text = text.replace(shapes.BROKEN, "").strip()
-    if not cut and not (text.endswith(".") and not shapes._TERMINAL.search(text)):
+    if not cut and not shapes.ends_on_abbreviation(text):
         return text
     ends = list(shapes._SENTENCE_END.finditer(text))
     return text[: ends[-1].end()] if ends else ""

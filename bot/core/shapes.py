@@ -148,13 +148,18 @@ def is_stray_line(line: str) -> bool:
     return any(part == names[0] or (numbered and len(names[0]) >= 4 and part.startswith(names[0])) for part in _PART_NAMES)
 
 
+def ends_on_abbreviation(text: str) -> bool:
+    """Whether `text` stops on a title's or an initial's stop ("... named Dr."): no sentence ends there."""
+    return text.endswith(".") and not _TERMINAL.search(text)
+
+
 def _line_is_whole(line: str) -> bool:
     line = line.strip()
     if not line or _is_heading(line):
         return False
     if _TERMINAL.search(line) or line[-1] in ",;:—-":
         return line[-1] not in ":—-"
-    if line[-1] == ".":  # a title's or an initial's stop: "named Dr."
+    if ends_on_abbreviation(line):
         return False
     last = re.findall(r"[A-Za-z']+", line)
     return bool(last) and last[-1].lower() not in _DANGLING
