@@ -446,6 +446,15 @@ def test_a_script_keeps_the_models_place_up_to_its_first_made_up_word() -> None:
     assert scaffolds._known_place("TEMPLE OF THE SOPHERE".split()) == "TEMPLE"
     assert scaffolds._known_place("LIGHTERKENITH SPENCE".split()) == ""  # stop 42: the subject's words instead
     assert scaffolds._known_place("MORGAN'S OLD STUDY".split()) == "MORGAN'S OLD STUDY"
+    for echo in ("", "PLACE TIME", "PLACES TIME", "TITLE LOCATIONS"):  # the template read back (stop 44: a plural)
+        assert scaffolds._reads_heading_back(echo), echo
+    assert not scaffolds._reads_heading_back("TEMPLE") and not scaffolds._reads_heading_back("CHESS MATCH")
+
+
+def test_a_script_line_begins_with_a_capital() -> None:
+    # stop 44's read of /write script: the model went on in lower case after the speaker's name
+    assert scaffolds._script_line("he placed his crown upon his head.", cut=False) == "He placed his crown upon his head."
+    assert scaffolds._script_line("I know. (beat) I always knew.", cut=False) == "I know. I always knew."
 
 
 async def test_a_script_leaves_out_a_title_and_a_heading_the_model_gives_as_its_lines(

@@ -261,7 +261,7 @@ class Scaffold:
         if not place:
             asked, _ = await self._ask(start, 12, ("\n", " -", " –", " —", ",", ":", "(", "."))
             place = _known_place(re.sub(r"[^A-Za-z' ]", " ", asked).split()[:5]).upper()
-        if set(place.lower().split()) <= _HEADING_ECHO:  # nothing, or the instruction's "PLACE - TIME" read back
+        if _reads_heading_back(place):
             place = _place(self.about)
         time_of_day = "NIGHT" if "night" in self.about.lower() else "DAY"
         yield Delta(f"{start} {place} - {time_of_day}")
@@ -458,9 +458,11 @@ def _unlabelled(text: str) -> str:
 
 
 def _script_line(text: str, cut: bool) -> str:
-    """What a speaker says, without a list mark, a label, the speaker's own name or a bracketed direction before it."""
+    """What a speaker says, without a list mark, a label, the speaker's own name or a bracketed direction before it,
+    begun with a capital (the model often goes on in lower case after the name: "he placed his crown ...")."""
     line = _DIRECTION.sub("", _unlabelled(text))
-    return _said(_sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut))
+    line = _said(_sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut))
+    return line[:1].upper() + line[1:]
 
 
 def _said(line: str) -> str:
@@ -502,7 +504,14 @@ _HEADING_ECHO = frozenset(
 )
 """A script's place made only of these is the instruction's own "INT./EXT. PLACE - TIME" (or the request's words) read
 back: 6 of 20 headings at N = 20 ("INT. PLACE - DAY", "INT. INT TIME - DAY", "INT. SCENE - DAY"; "INT. TITLE LOCATION -
-DAY", stop 41; "INT. CHARACTER EXT - NIGHT", "INT. DAY OF THE DAY - DAY", "INT. CONTINUOUS - DAY", stop 42)."""
+DAY", stop 41; "INT. CHARACTER EXT - NIGHT", "INT. DAY OF THE DAY - DAY", "INT. CONTINUOUS - DAY", stop 42; "INT.
+PLACES TIME - DAY", stop 44: a plural counts too)."""
+
+
+def _reads_heading_back(place: str) -> bool:
+    """Whether a script's place is nothing, or only the instruction's words read back (`_HEADING_ECHO`), singular or
+    plural."""
+    return all(w in _HEADING_ECHO or w.removesuffix("s") in _HEADING_ECHO for w in place.lower().split())
 
 
 def _script_worthy(line: str) -> bool:
