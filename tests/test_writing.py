@@ -457,6 +457,15 @@ def test_a_script_line_begins_with_a_capital() -> None:
     assert scaffolds._script_line("I know. (beat) I always knew.", cut=False) == "I know. I always knew."
 
 
+def test_a_script_line_is_said_not_shouted() -> None:
+    # stop 44's read of /write script: "LEADERS! I own them!!!", "LOHEMORAYEZ AGAIN!"
+    line = scaffolds._script_line
+    assert line("LEADERS! I own them!!!", cut=False) == "Leaders! I own them!"
+    assert line("I KNOW WHAT YOU DID.", cut=False) == "I know what you did."  # all of it shouted
+    assert line("What?!?! You did WHAT?", cut=False) == "What?! You did what?"
+    assert line("Call the FBI, then wait. OK?", cut=False) == "Call the FBI, then wait. OK?"  # short capitals stay
+
+
 async def test_a_script_leaves_out_a_title_and_a_heading_the_model_gives_as_its_lines(
     tmp_path, openai_server, default_rails
 ) -> None:

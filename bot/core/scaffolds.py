@@ -288,8 +288,6 @@ class Scaffold:
                     break
             if not usable:
                 continue
-            if line.upper() == line:  # a line in capitals would read as the next speaker's name
-                line = line.capitalize()
             spoken += 1
             yield Delta(f"\n\n{name}\n{line}")
 
@@ -459,10 +457,30 @@ def _unlabelled(text: str) -> str:
 
 def _script_line(text: str, cut: bool) -> str:
     """What a speaker says, without a list mark, a label, the speaker's own name or a bracketed direction before it,
-    begun with a capital (the model often goes on in lower case after the name: "he placed his crown ...")."""
+    begun with a capital (the model often goes on in lower case after the name: "he placed his crown ...") and in
+    a speaking voice (`_unshouted`)."""
     line = _DIRECTION.sub("", _unlabelled(text))
-    line = _said(_sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut))
+    line = _unshouted(_said(_sentence(_DIRECTION.sub("", _SAID.sub(r"\2", line).strip(" *_")), cut)))
     return line[:1].upper() + line[1:]
+
+
+_CAPITALS = re.compile(r"\b[A-Z][A-Z']{3,}\b")
+_FIRST_PERSON = re.compile(r"\bi\b(?=$|[\s'’.,!?;:])")
+_SENTENCE_START = re.compile(r"(^|[.!?…]\s+)([a-z])")
+_MARKS_AGAIN = re.compile(r"([!?])[!?]+")
+
+
+def _unshouted(line: str) -> str:
+    """A line of dialogue said, not shouted: words of four letters or more in capitals in small letters (the model's
+    "LEADERS! I own them!!!" and "LOHEMORAYEZ AGAIN!", stop 44's read of /write script), a sentence's first letter
+    and "I" capital, and one mark where it put several ("!!!", "?!?!"). Shorter capitals stay ("OK", "FBI", "NO")
+    unless most of the line is in capitals: then all of it is shouted."""
+    line = _MARKS_AGAIN.sub(lambda marks: "?!" if "?" in marks[0] and "!" in marks[0] else marks[1], line)
+    words = re.findall(r"[A-Za-z']{2,}", line)
+    shouted = sum(word.isupper() for word in words) * 2 > len(words)
+    line = line.lower() if shouted else _CAPITALS.sub(lambda word: word[0].lower(), line)
+    line = _FIRST_PERSON.sub("I", line)
+    return _SENTENCE_START.sub(lambda start: start[1] + start[2].upper(), line)
 
 
 def _said(line: str) -> str:
