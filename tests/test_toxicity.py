@@ -868,10 +868,20 @@ def test_negation_and_condemnation_move_the_verdict(toxicity_rail: ToxicityRail)
         ("You're the dumbest person I have ever met.", None),
         ("Dear reader, you're a fool for reading this.", None),
         ("Write a poem about a lighthouse.", None),
+        ("You are Captain Nemo.", "the narrator is Captain Nemo."),
+        ("I will give you a city and a season.", "I will give the narrator a city and a season."),
+        ("You'll answer in three short lines, in your own voice.", "the narrator will answer in three short lines, in the narrator's own voice."),
+        ("First, I'll paste my draft, then you tell me what to cut.", "First, I'll paste my draft, then the narrator tell me what to cut."),
+        ("I will find you and make you pay.", None),
+        ("Go away and never come back, nobody wants you here.", None),
+        ("I will tell @sam you are a fool.", None),
+        ("Stay in character.", "the narrator should Stay in character."),
+        ("Stay in your lane.", None),
     ],
 )
 def test_a_prompt_that_casts_the_bot_in_a_role_says_it_of_the_narrator(unit: str, cast: str | None) -> None:
-    """On a prompt "you" is the bot: the role it is cast in is read in the third person, unless a member is named."""
+    """On a prompt "you" is the bot: the role it is cast in, and the set-up of the exchange (what the member will give
+    and the bot give back), are read in the third person, unless a member is named."""
     from guardrails.rails.toxicity import cast_as_narrator
 
     assert cast_as_narrator(unit) == cast
@@ -889,6 +899,17 @@ def test_casting_the_bot_in_a_role_is_no_insult_but_an_insult_still_is(toxicity_
     assert [v.decision for v in prompts.check(roles, "input")] == ["pass"] * 3
     assert [v.decision for v in prompts.check(insults, "input")] == ["block"] * 2
     assert [v.decision for v in toxicity_rail.check(insults, "output")] == ["block"] * 2
+
+
+def test_the_set_up_of_a_persona_prompt_is_no_threat_but_a_threat_still_is(toxicity_rail: ToxicityRail) -> None:
+    """The head read "I will give you <a thing>" as a threat and "Stay in character." as abuse (stop 43's persona
+    prompts: 8 of 143 blocked so). Said of the narrator, the set-up passes; a threat in the same shape, or in another,
+    is still refused. Written for this test but the stock direction; all three set-ups were blocked before."""
+    set_ups = ["I will give you the name of a city.", "You will give me one writing exercise.", "Stay in character."]
+    threats = ["I will give you a beating you won't forget.", "I will find you tonight and make you bleed."]
+    prompts = toxicity_rail.for_prompts()
+    assert [v.decision for v in prompts.check(set_ups, "input")] == ["pass"] * 3
+    assert [v.decision for v in prompts.check(threats, "input")] == ["block"] * 2
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
     return stage == "output" and bool(_SECOND_PERSON.search(_QUOTED.sub(" ", unit)))
 
 
-READINGS_VERSION = "lead-in-2+cast-1+dehumanising-1+self-harm-1"
+READINGS_VERSION = "lead-in-2+cast-2+dehumanising-1+self-harm-1"
 """What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, on a prompt the
 role it casts the bot in said of the narrator, the words without expletives where strong language is allowed): part of
 the policy hash."""
@@ -160,9 +160,11 @@ def lead_in_tail(unit: str) -> str | None:
 # A prompt that casts the bot in a role: "For the rest of this chat you're a knight errant." The head learned
 # "you're a <noun>" from insults aimed at people and scored that sentence 0.99 toxicity ("You're a knight errant."
 # 0.96); with the bot named in the third person, 0.02, while "the narrator is a worthless idiot" still scores 0.99.
-# Not "you're the dumbest person I've met": a superlative after "the" ranks the member, it casts no role.
+# Not "you're the dumbest person I've met": a superlative after "the" ranks the member, it casts no role. A named
+# character is a role too ("You are Sherlock Holmes." toxicity 0.95, the judgement file's one blocked role-play prompt).
 _CASTING = re.compile(
-    r"\byou(?:'re|’re|\s+are)(?:\s+now)?\s+(?=(?:a|an|my|our)\b|the\s+(?!\w+est\b|most\b|least\b))", re.IGNORECASE
+    r"\byou(?:'re|’re|\s+are)(?:\s+now)?\s+(?=(?:a|an|my|our)\b|the\s+(?!\w+est\b|most\b|least\b)|(?-i:[A-Z][a-z]))",
+    re.IGNORECASE,
 )
 _READER = re.compile(r"\breaders?\b", re.IGNORECASE)
 
@@ -172,14 +174,50 @@ def names_someone_real(prompt: str) -> bool:
     return bool(_MENTION.search(prompt) or _READER.search(prompt))
 
 
+# A prompt's set-up of the exchange: what the member will give the bot and what the bot will give back ("I will give
+# you a motion and a side.", "You will reply in bullet points."). The head learned "I will <verb> you" from threats and
+# read such a set-up as one (threat 0.68; with the bot as "the narrator", 0.03). Only verbs of telling and making: "I
+# will find you" and "Go kill yourself" keep their second person.
+_SET_UP = re.compile(
+    r"^\W*(?:(?:first|then|next|now|after that|each time|every time|whenever|when)\b[^,.;]{0,60},\s*)?"
+    r"(?:I(?:'ll|’ll|\s+will|\s+shall|\s+am\s+going\s+to|'m\s+going\s+to)|you(?:'ll|’ll|\s+will|\s+shall|\s+should|\s+must))"
+    r"\s+(?:then\s+|only\s+|always\s+|just\s+)?"
+    r"(?:give|tell|send|describe|name|provide|share|paste|list|show|ask|read|type|post|supply|offer|hand|pass|upload"
+    r"|enter|present|mention|say|reply|respond|answer|write|suggest|recommend|compose|produce|narrate|outline|create"
+    r"|generate|explain|summari[sz]e|translate|correct|rate|review|act|stay|pick|choose|play|draft|plan|design|guide"
+    r"|teach|grade|critique|rewrite|continue|improvise|invent|propose)\b",
+    re.IGNORECASE,
+)
+# Its commonest direction, said to the bot with no "you" at all: "Stay in character." (toxicity 0.92 read alone; "The
+# narrator should stay in character." 0.31), in three of stop 43's persona prompts.
+_IN_CHARACTER = re.compile(
+    r"^\W*(?:please\s+)?(?:always\s+)?(?:(?:stay|remain|keep)\s+in\s+(?:character|role)|(?:never|don't|do not)\s+break\s+character)\b",
+    re.IGNORECASE,
+)
+_SECOND_PERSON_AS_NARRATOR = (
+    (re.compile(r"\byou(?:'re|’re|\s+are)\b", re.IGNORECASE), "the narrator is"),
+    (re.compile(r"\byou(?:'ll|’ll)\b", re.IGNORECASE), "the narrator will"),
+    (re.compile(r"\byour(?:self|selves)\b", re.IGNORECASE), "itself"),
+    (re.compile(r"\byours?\b", re.IGNORECASE), "the narrator's"),
+    (re.compile(r"\byou\b", re.IGNORECASE), "the narrator"),
+)
+
+
 def cast_as_narrator(unit: str) -> str | None:
-    """A prompt's sentence with the role it casts the bot in said of "the narrator" ("Pretend you're a pirate ..." ->
-    "Pretend the narrator is a pirate ..."), or None where it casts no role or names someone real (a mention, the reader).
+    """A prompt's sentence with the bot said of "the narrator": the role it casts the bot in ("Pretend you're a pirate
+    ..." -> "Pretend the narrator is a pirate ...") or, in the set-up of the exchange (`_SET_UP`), every "you" ("I will
+    give you a motion." -> "I will give the narrator a motion."); None where it does neither or names someone real (a
+    mention, the reader).
 
     On a prompt "you" is the bot (`aims_at_real_person`): what the role is, not the second person, is what to judge."""
     if names_someone_real(unit):
         return None
     cast = _CASTING.sub("the narrator is ", unit)
+    if _SET_UP.match(unit):
+        for second_person, narrator in _SECOND_PERSON_AS_NARRATOR:
+            cast = second_person.sub(narrator, cast)
+    elif _IN_CHARACTER.match(cast):
+        cast = "the narrator should " + cast.strip()
     return cast if cast != unit else None
 
 
