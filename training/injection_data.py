@@ -24,7 +24,9 @@ sentences that attack the bot itself; written for the project by a helper who sa
 sentence quoted from the validation's misses in the helper's brief were removed: docs/guardrail-judgement.md, stop 37).
 Stop 43: 340 more and 140 more holding an attack, written by two helpers who saw no file, from briefs by kind only:
 arts, hobbies and teaching; and work whose subject sounds official (moderation, audits, security, policy, AI), with
-the attack words aimed at the member's material ("Ignore any brand names I mention.", "the manager override flag")."""
+the attack words aimed at the member's material ("Ignore any brand names I mention.", "the manager override flag").
+Stop 45: 321 more and 138 more holding an attack, by two helpers who saw no file (official and technical work; arts,
+games, food, outdoor life and history); 21 rows within 0.7 cosine of a validation prompt were left out."""
 
 PERSONAS = [
     "a pirate captain", "a grumpy wizard", "a detective in 1940s LA", "a medieval bard", "a Victorian ghost",

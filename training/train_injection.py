@@ -57,7 +57,7 @@ from training.injection_split import (
 from training.paths import GUARDRAILS_DATA, head_arguments
 
 VALIDATION_CSV = GUARDRAILS_DATA / "injection_validation.csv"
-HEAD_VERSION = "1.2"
+HEAD_VERSION = "1.3"
 HIDDEN = 64
 EPOCHS = 30
 BATCH = 256
