@@ -464,6 +464,7 @@ def test_a_script_line_is_said_not_shouted() -> None:
     assert line("I KNOW WHAT YOU DID.", cut=False) == "I know what you did."  # all of it shouted
     assert line("What?!?! You did WHAT?", cut=False) == "What?! You did what?"
     assert line("Call the FBI, then wait. OK?", cut=False) == "Call the FBI, then wait. OK?"  # short capitals stay
+    assert line("SO AM I. THE REST, i.e. the crew, CAN WAIT.", cut=False) == "So am I. The rest, i.e. the crew, can wait."
 
 
 async def test_a_script_leaves_out_a_title_and_a_heading_the_model_gives_as_its_lines(

@@ -465,8 +465,8 @@ def _script_line(text: str, cut: bool) -> str:
 
 
 _CAPITALS = re.compile(r"\b[A-Z][A-Z']{3,}\b")
-_FIRST_PERSON = re.compile(r"\bi\b(?=$|[\s'’.,!?;:])")
-_SENTENCE_START = re.compile(r"(^|[.!?…]\s+)([a-z])")
+_FIRST_PERSON = re.compile(r"\bi\b(?=$|[\s'’,!?;:]|\.(?!\w))")  # not "i.e."
+_SENTENCE_START = re.compile(r"(^|" + shapes.NOT_AN_ABBREVIATION + r"[.!?…]\s+)([a-z])")
 _MARKS_AGAIN = re.compile(r"([!?])[!?]+")
 
 

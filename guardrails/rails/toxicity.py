@@ -61,8 +61,8 @@ def aims_at_real_person(unit: str, stage: Stage) -> bool:
 
 READINGS_VERSION = "lead-in-2+cast-2+dehumanising-1+self-harm-1"
 """What the rail reads besides each whole sentence (a fiction frame's tail, a vouching lead-in's tail, on a prompt the
-role it casts the bot in said of the narrator, the words without expletives where strong language is allowed): part of
-the policy hash."""
+role it casts the bot in and the set-up of the exchange said of the narrator, the words without expletives where strong
+language is allowed): part of the policy hash."""
 
 TARGETED_NOTE = " (aimed at a real person: a mention, or the reader)"
 """Added to a verdict's explanation when a sentence was judged as aimed at a real person."""
@@ -206,8 +206,8 @@ _SECOND_PERSON_AS_NARRATOR = (
 def cast_as_narrator(unit: str) -> str | None:
     """A prompt's sentence with the bot said of "the narrator": the role it casts the bot in ("Pretend you're a pirate
     ..." -> "Pretend the narrator is a pirate ...") or, in the set-up of the exchange (`_SET_UP`), every "you" ("I will
-    give you a motion." -> "I will give the narrator a motion."); None where it does neither or names someone real (a
-    mention, the reader).
+    give you a motion." -> "I will give the narrator a motion."), and "Stay in character." as "the narrator should";
+    None where it does none of these or names someone real (a mention, the reader).
 
     On a prompt "you" is the bot (`aims_at_real_person`): what the role is, not the second person, is what to judge."""
     if names_someone_real(unit):
