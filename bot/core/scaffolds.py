@@ -380,7 +380,10 @@ def _last_line(line: str) -> str:
     return line if shapes.ends_cleanly(line, "poem") else ""
 
 
-_SONG_PARTS = r"chorus|choruses|verses?|bridge|refrain|reprise|repeat\w*|outro|intro|stanzas?|notes?|end of"
+_SONG_PARTS = (
+    r"chorus|choruses|verses?|bridge|refrain|reprise|repeat\w*|outro|intro|stanzas?|notes?|end of|vocals?|spoken"
+    r"|instrumental|cover (?:song|version)|(?:guitar|piano|drum|sax) solo|ad[- ]?libs?|fade(?:s| out)"
+)
 _FORMAT_NOTE = re.compile(
     r"\s*(?:\((?:emphasis(?: added)?|emphasi[sz]ed|x ?\d|no [^()]{1,40}? here|\s*)\)|\[[^\[\]\n]{0,40}\]|\{[^{}\n]{0,30}\}"
     r"|[(\[](?=[^()\[\]\n]{0,40}\b(?:" + _SONG_PARTS + r")\b)(?:\s*[^()\[\]\s]+){1,5}\s*[)\]])(?=\s|$|[,.;:!?])",
@@ -390,7 +393,8 @@ _FORMAT_NOTE = re.compile(
 "(repeat chorus)", the model remarking on itself mid-line ("fall to earth... (no original incantation here) I sail",
 a fresh clone's `/write lyrics`, stop 33), empty parentheses or brackets ("vowed to keep []", the next clone's); and
 (stop 34, 190 poems and lyrics of `bench writing --random-seeds`) a short aside naming a part of the song ("(in both
-chorus)", "(end of verse.)", "(words repeated)", "(note note next followed)", "(verse still continues)"), a
+chorus)", "(end of verse.)", "(words repeated)", "(note note next followed)", "(verse still continues)") or how it is
+performed ("(Vocal)", "(Cover song)", lines of their own in stop 45's read of a fresh clone's `/write lyrics`), a
 template's braces ("{verse}", "{ajlvz}") and square brackets, which hold a song's annotations, never its words
 ("[x]", "[x2]", "[Spoken]", "[subtext=maiuki]" mid-line in a fresh clone's `/write lyrics`, stop 43). A lyric's own
 parenthesis stays
@@ -624,9 +628,29 @@ three at N = 3 (stop 42: "INT. LIGHTERKENITH SPENCE - DAY" for a lighthouse keep
 _NOT_BEFORE_A_PLACE = _COMMON | frozenset("of to for with by from my our your old new little big small who".split())
 
 
+_WHERE = re.compile(
+    r"\b(?:at|in|inside|aboard|beneath|under)\s+(?:(?P<the>a|an|the|his|her|their|my|our|its)\s+)?"
+    r"(?P<words>[A-Za-z]+(?:\s+[A-Za-z]+){0,3})",
+    re.IGNORECASE,
+)
+"""Where a subject says its story happens: "... lost his crown at a chess match", "a heist in Monte Carlo"."""
+_ENDS_A_PLACE = frozenset(
+    "who whom that which where while when with and or but after before during as to for of by because until "
+    "about from into than".split()
+)
+_NOT_A_PLACE = frozenset(
+    "night day days morning evening afternoon noon midnight dawn dusk twilight winter summer spring autumn fall year "
+    "years century future past present time times moment end beginning middle love secret silence trouble fire hurry "
+    "last once purpose dark darkness rain snow storm hope war peace life death dream dreams mind heart search pursuit "
+    "danger debt disguise hiding charge order general way style form vain case fact public private".split()
+)
+"""Words after "in" or "at" that say when or how, not where ("in the morning", "at last", "in love")."""
+
+
 def _subject_place(about: str) -> str:
     """The first place the subject names, with the word before or after it where that makes one name ("a train
-    station": TRAIN STATION, "a pirate ship": PIRATE SHIP), or "" where it names none."""
+    station": TRAIN STATION, "a pirate ship": PIRATE SHIP); else what follows its "at", "in" or "under" ("at a chess
+    match": CHESS MATCH, "in Monte Carlo": MONTE CARLO; `_where`); or "" where it names none."""
     words = re.findall(r"[a-z]+", about.lower())
     for index, word in enumerate(words):
         if word in _PLACES:
@@ -636,6 +660,23 @@ def _subject_place(about: str) -> str:
             before = words[index - 1] if index else ""
             named = before and before not in _NOT_BEFORE_A_PLACE and not before.endswith(("ing", "ed", "s"))
             return f"{before} {word}".upper() if named else word.upper()
+    return _where(about)
+
+
+def _where(about: str) -> str:
+    """The noun phrase after the subject's first "at", "in" or "under" that names a place, its last two words: after
+    "a", "the", "his" ... words in lower case ("at a chess match"), without one a name ("in Monte Carlo"; "in love" is
+    no place). Asked instead, the model gave "INT. PLAYING - DAY" for "a king who lost his crown at a chess match"
+    (stop 45)."""
+    for found in _WHERE.finditer(about):
+        phrase: list[str] = []
+        for word in found["words"].split():
+            if word.lower() in _ENDS_A_PLACE or (not found["the"] and not word[0].isupper()):
+                break
+            phrase.append(word)
+        phrase = phrase[-2:]
+        if phrase and not {w.lower() for w in phrase} & _NOT_A_PLACE and all(w.lower() in _known_words() for w in phrase):
+            return " ".join(phrase).upper()
     return ""
 
 

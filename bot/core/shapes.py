@@ -355,6 +355,16 @@ _SECTION_TITLE = re.compile(
 "**Preliminaries**", stop 38)."""
 
 
+_STORY_TALK = re.compile(
+    r"\b(?:the|this) (?:story|tale)'s\b|\b(?:the|this|its) opening (?:scene|line|paragraph)\b"
+    r"|\b(?:beginning|middle) of (?:the|this) (?:story|tale|scene)\b",
+    re.IGNORECASE,
+)
+"""A title that talks about the story it heads: the instruction ("Tell it in prose with a clear beginning, middle and
+end") read back ("At the beginning of the story's opening scene", a fresh clone's `/write story`, stop 45). "The Story
+of the Salt Lamp", "The Story Keeper" and "The End of the Story" are titles."""
+
+
 def title_problem(line: str) -> str | None:
     """Why `line` cannot stand as a story's title (None where it can): the scaffold asks again on the same grounds
     the checker fails a story on."""
@@ -363,6 +373,8 @@ def title_problem(line: str) -> str | None:
         return "a chapter heading for a title"
     if title.endswith(":"):  # "**Sender:**": a letter's label, not a title
         return "a label for a title"
+    if _STORY_TALK.search(title):
+        return "the instruction read back for a title"
     if not title or len(title.split()) > 12 or _TERMINAL.search(title) or is_outline(title):
         return "no title"
     return None
