@@ -103,6 +103,10 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     for title in ("The Keeper of Salt Lamp", "The Last Episode", "Prologue to a Storm", "Summary Judgement",
                   "The Story of the Salt Lamp", "The Story Keeper", "The End of the Story", "Opening Night"):  # fmt: skip
         assert shapes.title_problem(title) is None, title
+    # The model's remark after its title (stop 46: "The Enduring Flame (No Foreshadowing)") is no part of it.
+    assert scaffolds._title("The Enduring Flame (No Foreshadowing)") == "The Enduring Flame"
+    assert scaffolds._title('Title: "The Salt Lamp".') == "The Salt Lamp"
+    assert shapes.title_problem(scaffolds._title("(Untitled)"))  # nothing left: asked again
     advice = "**About The Beginning**\n\nBegin the story with an image the reader can see. Then add the keeper."
     assert "advice about writing, not a story" in shapes.problems("story", advice)
     numbered = "**The Lighthouse**\n\nSentence 1: The keeper lit the lamp.\nSentence 2: The sea was calm that night."

@@ -311,7 +311,7 @@ class Scaffold:
         title = ""
         for retry in range(_RETRIES + 1):  # a title, not "Chapter 1:", a letter's "Sender:" or a sentence
             asked, _ = await self._ask("**", 16, ("**", "\n"), retry=_draw(retry))
-            title = asked.strip(" *_#\"'").removeprefix("Title:").strip().rstrip(".")
+            title = _title(asked)
             if not shapes.title_problem(title):
                 break
             title = ""
@@ -336,6 +336,16 @@ class Scaffold:
                 yield event
             elif event.finish_reason == "length":
                 self._done.cut = True
+
+
+_TITLE_ASIDE = re.compile(r"\s*[(\[][^()\[\]\n]*[)\]]\s*$")
+"""A remark after a title, the model's on its own writing: "The Enduring Flame (No Foreshadowing)" (stop 46)."""
+
+
+def _title(asked: str) -> str:
+    """The model's title without its marks, a "Title:" label, a remark after it (`_TITLE_ASIDE`) and a final stop."""
+    title = asked.strip(" *_#\"'").removeprefix("Title:").strip()
+    return _TITLE_ASIDE.sub("", title).rstrip(" *_\"'.").lstrip(" *_\"'")
 
 
 _TRAILING = ",;:—- "

@@ -159,7 +159,7 @@ def _line_is_whole(line: str) -> bool:
         return False
     if _TERMINAL.search(line) or line[-1] in ",;:—-":
         return line[-1] not in ":—-"
-    if ends_on_abbreviation(line):
+    if line.endswith("."):  # a stop _TERMINAL does not count: a title's or an initial's ("named Dr.")
         return False
     last = re.findall(r"[A-Za-z']+", line)
     return bool(last) and last[-1].lower() not in _DANGLING
