@@ -216,10 +216,13 @@ def test_the_request_read_back_is_not_a_verse_line() -> None:
 
 def test_a_parts_label_or_a_web_pages_words_are_not_verse_lines() -> None:
     # Lines of a fresh clone's /write poem (stop 36): a stanza's label cut off, and a web page's words.
-    for stray in ("1 stanz", "Stanza 2", "2nd verse", "Part 3:", "Scroll down to see the rest... (behind shadows)"):
+    # Stop 46's /write poem: a list article's title and a lyrics page's label.
+    for stray in ("1 stanz", "Stanza 2", "2nd verse", "Part 3:", "Scroll down to see the rest... (behind shadows)",
+                  "10 ways to celebrate your friday's song", "Original lyrics"):  # fmt: skip
         assert shapes.is_stray_line(stray) and not scaffolds._verse_line(stray), stray
     for verse in ("Stand by the water", "Part of me stayed", "Verse after verse the river sang", "1 lonely star",
-                  "the second part of night"):  # fmt: skip
+                  "the second part of night", "a thousand ways to say goodbye", "3 things I kept of you",
+                  "the original song of the sea"):  # fmt: skip
         assert not shapes.is_stray_line(verse) and scaffolds._verse_line(verse), verse
     poem = "The lamp is lit,\nthe tide comes in.\n1 stanz\nThe keeper sleeps."
     assert shapes.NOT_VERSE in shapes.problems("poem", poem)
@@ -317,6 +320,10 @@ def test_poem_forms_are_read_from_the_request() -> None:
         ("Old Tom Age : 70, a sailor", "Old Tom"),
         ("Ada, 34, a pilot, and her brother", "Ada"),
         ("Captain Mara Vell", "Captain Mara Vell"),
+        ("Mr. Hercules Vane. He lifted the circus", "Mr. Hercules Vane"),  # a title's stop ends no name (stop 46)
+        ("Dr. J. R. Stone", "Dr. J. R. Stone"),
+        ("Ada. She flies", "Ada"),
+        ("Mr", ""),  # a title alone is no name: asked again
     ],
 )
 def test_a_character_name_is_the_name_alone(written: str, shown: str) -> None:

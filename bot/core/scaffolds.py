@@ -727,7 +727,9 @@ def _name_alone(text: str) -> str:
     Blackbeard Age: 64", or "Reddolphin the Blackheart Age" when the token limit falls before the colon) or into a
     description ("Ada, 34, a pilot")."""
     text = _NEXT_FIELD.split(text, maxsplit=1)[0]
-    return " ".join(re.split(r"[,;:(.\[\]]", text)[0].split()[:4])
+    name = " ".join(re.split(r"[,;:(\[\]]|" + shapes.NOT_AN_ABBREVIATION + r"\.", text)[0].split()[:4])
+    # A title's stop ends no name ("Mr. Hercules Vane", not "Mr", stop 46's read), and a title alone is none.
+    return "" if name.rstrip(".") in shapes.ABBREVIATIONS else name
 
 
 def _sentence(text: str, cut: bool) -> str:

@@ -21,9 +21,9 @@ MAX_LINE_WORDS = 20
 """A poem or lyrics line longer than this is prose in disguise."""
 
 BROKEN = "\ufffd"
-_ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "St", "Sr", "Jr", "Capt", "Col", "Gen", "Lt", "Sgt", "Rev",
+ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "St", "Sr", "Jr", "Capt", "Col", "Gen", "Lt", "Sgt", "Rev",
                   "Fr", "Mt", "e.g", "i.e")  # fmt: skip
-NOT_AN_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)})" for word in _ABBREVIATIONS) + r"(?<!\b[A-HJ-Z])"
+NOT_AN_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)})" for word in ABBREVIATIONS) + r"(?<!\b[A-HJ-Z])"
 """A stop after a title or an initial ends no sentence: a script's first line ended "a brilliant young doctor named
 Dr." where the token limit cut it (a fresh clone's `/write script`, stop 43). "I." still ends one ("so am I.")."""
 _TERMINAL = re.compile(NOT_AN_ABBREVIATION + r"[.!?…][\"'”’)\]*_]*$")
@@ -65,9 +65,15 @@ introduction ("Here is a short version of your creation:", the first line of a `
 a poem about a lighthousekeeper setting sail. I will create it here.", the first line of a fresh clone's, stop 40)."""
 _PART_NAMES = ("stanza", "verse", "chorus", "refrain", "couplet", "quatrain", "part", "section")
 _ORDINAL_ENDINGS = frozenset({"st", "nd", "rd", "th"})
-_WEB_CHROME = re.compile(r"\bscroll (down|up)\b|\bclick (here|below)\b|\bcontinue reading\b|\bsubscribe\b", re.I)
+_WEB_CHROME = re.compile(
+    r"\bscroll (down|up)\b|\bclick (here|below)\b|\bcontinue reading\b|\bsubscribe\b"
+    r"|^\W*\d+\s+(?:ways|things|reasons|tips|steps|ideas|facts|signs)\s+(?:to|for|that|you|about|of)\b"
+    r"|^\W*(?:original|full|official)\s+(?:lyrics|poem|song|text|version)\W*$",
+    re.I,
+)
 """A web page's words, which SmolLM2 learnt with the poems it read ("Scroll down to see the rest...", a verse line of
-a fresh clone's `/write poem`, stop 36)."""
+a fresh clone's `/write poem`, stop 36; a list article's title "10 ways to celebrate your friday's song" and a lyrics
+page's label "Original lyrics", lines of one poem in stop 46's read)."""
 _STUDY_QUESTION = re.compile(
     r"^\W*(?:tone|theme|themes|mood|meter|metre|rhyme scheme|imagery|literary devices?|figurative language|adjectives"
     r"|answer|analysis|summary|poetic devices?)\s*:"
