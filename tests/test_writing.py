@@ -146,6 +146,8 @@ def test_a_run_together_line_is_not_verse_and_a_setting_note_is_not_a_word_of_it
     assert scaffolds._without_notes("the birds (the chorus of the birds at dawn)") == "the birds (the chorus of the birds at dawn)"
     assert scaffolds._without_notes("oh (mother) come home") == "oh (mother) come home"
     assert scaffolds._without_notes("words (left unspoken) between us") == "words (left unspoken) between us"
+    assert scaffolds._verse_text("1. A phantom walked the barge,") == "A phantom walked the barge,"  # a list's number
+    assert scaffolds._verse_text("3 ships came in") == "3 ships came in"
     assert not scaffolds._verse_line(scaffolds._verse_text("(Cover song)"))  # a line of its own: no verse line left
     assert "\n **" in scaffolds._STORY_STOPS  # a bold paragraph after a space is a heading, not the story
 
@@ -228,13 +230,25 @@ def test_a_parts_label_or_a_web_pages_words_are_not_verse_lines() -> None:
     assert shapes.NOT_VERSE in shapes.problems("poem", poem)
 
 
+def test_two_verse_lines_run_together_are_told_apart() -> None:
+    # Stop 46's /write poem: every line held two, the second begun with its capital after a comma.
+    assert scaffolds._run_on("In twilight's shade, when moonless night, A family life I love to carry,") == [
+        "In twilight's shade, when moonless night,", "A family life I love to carry,"]  # fmt: skip
+    for line in ("Oh, Mary, come home to the harbour where the lamps are burning low",  # a name, not a line
+                 "I lay my small town bare to the wind, I said, I sang",  # "I" begins no line by itself
+                 "Salt on the sill, A lamp burns"):  # fmt: skip  # short: one line
+        assert scaffolds._run_on(line) == [line], line
+
+
 def test_a_study_guides_words_are_not_verse_lines() -> None:
     # The second stanza of a fresh clone's /write poem (stop 37) was a quiz about the poem.
     for quiz in ("Tone: Critical Adjectives", "What is the tone of this work? (i) Critical; (ii) Hopeful",
-                 "Which literary device does the poem use?", "Rhyme scheme: ABAB"):  # fmt: skip
+                 "Which literary device does the poem use?", "Rhyme scheme: ABAB", "Sentence: Sentence A",
+                 "Sentence B 2 Varying sentences - no alternative", "Line 175 of the original line -"):  # fmt: skip
         assert shapes.is_stray_line(quiz) and not scaffolds._verse_line(quiz), quiz
     for verse in ("The moon said: There is no world so sacred,", "What tone the evening takes (a hush)",
-                  "How the mood of the harbour turns to grey", "Tone of bells across the bay"):  # fmt: skip
+                  "How the mood of the harbour turns to grey", "Tone of bells across the bay", "Sentenced to the sea",
+                  "Sentence a man to the tides", "Line by line the tide came in"):  # fmt: skip
         assert not shapes.is_stray_line(verse) and scaffolds._verse_line(verse), verse
     poem = "The lamp is lit,\nthe tide comes in.\nTone: Critical Adjectives\nThe keeper sleeps."
     assert shapes.NOT_VERSE in shapes.problems("poem", poem)
@@ -448,6 +462,7 @@ def test_a_script_is_set_where_its_subject_says() -> None:
     assert scaffolds._subject_place("a king who lost his crown at a chess match") == "CHESS MATCH"
     assert scaffolds._subject_place("a heist in Monte Carlo") == "MONTE CARLO"
     assert scaffolds._subject_place("an argument in a lift that is stuck") == "LIFT"
+    assert scaffolds._subject_place("two astronauts arguing in a broken airlock") == "BROKEN AIRLOCK"  # asked: PROLOGUE
     for no_place in ("two strangers in love", "a soldier home in the morning", "a knight at the end of his quest"):
         assert scaffolds._subject_place(no_place) == "", no_place  # when or how, not where
 
@@ -466,7 +481,7 @@ def test_a_script_keeps_the_models_place_up_to_its_first_made_up_word() -> None:
     assert scaffolds._known_place("TEMPLE OF THE SOPHERE".split()) == "TEMPLE"
     assert scaffolds._known_place("LIGHTERKENITH SPENCE".split()) == ""  # stop 42: the subject's words instead
     assert scaffolds._known_place("MORGAN'S OLD STUDY".split()) == "MORGAN'S OLD STUDY"
-    for echo in ("", "PLACE TIME", "PLACES TIME", "TITLE LOCATIONS"):  # the template read back (stop 44: a plural)
+    for echo in ("", "PLACE TIME", "PLACES TIME", "TITLE LOCATIONS", "PROLOGUE"):  # the template read back (stop 44: a plural)
         assert scaffolds._reads_heading_back(echo), echo
     assert not scaffolds._reads_heading_back("TEMPLE") and not scaffolds._reads_heading_back("CHESS MATCH")
 

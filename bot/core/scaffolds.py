@@ -156,6 +156,7 @@ class Scaffold:
             more = [_verse_text(line) for line in text.strip("\n").splitlines()]
             if cut and more:
                 more.pop()
+            more = [part for line in more for part in _run_on(line)]
             kept = [line for line in more if self._keeps(line)]
             if not kept:
                 prose.append((text, cut))
@@ -364,6 +365,26 @@ def _phrases(text: str, whole: bool) -> list[str]:
     return list(dict.fromkeys(phrase for phrase in found if phrase))
 
 
+_RUN_ON = re.compile(r"(?<=[,;.!?])\s+(?=(?!I\b|I'|O\b)[A-Z][a-z'’]*\b)")
+_RUN_ON_WORDS = 10
+"""A line this long or longer may be two lines run together: each verse line begins with a capital, so a capital after
+a comma or a stop mid-line is the next line's start ("In twilight's shade, when moonless night, A family life I love
+to carry,", a poem of stop 46's read, whose every line held two). "I" and "O" begin no line by that alone."""
+
+
+def _run_on(line: str) -> list[str]:
+    """`line` as the verse lines run together in it (`_RUN_ON`), each of at least three words; else the line itself."""
+    if len(line.split()) < _RUN_ON_WORDS:
+        return [line]
+    parts: list[str] = []
+    for part in _RUN_ON.split(line):
+        if parts and (len(part.split()) < 3 or len(parts[-1].split()) < 3):
+            parts[-1] += " " + part  # "Oh, Mary, come home": a name after a comma is no line of its own
+        else:
+            parts.append(part)
+    return parts
+
+
 _CLAUSE_END = re.compile(r"(?<=[,;:.!?…])\s+")
 
 
@@ -422,8 +443,9 @@ def _without_notes(line: str) -> str:
 
 
 def _verse_text(line: str) -> str:
-    """A line as a verse keeps it: without its setting notes and the marks round it (bold, a heading's #, a table's |)."""
-    return _without_notes(line).strip(" *_#|/")
+    """A line as a verse keeps it: without its setting notes, the marks round it (bold, a heading's #, a table's |) and
+    a list's number before it (stanzas begun "1. A phantom walked ...", "2. The sea ...", stop 46's read)."""
+    return _LIST_MARK.sub("", _without_notes(line).strip(" *_#|/"))
 
 
 def _verse_line(line: str) -> bool:
@@ -532,12 +554,12 @@ def _spoken(line: str) -> bool:
 
 _HEADING_ECHO = frozenset(
     "place time int ext scene screen screenplay poem day night title location setting character continuous continuation "
-    "of the a an at in and to".split()
+    "prologue epilogue opening act chapter of the a an at in and to".split()
 )
 """A script's place made only of these is the instruction's own "INT./EXT. PLACE - TIME" (or the request's words) read
 back: 6 of 20 headings at N = 20 ("INT. PLACE - DAY", "INT. INT TIME - DAY", "INT. SCENE - DAY"; "INT. TITLE LOCATION -
 DAY", stop 41; "INT. CHARACTER EXT - NIGHT", "INT. DAY OF THE DAY - DAY", "INT. CONTINUOUS - DAY", stop 42; "INT.
-PLACES TIME - DAY", stop 44: a plural counts too)."""
+PLACES TIME - DAY", stop 44: a plural counts too; "INT. PROLOGUE - DAY", stop 46: a piece's part is no place)."""
 
 
 def _reads_heading_back(place: str) -> bool:
@@ -685,7 +707,7 @@ def _where(about: str) -> str:
                 break
             phrase.append(word)
         phrase = phrase[-2:]
-        if phrase and not {w.lower() for w in phrase} & _NOT_A_PLACE and all(w.lower() in _known_words() for w in phrase):
+        if phrase and not {w.lower() for w in phrase} & _NOT_A_PLACE:  # the member's words, made up or not ("airlock")
             return " ".join(phrase).upper()
     return ""
 

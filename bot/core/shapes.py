@@ -77,6 +77,7 @@ page's label "Original lyrics", lines of one poem in stop 46's read)."""
 _STUDY_QUESTION = re.compile(
     r"^\W*(?:tone|theme|themes|mood|meter|metre|rhyme scheme|imagery|literary devices?|figurative language|adjectives"
     r"|answer|analysis|summary|poetic devices?)\s*:"
+    r"|^\W*sentences?(?:\s*:|\s+(?-i:[A-D])\b)|^\W*line\s+\d+\s+of\b"
     r"|(?:\(\s*(?:i{1,3}|iv|[a-e])\s*\).*){2}"
     r"|\b(?:what|which|how)\b[^?]*\b(?:tone|theme|mood|meter|metre|rhyme scheme|imagery|literary device)\b[^?]*\b"
     r"(?:this|the)\s+(?:poem|work|passage|text|stanza|song|lyrics?)\b",
@@ -84,7 +85,8 @@ _STUDY_QUESTION = re.compile(
 )
 """A study guide's words in place of verse: a label of the poem's analysis ("Tone: Critical Adjectives"), a question
 about the poem with its options ("What is the tone of this work? (i) Critical; (ii) ..."). SmolLM2 drifted into such a
-quiz for a whole second stanza of the README's `/write poem` in a fresh clone (stop 37)."""
+quiz for a whole second stanza of the README's `/write poem` in a fresh clone (stop 37), and a rewriting exercise for
+one in stop 46's read ("Sentence: Sentence A", "Sentence B 2 Varying sentences ...", "Line 175 of the original line -")."""
 _LIST_ITEM = re.compile(r"^\s*(\d+[.)]\s|\d+(?:\s{2,}|\t)|[*\-•]\s)")
 """A list's item: "1. ", "2) ", "- ", and a number set apart by a gap ("1   Start by describing the setting:", the
 opening of a `/write story` read in stop 38; one space after a number is prose, "3 ships came in")."""
