@@ -22,7 +22,7 @@ MAX_LINE_WORDS = 20
 
 BROKEN = "\ufffd"
 ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "St", "Sr", "Jr", "Capt", "Col", "Gen", "Lt", "Sgt", "Rev",
-                  "Fr", "Mt", "e.g", "i.e")  # fmt: skip
+                 "Fr", "Mt", "e.g", "i.e")  # fmt: skip
 NOT_AN_ABBREVIATION = "".join(rf"(?<!\b{re.escape(word)})" for word in ABBREVIATIONS) + r"(?<!\b[A-HJ-Z])"
 """A stop after a title or an initial ends no sentence: a script's first line ended "a brilliant young doctor named
 Dr." where the token limit cut it (a fresh clone's `/write script`, stop 43). "I." still ends one ("so am I.")."""
