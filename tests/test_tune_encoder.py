@@ -63,3 +63,24 @@ def test_the_same_input_and_seed_give_the_same_model(fit_input, tmp_path):
     assert all(np.array_equal(first[name], second[name]) for name in first if name != "meta")
     with np.load(tmp_path / "a" / "layer_1.npz") as a, np.load(tmp_path / "b" / "layer_1.npz") as b:
         assert all(np.array_equal(a[name], b[name]) for name in a.files)
+
+
+def test_a_run_stopped_part_way_goes_on_from_its_last_fit_and_writes_the_same_model(fit_input, tmp_path, monkeypatch):
+    whole = fit(fit_input, tmp_path / "whole")
+    stopped = tmp_path / "stopped"
+    fit(fit_input, stopped)
+    for name in ("fit.npz", "fold_3.npz", "fold_4.npz"):  # as if the machine went away during fold 3
+        (stopped / name).unlink()
+    fitted = []
+    real_fit = tune_encoder.Tuner.fit
+    monkeypatch.setattr(tune_encoder.Tuner, "fit", lambda self, rows, seed: fitted.append(seed) or real_fit(self, rows, seed))
+    resumed = fit(fit_input, stopped)
+    assert fitted == [tune_encoder.SEED + 4, tune_encoder.SEED + 5]
+    assert all(np.array_equal(whole[name], resumed[name]) for name in whole if name != "meta")
+    assert json.loads(str(resumed["meta"]))["resumed"] == ["everything", "fold_0", "fold_1", "fold_2"]
+
+
+def test_a_fit_from_another_input_is_not_resumed(fit_input, tmp_path):
+    fit(fit_input, tmp_path)
+    with pytest.raises(SystemExit, match="another input"):
+        tune_encoder.main([str(fit_input), str(tmp_path), "--device", "cpu", "--rows", "60"])

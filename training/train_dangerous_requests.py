@@ -13,7 +13,7 @@ Three steps, one command by default:
 2. fit: `training.tune_encoder` on it -> `data/cache/dangerous_requests_fit/` (all layers and a new head, 4 epochs,
    once on everything and once per fold). 171 s on one H100; 84.5 minutes on this project's 2 cores (stop 35's
    shipped fit, 27,739 windows, ran there): `python -m training.tune_encoder data/cache/dangerous_requests_fit.npz OUT_DIR`
-   on a GPU machine, then `--fit-dir OUT_DIR` here;
+   on a GPU machine, then `--fit-dir OUT_DIR` here (run again after an interruption, it goes on from its last fit);
 3. finish: a threshold per stage from the out-of-fold probabilities by `train_dangerous`'s rule with the issue's
    limit (each benign family of the stage at most 3% blocked, bare premises 2%, the bot's stories 1%, then the most
    recall; the output screen is left out there: it only ever unblocks, and its cost in recall is measured on

@@ -13,12 +13,19 @@ layers are stored), once on every training window and once per fold without that
   window's probability (`validation`, to compare with the same model's scores on the CPU);
 - `OUT_DIR/layer_<i>.npz`: layer i's weights, float16 (one file a layer: ~3.5 MB each for MiniLM).
 Reproducible from the seed on the same kind of device (GPU kernels and CPU kernels round differently).
+
+Each of the six fits is written to OUT_DIR as it ends (`everything.npz` beside the layers, `fold_<k>.npz`), and the
+same command run again goes on from the first fit not written: on two cores the six take longer than a working
+session (about 85 minutes quiet, hours beside other work), and every fit has its own seed, so a fit resumed gives the
+same files as one run straight through. A stage written from another fit input, seed or settings is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -153,6 +160,40 @@ class Tuner:
         return out
 
 
+class Stages:
+    """The fits of one run already written to its OUT_DIR, each stamped with what it was fitted from."""
+
+    def __init__(self, out_dir: Path, stamp: str) -> None:
+        self.out_dir, self.stamp = out_dir, stamp
+        self.resumed: list[str] = []
+
+    def load(self, name: str) -> dict[str, np.ndarray] | None:
+        path = self.out_dir / f"{name}.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as stage:
+            if str(stage["stamp"]) != self.stamp:
+                raise SystemExit(f"{path} was fitted from another input, seed or settings: remove it or choose another OUT_DIR")
+            self.resumed.append(name)
+            return {key: stage[key] for key in stage.files if key != "stamp"}
+
+    def save(self, name: str, **arrays: np.ndarray) -> None:
+        """Written whole or not at all: an interrupted write leaves no stage to resume from."""
+        partial = self.out_dir / f".{name}.partial.npz"
+        np.savez(partial, stamp=self.stamp, **arrays)
+        os.replace(partial, self.out_dir / f"{name}.npz")
+
+
+def stamp(fit_input: Path, settings: TuneSettings, rows: int) -> str:
+    """What a fit depends on: the input's bytes, the settings, the seed and a smoke run's row count."""
+    digest = hashlib.sha256()
+    with fit_input.open("rb") as data:
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            digest.update(chunk)
+    digest.update(json.dumps({"settings": asdict(settings), "seed": SEED, "rows": rows}, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -166,23 +207,36 @@ def main(argv: list[str] | None = None) -> int:
     tuner = Tuner(args.fit_input, settings, args.device)
     everything = np.arange(len(tuner.train) if not args.rows else min(args.rows, len(tuner.train)))
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    encoder, head = tuner.fit(everything, SEED)
-    validation = tuner.score(encoder, head, tuner.validation, np.arange(len(tuner.validation) if not args.rows else min(args.rows, len(tuner.validation))))
-    for i, layer in enumerate(encoder.encoder.layer):
-        np.savez(args.out_dir / f"layer_{i}.npz", **{name: v.detach().cpu().numpy().astype(np.float16) for name, v in layer.state_dict().items()})
-    arrays = head.cpu().arrays()
-    print(f"trained on {len(everything)} windows in {time.perf_counter() - started:.0f}s on {args.device}", flush=True)
+    stages = Stages(args.out_dir, stamp(args.fit_input, settings, args.rows))
+    seconds = 0.0
+    fitted = stages.load("everything")
+    if fitted is None:
+        started = time.perf_counter()
+        encoder, head = tuner.fit(everything, SEED)
+        shown = np.arange(len(tuner.validation) if not args.rows else min(args.rows, len(tuner.validation)))
+        validation = tuner.score(encoder, head, tuner.validation, shown)
+        for i, layer in enumerate(encoder.encoder.layer):
+            np.savez(args.out_dir / f"layer_{i}.npz", **{name: v.detach().cpu().numpy().astype(np.float16) for name, v in layer.state_dict().items()})
+        fitted = {**head.cpu().arrays(), "validation": validation, "seconds": np.float64(time.perf_counter() - started)}
+        stages.save("everything", **fitted)
+        print(f"trained on {len(everything)} windows in {float(fitted['seconds']):.0f}s on {args.device}", flush=True)
+    seconds += float(fitted.pop("seconds"))
     oof = np.full(len(tuner.train), np.nan, np.float32)
     for fold in range(settings.folds):
         held = everything[tuner.folds[everything] % settings.folds == fold]
-        kept = everything[tuner.folds[everything] % settings.folds != fold]
-        fold_encoder, fold_head = tuner.fit(kept, SEED + 1 + fold)
-        oof[held] = tuner.score(fold_encoder, fold_head, tuner.train, held)
-        print(f"fold {fold}: {len(held)} windows held, {time.perf_counter() - started:.0f}s", flush=True)
+        scored = stages.load(f"fold_{fold}")
+        if scored is None:
+            started = time.perf_counter()
+            kept = everything[tuner.folds[everything] % settings.folds != fold]
+            fold_encoder, fold_head = tuner.fit(kept, SEED + 1 + fold)
+            scored = {"oof": tuner.score(fold_encoder, fold_head, tuner.train, held), "seconds": np.float64(time.perf_counter() - started)}
+            stages.save(f"fold_{fold}", **scored)
+            print(f"fold {fold}: {len(held)} windows held, {float(scored['seconds']):.0f}s", flush=True)
+        oof[held] = scored["oof"]
+        seconds += float(scored["seconds"])
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    meta = {"settings": asdict(settings), "seed": SEED, "device": device_name, "seconds": round(time.perf_counter() - started)}
-    np.savez(args.out_dir / "fit.npz", oof=oof, validation=validation, meta=json.dumps(meta), **arrays)
+    meta = {"settings": asdict(settings), "seed": SEED, "device": device_name, "seconds": round(seconds), "resumed": stages.resumed}
+    np.savez(args.out_dir / "fit.npz", oof=oof, meta=json.dumps(meta), **fitted)
     print(json.dumps(meta), flush=True)
     return 0
 
