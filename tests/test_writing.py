@@ -98,11 +98,29 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert "no title" in shapes.problems("story", f"{sentence}\n\nThe keeper lit the lamp. The sea was calm.")
     # The scaffold asks again for each of these.
     for title in ("Chapter 1:", "Sender:", sentence.strip("*"), "1. The Map", "She left.", "Episode 1", "Preliminaries",
-                  "Prologue", "Act II", "At the beginning of the story's opening scene", "In the middle of this tale"):  # fmt: skip
+                  "Prologue", "Act II", "At the beginning of the story's opening scene", "In the middle of this tale",
+                  # stop 47's 200 titles asked for: placeholders, a study label, an unfinished one
+                  "Title", "Title Page", "Story_1", "short summary", "Opening Section", "The Beginning",
+                  "Imagery: Shadowy realms", "The Keeper and the", "Sentence 1", "Background",
+                  "Let's start with the world of a bakery in Paris", "Introduce the narrator's name: Elara"):  # fmt: skip
         assert shapes.title_problem(title), title
     for title in ("The Keeper of Salt Lamp", "The Last Episode", "Prologue to a Storm", "Summary Judgement",
-                  "The Story of the Salt Lamp", "The Story Keeper", "The End of the Story", "Opening Night"):  # fmt: skip
+                  "The Story of the Salt Lamp", "The Story Keeper", "The End of the Story", "Opening Night",
+                  "The Title Deed", "Something to Believe In", "Beginnings", "Background Noise", "Let It Snow"):  # fmt: skip
         assert shapes.title_problem(title) is None, title
+    # A byline and stray marks are no part of a title (stop 47); "by" in a title is.
+    assert scaffolds._title("The Last Tree in a Desert City by A.R. Baldauf") == "The Last Tree in a Desert City"
+    assert scaffolds._title("The Last of the Blackbeeds* by") == "The Last of the Blackbeeds"
+    assert scaffolds._title("The Lantern by Jane Reed.") == "The Lantern"
+    assert scaffolds._title("Stand by Me") == "Stand by Me"
+    assert scaffolds._title('The Lighthouse: "Beautiful Sea') == "The Lighthouse: Beautiful Sea"
+    assert scaffolds._title('The Word "Home"') == 'The Word "Home"'
+    assert scaffolds._title("The Last Supper by the Lamentator") == "The Last Supper by the Lamentator"
+    # One the token limit cut is a sentence (stop 47: 9 of 200 titles asked for passed the title check so).
+    cut = "Dustin stood on the weathered rock, its worn surface ablaze with"
+    assert scaffolds._usable_title(cut, cut=True) == "" and scaffolds._usable_title(cut, cut=False) == cut
+    assert scaffolds._usable_title("**The Lantern Keeper", cut=False) == "The Lantern Keeper"
+    assert scaffolds._usable_title("Title", cut=False) == ""
     # The model's remark after its title (stop 46: "The Enduring Flame (No Foreshadowing)") is no part of it.
     assert scaffolds._title("The Enduring Flame (No Foreshadowing)") == "The Enduring Flame"
     assert scaffolds._title('Title: "The Salt Lamp".') == "The Salt Lamp"

@@ -311,11 +311,9 @@ class Scaffold:
     async def _story(self):
         title = ""
         for retry in range(_RETRIES + 1):  # a title, not "Chapter 1:", a letter's "Sender:" or a sentence
-            asked, _ = await self._ask("**", 16, ("**", "\n"), retry=_draw(retry))
-            title = _title(asked)
-            if not shapes.title_problem(title):
+            title = _usable_title(*await self._ask("**", 16, ("**", "\n"), retry=_draw(retry)))
+            if title:
                 break
-            title = ""
         if title:
             yield Delta(f"**{title}**\n\n")
         # The opening paragraph is asked for apart, and again where it comes back as an outline or a heading: the
@@ -343,10 +341,28 @@ _TITLE_ASIDE = re.compile(r"\s*[(\[][^()\[\]\n]*[)\]]\s*$")
 """A remark after a title, the model's on its own writing: "The Enduring Flame (No Foreshadowing)" (stop 46)."""
 
 
+_BYLINE = re.compile(r"\s+by(?:\s+(?:[A-Z]\.\s?)+[A-Z][\w'-]+|\s+[A-Z][\w'-]+\s+[A-Z][\w'-]+)?$")
+"""An author's name after a title, or its "by" alone where a stop cut it ("The Last Tree in a Desert City by A.R.
+Baldauf", "The Night's Light by", stop 47). "Stand by Me" and "The Last Supper by the Lamentator" are titles."""
+
+
+def _usable_title(asked: str, cut: bool) -> str:
+    """The model's title (`_title`), or "" where it is none: one the token limit cut is a sentence ("Dustin stood on the
+    weathered rock, its worn surface ablaze with", 9 of 200 titles asked for in stop 47), and one the checker would
+    fail (`shapes.title_problem`) is asked again on the same grounds."""
+    title = _title(asked)
+    return "" if cut or shapes.title_problem(title) else title
+
+
 def _title(asked: str) -> str:
-    """The model's title without its marks, a "Title:" label, a remark after it (`_TITLE_ASIDE`) and a final stop."""
-    title = asked.strip(" *_#\"'").removeprefix("Title:").strip()
-    return _TITLE_ASIDE.sub("", title).rstrip(" *_\"'.").lstrip(" *_\"'")
+    """The model's title without its marks (a stray "*" or an unclosed quotation mark inside it too: "Dawn Fled*", stop
+    47), a "Title:" label, a remark after it (`_TITLE_ASIDE`), a byline (`_BYLINE`) and a final stop."""
+    title = asked.replace("*", "")
+    if title.count('"') % 2:  # a quotation left open ('The Lighthouse: "Beautiful Sea', stop 47)
+        title = title.replace('"', "")
+    title = title.strip(" _#\"'").removeprefix("Title:").strip()
+    title = _BYLINE.sub("", _TITLE_ASIDE.sub("", title).rstrip(" _\"'.")).lstrip(" _\"'")
+    return title + '"' if title.count('"') % 2 else title  # 'The Word "Home"': its closing mark was stripped above
 
 
 _TRAILING = ",;:—- "

@@ -355,22 +355,29 @@ def is_outline(line: str) -> bool:
 
 
 _SECTION_TITLE = re.compile(
-    r"^(?:(?:episode|part|act|book|chapter|scene)\s+(?:\d+|[ivx]+|one|two|three)"
-    r"|prologue|epilogue|introduction|preliminaries|preface|synopsis|summary|outline|overview|opening|the end)$",
+    r"^(?:(?:episode|part|act|book|chapter|scene|sentence|paragraph|step|beat)\s+(?:\d+|[ivx]+|one|two|three)"
+    r"|prologue|epilogue|introduction|preliminaries|preface|synopsis|(?:short )?summary|outline|overview"
+    r"|opening(?: section)?|the (?:beginning|end)|(?:the )?title(?: page)?|untitled|(?:a )?story(?:[ _#]*\d+)?"
+    r"|background|setting|characters)$",
     re.I,
 )
 """A section's name where a story's title belongs ("**Episode 1**", a fresh clone's `/write story`, stop 37;
-"**Preliminaries**", stop 38)."""
+"**Preliminaries**", stop 38), or a placeholder for one ("Title", "Title Page", "Story_1": 9 of 200 titles asked for
+in stop 47, with "The Beginning" 4 and "short summary", "Opening Section")."""
+_UNENDED_TITLE = frozenset("a an the and or but nor of by my your his her their our its".split())
+"""Words a title cannot end on: "The Last Tree by", "The Night's Light by" (a byline begun where the token limit or a
+stop cut it, stop 47). Prepositions may end one ("Something to Believe In")."""
 
 
 _STORY_TALK = re.compile(
     r"\b(?:the|this) (?:story|tale)'s\b|\b(?:the|this|its) opening (?:scene|line|paragraph)\b"
-    r"|\b(?:beginning|middle) of (?:the|this) (?:story|tale|scene)\b",
+    r"|\b(?:beginning|middle) of (?:the|this) (?:story|tale|scene)\b|^\W*(?:let's|let us|introduce)\b",
     re.IGNORECASE,
 )
 """A title that talks about the story it heads: the instruction ("Tell it in prose with a clear beginning, middle and
-end") read back ("At the beginning of the story's opening scene", a fresh clone's `/write story`, stop 45). "The Story
-of the Salt Lamp", "The Story Keeper" and "The End of the Story" are titles."""
+end") read back ("At the beginning of the story's opening scene", a fresh clone's `/write story`, stop 45), or the model
+setting to work ("Let's start with the world of a bakery in Paris", "Introduce the narrator's name: Elara", stop 47).
+"The Story of the Salt Lamp", "The Story Keeper" and "The End of the Story" are titles."""
 
 
 def title_problem(line: str) -> str | None:
@@ -381,8 +388,10 @@ def title_problem(line: str) -> str | None:
         return "a chapter heading for a title"
     if title.endswith(":"):  # "**Sender:**": a letter's label, not a title
         return "a label for a title"
-    if _STORY_TALK.search(title):
+    if _STORY_TALK.search(title) or _STUDY_QUESTION.match(title):
         return "the instruction read back for a title"
+    if title.split() and title.split()[-1].lower() in _UNENDED_TITLE:
+        return "an unfinished title"
     if not title or len(title.split()) > 12 or _TERMINAL.search(title) or is_outline(title):
         return "no title"
     return None
