@@ -102,7 +102,8 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
                   # stop 47's 200 titles asked for: placeholders, a study label, an unfinished one
                   "Title", "Title Page", "Story_1", "short summary", "Opening Section", "The Beginning",
                   "Imagery: Shadowy realms", "The Keeper and the", "Sentence 1", "Background",
-                  "Let's start with the world of a bakery in Paris", "Introduce the narrator's name: Elara"):  # fmt: skip
+                  "Let's start with the world of a bakery in Paris", "Introduce the narrator's name: Elara",
+                  "Introduced: The Dreamer's Apprentice", "About the garden on the moon... Write it like this"):  # fmt: skip
         assert shapes.title_problem(title), title
     for title in ("The Keeper of Salt Lamp", "The Last Episode", "Prologue to a Storm", "Summary Judgement",
                   "The Story of the Salt Lamp", "The Story Keeper", "The End of the Story", "Opening Night",
@@ -125,6 +126,11 @@ def test_well_shaped_pieces_pass_and_their_broken_copies_do_not() -> None:
     assert scaffolds._title("The Enduring Flame (No Foreshadowing)") == "The Enduring Flame"
     assert scaffolds._title('Title: "The Salt Lamp".') == "The Salt Lamp"
     assert shapes.title_problem(scaffolds._title("(Untitled)"))  # nothing left: asked again
+    talk = ("**The Nightingale**\n\n[In the first paragraph, start by describing the eerie atmosphere.] Light is one element "
+            "of this narrative. Let's see... In the second paragraph, we get to explore the darkness.")  # stop 47's bench
+    assert "talk about the story's paragraphs, not a story" in shapes.problems("story", talk)
+    assert shapes.is_outline(talk.split("\n\n")[1])
+    assert shapes.problems("story", "**The Letter**\n\nShe read it twice. In the last paragraph her father wrote of the sea.") == []
     advice = "**About The Beginning**\n\nBegin the story with an image the reader can see. Then add the keeper."
     assert "advice about writing, not a story" in shapes.problems("story", advice)
     numbered = "**The Lighthouse**\n\nSentence 1: The keeper lit the lamp.\nSentence 2: The sea was calm that night."

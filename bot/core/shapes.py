@@ -348,10 +348,21 @@ def _heading_or_entry(line: str) -> bool:
     return bool(_CHAPTER.match(line) or _BOLD_HEADING.match(line) or _DATED.match(line))
 
 
+_SELF_TALK = re.compile(
+    r"\b(?:in|for)\s+(?:the|this|my|our|your)\s+(?:first|second|third|fourth|next|last|final|opening|closing)\s+"
+    r"paragraph,?\s+(?:we|you|i|i'll|i will|let's|let us|the reader|readers|start|begin|describe|introduce|show|focus)\b",
+    re.I,
+)
+"""A story that speaks of its own paragraphs: "[In the first paragraph, start by describing the eerie atmosphere ...]
+... In the second paragraph, we get to explore the darkness", a whole piece of a writing benchmark run (stop 47). A
+letter's last paragraph in a story ("In the last paragraph her father wrote ...") is no such talk."""
+
+
 def is_outline(line: str) -> bool:
-    """A list item, a chapter heading, a bold heading, a dated entry, a plan's label or advice about writing: what a
-    short story's prose is not."""
-    return bool(_LIST_ITEM.match(line) or _ADVICE.match(line) or _PLAN_LABEL.match(line)) or _heading_or_entry(line)
+    """A list item, a chapter heading, a bold heading, a dated entry, a plan's label, advice about writing or talk of
+    the story's paragraphs: what a short story's prose is not."""
+    outline = _LIST_ITEM.match(line) or _ADVICE.match(line) or _PLAN_LABEL.match(line) or _SELF_TALK.search(line)
+    return bool(outline) or _heading_or_entry(line)
 
 
 _SECTION_TITLE = re.compile(
@@ -371,12 +382,14 @@ stop cut it, stop 47). Prepositions may end one ("Something to Believe In")."""
 
 _STORY_TALK = re.compile(
     r"\b(?:the|this) (?:story|tale)'s\b|\b(?:the|this|its) opening (?:scene|line|paragraph)\b"
-    r"|\b(?:beginning|middle) of (?:the|this) (?:story|tale|scene)\b|^\W*(?:let's|let us|introduce)\b",
+    r"|\b(?:beginning|middle) of (?:the|this) (?:story|tale|scene)\b|^\W*(?:let's|let us|introduc\w*)\b"
+    r"|\bwrite (?:it|this)\b",
     re.IGNORECASE,
 )
 """A title that talks about the story it heads: the instruction ("Tell it in prose with a clear beginning, middle and
 end") read back ("At the beginning of the story's opening scene", a fresh clone's `/write story`, stop 45), or the model
-setting to work ("Let's start with the world of a bakery in Paris", "Introduce the narrator's name: Elara", stop 47).
+setting to work ("Let's start with the world of a bakery in Paris", "Introduce the narrator's name: Elara", "About the
+garden growing on the moon... Write it like this", stop 47).
 "The Story of the Salt Lamp", "The Story Keeper" and "The End of the Story" are titles."""
 
 
@@ -410,6 +423,8 @@ def _story(text: str) -> list[str]:
         problems.append("a list, not a story")
     if len(lines) > 1 and _ADVICE.match(lines[1]):
         problems.append("advice about writing, not a story")
+    if _SELF_TALK.search(body):
+        problems.append("talk about the story's paragraphs, not a story")
     if any(_heading_or_entry(line) for line in lines[1:]):
         problems.append("headings or dated entries, not a story")
     if sum(bool(_PLAN_LABEL.match(line)) for line in lines[1:]) >= 2:
