@@ -333,6 +333,8 @@ def test_a_title_or_an_initial_ends_no_sentence() -> None:
     assert scaffolds._sentence("The lab hums at midnight. A brilliant young doctor named Dr.", cut=False) == "The lab hums at midnight."
     assert scaffolds._sentence("Dr. Hart calls Mr. J. Smith, e.g. at noon.", cut=True) == "Dr. Hart calls Mr. J. Smith, e.g. at noon."
     assert scaffolds._sentence("The lab hums", cut=False) == "The lab hums"
+    assert scaffolds._unbracketed("[Immersed in the lunar landscape, I stood.") == "Immersed in the lunar landscape, I stood."
+    assert scaffolds._unbracketed("[Rain] fell on the roof.") == "[Rain] fell on the roof."
     for kind in ("story", "script", "poem"):
         assert not shapes.ends_cleanly("The lab hums.\nA doctor named Dr.", kind), kind
         assert shapes.clean_end("The lab hums.\nA doctor named Dr.", kind) == "The lab hums.", kind

@@ -323,7 +323,7 @@ class Scaffold:
         for retry in range(_RETRIES + 1):
             begun = _PROSE_START if retry == _RETRIES else ""
             text, cut = await self._ask(begun, _OPENING_TOKENS, (*_STORY_STOPS, "\n"), retry=_draw(retry))
-            opening = _sentence((begun + text).strip(" *_#"), cut)
+            opening = _sentence(_unbracketed((begun + text).strip(" *_#")), cut)
             if shapes._SENTENCE_END.search(opening) and not shapes.is_outline(opening):
                 yield Delta(opening)
                 budget -= _OPENING_TOKENS
@@ -768,6 +768,12 @@ def _name_alone(text: str) -> str:
     name = " ".join(re.split(r"[,;:(\[\]]|" + shapes.NOT_AN_ABBREVIATION + r"\.", text)[0].split()[:4])
     # A title's stop ends no name ("Mr. Hercules Vane", not "Mr", stop 46's read), and a title alone is none.
     return "" if name.rstrip(".") in shapes.ABBREVIATIONS else name
+
+
+def _unbracketed(text: str) -> str:
+    """`text` without a leading "[" it never closes: a stray mark ("[Immersed in the lunar landscape, I stood ...", a
+    story's opening in stop 47's writing benchmark)."""
+    return text[1:].lstrip() if text.startswith("[") and "]" not in text else text
 
 
 def _sentence(text: str, cut: bool) -> str:
