@@ -364,6 +364,18 @@ def test_poem_forms_are_read_from_the_request() -> None:
         ("Dr. J. R. Stone", "Dr. J. R. Stone"),
         ("Ada. She flies", "Ada"),
         ("Mr", ""),  # a title alone is no name: asked again
+        # stop 47's 200 names asked for
+        ("Elara Blackwood - A", "Elara Blackwood"),
+        ("Camilla Silverstar - 18-year", "Camilla Silverstar"),
+        ("King_Apolonius *", "King Apolonius"),
+        ("Aresia *Ares*", "Aresia Ares"),
+        ('"Blackbeak Blackbeard"', "Blackbeak Blackbeard"),
+        ('Alessandro "Aldi" Rossi', 'Alessandro "Aldi" Rossi'),
+        ("Sir Reginald III of", "Sir Reginald III"),
+        ("Zorro the Shaper of", "Zorro the Shaper"),
+        ("Elena Argento-Fernandez", "Elena Argento-Fernandez"),
+        ("178984035", ""),  # a number is no name: asked again
+        ("郑水松", "郑水松"),
     ],
 )
 def test_a_character_name_is_the_name_alone(written: str, shown: str) -> None:

@@ -760,14 +760,23 @@ _NEXT_FIELD = re.compile(r"\b(?:" + "|".join(shapes.CHARACTER_FIELDS + ("Backsto
 """The next field's label, with its colon or where the token limit cut the text before it ("… Blackheart Age")."""
 
 
+_QUOTED_NAME = re.compile(r'^["“]([^"“”]+)["”]$')
+
+
 def _name_alone(text: str) -> str:
     """The name and nothing after it: the model often runs on into the next field on the same line ("Barnaby
     Blackbeard Age: 64", or "Reddolphin the Blackheart Age" when the token limit falls before the colon) or into a
-    description ("Ada, 34, a pilot")."""
-    text = _NEXT_FIELD.split(text, maxsplit=1)[0]
-    name = " ".join(re.split(r"[,;:(\[\]]|" + shapes.NOT_AN_ABBREVIATION + r"\.", text)[0].split()[:4])
+    description ("Ada, 34, a pilot", "Elara Blackwood - A"). Of 200 names asked for in stop 47, also: a handle's
+    underscores ("King_Apolonius"), stray marks ("Dr. Elena Silverstone *"), the whole name in quotes, a name cut after
+    "of" ("Sir Reginald III of"), and a number ("178984035"), which is none."""
+    text = _NEXT_FIELD.split(text, maxsplit=1)[0].replace("*", "").replace("_", " ")
+    text = re.split(r"\s[-–—]\s", text, maxsplit=1)[0]
+    words = re.split(r"[,;:(\[\]]|" + shapes.NOT_AN_ABBREVIATION + r"\.", text)[0].split()[:4]
+    while words and words[-1].lower() in shapes._UNENDED_TITLE:
+        words.pop()
+    name = _QUOTED_NAME.sub(r"\1", " ".join(words)).strip()
     # A title's stop ends no name ("Mr. Hercules Vane", not "Mr", stop 46's read), and a title alone is none.
-    return "" if name.rstrip(".") in shapes.ABBREVIATIONS else name
+    return "" if name.rstrip(".") in shapes.ABBREVIATIONS or not re.search(r"[^\W\d_]", name) else name
 
 
 def _unbracketed(text: str) -> str:
