@@ -772,7 +772,7 @@ def _name_alone(text: str) -> str:
     text = _NEXT_FIELD.split(text, maxsplit=1)[0].replace("*", "").replace("_", " ")
     text = re.split(r"\s[-–—]\s", text, maxsplit=1)[0]
     words = re.split(r"[,;:(\[\]]|" + shapes.NOT_AN_ABBREVIATION + r"\.", text)[0].split()[:4]
-    while words and words[-1].lower() in shapes._UNENDED_TITLE:
+    while words and words[-1].lower() in shapes.NOT_A_LAST_WORD:
         words.pop()
     name = _QUOTED_NAME.sub(r"\1", " ".join(words)).strip()
     # A title's stop ends no name ("Mr. Hercules Vane", not "Mr", stop 46's read), and a title alone is none.

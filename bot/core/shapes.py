@@ -375,9 +375,9 @@ _SECTION_TITLE = re.compile(
 """A section's name where a story's title belongs ("**Episode 1**", a fresh clone's `/write story`, stop 37;
 "**Preliminaries**", stop 38), or a placeholder for one ("Title", "Title Page", "Story_1": 9 of 200 titles asked for
 in stop 47, with "The Beginning" 4 and "short summary", "Opening Section")."""
-_UNENDED_TITLE = frozenset("a an the and or but nor of by my your his her their our its".split())
-"""Words a title cannot end on: "The Last Tree by", "The Night's Light by" (a byline begun where the token limit or a
-stop cut it, stop 47). Prepositions may end one ("Something to Believe In")."""
+NOT_A_LAST_WORD = frozenset("a an the and or but nor of by my your his her their our its".split())
+"""Words a title or a name cannot end on: "The Last Tree by", "The Night's Light by" (a byline begun where the token
+limit or a stop cut it), "Sir Reginald III of" (stop 47). Prepositions may end a title ("Something to Believe In")."""
 
 
 _STORY_TALK = re.compile(
@@ -389,8 +389,8 @@ _STORY_TALK = re.compile(
 """A title that talks about the story it heads: the instruction ("Tell it in prose with a clear beginning, middle and
 end") read back ("At the beginning of the story's opening scene", a fresh clone's `/write story`, stop 45), or the model
 setting to work ("Let's start with the world of a bakery in Paris", "Introduce the narrator's name: Elara", "About the
-garden growing on the moon... Write it like this", stop 47).
-"The Story of the Salt Lamp", "The Story Keeper" and "The End of the Story" are titles."""
+garden growing on the moon... Write it like this", stop 47). "The Story of the Salt Lamp", "The Story Keeper" and "The
+End of the Story" are titles."""
 
 
 def title_problem(line: str) -> str | None:
@@ -403,7 +403,7 @@ def title_problem(line: str) -> str | None:
         return "a label for a title"
     if _STORY_TALK.search(title) or _STUDY_QUESTION.match(title):
         return "the instruction read back for a title"
-    if title.split() and title.split()[-1].lower() in _UNENDED_TITLE:
+    if title.split() and title.split()[-1].lower() in NOT_A_LAST_WORD:
         return "an unfinished title"
     if not title or len(title.split()) > 12 or _TERMINAL.search(title) or is_outline(title):
         return "no title"
